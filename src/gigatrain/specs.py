@@ -1,0 +1,219 @@
+"""The immutable inputs of every estimate: model, chip, system (cluster), job and plan.
+
+Three inputs, one pure estimate (DESIGN.md principle 1): a :class:`ModelSpec`, a
+:class:`SystemSpec` (which holds its :class:`ChipSpec`) and a :class:`Job` are fixed facts;
+a :class:`Plan` is one parallel layout. All values are SI (bytes, seconds, FLOP/s, watts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Recompute = Literal["none", "selective", "full"]
+RECOMPUTE_MODES: tuple[str, ...] = ("none", "selective", "full")
+Schedule = Literal["1f1b", "interleaved"]
+
+#: bytes per element for each numeric format used for weights, activations or matmuls
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "fp4": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class MLASpec:
+    """Multi-head latent attention (DeepSeek-V2/V3) low-rank dimensions."""
+
+    q_lora_rank: int  # 0 = queries are not compressed (DeepSeek-V2-Lite)
+    kv_lora_rank: int
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
+
+
+@dataclass(frozen=True)
+class MoESpec:
+    """Mixture-of-experts feed-forward layers.
+
+    ``num_moe_layers`` of the model's layers use experts; the others are dense MLPs of
+    ``ModelSpec.ffn_hidden_size``.
+    """
+
+    num_experts: int
+    top_k: int
+    expert_ffn_hidden_size: int
+    num_moe_layers: int
+    num_shared_experts: int = 0
+    shared_expert_ffn_hidden_size: int = 0
+    router_bias: bool = False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A decoder-only transformer, described by structure (never by family name)."""
+
+    slug: str
+    num_layers: int
+    hidden_size: int
+    ffn_hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    vocab_size: int
+    head_dim: int = 0  # 0 = hidden_size // num_attention_heads
+    mlp_gated: bool = True  # SwiGLU/GeGLU: three matrices instead of two
+    tied_embeddings: bool = False
+    learned_position_embeddings: int = 0  # rows of a learned position table (0 = RoPE/ALiBi)
+    norm_type: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    norms_per_layer: int = 2
+    bias: Literal["none", "qkv", "qkvo", "all"] = "none"
+    attention_sinks: bool = False  # gpt-oss: one learned scalar per head
+    embedding_norm: bool = False  # BLOOM: LayerNorm after the word embedding
+    mla: MLASpec | None = None
+    moe: MoESpec | None = None
+    mtp_modules: int = 0  # DeepSeek-V3 multi-token-prediction modules (not in params_total)
+    name: str = ""
+    params_published: float | None = None
+    source: str = ""
+
+    @property
+    def head_dim_eff(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+    def with_(self, **changes: object) -> ModelSpec:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    """One accelerator, with sourced peaks and the efficiencies reached in practice.
+
+    ``peak_flops_per_s`` holds *dense* tensor peaks per format. The efficiency figures are
+    defaults from ``shared/facts/achievable.md`` (MAMF tables) unless a calibration profile
+    replaced them.
+    """
+
+    slug: str
+    name: str
+    vendor: str
+    peak_flops_per_s: dict[str, float]
+    hbm_bytes: float
+    hbm_bandwidth_bytes_per_s: float
+    tdp_w: float | None = None
+    matmul_efficiency: float = 0.75  # best large-GEMM fraction of dense peak (MAMF/peak)
+    matmul_half_flops: float = 2e9  # per-op FLOPs at which GEMM efficiency is half its best
+    hbm_efficiency: float = 0.85  # streaming fraction of spec bandwidth
+    kernel_overhead_s: float = 4e-6  # per-kernel launch/tail floor
+    aliases: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    as_of: str = ""
+
+    def peak(self, dtype: str) -> float:
+        """Dense peak FLOP/s for ``dtype``; fp8/fp4 fall back to bf16 where the chip lacks them."""
+        for d in (dtype, "bf16", "fp16"):
+            v = self.peak_flops_per_s.get(d)
+            if v:
+                return v
+        raise KeyError(f"chip {self.slug} has no dense peak for {dtype}")
+
+
+@dataclass(frozen=True)
+class NetworkTier:
+    """One level of the network: every chip inside a group of ``domain_chips`` reaches the
+    others at ``bandwidth_bytes_per_s`` (per chip, one direction) with ``latency_s`` per step.
+    """
+
+    name: str
+    domain_chips: int
+    bandwidth_bytes_per_s: float
+    efficiency: float = 0.8  # achieved bus bandwidth / link bandwidth for large messages
+    latency_s: float = 10e-6
+    in_network_reduction: bool = False  # NVLS / SHARP: all-reduce moves each byte ~once
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """A building block of a cluster: chips per node plus network tiers (innermost first)."""
+
+    slug: str
+    name: str
+    chip: ChipSpec
+    chips_per_node: int
+    tiers: tuple[NetworkTier, ...]
+    max_chips: int = 10_000_000
+    source: str = ""
+    as_of: str = ""
+
+    def tier_for_group(self, group_size: int, stride: int = 1) -> NetworkTier:
+        """The innermost tier whose domain holds a group of ``group_size`` chips laid out
+        with ``stride`` (TP innermost has stride 1; DP outermost has stride tp·cp·pp)."""
+        span = group_size * stride if group_size > 1 else 1
+        for tier in self.tiers:
+            if span <= tier.domain_chips:
+                return tier
+        return self.tiers[-1]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What is trained: sequence length, global batch, precision, optimizer, token budget."""
+
+    seq_len: int
+    global_batch_seqs: int
+    tokens: float = 0.0  # training budget; 0 = not asked
+    precision: Literal["bf16", "fp16", "fp8", "fp4", "fp32"] = "bf16"
+    optimizer: Literal["adamw", "sgd", "adafactor"] = "adamw"
+    master_weights_fp32: bool = True
+    grad_dtype: Literal["fp32", "bf16"] = "fp32"
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.seq_len * self.global_batch_seqs
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One parallel layout, in the project's vocabulary (DESIGN.md principle 4).
+
+    ``dp`` is the total data-parallel degree *including* FSDP/ZeRO shards (chips = tp·pp·cp·dp).
+    ``zero_stage`` 0..3 shards optimizer (1), +gradients (2), +weights (3 = FSDP) over
+    ``fsdp_shard`` ranks (0 = all of dp; a smaller value is hybrid sharding).
+    ``ep`` is nested inside dp·cp (Megatron convention).
+    """
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    ep: int = 1
+    vpp: int = 1
+    micro_batch: int = 1
+    zero_stage: int = 1
+    fsdp_shard: int = 0
+    recompute: Recompute = "selective"
+    sequence_parallel: bool = True
+    schedule: Schedule = "1f1b"
+
+    @property
+    def chips(self) -> int:
+        return self.tp * self.pp * self.cp * self.dp
+
+    def describe(self) -> str:
+        parts = [f"tp={self.tp}", f"pp={self.pp}", f"dp={self.dp}"]
+        if self.cp > 1:
+            parts.append(f"cp={self.cp}")
+        if self.ep > 1:
+            parts.append(f"ep={self.ep}")
+        if self.vpp > 1:
+            parts.append(f"vpp={self.vpp}")
+        parts += [f"mbs={self.micro_batch}", f"zero={self.zero_stage}", f"recompute={self.recompute}"]
+        return " ".join(parts)
