@@ -68,10 +68,11 @@ class ModelSpec:
     mlp_gated: bool = True  # SwiGLU/GeGLU: three matrices instead of two
     tied_embeddings: bool = False
     learned_position_embeddings: int = 0  # rows of a learned position table (0 = RoPE/ALiBi)
-    norm_type: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    norm_type: Literal["rmsnorm", "layernorm", "layernorm_nobias"] = "rmsnorm"
     norms_per_layer: int = 2
     bias: Literal["none", "qkv", "qkvo", "all"] = "none"
     attention_sinks: bool = False  # gpt-oss: one learned scalar per head
+    qk_norm: bool = False  # Qwen3: per-head RMSNorm on q and k
     embedding_norm: bool = False  # BLOOM: LayerNorm after the word embedding
     mla: MLASpec | None = None
     moe: MoESpec | None = None
