@@ -1,0 +1,175 @@
+"""``gigatrain`` command line. Renders what the library returns; holds no model logic.
+
+Heavy modules (numpy model, torch, FastAPI, matplotlib) are imported inside commands so that
+``gigatrain --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..errors import GigatrainError
+
+app = typer.Typer(
+    name="gigatrain",
+    help="What it takes to train a transformer on a fleet of accelerators: plan, memory, step time, days, energy, dollars.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Recompute(str, Enum):
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class CatalogKind(str, Enum):
+    chips = "chips"
+    models = "models"
+    systems = "systems"
+    prices = "prices"
+    economics = "economics"
+
+
+def _dump(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n")
+
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="catalog slug, or a .yaml / HF config.json path")]
+ChipOpt = Annotated[str, typer.Option("--chip", "-c", help="chip slug (see `gigatrain catalog chips`)")]
+
+
+@app.command()
+def estimate(
+    model: ModelOpt,
+    chip: ChipOpt,
+    chips: Annotated[int, typer.Option(help="number of chips")],
+    tp: Annotated[int, typer.Option(help="tensor parallel degree")] = 1,
+    pp: Annotated[int, typer.Option(help="pipeline parallel degree")] = 1,
+    cp: Annotated[int, typer.Option(help="context parallel degree")] = 1,
+    ep: Annotated[int, typer.Option(help="expert parallel degree (MoE)")] = 1,
+    dp: Annotated[int | None, typer.Option(help="data parallel degree (default chips/(tp·pp·cp))")] = None,
+    vpp: Annotated[int, typer.Option(help="virtual pipeline stages (interleaved schedule)")] = 1,
+    micro_batch: Annotated[int, typer.Option("--micro-batch", help="micro-batch size (sequences)")] = 1,
+    zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (3 = FSDP)")] = 1,
+    fsdp_shard: Annotated[int, typer.Option("--fsdp-shard", help="hybrid sharding group (0 = all dp)")] = 0,
+    recompute: Annotated[Recompute, typer.Option(help="activation recompute")] = Recompute.selective,
+    no_sp: Annotated[bool, typer.Option("--no-sp", help="disable sequence parallelism")] = False,
+    seq: Annotated[int, typer.Option(help="sequence length")] = 4096,
+    global_batch: Annotated[int, typer.Option("--global-batch", help="global batch (sequences)")] = 1024,
+    tokens: Annotated[str, typer.Option(help="training token budget, e.g. 15T")] = "0",
+    precision: Annotated[str, typer.Option(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
+    system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
+    profile: Annotated[Path | None, typer.Option(help="calibration profile YAML")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Memory per rank and step time of one plan, with breakdowns, MFU and days to train."""
+    from ..api import estimate_named
+    from .units import parse_count
+
+    tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
+    e = estimate_named(
+        model, chip, chips, seq=seq, global_batch=global_batch, tokens=tok, precision=precision,
+        system=system, profile=profile, tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, vpp=vpp,
+        micro_batch=micro_batch, zero_stage=zero, fsdp_shard=fsdp_shard, recompute=recompute.value,
+        sequence_parallel=not no_sp,
+    )
+    if as_json:
+        _dump(e.to_dict())
+        return
+    from .render import estimate_tables
+
+    estimate_tables(e, console)
+
+
+@app.command()
+def validate(
+    runs: Annotated[Path | None, typer.Option(help="a CSV in the published_runs.csv schema (default: the shipped runs)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print rows and summary as JSON")] = False,
+    show_unsupported: Annotated[bool, typer.Option("--unsupported", help="list unsupported rows with reasons")] = False,
+) -> None:
+    """Score the model against measured training runs (error per source and per chip)."""
+    from ..validate.runs import read_rows, shipped_rows
+    from ..validate.score import result_dict, score_rows, summarize
+
+    rows = read_rows(runs) if runs else shipped_rows()
+    if not rows:
+        raise GigatrainError(f"runs file {runs} has no data rows")
+    results = score_rows(rows)
+    summary = summarize(results)
+    if as_json:
+        _dump({"rows": [result_dict(r) for r in results], "summary": summary})
+        return
+    from .render_validate import validation_tables
+
+    validation_tables(results, summary, console, show_unsupported)
+
+
+@app.command()
+def catalog(kind: Annotated[CatalogKind, typer.Argument(help="chips | models | systems | prices | economics")],
+            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List catalog entries with their sources and dates."""
+    from .render_catalog import catalog_records, catalog_table
+
+    records = catalog_records(kind.value)
+    if as_json:
+        _dump(records)
+        return
+    catalog_table(kind.value, records, console)
+
+
+def _register_optional() -> None:
+    """Sub-apps written in their own modules (calibration, search, economics, web)."""
+    import importlib
+
+    for mod in ("cli_calibrate", "cli_search", "cli_economics", "cli_web"):
+        try:
+            sub = importlib.import_module(f"{__package__}.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name and e.name.endswith(mod):
+                continue
+            raise
+        for cmd in sub.app.registered_commands:
+            app.registered_commands.append(cmd)
+
+
+_register_optional()
+
+
+def main() -> None:
+    """Entry point: one-line errors, exit code 2, never a traceback for bad input."""
+    try:
+        app(standalone_mode=False)
+    except GigatrainError as e:
+        err_console.print(f"[red]error:[/] {e}", highlight=False)
+        raise SystemExit(2) from None
+    except (typer.Exit, SystemExit) as e:
+        raise SystemExit(getattr(e, "exit_code", getattr(e, "code", 0))) from None
+    except typer.Abort:
+        err_console.print("aborted")
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            raise SystemExit(e.exit_code) from None
+        err_console.print(f"[red]internal error:[/] {type(e).__name__}: {e} (please report this)", highlight=False)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""One pure estimate: (model, system, job, plans) → memory and step time for each plan.
+
+``evaluate`` works on :class:`PlanArrays` (search calls it on millions of plans); ``estimate``
+is the same call on an array of length one, returned as an :class:`Estimate` with its
+breakdowns. There is no second code path.
+
+MFU = model FLOPs (no recompute, causal attention) per second / (chips · dense peak of the
+matmul precision). HFU adds the recomputed forward. ``mfu_noncausal`` uses the full-attention
+convention (PaLM/MaxText/llm-foundry) for comparison with sources that use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..specs import Job, ModelSpec, Plan, SystemSpec
+from .knobs import DEFAULT_KNOBS, Knobs
+from .memory import memory_breakdown
+from .plans import PlanArrays, check_plan
+from .step import step_breakdown
+from .workload import model_flops_per_token, params_active, params_total
+
+SECONDS_PER_DAY = 86400.0
+
+
+def evaluate(model: ModelSpec, system: SystemSpec, job: Job, plans: PlanArrays,
+             knobs: Knobs = DEFAULT_KNOBS) -> dict[str, np.ndarray]:
+    """Memory and time breakdowns plus derived throughput for every plan in ``plans``."""
+    mem = memory_breakdown(model, job, plans, knobs)
+    time = step_breakdown(model, system, job, plans, knobs)
+    chips = plans.chips
+    step_s = time["time/total"]
+    tokens_per_s = job.tokens_per_step / step_s
+    peak = system.chip.peak(job.precision)
+    f_causal = model_flops_per_token(model, job.seq_len, causal=True)
+    f_full = model_flops_per_token(model, job.seq_len, causal=False)
+    mfu = tokens_per_s * f_causal / (chips * peak)
+    # HFU: full recompute re-runs the forward (+1/3 of model FLOPs)
+    hfu = mfu * np.where(plans.recompute == 2, 4.0 / 3.0, 1.0)
+    out = {**mem, **time}
+    out.update(
+        step_time_s=step_s,
+        tokens_per_s=tokens_per_s,
+        tokens_per_s_per_chip=tokens_per_s / chips,
+        mfu=mfu,
+        hfu=hfu,
+        mfu_noncausal=tokens_per_s * f_full / (chips * peak),
+        fits=mem["memory/total"] <= system.chip.hbm_bytes,
+    )
+    return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A single plan's estimate; every ``*_breakdown`` sums to its total."""
+
+    model: str
+    chip: str
+    system: str
+    plan: Plan
+    job: Job
+    chips: int
+    memory_bytes: float
+    memory_capacity_bytes: float
+    fits: bool
+    memory_breakdown: dict[str, float]
+    step_time_s: float
+    time_breakdown: dict[str, float]
+    tokens_per_s: float
+    tokens_per_s_per_chip: float
+    mfu: float
+    hfu: float
+    mfu_noncausal: float
+    model_flops_per_token: float
+    params_total: int
+    params_active: int
+    microbatches: float
+    worst_stage: str
+    days_to_train: float | None
+    knobs: dict[str, float] = field(default_factory=dict)
+    profile: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["plan"] = asdict(self.plan)
+        d["job"] = asdict(self.job)
+        return d
+
+
+def estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan,
+             knobs: Knobs | None = None, profile: str | None = None) -> Estimate:
+    """Estimate one plan (validated first: bad degrees raise a one-line GigatrainError)."""
+    knobs = knobs or DEFAULT_KNOBS
+    check_plan(model, job, plan)
+    arr = PlanArrays.from_plans([plan])
+    r = evaluate(model, system, job, arr, knobs)
+    mem = {k: float(v[0]) for k, v in r.items() if k.startswith("memory/") and k != "memory/total"}
+    tim = {k: float(v[0]) for k, v in r.items() if k.startswith("time/") and k != "time/total"}
+    step_s = float(r["step_time_s"][0])
+    tps = float(r["tokens_per_s"][0])
+    return Estimate(
+        model=model.slug,
+        chip=system.chip.slug,
+        system=system.slug,
+        plan=plan,
+        job=job,
+        chips=plan.chips,
+        memory_bytes=float(r["memory/total"][0]),
+        memory_capacity_bytes=system.chip.hbm_bytes,
+        fits=bool(r["fits"][0]),
+        memory_breakdown=mem,
+        step_time_s=step_s,
+        time_breakdown=tim,
+        tokens_per_s=tps,
+        tokens_per_s_per_chip=float(r["tokens_per_s_per_chip"][0]),
+        mfu=float(r["mfu"][0]),
+        hfu=float(r["hfu"][0]),
+        mfu_noncausal=float(r["mfu_noncausal"][0]),
+        model_flops_per_token=model_flops_per_token(model, job.seq_len),
+        params_total=params_total(model),
+        params_active=params_active(model),
+        microbatches=float(r["info/microbatches"][0]),
+        worst_stage="last" if bool(r["worst_stage_is_last"][0]) else "first",
+        days_to_train=(job.tokens / tps / SECONDS_PER_DAY) if job.tokens else None,
+        knobs=asdict(knobs),
+        profile=profile,
+    )

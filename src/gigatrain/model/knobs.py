@@ -1,0 +1,67 @@
+"""Every modelling assumption as a named knob with a documented default (DESIGN.md principle 7).
+
+Defaults come from ``shared/facts/achievable.md`` where a measurement exists; the few global
+factors marked *fitted* were fitted once on the shipped validation runs (``gigatrain validate
+--fit``) and are reported with the accuracy figures in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class Knobs:
+    # --- compute ---------------------------------------------------------------------------
+    #: attention kernels (FlashAttention) reach this fraction of the chip's best GEMM efficiency
+    #: (FA2 on A100 50–73 % of peak vs 87 % GEMM; FA3 on H100 ~65 % vs 80 %: achievable.md §4)
+    attention_efficiency_ratio: float = 0.75
+    #: FLOPs of the FlashAttention backward pass relative to its forward (recomputes QKᵀ): 2.5
+    attention_bwd_ratio: float = 2.5
+    #: elementwise/norm HBM traffic per layer as a multiple of the layer's stored activation bytes
+    #: (forward; backward moves twice as much)
+    elementwise_traffic_ratio: float = 1.0
+    #: kernels launched per layer per forward pass (backward launches twice as many)
+    kernels_per_layer_fwd: int = 14
+    #: HBM bytes streamed per locally-updated parameter by an AdamW step
+    #: (read p32, g, m, v; write p32, m, v, p16: ≈ 30 B, achievable.md §5.2)
+    optimizer_bytes_per_param: float = 30.0
+    #: fraction of the fp8 matmul peak reached relative to the bf16 one at equal shape
+    #: (MAMF fp8 70.9 % vs bf16 80.3 % on H100: achievable.md §1.2), times the cast overhead
+    fp8_efficiency_ratio: float = 0.85
+    #: fixed per-step cost outside the model (data loader, logging, launch gaps)
+    step_overhead_s: float = 0.0
+    #: fitted: a global multiplier on compute time (covers framework inefficiency not modelled)
+    compute_time_scale: float = 1.0
+
+    # --- communication -----------------------------------------------------------------------
+    #: fraction of TP collectives hidden behind GEMMs (0 = Megatron default, no TP overlap)
+    tp_overlap: float = 0.0
+    #: fraction of backward compute that can hide DP gradient reduction (bucketed, overlapped)
+    dp_overlap: float = 0.9
+    #: fraction of attention compute that can hide context-parallel KV exchange (ring attention)
+    cp_overlap: float = 0.7
+    #: fraction of expert compute that can hide MoE all-to-all
+    ep_overlap: float = 0.0
+    #: fraction of pipeline p2p transfer hidden (async send/recv)
+    pp_overlap: float = 0.5
+    #: bytes per gradient element in the data-parallel reduction (fp32: Megatron main_grad)
+    gradient_reduce_bytes: float = 4.0
+
+    # --- memory -------------------------------------------------------------------------------
+    #: fixed per-rank memory outside the model: CUDA context, NCCL buffers, workspace
+    memory_overhead_bytes: float = 3.0 * 2**30
+    #: allocator fragmentation as a fraction of model memory
+    memory_fragmentation: float = 0.08
+    #: bytes per logit kept on the last stage for the loss (bf16 logits + fp32 softmax/grad)
+    logit_bytes: float = 6.0
+
+    def with_(self, **changes: float) -> Knobs:
+        return replace(self, **changes)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+DEFAULT_KNOBS = Knobs()

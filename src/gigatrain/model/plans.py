@@ -1,0 +1,147 @@
+"""Candidate plans as NumPy arrays: one code path for a single estimate and for search.
+
+A :class:`PlanArrays` holds one array per parallel degree; a single :class:`~gigatrain.specs.Plan`
+is an array of length one. ``check_plans`` turns impossible layouts into one-line errors
+(DESIGN.md principles 4 and 11) for the single-plan path; search uses ``valid_mask`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..errors import GigatrainError
+from ..specs import RECOMPUTE_MODES, Job, ModelSpec, Plan
+
+RECOMPUTE_CODE = {name: i for i, name in enumerate(RECOMPUTE_MODES)}  # none 0, selective 1, full 2
+SCHEDULE_CODE = {"1f1b": 0, "interleaved": 1}
+
+
+@dataclass(frozen=True)
+class PlanArrays:
+    tp: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    cp: np.ndarray
+    ep: np.ndarray
+    vpp: np.ndarray
+    micro_batch: np.ndarray
+    zero_stage: np.ndarray
+    fsdp_shard: np.ndarray  # resolved: ranks that shard the optimizer/weights (1..dp·cp)
+    recompute: np.ndarray  # RECOMPUTE_CODE
+    sequence_parallel: np.ndarray  # bool
+
+    def __len__(self) -> int:
+        return int(self.tp.shape[0])
+
+    @property
+    def chips(self) -> np.ndarray:
+        return self.tp * self.pp * self.cp * self.dp
+
+    @classmethod
+    def from_plans(cls, plans: list[Plan]) -> PlanArrays:
+        def col(name: str, conv=int) -> np.ndarray:
+            return np.array([conv(getattr(p, name)) for p in plans], dtype=np.int64)
+
+        dpcp = col("dp") * col("cp")
+        shard = col("fsdp_shard")
+        shard = np.where((shard <= 0) | (shard > dpcp), dpcp, shard)
+        return cls(
+            tp=col("tp"), pp=col("pp"), dp=col("dp"), cp=col("cp"), ep=col("ep"), vpp=col("vpp"),
+            micro_batch=col("micro_batch"), zero_stage=col("zero_stage"), fsdp_shard=shard,
+            recompute=np.array([RECOMPUTE_CODE[p.recompute] for p in plans], dtype=np.int64),
+            sequence_parallel=np.array([p.sequence_parallel for p in plans], dtype=bool),
+        )
+
+    def take(self, idx: np.ndarray) -> PlanArrays:
+        return PlanArrays(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def plan(self, i: int) -> Plan:
+        rec = RECOMPUTE_MODES[int(self.recompute[i])]
+        dpcp = int(self.dp[i] * self.cp[i])
+        shard = int(self.fsdp_shard[i])
+        return Plan(
+            tp=int(self.tp[i]), pp=int(self.pp[i]), dp=int(self.dp[i]), cp=int(self.cp[i]),
+            ep=int(self.ep[i]), vpp=int(self.vpp[i]), micro_batch=int(self.micro_batch[i]),
+            zero_stage=int(self.zero_stage[i]), fsdp_shard=0 if shard == dpcp else shard,
+            recompute=rec,  # type: ignore[arg-type]
+            sequence_parallel=bool(self.sequence_parallel[i]),
+            schedule="interleaved" if self.vpp[i] > 1 else "1f1b",
+        )
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def valid_mask(model: ModelSpec, job: Job, p: PlanArrays) -> np.ndarray:
+    """True where the layout is realisable (degrees divide what they split)."""
+    heads = model.num_attention_heads
+    kv = model.num_kv_heads if model.mla is None else heads
+    ok = (heads % p.tp == 0) & ((kv % p.tp == 0) | (p.tp % kv == 0))
+    ok &= p.pp * p.vpp <= model.num_layers
+    ok &= (job.seq_len % p.cp == 0)
+    samples_per_mb_group = p.dp * p.micro_batch
+    ok &= job.global_batch_seqs % samples_per_mb_group == 0
+    ok &= (p.dp * p.cp) % p.ep == 0
+    if model.moe is not None:
+        ok &= model.moe.num_experts % p.ep == 0
+    else:
+        ok &= p.ep == 1
+    ok &= (p.zero_stage >= 0) & (p.zero_stage <= 3)
+    ok &= (p.dp * p.cp) % p.fsdp_shard == 0
+    # interleaving needs at least pp micro-batches and a layer count divisible by pp·vpp
+    n_mb = job.global_batch_seqs // np.maximum(samples_per_mb_group, 1)
+    ok &= (p.vpp == 1) | ((model.num_layers % (p.pp * p.vpp) == 0) & (n_mb % p.pp == 0) & (p.pp > 1))
+    return ok
+
+
+def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None) -> None:
+    """Raise a one-line :class:`GigatrainError` that names the first impossible degree."""
+    for name in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
+        v = getattr(plan, name)
+        if not isinstance(v, int) or v < 1:
+            raise GigatrainError(f"{name} must be a positive integer, got {v!r}")
+    if chips is not None and plan.chips != chips:
+        raise GigatrainError(
+            f"degrees multiply to {plan.chips} chips, not {chips}: tp={plan.tp} × pp={plan.pp} × "
+            f"cp={plan.cp} × dp={plan.dp} (dp = chips / (tp·pp·cp) when omitted)"
+        )
+    heads = model.num_attention_heads
+    if heads % plan.tp:
+        valid = ", ".join(str(d) for d in _divisors(heads))
+        raise GigatrainError(f"tp={plan.tp} does not divide {heads} attention heads; valid tp: {valid}")
+    kv = model.num_kv_heads
+    if model.mla is None and kv % plan.tp and plan.tp % kv:
+        raise GigatrainError(f"tp={plan.tp} neither divides nor is a multiple of {kv} KV heads")
+    if plan.pp * plan.vpp > model.num_layers:
+        raise GigatrainError(f"pp×vpp={plan.pp * plan.vpp} exceeds the model's {model.num_layers} layers")
+    if job.seq_len % plan.cp:
+        raise GigatrainError(f"cp={plan.cp} does not divide seq={job.seq_len}")
+    if job.global_batch_seqs % (plan.dp * plan.micro_batch):
+        raise GigatrainError(
+            f"global batch {job.global_batch_seqs} is not a multiple of dp×micro_batch = "
+            f"{plan.dp}×{plan.micro_batch}; valid micro_batch: "
+            + ", ".join(str(d) for d in _divisors(max(job.global_batch_seqs // plan.dp, 1))[:12])
+            if job.global_batch_seqs % plan.dp == 0
+            else f"global batch {job.global_batch_seqs} is not a multiple of dp={plan.dp}"
+        )
+    if model.moe is None and plan.ep > 1:
+        raise GigatrainError(f"ep={plan.ep} needs an MoE model; {model.slug} is dense")
+    if model.moe is not None and model.moe.num_experts % plan.ep:
+        raise GigatrainError(
+            f"ep={plan.ep} does not divide {model.moe.num_experts} experts; valid ep: "
+            + ", ".join(str(d) for d in _divisors(model.moe.num_experts))
+        )
+    if (plan.dp * plan.cp) % plan.ep:
+        raise GigatrainError(f"ep={plan.ep} must divide dp×cp={plan.dp * plan.cp}")
+    if not 0 <= plan.zero_stage <= 3:
+        raise GigatrainError(f"zero_stage must be 0, 1, 2 or 3, got {plan.zero_stage}")
+    if plan.vpp > 1:
+        if plan.pp == 1:
+            raise GigatrainError("vpp > 1 (interleaved schedule) needs pp > 1")
+        if model.num_layers % (plan.pp * plan.vpp):
+            raise GigatrainError(f"pp×vpp={plan.pp * plan.vpp} must divide {model.num_layers} layers")
+    if not valid_mask(model, job, PlanArrays.from_plans([plan]))[0]:
+        raise GigatrainError(f"plan {plan.describe()} is not realisable for {model.slug}")

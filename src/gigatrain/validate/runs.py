@@ -1,0 +1,269 @@
+"""Measured-run CSV rows (the schema of ``published_runs.csv``) → estimator inputs.
+
+Each row becomes a :class:`Case` (model, system, job, plan, the metric the source reports and
+its value) or an unsupported row with the reason. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ..catalog.hardware import default_system_for, get_chip
+from ..catalog.models import load_models
+from ..errors import GigatrainError
+from ..specs import Job, ModelSpec, MoESpec, Plan, SystemSpec
+
+DATA = Path(__file__).parent / "data"
+SHIPPED = ("published_runs.csv", "vtrain_runs.csv", "ultrascale_playbook_runs.csv")
+REQUIRED_COLUMNS = (
+    "row_id", "source_group", "num_layers", "hidden_size", "num_attention_heads", "seq_len",
+    "chip_type", "num_chips", "tp", "pp", "dp", "global_batch_size_seqs",
+)
+#: chip keys in the sweeps that the catalog aliases do not carry
+EXTRA_CHIP_KEYS = {"A100": "a100-80gb"}  # vTrain: 40 vs 80 GB not stated; compute is identical
+
+
+@dataclass(frozen=True)
+class Case:
+    row_id: str
+    source_group: str
+    chip_type: str
+    model: ModelSpec
+    system: SystemSpec
+    job: Job
+    plan: Plan
+    metric: str  # step_time_s | tokens_per_s | tokens_per_s_per_chip | tflops_per_chip
+    measured: float
+    flops_convention: str  # for tflops_per_chip: megatron_eq3 | model_noncausal | model_causal
+    peak_mem_gib: float | None = None
+    spec_grade: str = ""
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    row_id: str
+    source_group: str
+    chip_type: str
+    reason: str
+    spec_grade: str = ""
+
+
+def read_rows(path: Path | None = None, text: str | None = None) -> list[dict[str, str]]:
+    """Rows of a CSV in the published_runs schema; a clear error when columns are missing."""
+    try:
+        if text is None:
+            assert path is not None
+            text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise GigatrainError(f"cannot read runs file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise GigatrainError(f"runs file {path} is not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text))
+    cols = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+    if missing:
+        raise GigatrainError(
+            f"runs file {path or '<text>'} lacks column(s) {', '.join(missing)}; it must have the "
+            "columns of published_runs.csv"
+        )
+    return [dict(r) for r in reader]
+
+
+def shipped_rows() -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for name in SHIPPED:
+        rows += read_rows(DATA / name)
+    return rows
+
+
+def _num(v: str | None) -> float | None:
+    v = (v or "").strip().replace(",", "")
+    if not v:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+@cache
+def _catalog_by_shape() -> dict[tuple, ModelSpec]:
+    out: dict[tuple, ModelSpec] = {}
+    for m in load_models().values():
+        out.setdefault((m.num_layers, m.hidden_size, m.num_attention_heads, m.vocab_size), m)
+        out.setdefault((m.num_layers, m.hidden_size, m.num_attention_heads), m)
+    return out
+
+
+def model_from_row(r: dict[str, str]) -> ModelSpec:
+    """The architecture in a row; flags (gating, tying, norms) from the catalog model of the same
+    shape when there is one, otherwise from ``arch_notes`` keywords."""
+    L, h, nh = int(_num(r["num_layers"]) or 0), int(_num(r["hidden_size"]) or 0), int(_num(r["num_attention_heads"]) or 0)
+    if not (L and h and nh):
+        raise GigatrainError("architecture columns (num_layers, hidden_size, num_attention_heads) are empty")
+    V = int(_num(r.get("vocab_size")) or 0)
+    notes = (r.get("arch_notes", "") + " " + r.get("model_name", "")).lower()
+    base = _catalog_by_shape().get((L, h, nh, V)) or _catalog_by_shape().get((L, h, nh))
+    ffn = int(_num(r.get("ffn_hidden_size")) or (base.ffn_hidden_size if base else 4 * h))
+    kv = int(_num(r.get("num_kv_heads")) or (base.num_kv_heads if base else nh))
+    hd = int(_num(r.get("head_dim")) or (base.head_dim if base else 0))
+    if not V:
+        V = base.vocab_size if base else 0
+    if not V:
+        raise GigatrainError("vocab_size is empty and no catalog model has this shape")
+    if base is not None:
+        gated, tied, norm, bias, lpe = base.mlp_gated, base.tied_embeddings, base.norm_type, base.bias, base.learned_position_embeddings
+        mla = base.mla
+    else:
+        gated = ("swiglu" in notes or "geglu" in notes or "silu" in notes or "llama" in notes) or (ffn != 4 * h and "gelu" not in notes)
+        tied = "tied" in notes and "untied" not in notes
+        norm = "rmsnorm" if ("rmsnorm" in notes or gated) else "layernorm"
+        bias = "all" if norm == "layernorm" else "none"
+        lpe = 0
+        mla = None
+    moe = None
+    n_exp = _num(r.get("moe_num_experts"))
+    if n_exp:
+        if base is not None and base.moe is not None:
+            moe = base.moe
+            mla = base.mla
+        else:
+            fe = int(_num(r.get("moe_expert_ffn_hidden")) or ffn)
+            moe = MoESpec(num_experts=int(n_exp), top_k=int(_num(r.get("moe_top_k")) or 2),
+                          expert_ffn_hidden_size=fe, num_moe_layers=L,
+                          num_shared_experts=int(_num(r.get("moe_shared_experts")) or 0),
+                          shared_expert_ffn_hidden_size=fe)
+    if mla is None and nh % kv:
+        raise GigatrainError(f"num_kv_heads={kv} does not divide heads={nh}")
+    slug = f"row:{r.get('model_name') or 'model'}"
+    return ModelSpec(
+        slug=slug, num_layers=L, hidden_size=h, ffn_hidden_size=ffn, num_attention_heads=nh,
+        num_kv_heads=kv, vocab_size=V, head_dim=hd, mlp_gated=gated, tied_embeddings=tied,
+        learned_position_embeddings=lpe, norm_type=norm, bias=bias, mla=mla, moe=moe,
+        qk_norm=base.qk_norm if base else False, name=r.get("model_name", ""),
+    )
+
+
+def _recompute(text: str, group: str) -> str:
+    t = text.lower()
+    if not t:
+        return "full" if group.startswith("vtrain") else "none"
+    if t.startswith("none"):
+        return "none"
+    if "full" in t or "--checkpoint-activations" in t or "75% non-attn" in t:
+        return "full"
+    return "selective"
+
+
+def _zero(text: str, group: str) -> tuple[int, int]:
+    """(ZeRO stage, shard degree or 0 = whole dp·cp group)."""
+    t = text.lower()
+    if "shard_grad_op" in t:
+        return 2, 0
+    if "fsdp" in t or "zero-3" in t or "full_shard" in t:
+        return 3, 0
+    if "zero-0" in t or t.startswith("none") or ("ddp" in t and "distributed optimizer" not in t):
+        return 0, 0
+    if group.startswith("vtrain"):
+        return 0, 0  # vTrain models a plain data-parallel all-reduce (SOURCES-measured-sweeps.md)
+    return 1, 0
+
+
+def _precision(text: str) -> str:
+    t = text.lower()
+    if "fp4" in t:
+        return "fp4"
+    if "fp8" in t:
+        return "fp8"
+    if "fp16" in t and "bf16" not in t:
+        return "fp16"
+    return "bf16"
+
+
+def _metric(r: dict[str, str]) -> tuple[str, float, str] | None:
+    group = r["source_group"]
+    for col, metric in (
+        ("measured_step_time_s", "step_time_s"),
+        ("measured_tokens_per_sec_per_chip", "tokens_per_s_per_chip"),
+        ("measured_tokens_per_sec_total", "tokens_per_s"),
+    ):
+        v = _num(r.get(col))
+        if v:
+            return metric, v, ""
+    v = _num(r.get("measured_tflops_per_chip"))
+    if v:
+        if group.startswith(("narayanan2021", "bloom2022")):
+            return "tflops_per_chip", v, "megatron_eq3"
+        if group.startswith("maxtext"):
+            return "tflops_per_chip", v, "model_noncausal"
+        return None
+    return None
+
+
+def case_from_row(r: dict[str, str]) -> Case | Unsupported:
+    rid, group, chip_type = r.get("row_id", "?"), r.get("source_group", "?"), r.get("chip_type", "")
+    grade = r.get("spec_grade", "")
+
+    def unsupported(reason: str) -> Unsupported:
+        return Unsupported(rid, group, chip_type, reason, grade)
+
+    metric = _metric(r)
+    if metric is None:
+        what = "GPU-hours only (see `gigatrain cost`)" if _num(r.get("measured_gpu_hours")) else "no throughput metric in a convention gigatrain can reproduce"
+        return unsupported(what)
+    try:
+        model = model_from_row(r)
+    except GigatrainError as e:
+        return unsupported(str(e))
+    try:
+        chip = get_chip(EXTRA_CHIP_KEYS.get(chip_type, chip_type))
+    except GigatrainError:
+        return unsupported(f"chip {chip_type!r} is not in the catalog")
+    system = default_system_for(chip)
+    chips = int(_num(r.get("num_chips")) or 0)
+    # an empty tp/pp means the source used none (FSDP-only llm-foundry, MaxText FSDP rows)
+    tp, pp = int(_num(r.get("tp")) or 1), int(_num(r.get("pp")) or 1)
+    cp = int(_num(r.get("cp")) or 1)
+    if not (chips and tp and pp):
+        return unsupported("parallel layout (num_chips, tp, pp) not given")
+    if group == "aws_neuron_trn1":
+        # TP/PP/DP are NeuronCore degrees (2 cores per chip): halve tp where possible
+        tp = max(tp // 2, 1) if tp % 2 == 0 else tp
+    if chips % (tp * pp * cp):
+        return unsupported(f"tp·pp·cp = {tp * pp * cp} does not divide {chips} chips")
+    dp = chips // (tp * pp * cp)
+    gbs = int(_num(r.get("global_batch_size_seqs")) or 0)
+    seq = int(_num(r.get("seq_len")) or 0)
+    if not (gbs and seq):
+        return unsupported("global batch or sequence length not given")
+    if gbs % dp:
+        return unsupported(f"global batch {gbs} is not divisible by dp={dp}")
+    # micro-batch not stated (Narayanan Table 1, some NeMo rows): 1, Megatron's default
+    mbs = int(_num(r.get("micro_batch_size")) or 1)
+    if gbs % (dp * mbs):
+        return unsupported(f"global batch {gbs} is not a multiple of dp×micro_batch = {dp}×{mbs}")
+    zero, shard = _zero(r.get("zero_or_fsdp", ""), group)
+    ep = int(_num(r.get("ep")) or 1)
+    vpp = int(_num(r.get("vpp")) or 1)
+    if vpp > 1 and model.num_layers % (pp * vpp):
+        vpp = 1
+    sp_text = (r.get("sequence_parallel") or "").lower()
+    plan = Plan(
+        tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=mbs, zero_stage=zero,
+        fsdp_shard=shard, recompute=_recompute(r.get("activation_recompute", ""), group),  # type: ignore[arg-type]
+        sequence_parallel=sp_text.startswith("yes") or (tp > 1 and group.startswith(("megatron_bridge", "nvidia_dgxc", "nemo"))),
+    )
+    job = Job(seq_len=seq, global_batch_seqs=gbs, precision=_precision(r.get("precision", "")))  # type: ignore[arg-type]
+    from ..model.plans import check_plan  # local: plans imports numpy only; keeps row parsing light
+
+    try:
+        check_plan(model, job, plan)
+    except GigatrainError as e:
+        return unsupported(f"layout not representable: {e}")
+    name, value, conv = metric
+    return Case(rid, group, chip_type, model, system, job, plan, name, value, conv,
+                _num(r.get("measured_peak_mem_gib")), grade)
