@@ -12,7 +12,8 @@ from .catalog.hardware import get_chip, get_system
 from .catalog.models import get_model
 from .errors import GigatrainError, require_positive
 from .model.estimate import Estimate, estimate
-from .model.knobs import DEFAULT_KNOBS, Knobs
+from .catalog.frameworks import get_framework, knobs_for
+from .model.knobs import Knobs
 from .specs import RECOMPUTE_MODES, Job, ModelSpec, Plan, SystemSpec
 
 MAX_CHIPS = 10_000_000
@@ -44,14 +45,17 @@ def resolve_system(chip: str, system: str | None = None, profile: str | Path | N
     return replace(sys_spec, chip=chip_spec), str(profile)
 
 
-def make_job(seq: int, global_batch: int, tokens: float = 0.0, precision: str = "bf16") -> Job:
+def make_job(seq: int, global_batch: int, tokens: float = 0.0, precision: str = "bf16",
+             framework: str = "megatron") -> Job:
     require_positive("seq", seq, integer=True, maximum=MAX_SEQ)
     require_positive("global_batch", global_batch, integer=True, maximum=1e9)
     if tokens < 0 or tokens != tokens:
         raise GigatrainError(f"tokens must be >= 0, got {tokens!r}")
     if precision not in ("bf16", "fp16", "fp8", "fp4", "fp32"):
         raise GigatrainError(f"precision={precision!r}; valid: bf16, fp16, fp8, fp4, fp32")
-    return Job(seq_len=int(seq), global_batch_seqs=int(global_batch), tokens=float(tokens), precision=precision)  # type: ignore[arg-type]
+    get_framework(framework)  # validates the name
+    return Job(seq_len=int(seq), global_batch_seqs=int(global_batch), tokens=float(tokens),
+               precision=precision, framework=framework)  # type: ignore[arg-type]
 
 
 def make_plan(chips: int, tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, dp: int | None = None,
@@ -83,19 +87,21 @@ def make_plan(chips: int, tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, dp
 
 
 def resolve(model: str, chip: str, seq: int | None, global_batch: int, tokens: float = 0.0,
-            precision: str = "bf16", system: str | None = None, profile: str | Path | None = None) -> Resolved:
+            precision: str = "bf16", system: str | None = None, profile: str | Path | None = None,
+            framework: str = "megatron") -> Resolved:
     m = get_model(model)
     sys_spec, prof = resolve_system(chip, system, profile)
-    job = make_job(seq or 4096, global_batch, tokens, precision)
+    job = make_job(seq or 4096, global_batch, tokens, precision, framework)
     return Resolved(m, sys_spec, job, prof)
 
 
 def estimate_named(model: str, chip: str, chips: int, *, seq: int | None = None, global_batch: int = 1024,
                    tokens: float = 0.0, precision: str = "bf16", system: str | None = None,
-                   profile: str | Path | None = None, knobs: Knobs = DEFAULT_KNOBS, **plan: object) -> Estimate:
+                   profile: str | Path | None = None, framework: str = "megatron",
+                   knobs: Knobs | None = None, **plan: object) -> Estimate:
     """``estimate`` from catalog names and degrees — what ``gigatrain estimate`` prints."""
-    r = resolve(model, chip, seq, global_batch, tokens, precision, system, profile)
+    r = resolve(model, chip, seq, global_batch, tokens, precision, system, profile, framework)
     if chips > r.system.max_chips:
         raise GigatrainError(f"chips={chips:,} exceeds the largest {r.system.slug} cluster ({r.system.max_chips:,})")
     p = make_plan(chips, **plan)  # type: ignore[arg-type]
-    return estimate(r.model, r.system, r.job, p, knobs, profile=r.profile)
+    return estimate(r.model, r.system, r.job, p, knobs or knobs_for(framework), profile=r.profile)

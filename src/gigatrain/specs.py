@@ -139,6 +139,10 @@ class NetworkTier:
     efficiency: float = 0.8  # achieved bus bandwidth / link bandwidth for large messages
     latency_s: float = 10e-6
     in_network_reduction: bool = False  # NVLS / SHARP: all-reduce moves each byte ~once
+    #: message size at which achieved bandwidth is half the large-message figure:
+    #: bw(S) = bw·S/(S + half_bw_bytes) (achievable.md §3.2: mid-size messages are slower
+    #: than alpha-beta predicts)
+    half_bw_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,7 @@ class Job:
     optimizer: Literal["adamw", "sgd", "adafactor"] = "adamw"
     master_weights_fp32: bool = True
     grad_dtype: Literal["fp32", "bf16"] = "fp32"
+    framework: str = "megatron"  # efficiency profile (catalog/data/frameworks.yaml)
 
     @property
     def tokens_per_step(self) -> int:

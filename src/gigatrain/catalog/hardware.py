@@ -43,7 +43,7 @@ _CHIP_OPTIONAL = {"aliases", "hbm_gb", "hbm_gib", "labels", "matmul_half_gflop",
 _SYSTEM_REQUIRED = {"name", "chip", "chips_per_node", "tiers", "source", "as_of"}
 _SYSTEM_OPTIONAL = {"max_chips", "note"}
 _TIER_REQUIRED = {"name", "domain_chips", "bw_gb_per_s", "efficiency", "latency_us"}
-_TIER_OPTIONAL = {"in_network_reduction", "note"}
+_TIER_OPTIONAL = {"in_network_reduction", "half_bw_mb", "note"}
 _PRICE_REQUIRED = {"chip", "kind", "basis", "source", "as_of"}
 _PRICE_OPTIONAL = {"usd_per_chip_hour", "usd", "label", "note"}
 _CONST_REQUIRED = {"value", "unit", "source", "as_of"}
@@ -279,6 +279,7 @@ def _parse_tier(file: str, where: str, raw: Any) -> NetworkTier:
         efficiency=t.num("efficiency", at_most=1.0),
         latency_s=t.num("latency_us") * 1e-6,
         in_network_reduction=inr,
+        half_bw_bytes=(t.num("half_bw_mb") * 1e6) if "half_bw_mb" in raw else 0.0,
     )
 
 

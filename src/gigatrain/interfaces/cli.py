@@ -71,6 +71,7 @@ def estimate(
     tokens: Annotated[str, typer.Option(help="training token budget, e.g. 15T")] = "0",
     precision: Annotated[str, typer.Option(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
     system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
+    framework: Annotated[str, typer.Option(help="framework efficiency profile (catalog frameworks)")] = "megatron",
     profile: Annotated[Path | None, typer.Option(help="calibration profile YAML")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
@@ -81,7 +82,7 @@ def estimate(
     tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
     e = estimate_named(
         model, chip, chips, seq=seq, global_batch=global_batch, tokens=tok, precision=precision,
-        system=system, profile=profile, tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, vpp=vpp,
+        system=system, profile=profile, framework=framework, tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, vpp=vpp,
         micro_batch=micro_batch, zero_stage=zero, fsdp_shard=fsdp_shard, recompute=recompute.value,
         sequence_parallel=not no_sp,
     )

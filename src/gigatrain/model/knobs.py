@@ -29,6 +29,9 @@ class Knobs:
     #: fraction of the fp8 matmul peak reached relative to the bf16 one at equal shape
     #: (MAMF fp8 70.9 % vs bf16 80.3 % on H100: achievable.md §1.2), times the cast overhead
     fp8_efficiency_ratio: float = 0.85
+    #: host-side dispatch time per launched op (PyTorch eager ≈ 5–20 µs); a micro-batch cannot
+    #: run faster than its ops can be launched (matters for small models and narrow shards)
+    host_op_overhead_s: float = 10e-6
     #: fixed per-step cost outside the model (data loader, logging, launch gaps)
     step_overhead_s: float = 0.0
     #: fitted: a global multiplier on compute time (covers framework inefficiency not modelled)
@@ -45,6 +48,9 @@ class Knobs:
     ep_overlap: float = 0.0
     #: fraction of pipeline p2p transfer hidden (async send/recv)
     pp_overlap: float = 0.5
+    #: gradient bucket size: DP reductions run as collectives of this size (PyTorch DDP 25 MB,
+    #: Megatron ≈ 40 M params); smaller buckets see lower bandwidth (achievable.md §3.2)
+    dp_bucket_bytes: float = 100e6
     #: bytes per gradient element in the data-parallel reduction (fp32: Megatron main_grad)
     gradient_reduce_bytes: float = 4.0
 

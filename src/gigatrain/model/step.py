@@ -25,6 +25,8 @@ simultaneous axes, power capping.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..specs import Job, ModelSpec, SystemSpec
@@ -34,34 +36,57 @@ from .plans import PlanArrays
 from .workload import layer_costs
 
 
-def _tier_params(system: SystemSpec, span: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(bandwidth B/s per chip one direction × efficiency, latency s, in-network reduction, tier index)."""
-    domains = np.array([t.domain_chips for t in system.tiers])
+@dataclass(frozen=True)
+class Link:
+    """Per-plan network figures of the tier a group crosses (arrays)."""
+
+    bw: np.ndarray  # large-message bytes/s per chip, one direction, × efficiency
+    lat: np.ndarray  # seconds per collective step
+    half: np.ndarray  # bytes at which bandwidth is half of ``bw``
+    inr: np.ndarray  # in-network reduction available
+
+
+def link_for(system: SystemSpec, span: np.ndarray) -> Link:
+    """The innermost tier whose domain holds ``span`` consecutive chips."""
+    tiers = system.tiers
+    domains = np.array([t.domain_chips for t in tiers])
     idx = np.minimum(np.searchsorted(domains, span, side="left"), len(domains) - 1)
-    bw = np.array([t.bandwidth_bytes_per_s * t.efficiency for t in system.tiers])[idx]
-    lat = np.array([t.latency_s for t in system.tiers])[idx]
-    inr = np.array([t.in_network_reduction for t in system.tiers])[idx]
-    return bw, lat, inr, idx
+    return Link(
+        bw=np.array([t.bandwidth_bytes_per_s * t.efficiency for t in tiers])[idx],
+        lat=np.array([t.latency_s for t in tiers])[idx],
+        half=np.array([t.half_bw_bytes for t in tiers])[idx],
+        inr=np.array([t.in_network_reduction for t in tiers])[idx],
+    )
 
 
-def _log2(n: np.ndarray) -> np.ndarray:
-    return np.ceil(np.log2(np.maximum(n, 1)))
+#: NCCL base latency per collective (Simple protocol, achievable.md §3.4)
+BASE_LATENCY_S = 8.4e-6
+#: measured NVLS all-reduce gain over ring on 8 GPUs (1.23–1.30×, achievable.md §3.5)
+NVLS_SPEEDUP = 1.25
 
 
-def ring_time(kind: str, size_bytes: np.ndarray, n: np.ndarray, bw: np.ndarray, lat: np.ndarray,
-              inr: np.ndarray | None = None) -> np.ndarray:
-    """Alpha-beta time of one collective of ``size_bytes`` (the full buffer) over ``n`` ranks.
+def collective_time(kind: str, size_bytes: np.ndarray, n: np.ndarray, link: Link,
+                    chunk_bytes: float | None = None) -> np.ndarray:
+    """Alpha-beta time of one collective over ``n`` ranks moving a ``size_bytes`` buffer.
 
-    all-gather / reduce-scatter / all-to-all: (n−1)/n·S/B; all-reduce 2(n−1)/n·S/B, or (n+1)/n·S/B
-    with in-network reduction (NVLS/SHARP); latency α·⌈log₂ n⌉ per phase (tree/hierarchical).
+    Bytes on the wire per rank: all-gather / reduce-scatter / all-to-all (n−1)/n·S, all-reduce
+    2(n−1)/n·S (÷1.25 with NVLS/SHARP). Bandwidth falls for mid-size messages:
+    bw(S) = bw·S/(S + S_half). Latency: NCCL base + per-step latency × steps, steps = n−1 per
+    phase for small rings and 2·⌈log₂ n⌉ for large groups (tree / PAT algorithms).
+    ``chunk_bytes`` splits the buffer into buckets (DDP / Megatron gradient buckets).
     """
+    n = np.asarray(n, dtype=float)
+    size = np.asarray(size_bytes, dtype=float)
+    chunks = np.maximum(np.ceil(size / chunk_bytes), 1.0) if chunk_bytes else np.ones_like(size)
+    msg = size / chunks
     frac = (n - 1) / np.maximum(n, 1)
+    phases = 2.0 if kind == "allreduce" else 1.0
+    wire = phases * frac * msg
     if kind == "allreduce":
-        factor = 2 * frac if inr is None else np.where(inr, (n + 1) / np.maximum(n, 1), 2 * frac)
-        phases = 2
-    else:
-        factor, phases = frac, 1
-    t = factor * size_bytes / bw + phases * lat * _log2(n)
+        wire = np.where(link.inr, wire / NVLS_SPEEDUP, wire)
+    bw = link.bw * msg / (msg + link.half)
+    steps = np.minimum(n - 1, 2 * np.ceil(np.log2(np.maximum(n, 2))))
+    t = chunks * (wire / bw + BASE_LATENCY_S + phases * steps * link.lat)
     return np.where(n > 1, t, 0.0)
 
 
@@ -106,28 +131,33 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     kernels = layers * knobs.kernels_per_layer_fwd * (3 + full_rc)
     t_mem = (traffic + loss_traffic) / hbm + kernels * chip.kernel_overhead_s
     compute_mb = (t_mm + t_head + t_attn + t_mem) * knobs.compute_time_scale
+    # a framework that dispatches ops from the host cannot go faster than its dispatch rate
+    host_floor = (kernels + 20.0) * knobs.host_op_overhead_s
+    t_host = np.maximum(host_floor - compute_mb, 0.0)
+    compute_mb = compute_mb + t_host
 
     # --- tensor parallel ----------------------------------------------------------------------
-    bw_tp, lat_tp, _, _ = _tier_params(system, p.tp)
     act_bytes = tokens * h * 2.0
     n_coll = layers * (8 + 4 * full_rc)
-    t_tp = n_coll * ring_time("allgather", act_bytes, p.tp, bw_tp, lat_tp) * (1 - knobs.tp_overlap)
+    t_tp = n_coll * collective_time("allgather", act_bytes, p.tp, link_for(system, p.tp)) * (1 - knobs.tp_overlap)
     # --- context parallel (ring attention) ----------------------------------------------------
-    bw_cp, lat_cp, _, _ = _tier_params(system, p.cp * p.tp)
+    cp_link = link_for(system, p.cp * p.tp)
     kv_dim = 2 * model.num_kv_heads * model.head_dim_eff if model.mla is None else model.num_attention_heads * 2 * model.head_dim_eff
     kv_bytes = tokens * kv_dim * 2.0 / p.tp
-    t_cp_raw = layers * (3 + full_rc) * (p.cp - 1) * (kv_bytes / bw_cp + lat_cp)
+    kv_bw = cp_link.bw * kv_bytes / (kv_bytes + cp_link.half)
+    t_cp_raw = layers * (3 + full_rc) * (p.cp - 1) * (kv_bytes / kv_bw + cp_link.lat + BASE_LATENCY_S)
     t_cp = np.maximum(t_cp_raw - knobs.cp_overlap * t_attn, 0.0)
     # --- expert parallel ----------------------------------------------------------------------
     t_ep = np.zeros(len(p))
     if model.moe is not None:
-        bw_ep, lat_ep, _, _ = _tier_params(system, p.ep * p.tp * p.cp)
         a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
-        t_ep = moe_l * (4 + 2 * full_rc) * ring_time("alltoall", a2a, p.ep, bw_ep, lat_ep) * (1 - knobs.ep_overlap)
+        ep_link = link_for(system, p.ep * p.tp * p.cp)
+        t_ep = moe_l * (4 + 2 * full_rc) * collective_time("alltoall", a2a, p.ep, ep_link) * (1 - knobs.ep_overlap)
     # --- pipeline p2p ---------------------------------------------------------------------------
-    bw_pp, lat_pp, _, _ = _tier_params(system, p.pp * p.tp * p.cp * p.dp)
+    pp_link = link_for(system, p.pp * p.tp * p.cp * p.dp)
     p2p = tokens * h * 2.0 / np.where(p.sequence_parallel, p.tp, 1)
-    t_pp = np.where(p.pp > 1, 2 * p.vpp * (p2p / bw_pp + lat_pp) * (1 - knobs.pp_overlap), 0.0)
+    p2p_t = p2p / (pp_link.bw * p2p / (p2p + pp_link.half)) + pp_link.lat + BASE_LATENCY_S
+    t_pp = np.where(p.pp > 1, 2 * p.vpp * p2p_t * (1 - knobs.pp_overlap), 0.0)
 
     per_mb = compute_mb + t_tp + t_cp + t_ep + t_pp
     bubble = (p.pp - 1) / p.vpp * per_mb
@@ -138,25 +168,26 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     n_local = np.maximum(params["first"], params["last"])
     dense_local = n_local - params["expert"]
     shard = p.fsdp_shard.astype(float)
-    bw_dp, lat_dp, inr_dp, _ = _tier_params(system, shard * p.tp)
+    dp_link = link_for(system, shard * p.tp)
     g = knobs.gradient_reduce_bytes
+    bucket = knobs.dp_bucket_bytes
     bwd_share = 2.0 / (3.0 + full_rc)  # backward fraction of compute that can hide the sync
-    rs = ring_time("reducescatter", dense_local * g, shard, bw_dp, lat_dp)
-    ag = ring_time("allgather", dense_local * 2.0, shard, bw_dp, lat_dp)
-    ar = ring_time("allreduce", dense_local * g, shard, bw_dp, lat_dp, inr_dp)
+    rs = collective_time("reducescatter", dense_local * g, shard, dp_link, bucket)
+    ag = collective_time("allgather", dense_local * 2.0, shard, dp_link, bucket)
+    ar = collective_time("allreduce", dense_local * g, shard, dp_link, bucket)
     if model.moe is not None:  # experts reduce over the expert-data-parallel group dp·cp/ep
         n_edp = np.maximum(shard / p.ep, 1)
-        bw_e, lat_e, _, _ = _tier_params(system, p.tp * p.ep * n_edp)
-        rs = rs + ring_time("reducescatter", params["expert"] * g, n_edp, bw_e, lat_e)
-        ag = ag + ring_time("allgather", params["expert"] * 2.0, n_edp, bw_e, lat_e)
-        ar = ar + ring_time("allreduce", params["expert"] * g, n_edp, bw_e, lat_e)
+        e_link = link_for(system, p.tp * p.ep * n_edp)
+        rs = rs + collective_time("reducescatter", params["expert"] * g, n_edp, e_link, bucket)
+        ag = ag + collective_time("allgather", params["expert"] * 2.0, n_edp, e_link, bucket)
+        ar = ar + collective_time("allreduce", params["expert"] * g, n_edp, e_link, bucket)
     # hybrid sharding: replicas of a shard all-reduce their slice across dp·cp/shard groups
     replicas = (p.dp * p.cp) / shard
-    bw_r, lat_r, _, _ = _tier_params(system, p.tp * p.dp * p.cp)
-    hybrid = ring_time("allreduce", dense_local * g / shard, replicas, bw_r, lat_r)
+    r_link = link_for(system, p.tp * p.dp * p.cp)
+    hybrid = collective_time("allreduce", dense_local * g / shard, replicas, r_link, bucket)
     z = p.zero_stage
     per_step_sync = np.where(z == 0, ar, np.where(z <= 2, rs + ag, 0.0)) + hybrid
-    hide_step = knobs.dp_overlap * compute_mb * bwd_share * np.where(p.pp > 1, 1.0, 1.0)
+    hide_step = knobs.dp_overlap * compute_mb * bwd_share
     t_dp = np.maximum(per_step_sync - hide_step, 0.0)
     # ZeRO-3/FSDP: every micro-batch re-gathers weights (fwd, bwd) and reduce-scatters grads
     fsdp_mb = 2 * ag + rs
@@ -171,6 +202,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
         "time/compute/lm_head": n_mb * t_head * knobs.compute_time_scale,
         "time/compute/attention": n_mb * t_attn * knobs.compute_time_scale,
         "time/compute/memory_bound": n_mb * t_mem * knobs.compute_time_scale,
+        "time/compute/host_overhead": n_mb * t_host,
         "time/comm/tp": n_mb * t_tp,
         "time/comm/cp": n_mb * t_cp,
         "time/comm/ep": n_mb * t_ep,

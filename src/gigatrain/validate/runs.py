@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..catalog.hardware import default_system_for, get_chip
+from ..catalog.hardware import default_system_for, get_chip, get_system
+from ..catalog.frameworks import framework_for_text
 from ..catalog.models import load_models
 from ..errors import GigatrainError
 from ..specs import Job, ModelSpec, MoESpec, Plan, SystemSpec
@@ -25,6 +27,11 @@ REQUIRED_COLUMNS = (
 )
 #: chip keys in the sweeps that the catalog aliases do not carry
 EXTRA_CHIP_KEYS = {"A100": "a100-80gb"}  # vTrain: 40 vs 80 GB not stated; compute is identical
+#: systems named by a source's own text, where it differs from the chip's default system
+SOURCE_SYSTEMS = {
+    # Ultra-Scale Playbook: "inter-node traffic goes over EFA" (SOURCES-measured-sweeps.md §2)
+    "ultrascale_playbook": "p5-h100",
+}
 
 
 @dataclass(frozen=True)
@@ -159,13 +166,26 @@ def _recompute(text: str, group: str) -> str:
     return "selective"
 
 
-def _zero(text: str, group: str) -> tuple[int, int]:
-    """(ZeRO stage, shard degree or 0 = whole dp·cp group)."""
+def _zero(text: str, group: str, dp: int) -> tuple[int, int]:
+    """(ZeRO stage, shard degree or 0 = whole dp group) from the ``zero_or_fsdp`` text.
+
+    Hybrid layouts name their shard group: "FSDP=128 x DP 8", "FSDP2 degree 8", "256-way
+    fully-sharded", or MaxText's "ICI FSDP over slice; 4 slice(s) via DCN DP" (shard = dp/4).
+    """
     t = text.lower()
     if "shard_grad_op" in t:
         return 2, 0
-    if "fsdp" in t or "zero-3" in t or "full_shard" in t:
-        return 3, 0
+    if "fsdp" in t or "zero-3" in t or "full_shard" in t or "fully-sharded" in t:
+        shard = 0
+        m = re.search(r"(\d+) slice\(s\)", t)
+        if m:
+            shard = dp // max(int(m.group(1)), 1)
+        m = re.search(r"fsdp2? ?(?:=|degree)? ?(\d+)", t) or re.search(r"(\d+)-way fully-sharded", t)
+        if m and "slice(s)" not in t:
+            shard = int(m.group(1))
+        if shard <= 0 or dp % shard:
+            shard = 0
+        return 3, shard
     if "zero-0" in t or t.startswith("none") or ("ddp" in t and "distributed optimizer" not in t):
         return 0, 0
     if group.startswith("vtrain"):
@@ -223,7 +243,8 @@ def case_from_row(r: dict[str, str]) -> Case | Unsupported:
         chip = get_chip(EXTRA_CHIP_KEYS.get(chip_type, chip_type))
     except GigatrainError:
         return unsupported(f"chip {chip_type!r} is not in the catalog")
-    system = default_system_for(chip)
+    named = SOURCE_SYSTEMS.get(group)
+    system = get_system(named) if named else default_system_for(chip)
     chips = int(_num(r.get("num_chips")) or 0)
     # an empty tp/pp means the source used none (FSDP-only llm-foundry, MaxText FSDP rows)
     tp, pp = int(_num(r.get("tp")) or 1), int(_num(r.get("pp")) or 1)
@@ -246,7 +267,7 @@ def case_from_row(r: dict[str, str]) -> Case | Unsupported:
     mbs = int(_num(r.get("micro_batch_size")) or 1)
     if gbs % (dp * mbs):
         return unsupported(f"global batch {gbs} is not a multiple of dp×micro_batch = {dp}×{mbs}")
-    zero, shard = _zero(r.get("zero_or_fsdp", ""), group)
+    zero, shard = _zero(r.get("zero_or_fsdp", ""), group, dp * cp)
     ep = int(_num(r.get("ep")) or 1)
     vpp = int(_num(r.get("vpp")) or 1)
     if vpp > 1 and model.num_layers % (pp * vpp):
@@ -257,7 +278,8 @@ def case_from_row(r: dict[str, str]) -> Case | Unsupported:
         fsdp_shard=shard, recompute=_recompute(r.get("activation_recompute", ""), group),  # type: ignore[arg-type]
         sequence_parallel=sp_text.startswith("yes") or (tp > 1 and group.startswith(("megatron_bridge", "nvidia_dgxc", "nemo"))),
     )
-    job = Job(seq_len=seq, global_batch_seqs=gbs, precision=_precision(r.get("precision", "")))  # type: ignore[arg-type]
+    job = Job(seq_len=seq, global_batch_seqs=gbs, precision=_precision(r.get("precision", "")),  # type: ignore[arg-type]
+              framework=framework_for_text(r.get("framework", "")))
     from ..model.plans import check_plan  # local: plans imports numpy only; keeps row parsing light
 
     try:

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..model.estimate import evaluate
-from ..model.knobs import DEFAULT_KNOBS, Knobs
+from ..catalog.frameworks import knobs_for
+from ..model.knobs import Knobs
 from ..model.plans import PlanArrays
 from ..model.workload import model_flops_per_token
 from .runs import Case, Unsupported, case_from_row
@@ -59,7 +60,10 @@ def _predicted_metric(case: Case, r: dict[str, np.ndarray], i: int) -> float:
     return tps_chip * model_flops_per_token(case.model, case.job.seq_len, causal=False) / 1e12
 
 
-def score_cases(cases: list[Case], knobs: Knobs = DEFAULT_KNOBS) -> list[RowResult]:
+def score_cases(cases: list[Case], knobs: Knobs | None = None,
+                overrides: dict[str, Knobs] | None = None) -> list[RowResult]:
+    """Predict each case with its framework's knobs (``overrides`` by framework slug, or one
+    ``knobs`` for all)."""
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, c in enumerate(cases):
         groups[(c.model, c.system.slug, c.job)].append(i)
@@ -67,7 +71,9 @@ def score_cases(cases: list[Case], knobs: Knobs = DEFAULT_KNOBS) -> list[RowResu
     for idx in groups.values():
         first = cases[idx[0]]
         arr = PlanArrays.from_plans([cases[i].plan for i in idx])
-        r = evaluate(first.model, first.system, first.job, arr, knobs)
+        fw = first.job.framework
+        k = knobs or (overrides or {}).get(fw) or knobs_for(fw)
+        r = evaluate(first.model, first.system, first.job, arr, k)
         for j, i in enumerate(idx):
             c = cases[i]
             pred = _predicted_metric(c, r, j)
@@ -79,7 +85,7 @@ def score_cases(cases: list[Case], knobs: Knobs = DEFAULT_KNOBS) -> list[RowResu
     return [o for o in out if o is not None]
 
 
-def score_rows(rows: Iterable[dict[str, str]], knobs: Knobs = DEFAULT_KNOBS,
+def score_rows(rows: Iterable[dict[str, str]], knobs: Knobs | None = None,
                progress: Callable[[int], None] | None = None) -> list[RowResult]:
     parsed = [case_from_row(r) for r in rows]
     cases = [p for p in parsed if isinstance(p, Case)]
