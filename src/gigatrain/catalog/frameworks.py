@@ -22,6 +22,7 @@ class Framework:
     note: str
     knobs: Knobs
     fitted: dict[str, Any]
+    inherits: str | None = None
 
 
 def _parse(slug: str, raw: Any) -> Framework:
@@ -36,7 +37,7 @@ def _parse(slug: str, raw: Any) -> Framework:
         if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
             raise GigatrainError(f"frameworks.yaml: {slug}.knobs.{k} must be a number >= 0, got {v!r}")
     return Framework(slug, tuple(str(m).lower() for m in raw.get("match") or ()), str(raw.get("note", "")),
-                     DEFAULT_KNOBS.with_(**over), dict(raw.get("fitted") or {}))
+                     DEFAULT_KNOBS.with_(**over), dict(raw.get("fitted") or {}), raw.get("inherits"))
 
 
 @cache

@@ -32,6 +32,18 @@ class Knobs:
     #: host-side dispatch time per launched op (PyTorch eager ≈ 5–20 µs); a micro-batch cannot
     #: run faster than its ops can be launched (matters for small models and narrow shards)
     host_op_overhead_s: float = 10e-6
+    #: 1 = FlashAttention (no s² score tensor in HBM); 0 = unfused attention that writes the
+    #: scores and runs softmax/dropout over them (≈13 bytes per score fwd, ×2 bwd: Megatron's
+    #: fused scale-mask-softmax path, Korthikanti et al. 2022 §4.1)
+    flash_attention: float = 1.0
+    #: fixed cost per micro-batch (framework bookkeeping, gradient-accumulation hooks, syncs)
+    microbatch_overhead_s: float = 0.0
+    #: fixed cost per micro-batch per pipeline stage (p2p handshakes, schedule bookkeeping)
+    pp_microbatch_overhead_s: float = 0.0
+    #: extra kernels per MoE layer forward (router top-k, sort, histogram, permute, unpermute)
+    moe_kernels_per_layer_fwd: int = 30
+    #: fp8/fp4 input quantisation traffic as a multiple of a layer's stored activation bytes
+    fp8_cast_traffic_ratio: float = 0.5
     #: fixed per-step cost outside the model (data loader, logging, launch gaps)
     step_overhead_s: float = 0.0
     #: fitted: a global multiplier on compute time (covers framework inefficiency not modelled)
@@ -55,10 +67,25 @@ class Knobs:
     gradient_reduce_bytes: float = 4.0
 
     # --- memory -------------------------------------------------------------------------------
-    #: fixed per-rank memory outside the model: CUDA context, NCCL buffers, workspace
-    memory_overhead_bytes: float = 3.0 * 2**30
+    #: allocator-visible per-rank memory outside the model (cuBLAS/cuDNN workspaces, buffers)
+    memory_overhead_bytes: float = 1.0 * 2**30
+    #: memory the runtime holds outside PyTorch's allocator (CUDA context, NCCL channels): it
+    #: counts against capacity but not in torch.cuda.max_memory_reserved()
+    runtime_context_bytes: float = 1.5 * 2**30
     #: allocator fragmentation as a fraction of model memory
     memory_fragmentation: float = 0.08
+    #: multiplier on stored activation bytes: frameworks that keep extra copies (unfused norms,
+    #: gathered sequence-parallel inputs, fp32 upcasts) store more than Korthikanti's count
+    activation_memory_scale: float = 1.0
+    #: fraction of stored activations that tensor parallelism does not shard (e.g. gathered
+    #: inputs kept for the backward pass); 0 = Megatron with sequence parallelism
+    tp_unsharded_act_fraction: float = 0.0
+    #: layers' worth of full activations alive at once under full recompute (the layer being
+    #: recomputed plus its gradient buffers)
+    recompute_working_layers: float = 2.0
+    #: 1 = under PP, FSDP keeps the stage's bf16 weights and gradients unsharded between
+    #: micro-batches (torchtitan); 0 = reshards after every micro-batch
+    fsdp_pp_unsharded: float = 1.0
     #: bytes per logit kept on the last stage for the loss (bf16 logits + fp32 softmax/grad)
     logit_bytes: float = 6.0
 

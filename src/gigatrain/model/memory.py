@@ -12,7 +12,9 @@ Sources:
 * activations per layer: Korthikanti et al. 2022 Table 2 (34·s·b·h bytes for a GPT layer with
   sequence parallel dividing by t), generalised to GQA, gated MLPs and MoE from the tensors each
   block stores (``workload.LayerCost.act_bytes_per_token``); FlashAttention is assumed, so the
-  5·a·s/h attention-score term is 0 and *selective* recompute costs no memory over *none*.
+  5·a·s/h attention-score term is 0. *Selective* recompute keeps GEMM outputs and recomputes
+  the cheap elementwise results (norm and activation-function outputs), as PyTorch's selective
+  activation checkpointing and Megatron-Core's module recompute do.
 * in-flight micro-batches: 1F1B keeps ``pp`` on the first stage; interleaving multiplies by
   1 + (pp−1)/(pp·v) (Narayanan et al. 2021 §2.2.2).
 """
@@ -89,22 +91,26 @@ def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs) ->
     dense_l, moe_l = stage_layers(model, p)
     tokens = p.micro_batch * job.seq_len / p.cp
     h = model.hidden_size
-    per_tok = dense_l * costs[0].act_bytes_per_token
+    selective = p.recompute == 1
+    per_tok = dense_l * np.where(selective, costs[0].act_bytes_selective_per_token, costs[0].act_bytes_per_token)
     if model.moe is not None:
-        per_tok = per_tok + moe_l * costs[1].act_bytes_per_token
+        per_tok = per_tok + moe_l * np.where(selective, costs[1].act_bytes_selective_per_token, costs[1].act_bytes_per_token)
     layers = dense_l + moe_l
     # without sequence parallelism the norm inputs and residual stream (≈4 h-vectors) replicate
     replicated = np.where(p.sequence_parallel | (p.tp == 1), 0.0, layers * 8.0 * h * (1 - 1 / p.tp))
-    full = per_tok / p.tp + replicated
+    # a framework may keep some activations unsharded under TP (gathered GEMM inputs)
+    r = knobs.tp_unsharded_act_fraction
+    full = per_tok * (r + (1 - r) / p.tp) + replicated
     one_layer = full / np.maximum(layers, 1)
     checkpoint = layers * 2.0 * h / np.where(p.sequence_parallel, p.tp, 1)  # layer inputs only
     per_mb = np.where(p.recompute == 2, checkpoint, full) * tokens
-    working = np.where(p.recompute == 2, one_layer * tokens, 0.0)
+    working = np.where(p.recompute == 2, knobs.recompute_working_layers * one_layer * tokens, 0.0)
     interleave = np.where(p.vpp > 1, 1 + (p.pp - 1) / (p.pp * p.vpp), 1.0)
     n_mb = job.global_batch_seqs / (p.dp * p.micro_batch)
     in_flight = np.minimum(p.pp * interleave, np.maximum(n_mb, 1))
-    first = per_mb * in_flight + working
-    last = per_mb + working  # the last stage runs each micro-batch's backward at once
+    scale = knobs.activation_memory_scale
+    first = (per_mb * in_flight + working) * scale
+    last = (per_mb + working) * scale  # the last stage runs each micro-batch's backward at once
     logits = tokens * model.vocab_size / p.tp * knobs.logit_bytes
     return {"first": first, "last": last, "logits": logits}
 
@@ -120,10 +126,17 @@ def memory_breakdown(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs) ->
         st["memory/logits"] = act["logits"] if stage == "last" else np.where(p.pp == 1, act["logits"], 0.0)
         # ZeRO-3/FSDP gathers the full (TP-sharded) weights of about two layers at a time
         layer_w = params[stage] / np.maximum(stage_layers(model, p)[0] + stage_layers(model, p)[1], 1)
-        st["memory/fsdp_gather"] = np.where(p.zero_stage >= 3, 2 * 2.0 * layer_w, 0.0)
+        # with pipeline parallelism FSDP keeps the stage's weights gathered (and their bf16
+        # gradients unreduced) across micro-batches instead of re-gathering for each one
+        # (torchtitan sets reshard_after_forward=False under PP)
+        keep = (p.zero_stage >= 3) & (p.pp > 1)
+        st["memory/fsdp_gather"] = np.where(
+            keep, 2.0 * knobs.fsdp_pp_unsharded * params[stage] * 2.0,
+            np.where(p.zero_stage >= 3, 2 * 2.0 * layer_w, 0.0))
         model_bytes = sum(st.values())
         st["memory/fragmentation"] = model_bytes * knobs.memory_fragmentation
         st["memory/overhead"] = np.full(len(p), knobs.memory_overhead_bytes)
+        st["memory/runtime_context"] = np.full(len(p), knobs.runtime_context_bytes)
         stages[stage] = st
     tot_first = sum(stages["first"].values())
     tot_last = sum(stages["last"].values())

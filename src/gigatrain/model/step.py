@@ -110,9 +110,18 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     # --- GEMMs ------------------------------------------------------------------------------
     mm_flops = dense_l * costs[0].matmul_flops_fwd
     gemms = dense_l * costs[0].gemm_count
+    moe_kernels = np.zeros(len(p))
+    moe_traffic = np.zeros(len(p))
     if model.moe is not None:
+        moe = model.moe
         mm_flops = mm_flops + moe_l * costs[1].matmul_flops_fwd
-        gemms = gemms + moe_l * costs[1].gemm_count
+        # each local expert runs its own GEMMs: E/ep small ops instead of one big one
+        k = 3 if model.mlp_gated else 2
+        local_experts = moe.num_experts / p.ep
+        gemms = gemms + moe_l * (costs[1].gemm_count - k * 2 + k * local_experts)
+        # token permute + unpermute: read and write top_k copies of each token's hidden state
+        moe_traffic = moe_l * 8.0 * moe.top_k * h * tokens / p.tp
+        moe_kernels = moe_l * (knobs.moe_kernels_per_layer_fwd + local_experts)
     head_flops = 2.0 * model.vocab_size * h  # LM head on the last stage (worst stage)
     t_mm = passes * (tokens * mm_flops / p.tp + gemms * chip.matmul_half_flops) / mm_rate
     t_head = 3.0 * (tokens * head_flops / p.tp + chip.matmul_half_flops) / mm_rate
@@ -126,9 +135,18 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     if model.moe is not None:
         act = act + moe_l * costs[1].act_bytes_per_token
     hbm = chip.hbm_bandwidth_bytes_per_s * chip.hbm_efficiency
-    traffic = knobs.elementwise_traffic_ratio * act * tokens / p.tp * (3.0 + full_rc)
+    # selective recompute re-runs the elementwise forward ops (one more forward's traffic share)
+    passes_mem = 3.0 + full_rc + 0.5 * (p.recompute == 1)
+    traffic = knobs.elementwise_traffic_ratio * act * tokens / p.tp * passes_mem
     loss_traffic = tokens * model.vocab_size / p.tp * 4.0 * 4  # fp32 logits, ~4 passes
-    kernels = layers * knobs.kernels_per_layer_fwd * (3 + full_rc)
+    kernels = (layers * knobs.kernels_per_layer_fwd + moe_kernels) * (3 + full_rc)
+    traffic = traffic + moe_traffic * (3.0 + full_rc)
+    if job.precision in ("fp8", "fp4"):
+        # quantising GEMM inputs (activations fwd, gradients bwd) is an extra elementwise pass
+        traffic = traffic + knobs.fp8_cast_traffic_ratio * act * tokens / p.tp * (3.0 + full_rc)
+    # unfused attention streams the s×s scores (written, softmax, dropout, read by AV)
+    score_bytes = (1 - knobs.flash_attention) * layers * model.num_attention_heads / p.tp * s * tokens * 13.0
+    traffic = traffic + score_bytes * (3.0 + full_rc)
     t_mem = (traffic + loss_traffic) / hbm + kernels * chip.kernel_overhead_s
     compute_mb = (t_mm + t_head + t_attn + t_mem) * knobs.compute_time_scale
     # a framework that dispatches ops from the host cannot go faster than its dispatch rate
@@ -159,7 +177,8 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     p2p_t = p2p / (pp_link.bw * p2p / (p2p + pp_link.half)) + pp_link.lat + BASE_LATENCY_S
     t_pp = np.where(p.pp > 1, 2 * p.vpp * p2p_t * (1 - knobs.pp_overlap), 0.0)
 
-    per_mb = compute_mb + t_tp + t_cp + t_ep + t_pp
+    t_mb_fixed = np.where(p.pp > 1, knobs.pp_microbatch_overhead_s, 0.0) + knobs.microbatch_overhead_s
+    per_mb = compute_mb + t_tp + t_cp + t_ep + t_pp + t_mb_fixed
     bubble = (p.pp - 1) / p.vpp * per_mb
     t_pipeline = n_mb * per_mb
 
@@ -207,10 +226,11 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
         "time/comm/cp": n_mb * t_cp,
         "time/comm/ep": n_mb * t_ep,
         "time/comm/pp": n_mb * t_pp,
+        "time/overhead/microbatch": n_mb * t_mb_fixed,
         "time/bubble": bubble,
         "time/comm/dp": t_dp + t_fsdp,
         "time/optimizer": t_opt,
-        "time/overhead": np.full(len(p), knobs.step_overhead_s),
+        "time/overhead/step": np.full(len(p), knobs.step_overhead_s),
     }
     total = sum(out.values())
     out["time/total"] = total

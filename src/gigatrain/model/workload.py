@@ -41,6 +41,9 @@ class LayerCost:
     gemm_count: int  # GEMMs in the forward pass (efficiency is per op)
     expert_flops_fwd: float  # routed-expert part of matmul_flops_fwd (grows with top_k)
     act_bytes_per_token: float  # stored activations, 2-byte dtype, no recompute, no TP
+    #: stored with selective recompute: GEMM outputs kept, cheap elementwise results (norm
+    #: outputs, activation-function outputs) recomputed in the backward pass
+    act_bytes_selective_per_token: float
 
 
 def _norm_params(model: ModelSpec) -> int:
@@ -124,6 +127,8 @@ def layer_costs(model: ModelSpec) -> tuple[LayerCost, ...]:
     gated = model.mlp_gated
     dense_p = dense_mlp_params(model)
     mlp_act = 2.0 * (2 * h + (3 if gated else 2) * f)
+    # selective: drop the two norm outputs (GEMM inputs, 2h) and the activation output (f)
+    recomputed = 2.0 * (2 * h + f)
     out.append(
         LayerCost(
             params=attn_p + dense_p + norms,
@@ -135,6 +140,7 @@ def layer_costs(model: ModelSpec) -> tuple[LayerCost, ...]:
             gemm_count=attn_gemms + (3 if gated else 2),
             expert_flops_fwd=0.0,
             act_bytes_per_token=attn_act + mlp_act,
+            act_bytes_selective_per_token=attn_act + mlp_act - recomputed,
         )
     )
     if model.moe is not None:
@@ -157,6 +163,7 @@ def layer_costs(model: ModelSpec) -> tuple[LayerCost, ...]:
                 gemm_count=attn_gemms + k * 2 + (k if moe.num_shared_experts else 0) + 1,
                 expert_flops_fwd=routed,
                 act_bytes_per_token=attn_act + act,
+                act_bytes_selective_per_token=attn_act + act - 2.0 * (2 * h + moe.top_k * fe),
             )
         )
     return tuple(out)

@@ -224,7 +224,9 @@ def _metric(r: dict[str, str]) -> tuple[str, float, str] | None:
     return None
 
 
-def case_from_row(r: dict[str, str]) -> Case | Unsupported:
+def case_from_row(r: dict[str, str], require_metric: bool = True) -> Case | Unsupported:
+    """The estimator inputs of one row. ``require_metric=False`` also accepts rows without a
+    throughput (the OOM records), as a ``memory_only`` case."""
     rid, group, chip_type = r.get("row_id", "?"), r.get("source_group", "?"), r.get("chip_type", "")
     grade = r.get("spec_grade", "")
 
@@ -232,6 +234,8 @@ def case_from_row(r: dict[str, str]) -> Case | Unsupported:
         return Unsupported(rid, group, chip_type, reason, grade)
 
     metric = _metric(r)
+    if metric is None and not require_metric:
+        metric = ("memory_only", float("nan"), "")
     if metric is None:
         what = "GPU-hours only (see `gigatrain cost`)" if _num(r.get("measured_gpu_hours")) else "no throughput metric in a convention gigatrain can reproduce"
         return unsupported(what)
@@ -267,19 +271,29 @@ def case_from_row(r: dict[str, str]) -> Case | Unsupported:
     mbs = int(_num(r.get("micro_batch_size")) or 1)
     if gbs % (dp * mbs):
         return unsupported(f"global batch {gbs} is not a multiple of dp×micro_batch = {dp}×{mbs}")
-    zero, shard = _zero(r.get("zero_or_fsdp", ""), group, dp * cp)
+    zero, shard = _zero(r.get("zero_or_fsdp", ""), group, dp)
+    if shard and cp > 1:
+        shard *= cp  # FSDP shards over the flattened dp×cp mesh (torchtitan, Megatron-FSDP)
     ep = int(_num(r.get("ep")) or 1)
     vpp = int(_num(r.get("vpp")) or 1)
     if vpp > 1 and model.num_layers % (pp * vpp):
         vpp = 1
     sp_text = (r.get("sequence_parallel") or "").lower()
+    fw_text = r.get("framework", "")
+    if pp > 1 and "torchtitan" in fw_text.lower():
+        mbs = 1  # torchtitan's batch_size is the local batch; PP splits it into micro-batches of 1
     plan = Plan(
         tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=mbs, zero_stage=zero,
         fsdp_shard=shard, recompute=_recompute(r.get("activation_recompute", ""), group),  # type: ignore[arg-type]
-        sequence_parallel=sp_text.startswith("yes") or (tp > 1 and group.startswith(("megatron_bridge", "nvidia_dgxc", "nemo"))),
+        # TP without sequence parallelism is rare in current frameworks; assume it unless stated
+        sequence_parallel=not sp_text.startswith("no"),
     )
+    if pp > 1 and "after_pp_fix=False" in r.get("notes", ""):
+        # the Playbook sweep mixes runs before and after a nanotron pipeline-engine fix; the
+        # same layout ran several times slower before it (SOURCES-measured-sweeps.md §2)
+        fw_text += " [before pp fix]"
     job = Job(seq_len=seq, global_batch_seqs=gbs, precision=_precision(r.get("precision", "")),  # type: ignore[arg-type]
-              framework=framework_for_text(r.get("framework", "")))
+              framework=framework_for_text(fw_text))
     from ..model.plans import check_plan  # local: plans imports numpy only; keeps row parsing light
 
     try:

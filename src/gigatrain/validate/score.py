@@ -77,7 +77,8 @@ def score_cases(cases: list[Case], knobs: Knobs | None = None,
         for j, i in enumerate(idx):
             c = cases[i]
             pred = _predicted_metric(c, r, j)
-            mem = float(r["memory/total"][j]) / GIB
+            # sources report PyTorch allocator peaks, which exclude the CUDA context
+            mem = float(r["memory/total"][j] - r["memory/runtime_context"][j]) / GIB
             out[i] = RowResult(
                 c.row_id, c.source_group, c.chip_type, c.metric, pred, c.measured,
                 pred / c.measured - 1.0, "ok", "", c.spec_grade, mem, c.peak_mem_gib,
