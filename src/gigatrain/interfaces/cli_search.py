@@ -1,0 +1,236 @@
+"""``gigatrain search``: the best parallel plans for a model on a cluster. Rendering only —
+the search itself is :func:`gigatrain.search.engine.search`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import GigatrainError
+
+if TYPE_CHECKING:
+    from ..search.engine import Candidate, SearchResult
+
+app = typer.Typer()
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _ints(name: str, text: str | None) -> tuple[int, ...] | None:
+    """``"1,2,4,8"`` → (1, 2, 4, 8); None stays None."""
+    if text is None:
+        return None
+    try:
+        vals = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise GigatrainError(f"--{name} takes comma-separated integers, got {text!r}") from None
+    if not vals or min(vals) < 0:
+        raise GigatrainError(f"--{name} takes comma-separated non-negative integers, got {text!r}")
+    return vals
+
+
+def _pareto(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) != 2:
+        raise GigatrainError(f"--pareto takes two objectives like time,cost; got {text!r}")
+    return parts[0], parts[1]
+
+
+def _money(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if x >= 1e6:
+        return f"${x / 1e6:,.2f}M"
+    if x >= 1e3:
+        return f"${x / 1e3:,.1f}k"
+    return f"${x:,.2f}"
+
+
+def _energy(j: float | None) -> str:
+    if j is None:
+        return "–"
+    mwh = j / 3.6e9
+    return f"{mwh:,.1f} MWh" if mwh >= 1 else f"{j / 3.6e6:,.2f} kWh"
+
+
+def _plan_table(title: str, rows: list[Candidate], res: SearchResult) -> Table:
+    from .units import pct, seconds, si
+
+    ranged_chips = len(res.chip_counts) > 1
+    ranged_gbs = len(res.global_batches) > 1
+    moe = any(c.plan.ep > 1 for c in rows)
+    budget = bool(rows) and not rows[0].per_step
+    show_energy = "energy" in (res.objective, *(res.pareto_axes or ()))
+    hybrid = any(c.plan.fsdp_shard for c in rows)
+    t = Table(title=title, title_justify="left", caption_justify="left",
+              caption="zero 3/N: ZeRO-3 (FSDP) sharded over N ranks, replicated across the rest"
+              if hybrid else None)
+    cols = ["#"] + (["chips"] if ranged_chips else []) + (["gbs"] if ranged_gbs else [])
+    cols += ["tp·pp·dp·cp·ep" if moe else "tp·pp·dp·cp", "vpp", "mbs", "zero", "rc", "sp",
+             "memory", "step", "tokens/s", "MFU"]
+    cols += ["days"] if budget else []
+    cols += ["$ run" if budget else "$/step"]
+    cols += (["energy" if budget else "energy/step"] if show_energy else [])
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("rc", "zero") else "right", no_wrap=True)
+    for i, c in enumerate(rows, 1):
+        p, e = c.plan, c.estimate
+        zero = f"{p.zero_stage}" + (f"/{p.fsdp_shard}" if p.fsdp_shard else "")
+        degrees = [p.tp, p.pp, p.dp, p.cp] + ([p.ep] if moe else [])
+        cells = [str(i)] + ([f"{c.chips:,}"] if ranged_chips else [])
+        cells += [f"{c.global_batch:,}"] if ranged_gbs else []
+        cells += ["·".join(map(str, degrees)), str(p.vpp), str(p.micro_batch), zero,
+                  {"none": "none", "selective": "sel", "full": "full"}[p.recompute],
+                  "on" if p.sequence_parallel and p.tp > 1 else "–",
+                  f"{e.memory_bytes / 2**30:,.1f}G {pct(c.memory_frac)}", seconds(e.step_time_s),
+                  si(e.tokens_per_s), pct(e.mfu)]
+        if budget:
+            cells.append(f"{(c.time_to_train_s or 0) / 86400:,.1f}")
+        cells.append(_money(c.cost_usd))
+        if show_energy:
+            cells.append(_energy(c.energy_j))
+        t.add_row(*cells)
+    return t
+
+
+def render(res: SearchResult, out: Console) -> None:
+    """Rich tables: summary, top plans, the best plan's breakdown, Pareto front, diagnosis."""
+    from .render import estimate_tables
+
+    chips = (f"{res.chip_counts[0]:,}" if len(res.chip_counts) == 1
+             else f"{len(res.chip_counts)} counts {res.chip_counts[0]:,}–{res.chip_counts[-1]:,}")
+    out.print(
+        f"[bold]search[/] {res.model} on {res.chip} ({res.system}) × {chips} chips · objective "
+        f"[bold]{res.objective}[/] · {res.candidates:,} candidates, {res.pruned:,} skipped by "
+        f"the memory bound, {res.evaluated:,} evaluated, {res.feasible:,} fit · "
+        f"{res.wall_s:.2f} s ({res.plans_per_s / 1e6:,.2f} M plans/s)", highlight=False)
+    if res.price:
+        out.print(f"price: ${res.price.usd_per_chip_hour:,.2f}/chip-hour ({res.price.source})",
+                  highlight=False)
+    if res.watts_per_chip:
+        out.print(f"energy: {res.watts_per_chip:,.0f} W per chip (TDP × training power "
+                  "fraction; no host power or PUE — a proxy)", highlight=False)
+    if res.top:
+        out.print(_plan_table(f"Top {len(res.top)} plans", list(res.top), res))
+        out.print("[bold]Best plan[/]")
+        estimate_tables(res.top[0].estimate, out)
+    if res.pareto_axes:
+        a, b = res.pareto_axes
+        out.print(_plan_table(f"Pareto front: {a} vs {b} ({len(res.pareto)} plans)",
+                              list(res.pareto), res))
+    d = res.diagnosis
+    if d is not None:
+        out.print(f"[red bold]{d.message}[/]", highlight=False)
+        for f in d.fixes:
+            out.print(f"  • {f}", highlight=False)
+        if d.closest is not None:
+            out.print("closest plan:", highlight=False)
+            estimate_tables(d.closest.estimate, out)
+
+
+def _opt(*names: str, help: str) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=help)
+
+
+@app.command()
+def search(
+    model: Annotated[str, _opt("--model", "-m", help="catalog slug, or a .yaml / config.json")],
+    chip: Annotated[str, _opt("--chip", "-c", help="chip slug (`gigatrain catalog chips`)")],
+    chips: Annotated[str, _opt(help="chip count N, or a range A-B (powers of two, 3·2^k, "
+                                    "node multiples)")],
+    global_batch: Annotated[str, _opt("--global-batch",
+                                      help="global batch (sequences): N or a range A-B")] = "1024",
+    seq: Annotated[int, _opt(help="sequence length")] = 4096,
+    tokens: Annotated[str, _opt(help="training token budget, e.g. 15T (for days and $)")] = "0",
+    precision: Annotated[str, _opt(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
+    framework: Annotated[str, _opt(help="framework efficiency profile")] = "megatron",
+    system: Annotated[str | None, _opt(help="system slug (default: the chip's)")] = None,
+    objective: Annotated[str, _opt(help="time | time_to_train | cost | energy")] = "time",
+    top: Annotated[int, _opt(help="how many plans to list")] = 10,
+    pareto: Annotated[str | None, _opt(help="two axes for a Pareto front, e.g. time,cost "
+                                            "(time, cost, energy, memory, chips)")] = None,
+    max_memory_frac: Annotated[float, _opt("--max-memory-frac",
+                                           help="fit under this fraction of HBM")] = 1.0,
+    deadline_days: Annotated[float | None, _opt(
+        "--deadline-days", help="time-to-train limit (needs --tokens)")] = None,
+    usd_per_chip_hour: Annotated[float | None, _opt(
+        "--usd-per-chip-hour", help="price (default: median on-demand in prices.yaml)")] = None,
+    tp: Annotated[str | None, _opt(help="only these tp degrees, e.g. 1,2,4,8")] = None,
+    pp: Annotated[str | None, _opt(help="only these pp degrees")] = None,
+    cp: Annotated[str | None, _opt(help="only these cp degrees")] = None,
+    ep: Annotated[str | None, _opt(help="only these ep degrees")] = None,
+    zero: Annotated[str | None, _opt(help="only these ZeRO stages, e.g. 1,3")] = None,
+    micro_batch: Annotated[str | None, _opt("--micro-batch",
+                                            help="only these micro-batch sizes")] = None,
+    recompute: Annotated[str | None, _opt(help="only these recompute modes: none,full")] = None,
+    as_json: Annotated[bool, _opt("--json", help="print JSON")] = False,
+) -> None:
+    """Search every parallel plan (TP, PP, VPP, DP/ZeRO/FSDP, CP, EP, micro-batch, recompute)
+    for the fastest, cheapest or least-energy one that fits."""
+    from ..api import resolve
+    from ..search.engine import Constraints
+    from ..search.engine import search as run_search
+    from ..search.space import Axes, batch_sizes
+    from .units import parse_count
+
+    gbs = batch_sizes(global_batch)
+    tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
+    r = resolve(model, chip, seq, gbs[0], tok, precision, system, None, framework)
+    rc = None
+    if recompute is not None:
+        rc = tuple(x.strip() for x in recompute.split(",") if x.strip())
+        bad = [x for x in rc if x not in ("none", "selective", "full")]
+        if bad or not rc:
+            raise GigatrainError(f"--recompute {recompute!r}; valid: none, selective, full")
+    axes = Axes(tp=_ints("tp", tp), pp=_ints("pp", pp), cp=_ints("cp", cp), ep=_ints("ep", ep),
+                zero_stage=_ints("zero", zero), micro_batch=_ints("micro-batch", micro_batch),
+                recompute=rc)
+    cons = Constraints(max_memory_frac=max_memory_frac, deadline_days=deadline_days,
+                       global_batch=global_batch)
+    bar = _ProgressBar(enabled=not as_json)
+    try:
+        res = run_search(r.model, r.system, r.job, chips, objective, cons, top,
+                         usd_per_chip_hour, bar, pareto=_pareto(pareto), axes=axes)
+    finally:
+        bar.close()
+    if as_json:
+        sys.stdout.write(json.dumps(res.to_dict(), indent=2, default=str, allow_nan=False) + "\n")
+        return
+    # piped output (files, CI logs) gets a wide table instead of 80 squeezed columns
+    render(res, console if console.is_terminal else Console(width=160))
+
+
+class _ProgressBar:
+    """A Rich progress bar on stderr that appears only when a search runs past 0.5 s."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err_console.is_terminal
+        self.t0 = time.perf_counter()
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.t0 < 0.5:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress("searching", BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=err_console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("search", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
