@@ -1,0 +1,551 @@
+"""Check published claims (power, chips, $/kWh, cost, price-performance, time to train) by
+recomputing each from the catalog and the stated assumptions.
+
+A claim file is YAML::
+
+    title: "..."
+    assumptions: {chip: trn2, pue: 1.15, usd_per_kwh: "$0.03/kWh", mfu: 0.4, tolerance: 10%}
+    claims:
+      - id: chips-per-2gw
+        says: "2 GW ≈ 1.5 million Trainium chips at full load"
+        kind: chips_for_power
+        power: 2GW
+        claimed: 1.5M
+        alternatives: {chip: [trn2, trn3]}
+
+``claimed`` is a point (``1.5M``, ± tolerance), a range (``3-5``, ``[3, 5]``) or a bound
+(``">=100"``, ``"<= $90M"``). Values may name catalog constants: ``const:pue_aws_fleet``.
+
+Verdict rule, with c the value computed under the stated assumptions and [lo, hi] the band
+over the claim's ``alternatives`` (every combination; [c, c] without any):
+
+* **consistent**    c lies in the claimed interval (a point widened by ± tolerance);
+* **cannot tell**   c does not, but the band reaches the claimed interval: the claim holds only
+                    under assumptions it does not state; also when an input is unknown;
+* **inconsistent**  neither c nor any point of the band reaches the claimed interval.
+
+Kinds (fields; ``chip``, ``pue``, ``server_ratio``, ``usd_per_kwh``, ``mfu`` fall back to
+``assumptions``): ``chips_for_power`` (power → chips), ``power_for_chips`` (chips → power),
+``watts_per_chip`` (all-in W), ``energy`` (power, period → J), ``energy_cost`` (power, period,
+usd_per_kwh → $), ``ratio`` (numerator / denominator, same dimension), ``price_performance``
+(chip vs ``versus`` chips: on price per dense peak FLOP, or ``basis: training`` on whole-run
+cost of ``model``/``tokens``/``chips``), ``training_compute`` (params, tokens or Chinchilla →
+FLOP), ``time_to_train`` (FLOP on chips at MFU, with goodput → duration), ``statement`` (not
+arithmetic: always cannot tell, with the note given).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..catalog.hardware import get_chip
+from ..errors import GigatrainError
+from .fleet import chinchilla_flop, energy_cost
+from .goodput import goodput
+from .power import chip_power, const, const_record
+from .quantities import FORMATTERS, PARSERS, fmt_power
+
+VERDICTS = ("consistent", "inconsistent", "cannot tell")
+DEFAULT_TOLERANCE = 0.10
+_RANGE_SPLIT = re.compile(r"\s*(?:–|—|\bto\b|(?<![eE\s])-(?=\s*[\d$.]))\s*")
+
+
+class CannotTellError(Exception):
+    """An input the claim needs is unknown (e.g. an unpublished TDP)."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The claimed interval in SI, already widened by the tolerance."""
+
+    lo: float
+    hi: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    id: str
+    says: str
+    kind: str
+    verdict: str
+    dimension: str
+    computed: float | None
+    band: tuple[float, float] | None
+    claimed: str
+    claimed_interval: tuple[float, float] | None
+    arithmetic: list[str]
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("computed",):
+            if d[k] is not None and not math.isfinite(d[k]):
+                d[k] = None
+        if d["claimed_interval"] is not None:
+            d["claimed_interval"] = [x if math.isfinite(x) else None for x in d["claimed_interval"]]
+        return d
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    title: str
+    source: str
+    assumptions: dict[str, str]
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {v: sum(1 for x in self.verdicts if x.verdict == v) for v in VERDICTS}
+
+    def to_dict(self) -> dict:
+        return {
+            "title": self.title,
+            "source": self.source,
+            "assumptions": self.assumptions,
+            "counts": self.counts(),
+            "claims": [v.to_dict() for v in self.verdicts],
+        }
+
+
+def fmt(dimension: str, value: float) -> str:
+    if not math.isfinite(value):
+        return "∞"
+    return FORMATTERS[dimension](value)
+
+
+# ---------------------------------------------------------------- reading values
+class _Getter:
+    """Typed access to a claim's fields (falling back to the file's assumptions), with errors
+    that name the claim and the field."""
+
+    def __init__(
+        self,
+        cid: str,
+        claim: Mapping[str, Any],
+        assumptions: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None = None,
+    ):
+        self.cid, self.claim, self.assumptions = cid, claim, assumptions
+        self.overrides = dict(overrides or {})
+
+    def where(self, name: str) -> str:
+        return f"claim {self.cid!r}: {name}"
+
+    def raw(self, name: str, default: Any = None, required: bool = True) -> Any:
+        for src in (self.overrides, self.claim, self.assumptions):
+            if name in src and src[name] is not None:
+                return src[name]
+        if default is not None or not required:
+            return default
+        raise GigatrainError(
+            f"{self.where(name)} is missing (kind {self.claim.get('kind')!r} "
+            f"needs it, in the claim or in assumptions)"
+        )
+
+    def q(
+        self, name: str, dimension: str, default: float | None = None, required: bool = True
+    ) -> float | None:
+        v = self.raw(name, default, required)
+        if v is None:
+            return None
+        if isinstance(v, str) and v.startswith("const:"):
+            key = v.removeprefix("const:").strip()
+            try:
+                return const_record(key).value
+            except KeyError:
+                raise GigatrainError(
+                    f"{self.where(name)}: {key!r} is not a constant in "
+                    f"economics.yaml (see `gigatrain catalog economics`)"
+                ) from None
+        if isinstance(v, list | dict):
+            raise GigatrainError(f"{self.where(name)}: expected one value, got {v!r}")
+        return PARSERS[dimension](self.where(name), v)
+
+    def span(self, name: str, dimension: str) -> tuple[float, float]:
+        """A value or a range (``[a, b]``, ``"a - b"``): (low, high)."""
+        v = self.raw(name)
+        parts = (
+            v if isinstance(v, list) else _RANGE_SPLIT.split(str(v)) if isinstance(v, str) else [v]
+        )
+        if len(parts) not in (1, 2):
+            raise GigatrainError(f"{self.where(name)}: {v!r} is neither a value nor a range a-b")
+        vals = [_Getter(self.cid, {name: p}, {}).q(name, dimension) for p in parts]
+        assert all(x is not None for x in vals)
+        return min(vals), max(vals)  # type: ignore[type-var]
+
+    def chip(self, name: str = "chip") -> Any:
+        return get_chip(str(self.raw(name)))
+
+    def num(self, name: str, default: float | None = None) -> float | None:
+        """A plain number or ratio (``0.4``, ``40%``); ``default`` when absent (None: optional)."""
+        v = self.raw(name, default, required=False)
+        if isinstance(v, str) and v.startswith("const:"):
+            return self.q(name, "ratio")
+        return None if v is None else PARSERS["ratio"](self.where(name), v)
+
+
+def parse_claimed(where: str, text: Any, dimension: str, tolerance: float) -> Claimed:
+    """``1.5M`` → [1.5M·(1−t), 1.5M·(1+t)]; ``3-5`` → [3(1−t), 5(1+t)];
+    ``>=100`` → [100(1−t), ∞)."""
+    if text is None:
+        raise GigatrainError(f"{where} is missing: what does the source claim?")
+    parse = PARSERS[dimension]
+    if isinstance(text, list):
+        if len(text) != 2:
+            raise GigatrainError(f"{where}: a range needs two values, got {text!r}")
+        a, b = sorted(parse(where, x) for x in text)
+        return Claimed(a * (1 - tolerance), b * (1 + tolerance), f"{text[0]}–{text[1]}")
+    s = str(text).strip()
+    m = re.match(r"^(>=|<=|>|<|≥|≤|at least|at most|over|under|more than|less than)\s*(.+)$", s)
+    if m:
+        op, rest = m.group(1), m.group(2)
+        v = parse(where, rest)
+        if op in (">=", ">", "≥", "at least", "over", "more than"):
+            return Claimed(v * (1 - tolerance), math.inf, s)
+        return Claimed(0.0, v * (1 + tolerance), s)
+    parts = _RANGE_SPLIT.split(s)
+    if len(parts) == 2 and all(parts):
+        a, b = sorted(parse(where, x) for x in parts)
+        return Claimed(a * (1 - tolerance), b * (1 + tolerance), s)
+    v = parse(where, s)
+    return Claimed(v * (1 - tolerance), v * (1 + tolerance), s)
+
+
+# ---------------------------------------------------------------- the kinds
+Result = tuple[float, list[str]]
+
+
+def _power_per_chip(g: _Getter) -> tuple[float, str, list[str]]:
+    """All-in provisioned watts per chip (facility, or IT when power_is: it)."""
+    chip = g.chip()
+    allin = g.q("allin_w", "power", required=False)
+    tdp = g.q("chip_w", "power", required=False)
+    if allin is None and tdp is None and chip.tdp_w is None:
+        raise CannotTellError(f"{chip.slug} has no published TDP; state chip_w or allin_w")
+    pw = chip_power(
+        chip,
+        pue=g.num("pue", const("pue_hyperscale")),
+        server_ratio=g.num("server_ratio"),
+        tdp_w=tdp,
+        allin_w=allin,
+    )
+    it = str(g.raw("power_is", "facility")).lower() == "it"
+    per = pw.it_peak_w if it else pw.facility_peak_w
+    line = (
+        f"all-in per {chip.slug}: {pw.tdp_w:,.0f} W chip × {pw.server_to_chip_ratio:g} "
+        f"server ratio" + ("" if it else f" × PUE {pw.pue:g}") + f" = {per:,.0f} W "
+        f"({'IT' if it else 'facility'})"
+    )
+    return per, ("IT" if it else "facility"), [line]
+
+
+def _chips_for_power(g: _Getter) -> Result:
+    p = g.q("power", "power")
+    per, basis, lines = _power_per_chip(g)
+    n = p / per
+    return n, [*lines, f"chips = {fmt_power(p)} ({basis}) / {per:,.0f} W = {n:,.0f}"]
+
+
+def _power_for_chips(g: _Getter) -> Result:
+    n = g.q("chips", "count")
+    per, basis, lines = _power_per_chip(g)
+    return n * per, [
+        *lines,
+        f"power = {n:,.0f} chips × {per:,.0f} W = {fmt_power(n * per)} ({basis})",
+    ]
+
+
+def _watts_per_chip(g: _Getter) -> Result:
+    per, _, lines = _power_per_chip(g)
+    return per, lines
+
+
+def _energy(g: _Getter) -> Result:
+    p, t = g.q("power", "power"), g.q("period", "duration")
+    e, _ = energy_cost(p, t, 0.0)
+    return e, [f"energy = {fmt_power(p)} × {t / 3600:,.0f} h = {fmt('energy', e)}"]
+
+
+def _energy_cost(g: _Getter) -> Result:
+    p, t = g.q("power", "power"), g.q("period", "duration")
+    price = g.q("usd_per_kwh", "energy_price")
+    e, usd = energy_cost(p, t, price)
+    return usd, [
+        f"energy = {fmt_power(p)} × {t / 3600:,.0f} h = {fmt('energy', e)}",
+        f"cost = {e / 3.6e6:,.4g} kWh × ${price:g}/kWh = {fmt('money', usd)}",
+    ]
+
+
+def _ratio(g: _Getter) -> Result:
+    dim = str(g.raw("dimension", "energy_price"))
+    if dim not in PARSERS:
+        raise GigatrainError(f"{g.where('dimension')}: {dim!r}; valid: {', '.join(PARSERS)}")
+    n_lo, n_hi = g.span("numerator", dim)
+    d_lo, d_hi = g.span("denominator", dim)
+    n, d = (n_lo + n_hi) / 2, (d_lo + d_hi) / 2
+    lines = [f"ratio = {fmt(dim, n)} / {fmt(dim, d)} = {n / d:.3g}×"]
+    if (n_lo, d_lo) != (n_hi, d_hi):
+        lines.append(f"over the stated ranges: {n_lo / d_hi:.3g}× – {n_hi / d_lo:.3g}×")
+    g.overrides["_band"] = (n_lo / d_hi, n_hi / d_lo)
+    return n / d, lines
+
+
+def _training_compute(g: _Getter) -> Result:
+    params = g.q("params", "count")
+    tokens = g.q("tokens", "count", required=False)
+    if tokens is None:
+        tokens, flop = chinchilla_flop(params)
+        how = f"Chinchilla-optimal: D = {const('tokens_per_param_chinchilla'):g}·N"
+    else:
+        flop, how = 6.0 * params * tokens, "tokens as stated"
+    return flop, [
+        f"N = {params:.3g} parameters, D = {tokens:.3g} tokens ({how})",
+        f"C = 6·N·D = {flop:.3g} FLOP",
+    ]
+
+
+def _time_to_train(g: _Getter) -> Result:
+    flop = g.q("flop", "flop", required=False)
+    lines: list[str] = []
+    params = g.q("params", "count", required=False)
+    if flop is None:
+        if params is None:
+            raise GigatrainError(f"{g.where('flop')} is missing (give flop, or params [+ tokens])")
+        flop, lines = _training_compute(g)
+    chip, n = g.chip(), g.q("chips", "count")
+    prec = str(g.raw("precision", "bf16"))
+    mfu = g.num("mfu", const("epoch_median_mfu"))
+    rate = n * chip.peak(prec) * mfu
+    ideal = flop / rate
+    lines.append(
+        f"rate = {n:,.0f} × {chip.peak(prec) / 1e12:,.0f} TFLOP/s ({chip.slug} {prec} dense) "
+        f"× MFU {mfu:g} = {fmt('flop_rate', rate)}"
+    )
+    lines.append(f"failure-free time = {flop:.3g} / {rate:.3g} = {fmt('duration', ideal)}")
+    if str(g.raw("goodput", "true")).lower() in ("false", "no", "0"):
+        return ideal, lines
+    ckpt = (params or math.sqrt(flop / 120)) * const("checkpoint_bytes_per_param_adamw")
+    gp = goodput(int(n), ckpt)
+    wall = gp.wall_s(ideal)
+    lines.append(
+        f"one synchronous job: MTBF {fmt('duration', gp.mtbf_s)}, goodput "
+        f"{gp.goodput:.1%} → {fmt('duration', wall)}"
+    )
+    return wall, lines
+
+
+def _price_performance(g: _Getter) -> Result:
+    from .cost import CostOptions, choose_price, compare_chips
+
+    chip = g.chip()
+    versus = g.raw("versus")
+    vs = versus if isinstance(versus, list) else [versus]
+    kind = str(g.raw("pricing", "on_demand"))
+    provider = g.raw("provider", required=False)
+    basis = str(g.raw("basis", "peak"))
+    prec = str(g.raw("precision", "bf16"))
+    ratios, lines = [], []
+    if basis == "peak":
+
+        def usd_per_pf_h(slug: str) -> tuple[float, str]:
+            c = get_chip(slug)
+            try:
+                p = choose_price(c.slug, kind, provider)
+            except GigatrainError as e:
+                raise CannotTellError(str(e)) from None
+            v = p.value / (c.peak(prec) / 1e15)
+            return v, (
+                f"{c.slug}: ${p.value:.4g}/chip-h ({p.basis}, {p.as_of}) / "
+                f"{c.peak(prec) / 1e15:.3g} PFLOP/s = ${v:.3g} per PFLOP-h"
+            )
+
+        mine, line = usd_per_pf_h(chip.slug)
+        lines.append(line)
+        for slug in vs:
+            theirs, line = usd_per_pf_h(str(slug))
+            lines.append(line + f" → ratio {theirs / mine:.3g}×")
+            ratios.append(theirs / mine)
+        lines.append("peak-FLOP ratios ignore achieved MFU (hardware.md §2.1)")
+    elif basis == "training":
+        from ..api import make_job
+        from ..catalog.models import get_model
+
+        model = get_model(str(g.raw("model")))
+        tokens = g.q("tokens", "count")
+        job = make_job(int(g.raw("seq", 4096)), int(g.raw("global_batch", 1024)), tokens, prec)
+        rows = compare_chips(
+            model,
+            job,
+            int(g.q("chips", "count")),
+            [chip.slug, *map(str, vs)],
+            options=CostOptions(pricing=kind, provider=provider),
+        )
+        ref = rows[0].cost
+        lines.append(
+            f"{ref.chip}: {ref.plan}, MFU {ref.mfu:.1%}, {ref.days:,.1f} days, "
+            f"{fmt('money', ref.total_usd)}"
+        )
+        for r in rows[1:]:
+            c = r.cost
+            lines.append(
+                f"{c.chip}: {c.plan}, MFU {c.mfu:.1%}, {c.days:,.1f} days, "
+                f"{fmt('money', c.total_usd)} → ratio {c.total_usd / ref.total_usd:.3g}×"
+            )
+            ratios.append(c.total_usd / ref.total_usd)
+    else:
+        raise GigatrainError(f"{g.where('basis')}: {basis!r}; valid: peak, training")
+    g.overrides["_band"] = (min(ratios), max(ratios))
+    return ratios[0], lines
+
+
+def _statement(g: _Getter) -> Result:
+    raise CannotTellError(str(g.raw("note", "not an arithmetic claim; check the cited sources")))
+
+
+KINDS: dict[str, tuple[Callable[[_Getter], Result], str]] = {
+    "chips_for_power": (_chips_for_power, "count"),
+    "power_for_chips": (_power_for_chips, "power"),
+    "watts_per_chip": (_watts_per_chip, "power"),
+    "energy": (_energy, "energy"),
+    "energy_cost": (_energy_cost, "money"),
+    "ratio": (_ratio, "ratio"),
+    "price_performance": (_price_performance, "ratio"),
+    "training_compute": (_training_compute, "flop"),
+    "time_to_train": (_time_to_train, "duration"),
+    "statement": (_statement, "ratio"),
+}
+
+
+def _tolerance(where: str, v: Any) -> float:
+    t = PARSERS["ratio"](where, v) if v is not None else DEFAULT_TOLERANCE
+    if not 0 <= t < 1:
+        raise GigatrainError(f"{where} must be between 0 and 100%, got {v!r}")
+    return t
+
+
+def check_claim(i: int, raw: Any, assumptions: Mapping[str, Any]) -> Verdict:
+    """Recompute claim number ``i`` (0-based) and give its verdict."""
+    if not isinstance(raw, Mapping):
+        raise GigatrainError(
+            f"claim #{i + 1} must be a mapping with kind, claimed, ..., got {raw!r}"
+        )
+    cid = str(raw.get("id", f"#{i + 1}"))
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise GigatrainError(
+            f"claim {cid!r}: kind {kind!r} is not known; valid: {', '.join(KINDS)}"
+        )
+    fn, dim = KINDS[kind]
+    says = str(raw.get("says", ""))
+    tol = _tolerance(
+        f"claim {cid!r}: tolerance", raw.get("tolerance", assumptions.get("tolerance"))
+    )
+    g = _Getter(cid, raw, assumptions)
+    try:
+        claimed = (
+            parse_claimed(g.where("claimed"), raw.get("claimed"), dim, tol)
+            if kind != "statement"
+            else None
+        )
+        value, lines = fn(g)
+    except CannotTellError as e:
+        return Verdict(
+            cid,
+            says,
+            kind,
+            "cannot tell",
+            dim,
+            None,
+            None,
+            str(raw.get("claimed", "")),
+            None,
+            [],
+            str(e),
+        )
+    assert claimed is not None
+    band = g.overrides.pop("_band", (value, value))
+    alts = raw.get("alternatives") or {}
+    if not isinstance(alts, Mapping):
+        raise GigatrainError(f"claim {cid!r}: alternatives must map an assumption to a list")
+    if alts:
+        names = list(alts)
+        options = [v if isinstance(v, list) else [v] for v in alts.values()]
+        vals = [value, *band]
+        for combo in itertools.product(*options):
+            try:
+                vals.append(
+                    fn(_Getter(cid, raw, assumptions, dict(zip(names, combo, strict=True))))[0]
+                )
+            except CannotTellError:
+                continue
+        band = (min(vals), max(vals))
+        over = ", ".join(f"{k} ∈ {v}" for k, v in zip(names, options, strict=True))
+        lines.append(f"over alternatives {over}: {fmt(dim, band[0])} – {fmt(dim, band[1])}")
+    inside = claimed.lo <= value <= claimed.hi
+    reach = band[1] >= claimed.lo and band[0] <= claimed.hi
+    verdict = "consistent" if inside else "cannot tell" if reach else "inconsistent"
+    tol_text = f" (±{tol:.0%})" if tol else ""
+    lines.append(
+        f"claimed {claimed.text}{tol_text} → {fmt(dim, claimed.lo)} – "
+        f"{fmt(dim, claimed.hi)}; computed {fmt(dim, value)} → {verdict}"
+    )
+    return Verdict(
+        cid,
+        says,
+        kind,
+        verdict,
+        dim,
+        value,
+        band if band[0] != band[1] else None,
+        claimed.text,
+        (claimed.lo, claimed.hi),
+        lines,
+        str(raw.get("note", "")),
+    )
+
+
+def _read(path: Path) -> Mapping[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise GigatrainError(f"cannot read claim file {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise GigatrainError(
+            f"{Path(path).name}: invalid YAML{at}: {getattr(e, 'problem', e)}"
+        ) from None
+    if (
+        not isinstance(data, Mapping)
+        or not isinstance(data.get("claims"), list)
+        or not data["claims"]
+    ):
+        raise GigatrainError(f"{Path(path).name}: needs a non-empty 'claims:' list")
+    return data
+
+
+def check_claims(data: Mapping[str, Any] | Path | str) -> CheckReport:
+    """Check every claim of a claim file (path) or an already-loaded mapping."""
+    if not isinstance(data, Mapping):
+        data = _read(Path(data))
+    assumptions = data.get("assumptions") or {}
+    if not isinstance(assumptions, Mapping):
+        raise GigatrainError("assumptions must be a mapping (chip, pue, usd_per_kwh, ...)")
+    claims = data.get("claims")
+    if not isinstance(claims, list) or not claims:
+        raise GigatrainError("the claim file needs a non-empty 'claims:' list")
+    verdicts = [check_claim(i, c, assumptions) for i, c in enumerate(claims)]
+    return CheckReport(
+        str(data.get("title", "")),
+        str(data.get("source", "")),
+        {str(k): str(v) for k, v in assumptions.items()},
+        verdicts,
+    )

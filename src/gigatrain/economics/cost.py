@@ -1,0 +1,527 @@
+"""Dollars for a whole training run: rent or own, per run and per 10^18 FLOP delivered.
+
+Whole-run time (DESIGN.md question 3):
+
+    compute_s = tokens / tokens_per_s             (failure-free, from the step-time model)
+    wall_s    = compute_s / goodput               (gigatrain.economics.goodput)
+    chip_h    = chips · wall_s / 3600
+
+Rent:  cost = chip_h · price per chip-hour (on-demand, 1-yr or 3-yr commitment, capacity block).
+       The price includes power and the building; energy is reported but not charged again.
+       Missing commitment prices are derived from the on-demand price with Epoch's default
+       committed-use discount for the provider named in the price's basis (AWS 41 %/64 %,
+       GCP 37 %/56 %, Azure 25 %/49 %; hardware.md §2.1). A commitment is charged pro rata
+       (the rest of the term is assumed used by other work).
+Own:   cost = hardware + data center + energy, with
+       hardware    = chips · purchase price · server_cost_ratio · wall_s / depreciation period
+       data center = chips · IT peak W / 1e6 · capex per MW · wall_s / building life
+       energy      = facility energy (kWh) · $/kWh
+       (Cottier et al., arXiv:2405.21015 amortise hardware the same way; defaults: 5-year
+       chip depreciation [EPC], $11.7M per MW of IT load (Cushman & Wakefield 2025), 20-year
+       building life (ESTIMATE), $0.0771/kWh US industrial 2024 [EPC]).
+
+Every part is a named key in ``RunCost.parts`` and the parts sum to ``total_usd``.
+``usd_per_exaflop`` = total / (model FLOPs delivered / 1e18), with model FLOPs = tokens ·
+``model_flops_per_token`` (causal attention, no recompute: the MFU convention).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+from ..catalog.frameworks import knobs_for
+from ..catalog.hardware import PriceRecord, default_system_for, load_prices
+from ..errors import GigatrainError
+from ..model.estimate import Estimate, estimate
+from ..model.knobs import Knobs
+from ..specs import Job, ModelSpec, Plan, SystemSpec
+from .goodput import Goodput, checkpoint_bytes, goodput
+from .power import ChipPower, Energy, chip_power, cite, const, run_energy
+from .quantities import J_PER_KWH, S_PER_HOUR, S_PER_YEAR
+
+PRICINGS = ("on_demand", "reserved_1yr", "reserved_3yr", "capacity_block", "own")
+_CUD_KEYS = {"aws": "cud_aws", "gcp": "cud_gcp", "azure": "cud_azure"}
+
+
+@functools.cache
+def _prices() -> tuple[PriceRecord, ...]:
+    return tuple(load_prices())
+
+
+@dataclass(frozen=True)
+class PriceChoice:
+    """The price used: a catalog record (or one derived from it), with its date and source."""
+
+    chip: str
+    kind: str
+    value: float  # USD per chip-hour (rent) or USD per chip (purchase)
+    basis: str
+    source: str
+    as_of: str
+    label: str = ""
+
+    def describe(self) -> str:
+        unit = "/chip-h" if self.kind != "purchase" else "/chip"
+        lab = f", {self.label}" if self.label else ""
+        return (
+            f"${self.value:,.4g}{unit} {self.kind} ({self.basis}; {self.source}, {self.as_of}{lab})"
+        )
+
+
+def _provider(basis: str) -> str | None:
+    low = basis.lower()
+    for name in ("aws", "gcp", "azure"):
+        if name in low.replace("google cloud", "gcp"):
+            return name
+    return None
+
+
+def price_records(chip: str, kind: str, provider: str | None = None) -> list[PriceRecord]:
+    """Catalog prices of ``kind`` for ``chip`` (slug), optionally whose basis names ``provider``."""
+    return [
+        p
+        for p in _prices()
+        if p.chip == chip
+        and p.kind == kind
+        and (provider is None or provider.lower() in p.basis.lower())
+    ]
+
+
+def choose_price(chip: str, kind: str, provider: str | None = None) -> PriceChoice:
+    """The newest catalog price of ``kind`` for ``chip`` (ties: the first listed).
+
+    ``kind='own'`` means the purchase price. A missing 1-yr/3-yr price is derived from the
+    chosen on-demand price with Epoch's committed-use discount (label DERIVED).
+    """
+    k = "purchase" if kind == "own" else kind
+    if k not in (*PRICINGS, "purchase"):
+        raise GigatrainError(f"pricing={kind!r}; valid: {', '.join(PRICINGS)}")
+    recs = price_records(chip, k, provider)
+    if recs:
+        best = max(enumerate(recs), key=lambda ir: (ir[1].as_of, -ir[0]))[1]
+        value = best.usd if k == "purchase" else best.usd_per_chip_hour
+        assert value is not None
+        return PriceChoice(chip, k, value, best.basis, best.source, best.as_of, best.label)
+    if k.startswith("reserved_") and price_records(chip, "on_demand", provider):
+        od = choose_price(chip, "on_demand", provider)
+        prov = _provider(od.basis)
+        if prov is not None:
+            key = f"{_CUD_KEYS[prov]}_{k.removeprefix('reserved_')}"
+            cud = const(key)
+            return PriceChoice(
+                chip,
+                k,
+                od.value * (1 - cud),
+                f"on-demand ${od.value:.4g} × (1 − {cud:g} {prov.upper()} "
+                f"committed-use discount) [{od.basis}]",
+                f"{od.source}; {cite(key)}",
+                od.as_of,
+                "DERIVED",
+            )
+    have = sorted({p.kind for p in _prices() if p.chip == chip})
+    what = "purchase" if k == "purchase" else f"{k} rental"
+    hint = "--chip-price" if k == "purchase" else "--usd-per-chip-hour"
+    raise GigatrainError(
+        f"no {what} price for {chip} in prices.yaml"
+        + (f" (it has: {', '.join(have)})" if have else "")
+        + f"; give one with {hint}"
+    )
+
+
+@dataclass(frozen=True)
+class CostOptions:
+    """Every assumption of a run's cost; ``None`` means the catalog default (economics.yaml)."""
+
+    pricing: str = "on_demand"
+    provider: str | None = None
+    usd_per_chip_hour: float | None = None
+    chip_price_usd: float | None = None
+    server_cost_ratio: float = 1.0
+    depreciation_years: float | None = None
+    dc_capex_usd_per_mw: float | None = None
+    building_years: float | None = None
+    usd_per_kwh: float | None = None
+    pue: float | None = None
+    server_ratio: float | None = None
+    power_fraction: float | None = None
+    chip_w: float | None = None
+    allin_w: float | None = None
+    interruptions_per_chip_day: float | None = None
+    restart_s: float | None = None
+    checkpoint_bytes_per_s_per_chip: float | None = None
+    goodput: float | None = None
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """A whole run: time with goodput, energy, dollars; ``sum(parts.values()) == total_usd``."""
+
+    model: str
+    chip: str
+    system: str
+    chips: int
+    plan: str
+    pricing: str
+    tokens: float
+    model_flops: float
+    tokens_per_s: float
+    mfu: float
+    step_time_s: float
+    compute_s: float
+    wall_s: float
+    chip_hours: float
+    goodput: Goodput
+    power: ChipPower | None  # None: chip TDP unknown (rent only; the price covers power)
+    energy: Energy | None
+    parts: dict[str, float]
+    total_usd: float
+    usd_per_exaflop: float
+    price: PriceChoice | None
+    assumptions: dict[str, str] = field(default_factory=dict)
+    fits: bool = True
+    global_batch: int = 0
+    seq_len: int = 0
+
+    @property
+    def days(self) -> float:
+        return self.wall_s / 86400.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["days"] = self.days if math.isfinite(self.days) else None
+        for k in ("wall_s", "chip_hours", "total_usd", "usd_per_exaflop"):
+            if not math.isfinite(d[k]):
+                d[k] = None
+        d["parts"] = {k: (v if math.isfinite(v) else None) for k, v in self.parts.items()}
+        return d
+
+
+def run_cost(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    plan: Plan | None = None,
+    *,
+    options: CostOptions | None = None,
+    knobs: Knobs | None = None,
+    est: Estimate | None = None,
+    price_optional: bool = False,
+) -> RunCost:
+    """Time, energy and dollars to train ``job.tokens`` tokens with ``plan`` (or ``est``).
+
+    ``price_optional``: a chip without a rental price gets NaN dollars (and a note) instead of
+    an error, so a comparison still shows its time.
+    """
+    o = options or CostOptions()
+    if o.pricing not in PRICINGS:
+        raise GigatrainError(f"pricing={o.pricing!r}; valid: {', '.join(PRICINGS)}")
+    if not job.tokens > 0:
+        raise GigatrainError("tokens must be given (e.g. --tokens 15T) to cost a run")
+    if est is None:
+        if plan is None:
+            raise GigatrainError("run_cost needs a plan or an estimate")
+        est = estimate(model, system, job, plan, knobs or knobs_for(job.framework))
+    chips = est.chips
+    compute_s = job.tokens / est.tokens_per_s
+    g = goodput(
+        chips,
+        checkpoint_bytes(model, job),
+        per_chip_day=o.interruptions_per_chip_day,
+        restart_s=o.restart_s,
+        write_bytes_per_s_per_chip=o.checkpoint_bytes_per_s_per_chip,
+        fixed=o.goodput,
+    )
+    wall_s = g.wall_s(compute_s)
+    chip_h = chips * wall_s / S_PER_HOUR
+    notes: dict[str, str] = {}
+    pw: ChipPower | None
+    energy: Energy | None
+    try:
+        pw = chip_power(
+            system.chip,
+            est.mfu,
+            pue=o.pue,
+            server_ratio=o.server_ratio,
+            fraction=o.power_fraction,
+            tdp_w=o.chip_w,
+            allin_w=o.allin_w,
+        )
+    except GigatrainError as e:
+        if o.pricing == "own" or system.chip.tdp_w is not None:
+            raise
+        pw, energy, kwh = None, None, math.nan  # rent: the price covers power; energy unknown
+        notes["energy"] = f"unknown: {e}"
+    if pw is not None:
+        energy = run_energy(pw, chips, wall_s if math.isfinite(wall_s) else 0.0)
+        if not math.isfinite(wall_s):
+            energy = replace(energy, duration_s=math.inf, total_j=math.inf)
+        kwh = energy.total_j / J_PER_KWH
+    price: PriceChoice | None
+    if o.pricing == "own":
+        price = (
+            PriceChoice(system.chip.slug, "purchase", o.chip_price_usd, "given", "user", "")
+            if o.chip_price_usd is not None
+            else choose_price(system.chip.slug, "own", o.provider)
+        )
+        years = o.depreciation_years or const("chip_depreciation_years")
+        capex_mw = o.dc_capex_usd_per_mw or const("dc_capex_usd_per_mw")
+        b_years = o.building_years or const("building_depreciation_years")
+        usd_kwh = (
+            o.usd_per_kwh
+            if o.usd_per_kwh is not None
+            else const("electricity_usd_per_kwh_us_industrial")
+        )
+        assert pw is not None
+        it_mw = chips * pw.it_peak_w / 1e6
+        parts = {
+            "cost/hardware": chips
+            * price.value
+            * o.server_cost_ratio
+            * wall_s
+            / (years * S_PER_YEAR),
+            "cost/datacenter": it_mw * capex_mw * wall_s / (b_years * S_PER_YEAR),
+            "cost/energy": kwh * usd_kwh,
+        }
+        notes.update(
+            {
+                "purchase": price.describe()
+                + (f" × server ratio {o.server_cost_ratio:g}" if o.server_cost_ratio != 1 else ""),
+                "depreciation": f"{years:g} years"
+                + ("" if o.depreciation_years else f" ({cite('chip_depreciation_years')})"),
+                "dc_capex": f"${capex_mw / 1e6:,.3g}M per MW IT × {it_mw:,.4g} MW"
+                + ("" if o.dc_capex_usd_per_mw else f" ({cite('dc_capex_usd_per_mw')})"),
+                "building_life": f"{b_years:g} years"
+                + ("" if o.building_years else f" ({cite('building_depreciation_years')})"),
+                "usd_per_kwh": f"{usd_kwh:g}"
+                + (
+                    ""
+                    if o.usd_per_kwh is not None
+                    else f" ({cite('electricity_usd_per_kwh_us_industrial')})"
+                ),
+            }
+        )
+    else:
+        try:
+            price = (
+                PriceChoice(system.chip.slug, o.pricing, o.usd_per_chip_hour, "given", "user", "")
+                if o.usd_per_chip_hour is not None
+                else choose_price(system.chip.slug, o.pricing, o.provider)
+            )
+        except GigatrainError as e:
+            if not price_optional:
+                raise
+            price = None
+            notes["price"] = f"unknown: {e}"
+        parts = {"cost/rent": chip_h * price.value if price else math.nan}
+        if price:
+            notes["price"] = price.describe()
+        notes.setdefault("energy", "included in the rental price (shown, not charged)")
+    total = sum(parts.values())
+    flops = job.tokens * est.model_flops_per_token
+    if pw is not None:
+        notes.update({f"power/{k}": v for k, v in pw.assumptions.items()})
+    notes.update({f"goodput/{k}": v for k, v in g.assumptions.items()})
+    return RunCost(
+        model=model.slug,
+        chip=system.chip.slug,
+        system=system.slug,
+        chips=chips,
+        plan=est.plan.describe(),
+        pricing=o.pricing,
+        tokens=job.tokens,
+        model_flops=flops,
+        tokens_per_s=est.tokens_per_s,
+        mfu=est.mfu,
+        step_time_s=est.step_time_s,
+        compute_s=compute_s,
+        wall_s=wall_s,
+        chip_hours=chip_h,
+        goodput=g,
+        power=pw,
+        energy=energy,
+        parts=parts,
+        total_usd=total,
+        usd_per_exaflop=total / (flops / 1e18),
+        price=price,
+        assumptions=notes,
+        fits=est.fits,
+        global_batch=job.global_batch_seqs,
+        seq_len=job.seq_len,
+    )
+
+
+# ---------------------------------------------------------------- plans and comparisons
+def default_global_batch(seq_len: int) -> int:
+    """Sequences per batch for ~16M tokens (Llama 3 405B's batch, [L3] Table 4), rounded to a
+    power of two: seq 8,192 → 2,048; 4,096 → 4,096; 2,048 → 8,192."""
+    target = const("tokens_per_batch_large_run") / max(seq_len, 1)
+    return max(1, 2 ** round(math.log2(max(target, 1.0))))
+
+
+def plan_for(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    chips: int,
+    objective: str = "time",
+    *,
+    allow_fewer: bool = False,
+    **kw: object,
+) -> tuple[Plan, Estimate]:
+    """The plan a chip would use: ``search.engine.best_plan`` (the project's search).
+
+    With ``allow_fewer``, a chip count that admits no layout (e.g. 100,000 chips and a
+    power-of-two batch) falls back to the best plan on 75–100 % of the chips (search's chip
+    range: both ends, powers of two and 3·2ᵏ); the estimate's ``chips`` says how many.
+    """
+    try:
+        from ..search.engine import best_plan
+    except ImportError:  # search not installed yet: a small grid through the same model
+        return _grid_best_plan(model, system, job, chips)
+    try:
+        return best_plan(model, system, job, chips, objective=objective, **kw)
+    except GigatrainError as e:
+        if not allow_fewer or "layout" not in str(e) or chips < 8:
+            raise
+        return best_plan(
+            model, system, job, f"{-(-3 * chips // 4)}-{chips}", objective=objective, **kw
+        )
+
+
+def _grid_best_plan(
+    model: ModelSpec, system: SystemSpec, job: Job, chips: int
+) -> tuple[Plan, Estimate]:
+    """Fallback only while ``search.engine`` is absent: tp, pp, micro-batch, recompute, ZeRO
+    over powers of two, evaluated with the same array model; fastest plan that fits."""
+    import numpy as np
+
+    from ..model.estimate import evaluate
+    from ..model.plans import PlanArrays, valid_mask
+
+    pows = [2**i for i in range(0, 8)]
+    cands = []
+    for tp in pows[:5]:
+        for pp in pows:
+            if chips % (tp * pp):
+                continue
+            dp = chips // (tp * pp)
+            for mb in (1, 2, 4):
+                for rc in ("selective", "full"):
+                    for z in (1, 3):
+                        cands.append(
+                            Plan(
+                                tp=tp,
+                                pp=pp,
+                                dp=dp,
+                                micro_batch=mb,
+                                recompute=rc,  # type: ignore[arg-type]
+                                zero_stage=z,
+                            )
+                        )
+    if not cands:
+        raise GigatrainError(f"no plan for chips={chips}")
+    arr = PlanArrays.from_plans(cands)
+    ok = valid_mask(model, job, arr)
+    knobs = knobs_for(job.framework)
+    r = evaluate(model, system, job, arr, knobs)
+    score = np.where(ok & r["fits"], r["step_time_s"], np.inf)
+    i = int(np.argmin(score))
+    if not math.isfinite(score[i]):
+        raise GigatrainError(f"no plan of {model.slug} fits on {chips:,} × {system.chip.slug}")
+    plan = cands[i]
+    return plan, estimate(model, system, job, plan, knobs)
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    chip: str
+    cost: RunCost
+    price_performance: float  # (reference cost) / (this cost): > 1 = cheaper than reference
+    speed: float  # (reference wall time) / (this wall time)
+    pareto: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "chip": self.chip,
+            "price_performance_vs_ref": self.price_performance,
+            "speed_vs_ref": self.speed,
+            "pareto": self.pareto,
+            **self.cost.to_dict(),
+        }
+
+
+def pareto_mask(times: list[float], costs: list[float]) -> list[bool]:
+    """True for points no other point beats in both time and cost (ties do not dominate)."""
+    out = []
+    for i, (t, c) in enumerate(zip(times, costs, strict=True)):
+        dominated = any(
+            (t2 <= t and c2 <= c) and (t2 < t or c2 < c)
+            for j, (t2, c2) in enumerate(zip(times, costs, strict=True))
+            if j != i
+        )
+        out.append(not dominated and math.isfinite(t) and math.isfinite(c))
+    return out
+
+
+def compare_chips(
+    model: ModelSpec,
+    job: Job,
+    chips: int,
+    chip_slugs: list[str],
+    *,
+    options: CostOptions | None = None,
+    objective: str = "time",
+    progress: object | None = None,
+) -> list[ComparisonRow]:
+    """Cost and time of the same model and token budget on each chip, each with the plan
+    search picks for it; ratios relative to the first chip. ``progress(i, n, chip)`` is called
+    before each chip (the CLI draws a progress bar)."""
+    from ..catalog.hardware import get_chip
+
+    if not chip_slugs:
+        raise GigatrainError("compare needs at least one --chip")
+    rows: list[RunCost] = []
+    for i, name in enumerate(chip_slugs):
+        if callable(progress):
+            progress(i, len(chip_slugs), name)
+        chip = get_chip(name)
+        system = default_system_for(chip)
+        _, est = plan_for(model, system, job, chips, objective, allow_fewer=True)
+        rc = run_cost(model, system, job, est=est, options=options, price_optional=True)
+        if est.chips != chips:
+            rc = replace(
+                rc,
+                assumptions={
+                    **rc.assumptions,
+                    "chips": f"{est.chips:,} of the "
+                    f"{chips:,} requested (no valid layout on {chips:,})",
+                },
+            )
+        rows.append(rc)
+    if callable(progress):
+        progress(len(chip_slugs), len(chip_slugs), "")
+    ref = rows[0]
+    mask = pareto_mask([r.wall_s for r in rows], [r.total_usd for r in rows])
+    return [
+        ComparisonRow(
+            r.chip,
+            r,
+            ref.total_usd / r.total_usd if r.total_usd > 0 else math.nan,
+            ref.wall_s / r.wall_s if r.wall_s else math.nan,
+            m,
+        )
+        for r, m in zip(rows, mask, strict=True)
+    ]
+
+
+def peak_price_performance(
+    chip: str, kind: str = "on_demand", provider: str | None = None, precision: str = "bf16"
+) -> tuple[float, PriceChoice]:
+    """USD per dense peak PFLOP-hour (hardware.md §2.1 DERIVED table): price / peak·1e-15."""
+    from ..catalog.hardware import get_chip
+
+    spec = get_chip(chip)
+    p = choose_price(spec.slug, kind, provider)
+    return p.value / (spec.peak(precision) / 1e15), p

@@ -1,0 +1,248 @@
+"""``gigatrain catalog KIND``: catalog entries as records (for --json) and Rich tables, every
+row with its source and date. Presentation only: values come from the catalog loaders, in SI
+internally and in the listed units here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import GigatrainError
+
+KINDS = ("chips", "models", "systems", "prices", "economics", "frameworks")
+
+
+def _chips() -> list[dict[str, Any]]:
+    from ..catalog.hardware import load_chips
+
+    out = []
+    for c in load_chips().values():
+        out.append(
+            {
+                "slug": c.slug,
+                "name": c.name,
+                "vendor": c.vendor,
+                "bf16_tflops": c.peak_flops_per_s.get("bf16", 0) / 1e12 or None,
+                "fp8_tflops": c.peak_flops_per_s.get("fp8", 0) / 1e12 or None,
+                "hbm_gb": round(c.hbm_bytes / 1e9, 1),
+                "hbm_tb_per_s": c.hbm_bandwidth_bytes_per_s / 1e12,
+                "tdp_w": c.tdp_w,
+                "labels": ", ".join(f"{k}: {v}" for k, v in c.labels.items()),
+                "source": c.source,
+                "as_of": c.as_of,
+            }
+        )
+    return out
+
+
+def _models() -> list[dict[str, Any]]:
+    from ..catalog.models import load_models, model_info
+    from ..model.workload import params_active, params_total
+
+    out = []
+    for m in load_models().values():
+        info = model_info(m.slug)
+        out.append(
+            {
+                "slug": m.slug,
+                "name": m.name,
+                "params_b": round(params_total(m) / 1e9, 2),
+                "active_b": round(params_active(m) / 1e9, 2),
+                "layers": m.num_layers,
+                "hidden": m.hidden_size,
+                "heads": m.num_attention_heads,
+                "kv_heads": m.num_kv_heads,
+                "experts": f"{m.moe.top_k}/{m.moe.num_experts}" if m.moe else "",
+                "training_tokens": info.get("training_tokens"),
+                "source": m.source,
+                "as_of": str(info.get("as_of", "")),
+            }
+        )
+    return out
+
+
+def _systems() -> list[dict[str, Any]]:
+    from ..catalog.hardware import load_systems
+
+    out = []
+    for s in load_systems().values():
+        tiers = "; ".join(
+            f"{t.name} ×{t.domain_chips:,} {t.bandwidth_bytes_per_s / 1e9:g} GB/s" for t in s.tiers
+        )
+        out.append(
+            {
+                "slug": s.slug,
+                "name": s.name,
+                "chip": s.chip.slug,
+                "chips_per_node": s.chips_per_node,
+                "tiers": tiers,
+                "max_chips": s.max_chips,
+                "source": s.source,
+                "as_of": s.as_of,
+            }
+        )
+    return out
+
+
+def _prices() -> list[dict[str, Any]]:
+    from ..catalog.hardware import load_prices
+
+    return [
+        {
+            "chip": p.chip,
+            "kind": p.kind,
+            "usd_per_chip_hour": p.usd_per_chip_hour,
+            "usd_per_chip": p.usd,
+            "basis": p.basis,
+            "source": p.source,
+            "as_of": p.as_of,
+            "label": p.label,
+        }
+        for p in load_prices()
+    ]
+
+
+def _economics() -> list[dict[str, Any]]:
+    from ..catalog.hardware import load_economics
+
+    return [
+        {
+            "key": c.key,
+            "value": c.value,
+            "unit": c.unit,
+            "source": c.source,
+            "as_of": c.as_of,
+            "label": c.label,
+            "note": c.note,
+        }
+        for c in load_economics().values()
+    ]
+
+
+def _frameworks() -> list[dict[str, Any]]:
+    from ..catalog.frameworks import load_frameworks
+    from ..model.knobs import DEFAULT_KNOBS
+
+    out = []
+    for f in load_frameworks().values():
+        over = {
+            fl.name: getattr(f.knobs, fl.name)
+            for fl in fields(f.knobs)
+            if getattr(f.knobs, fl.name) != getattr(DEFAULT_KNOBS, fl.name)
+        }
+        out.append(
+            {
+                "slug": f.slug,
+                "match": ", ".join(f.match),
+                "note": f.note,
+                "knobs": ", ".join(f"{k}={v:g}" for k, v in over.items()),
+                "source": "catalog/data/frameworks.yaml",
+                "as_of": "",
+            }
+        )
+    return out
+
+
+_LOADERS = {
+    "chips": _chips,
+    "models": _models,
+    "systems": _systems,
+    "prices": _prices,
+    "economics": _economics,
+    "frameworks": _frameworks,
+}
+
+
+def catalog_records(kind: str) -> list[dict[str, Any]]:
+    """Every entry of catalog ``kind`` as a flat dict (JSON-ready), source and date included."""
+    if kind not in _LOADERS:
+        raise GigatrainError(f"unknown catalog {kind!r}; valid: {', '.join(KINDS)}")
+    return _LOADERS[kind]()
+
+
+_COLUMNS = {
+    "chips": (
+        "slug",
+        "vendor",
+        "bf16_tflops",
+        "fp8_tflops",
+        "hbm_gb",
+        "hbm_tb_per_s",
+        "tdp_w",
+        "labels",
+        "source",
+        "as_of",
+    ),
+    "models": (
+        "slug",
+        "params_b",
+        "active_b",
+        "layers",
+        "hidden",
+        "heads",
+        "kv_heads",
+        "experts",
+        "training_tokens",
+        "source",
+        "as_of",
+    ),
+    "systems": ("slug", "chip", "chips_per_node", "tiers", "source", "as_of"),
+    "prices": (
+        "chip",
+        "kind",
+        "usd_per_chip_hour",
+        "usd_per_chip",
+        "basis",
+        "source",
+        "as_of",
+        "label",
+    ),
+    "economics": ("key", "value", "unit", "source", "as_of", "label"),
+    "frameworks": ("slug", "match", "knobs", "note"),
+}
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:.4g}"
+    return str(v)
+
+
+def catalog_table(kind: str, records: list[dict[str, Any]], console: Console) -> None:
+    """A Rich table of ``records`` (from :func:`catalog_records`) with source and date columns."""
+    cols = _COLUMNS.get(kind) or tuple(records[0]) if records else ()
+    t = Table(title=f"catalog: {kind} ({len(records)})", title_justify="left")
+    numeric = {
+        "bf16_tflops",
+        "fp8_tflops",
+        "hbm_gb",
+        "hbm_tb_per_s",
+        "tdp_w",
+        "params_b",
+        "active_b",
+        "layers",
+        "hidden",
+        "heads",
+        "kv_heads",
+        "training_tokens",
+        "chips_per_node",
+        "usd_per_chip_hour",
+        "usd_per_chip",
+        "value",
+    }
+    for c in cols:
+        t.add_column(
+            c,
+            justify="right" if c in numeric else "left",
+            overflow="fold",
+            no_wrap=c in ("slug", "chip", "kind", "key", "as_of"),
+        )
+    for r in records:
+        t.add_row(*(_cell(r.get(c)) for c in cols))
+    console.print(t)
