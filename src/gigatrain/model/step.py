@@ -46,18 +46,38 @@ class Link:
     inr: np.ndarray  # in-network reduction available
 
 
-def link_for(system: SystemSpec, span: np.ndarray) -> Link:
-    """The innermost tier whose domain holds ``span`` consecutive chips."""
+def link_for(system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1,
+             point_to_point: bool = False) -> Link:
+    """Network figures for a group of ``n`` ranks spaced ``stride`` chips apart.
+
+    The group crosses the innermost tier whose domain holds its span n·stride. When that is an
+    outer tier, the g members that share each inner domain send through their own links in
+    parallel (rail-optimised rings, one NIC per GPU), so the group's bus bandwidth is
+    min(g × per-chip outer bandwidth, inner bandwidth): 4×8 B200 over EFA reach 382 GB/s busbw
+    with ~48 GB/s per NIC (achievable.md §3.2-3.3).
+    """
     tiers = system.tiers
+    n = np.asarray(n, dtype=float)
+    span = np.where(n > 1, n * stride, 1)
     domains = np.array([t.domain_chips for t in tiers])
     idx = np.minimum(np.searchsorted(domains, span, side="left"), len(domains) - 1)
+    bw_tier = np.array([t.bandwidth_bytes_per_s * t.efficiency for t in tiers])
+    bw = bw_tier[idx]
+    inner = np.maximum(idx - 1, 0)
+    members = np.clip(np.floor(domains[inner] / np.maximum(stride, 1)), 1, np.maximum(n, 1))
+    members = np.minimum(members, RAIL_MEMBERS_CAP)
+    if not point_to_point:  # a p2p transfer uses one chip's link, whatever the group
+        bw = np.where(idx > 0, np.minimum(bw * members, bw_tier[inner]), bw)
     return Link(
-        bw=np.array([t.bandwidth_bytes_per_s * t.efficiency for t in tiers])[idx],
+        bw=bw,
         lat=np.array([t.latency_s for t in tiers])[idx],
         half=np.array([t.half_bw_bytes for t in tiers])[idx],
         inr=np.array([t.in_network_reduction for t in tiers])[idx],
     )
 
+
+#: at most this many chips of one inner domain drive a group's outer-tier traffic in parallel
+RAIL_MEMBERS_CAP = 2.0
 
 #: NCCL base latency per collective (Simple protocol, achievable.md §3.4)
 BASE_LATENCY_S = 8.4e-6
@@ -159,7 +179,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     n_coll = layers * (8 + 4 * full_rc)
     t_tp = n_coll * collective_time("allgather", act_bytes, p.tp, link_for(system, p.tp)) * (1 - knobs.tp_overlap)
     # --- context parallel (ring attention) ----------------------------------------------------
-    cp_link = link_for(system, p.cp * p.tp)
+    cp_link = link_for(system, p.cp, p.tp)
     kv_dim = 2 * model.num_kv_heads * model.head_dim_eff if model.mla is None else model.num_attention_heads * 2 * model.head_dim_eff
     kv_bytes = tokens * kv_dim * 2.0 / p.tp
     kv_bw = cp_link.bw * kv_bytes / (kv_bytes + cp_link.half)
@@ -169,10 +189,10 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     t_ep = np.zeros(len(p))
     if model.moe is not None:
         a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
-        ep_link = link_for(system, p.ep * p.tp * p.cp)
+        ep_link = link_for(system, p.ep, p.tp)
         t_ep = moe_l * (4 + 2 * full_rc) * collective_time("alltoall", a2a, p.ep, ep_link) * (1 - knobs.ep_overlap)
     # --- pipeline p2p ---------------------------------------------------------------------------
-    pp_link = link_for(system, p.pp * p.tp * p.cp * p.dp)
+    pp_link = link_for(system, p.pp, p.tp * p.cp * p.dp, point_to_point=True)
     p2p = tokens * h * 2.0 / np.where(p.sequence_parallel, p.tp, 1)
     p2p_t = p2p / (pp_link.bw * p2p / (p2p + pp_link.half)) + pp_link.lat + BASE_LATENCY_S
     t_pp = np.where(p.pp > 1, 2 * p.vpp * p2p_t * (1 - knobs.pp_overlap), 0.0)
@@ -187,7 +207,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     n_local = np.maximum(params["first"], params["last"])
     dense_local = n_local - params["expert"]
     shard = p.fsdp_shard.astype(float)
-    dp_link = link_for(system, shard * p.tp)
+    dp_link = link_for(system, shard, p.tp)
     g = knobs.gradient_reduce_bytes
     bucket = knobs.dp_bucket_bytes
     bwd_share = 2.0 / (3.0 + full_rc)  # backward fraction of compute that can hide the sync
@@ -196,13 +216,13 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     ar = collective_time("allreduce", dense_local * g, shard, dp_link, bucket)
     if model.moe is not None:  # experts reduce over the expert-data-parallel group dp·cp/ep
         n_edp = np.maximum(shard / p.ep, 1)
-        e_link = link_for(system, p.tp * p.ep * n_edp)
+        e_link = link_for(system, n_edp, p.tp * p.ep)
         rs = rs + collective_time("reducescatter", params["expert"] * g, n_edp, e_link, bucket)
         ag = ag + collective_time("allgather", params["expert"] * 2.0, n_edp, e_link, bucket)
         ar = ar + collective_time("allreduce", params["expert"] * g, n_edp, e_link, bucket)
     # hybrid sharding: replicas of a shard all-reduce their slice across dp·cp/shard groups
     replicas = (p.dp * p.cp) / shard
-    r_link = link_for(system, p.tp * p.dp * p.cp)
+    r_link = link_for(system, replicas, p.tp * shard)
     hybrid = collective_time("allreduce", dense_local * g / shard, replicas, r_link, bucket)
     z = p.zero_stage
     per_step_sync = np.where(z == 0, ar, np.where(z <= 2, rs + ag, 0.0)) + hybrid

@@ -28,10 +28,13 @@ from .score import GIB, score_cases
 
 #: knob → candidate values searched (log-spaced where the range spans decades)
 FITTED_KNOBS: dict[str, np.ndarray] = {
-    "compute_time_scale": np.round(np.geomspace(0.8, 3.0, 28), 3),
+    "compute_time_scale": np.round(np.geomspace(0.8, 5.0, 34), 3),
     "host_op_overhead_s": np.concatenate([[0.0], np.geomspace(2e-6, 200e-6, 21)]),
-    "pp_microbatch_overhead_s": np.concatenate([[0.0], np.geomspace(1e-4, 0.3, 18)]),
+    "pp_microbatch_overhead_s": np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 21)]),
     "microbatch_overhead_s": np.concatenate([[0.0], np.geomspace(1e-4, 0.1, 16)]),
+    "tp_overlap": np.array([0.0, 0.25, 0.5, 0.75]),
+    "elementwise_traffic_ratio": np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]),
+    "dp_overlap": np.array([0.5, 0.7, 0.8, 0.9, 1.0]),
 }
 
 
