@@ -113,6 +113,8 @@ class ChipSpec:
     matmul_half_flops: float = 2e9  # per-op FLOPs at which GEMM efficiency is half its best
     hbm_efficiency: float = 0.85  # streaming fraction of spec bandwidth
     kernel_overhead_s: float = 4e-6  # per-kernel launch/tail floor
+    #: achieved rate of element-wise/norm/softmax kernels (bytes/s); 0 = HBM bandwidth × efficiency
+    elementwise_bandwidth_bytes_per_s: float = 0.0
     aliases: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     source: str = ""

@@ -43,7 +43,8 @@ from .torch_model import build_model, check_buildable, count_parameters
 COMPONENT_LEAVES: dict[str, tuple[str, ...]] = {
     "matmul": ("time/compute/matmul", "time/compute/lm_head"),
     "attention": ("time/compute/attention",),
-    "other": ("time/compute/memory_bound", "time/overhead"),
+    "other": ("time/compute/memory_bound", "time/compute/host_overhead",
+              "time/overhead/microbatch", "time/overhead/step"),
     "optimizer": ("time/optimizer",),
 }
 
@@ -381,8 +382,11 @@ def compare(
                              f"but --device is {device}; calibrate this device first")
     precision = precision or ("fp32" if dev_kind == "cpu" else "bf16")
     chip = chip_for_profile(profile)
+    from ..catalog.frameworks import knobs_for
+
     est = predict_step(spec, chip, batch=batch, seq=seq, precision=precision,
-                       knobs=profile_knobs(profile), profile_note=profile.describe())
+                       knobs=profile_knobs(profile, knobs_for("pytorch-eager")),
+                       profile_note=profile.describe())
     mb = dict(est.memory_breakdown)
     comparable_mem = sum(v for k, v in mb.items() if k in TENSOR_MEMORY_LEAVES)
     free = available_memory_bytes(device)

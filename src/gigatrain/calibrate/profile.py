@@ -367,7 +367,8 @@ def apply_profile(chip: ChipSpec | None, profile: DeviceProfile, dtype: str | No
               "elementwise_bandwidth_bytes_per_s": f"{profile.elementwise_bandwidth_bytes_per_s:.4g}"}
     figures = dict(matmul_efficiency=eff, matmul_half_flops=half,
                    hbm_bandwidth_bytes_per_s=profile.hbm_bandwidth_bytes_per_s, hbm_efficiency=1.0,
-                   kernel_overhead_s=profile.kernel_overhead_s)
+                   kernel_overhead_s=profile.kernel_overhead_s,
+                   elementwise_bandwidth_bytes_per_s=profile.elementwise_bandwidth_bytes_per_s)
     if chip is None:
         return ChipSpec(
             slug=f"{profile.kind}-{_slug(profile.device_name)}", name=profile.device_name,

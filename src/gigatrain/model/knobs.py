@@ -21,7 +21,8 @@ class Knobs:
     #: elementwise/norm HBM traffic per layer as a multiple of the layer's stored activation bytes
     #: (forward; backward moves twice as much)
     elementwise_traffic_ratio: float = 1.0
-    #: kernels launched per layer per forward pass (backward launches twice as many)
+    #: kernels launched per layer per forward pass (backward launches twice as many);
+    #: 0 = count an eager (unfused) PyTorch layer from the model's structure
     kernels_per_layer_fwd: int = 14
     #: HBM bytes streamed per locally-updated parameter by an AdamW step
     #: (read p32, g, m, v; write p32, m, v, p16: ≈ 30 B, achievable.md §5.2)

@@ -108,7 +108,7 @@ def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs) ->
     interleave = np.where(p.vpp > 1, 1 + (p.pp - 1) / (p.pp * p.vpp), 1.0)
     n_mb = job.global_batch_seqs / (p.dp * p.micro_batch)
     in_flight = np.minimum(p.pp * interleave, np.maximum(n_mb, 1))
-    scale = knobs.activation_memory_scale
+    scale = knobs.activation_memory_scale * (2.0 if job.precision == "fp32" else 1.0)
     first = (per_mb * in_flight + working) * scale
     last = (per_mb + working) * scale  # the last stage runs each micro-batch's backward at once
     logits = tokens * model.vocab_size / p.tp * knobs.logit_bytes

@@ -110,6 +110,18 @@ def collective_time(kind: str, size_bytes: np.ndarray, n: np.ndarray, link: Link
     return np.where(n > 1, t, 0.0)
 
 
+def eager_kernels_per_layer(model: ModelSpec) -> int:
+    """Kernels one eager-PyTorch layer launches in its forward pass, counted from structure:
+    an unfused RMSNorm is ~8 kernels (upcast, pow, mean, add, rsqrt, mul, cast, scale) where
+    nn.LayerNorm is 1; RoPE ~10 (slices, negation, cat, muls, adds on q and k); GQA's
+    repeat_kv 2 copies; gated MLPs one more element-wise op; plus 12 common to every layer
+    (QKV, transpose copies, SDPA, o-proj, 2 residual adds, MLP GEMMs)."""
+    norm = 8 if model.norm_type == "rmsnorm" else 1
+    rope = 10 if (model.learned_position_embeddings == 0 and model.mla is None) else 0
+    repeat = 2 if model.num_kv_heads < model.num_attention_heads else 0
+    return model.norms_per_layer * norm + rope + repeat + (2 if model.mlp_gated else 1) + 12
+
+
 def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs) -> dict[str, np.ndarray]:
     """Time leaves (seconds per optimizer step) of the slowest rank; they sum to ``time/total``."""
     chip = system.chip
@@ -155,11 +167,14 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     if model.moe is not None:
         act = act + moe_l * costs[1].act_bytes_per_token
     hbm = chip.hbm_bandwidth_bytes_per_s * chip.hbm_efficiency
+    elementwise_bw = chip.elementwise_bandwidth_bytes_per_s or hbm
+    # activation bytes are counted for 2-byte tensors; fp32 training moves twice as many
+    act = act * (2.0 if job.precision == "fp32" else 1.0)
     # selective recompute re-runs the elementwise forward ops (one more forward's traffic share)
     passes_mem = 3.0 + full_rc + 0.5 * (p.recompute == 1)
     traffic = knobs.elementwise_traffic_ratio * act * tokens / p.tp * passes_mem
     loss_traffic = tokens * model.vocab_size / p.tp * 4.0 * 4  # fp32 logits, ~4 passes
-    kernels = (layers * knobs.kernels_per_layer_fwd + moe_kernels) * (3 + full_rc)
+    kernels = (layers * (knobs.kernels_per_layer_fwd or eager_kernels_per_layer(model)) + moe_kernels) * (3 + full_rc)
     traffic = traffic + moe_traffic * (3.0 + full_rc)
     if job.precision in ("fp8", "fp4"):
         # quantising GEMM inputs (activations fwd, gradients bwd) is an extra elementwise pass
@@ -167,7 +182,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     # unfused attention streams the s×s scores (written, softmax, dropout, read by AV)
     score_bytes = (1 - knobs.flash_attention) * layers * model.num_attention_heads / p.tp * s * tokens * 13.0
     traffic = traffic + score_bytes * (3.0 + full_rc)
-    t_mem = (traffic + loss_traffic) / hbm + kernels * chip.kernel_overhead_s
+    t_mem = (traffic + loss_traffic) / elementwise_bw + kernels * chip.kernel_overhead_s
     compute_mb = (t_mm + t_head + t_attn + t_mem) * knobs.compute_time_scale
     # a framework that dispatches ops from the host cannot go faster than its dispatch rate
     host_floor = (kernels + 20.0) * knobs.host_op_overhead_s
