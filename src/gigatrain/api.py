@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .catalog.frameworks import get_framework, knobs_for
 from .catalog.hardware import get_chip, get_system
 from .catalog.models import get_model
 from .errors import GigatrainError, require_positive
 from .model.estimate import Estimate, estimate
-from .catalog.frameworks import get_framework, knobs_for
-from .model.knobs import Knobs
+from .model.knobs import DEFAULT_KNOBS, Knobs
+from .model.plans import check_tp
 from .specs import RECOMPUTE_MODES, Job, ModelSpec, Plan, SystemSpec
 
 MAX_CHIPS = 10_000_000
@@ -26,23 +27,33 @@ class Resolved:
     system: SystemSpec
     job: Job
     profile: str | None = None
+    profile_knobs: Knobs | None = None  # the profile's measured attention efficiency
+
+    def knobs(self) -> Knobs:
+        """The framework's knobs, with a calibration profile's measurements on top."""
+        base = knobs_for(self.job.framework)
+        if self.profile_knobs is not None:
+            base = base.with_(attention_efficiency_ratio=self.profile_knobs.attention_efficiency_ratio)
+        return base
 
 
-def resolve_system(chip: str, system: str | None = None, profile: str | Path | None = None) -> tuple[SystemSpec, str | None]:
-    """The system for ``chip`` (its default) or a named ``system``; a calibration ``profile``
-    replaces the chip's efficiencies (and peaks, for a CPU profile)."""
+def resolve_system(chip: str, system: str | None = None, profile: str | Path | None = None
+                   ) -> tuple[SystemSpec, str | None, Knobs | None]:
+    """The system for ``chip`` (its default) or a named ``system``. A calibration ``profile``
+    replaces the chip's efficiencies (and peaks, for a CPU profile) and its measured attention
+    speed; returns (system, profile description, knobs adjustment or None)."""
     sys_spec = get_system(system) if system else get_system(chip)
     if system and chip and sys_spec.chip.slug != get_chip(chip).slug:
         raise GigatrainError(f"system {system!r} is built from {sys_spec.chip.slug}, not {chip!r}")
     if profile is None:
-        return sys_spec, None
+        return sys_spec, None, None
     from dataclasses import replace
 
-    from .calibrate.profile import apply_profile, load_profile
+    from .calibrate.profile import apply_profile, load_profile, profile_knobs
 
     prof = load_profile(Path(profile))
     chip_spec = apply_profile(sys_spec.chip, prof)
-    return replace(sys_spec, chip=chip_spec), str(profile)
+    return replace(sys_spec, chip=chip_spec), prof.describe(), profile_knobs(prof, DEFAULT_KNOBS)
 
 
 def make_job(seq: int, global_batch: int, tokens: float = 0.0, precision: str = "bf16",
@@ -90,9 +101,9 @@ def resolve(model: str, chip: str, seq: int | None, global_batch: int, tokens: f
             precision: str = "bf16", system: str | None = None, profile: str | Path | None = None,
             framework: str = "megatron") -> Resolved:
     m = get_model(model)
-    sys_spec, prof = resolve_system(chip, system, profile)
+    sys_spec, prof, prof_knobs = resolve_system(chip, system, profile)
     job = make_job(seq or 4096, global_batch, tokens, precision, framework)
-    return Resolved(m, sys_spec, job, prof)
+    return Resolved(m, sys_spec, job, prof, prof_knobs)
 
 
 def estimate_named(model: str, chip: str, chips: int, *, seq: int | None = None, global_batch: int = 1024,
@@ -103,5 +114,8 @@ def estimate_named(model: str, chip: str, chips: int, *, seq: int | None = None,
     r = resolve(model, chip, seq, global_batch, tokens, precision, system, profile, framework)
     if chips > r.system.max_chips:
         raise GigatrainError(f"chips={chips:,} exceeds the largest {r.system.slug} cluster ({r.system.max_chips:,})")
+    tp = plan.get("tp", 1)
+    if isinstance(tp, int) and tp > 0:
+        check_tp(r.model, tp)  # the most useful message first: heads, not chip arithmetic
     p = make_plan(chips, **plan)  # type: ignore[arg-type]
-    return estimate(r.model, r.system, r.job, p, knobs or knobs_for(framework), profile=r.profile)
+    return estimate(r.model, r.system, r.job, p, knobs or r.knobs(), profile=r.profile)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,16 +25,16 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
-class Recompute(str, Enum):
+class Recompute(StrEnum):
     none = "none"
     selective = "selective"
     full = "full"
 
 
-class CatalogKind(str, Enum):
+class CatalogKind(StrEnum):
     chips = "chips"
     models = "models"
     systems = "systems"
@@ -151,7 +151,9 @@ _register_optional()
 def main() -> None:
     """Entry point: one-line errors, exit code 2, never a traceback for bad input."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            raise SystemExit(rc)
     except GigatrainError as e:
         err_console.print(f"[red]error:[/] {e}", highlight=False)
         raise SystemExit(2) from None

@@ -374,7 +374,7 @@ def cost(
     from ..model.estimate import estimate
 
     m, job = _job_for(model, tokens, seq, global_batch, precision, framework)
-    system, _ = resolve_system(chip)
+    system, *_ = resolve_system(chip)
     n = int(parse_count_words("--chips", chips))
     if tp is None:
         _, est = plan_for(m, system, job, n, allow_fewer=True)

@@ -31,7 +31,7 @@ from .workload import embedding_params, layer_costs, layer_counts
 
 def stage_layers(model: ModelSpec, p: PlanArrays) -> tuple[np.ndarray, np.ndarray]:
     """(dense, MoE) layers on the heaviest stage: ceil(L/pp) split in the model's proportion."""
-    n_dense, n_moe = layer_counts(model)
+    _n_dense, n_moe = layer_counts(model)
     per_stage = -(-model.num_layers // p.pp)
     moe_share = np.minimum(np.ceil(per_stage * n_moe / model.num_layers), per_stage)
     return per_stage - moe_share, moe_share

@@ -97,6 +97,14 @@ def valid_mask(model: ModelSpec, job: Job, p: PlanArrays) -> np.ndarray:
     return ok
 
 
+def check_tp(model: ModelSpec, tp: int) -> None:
+    """TP splits attention heads: ``tp=6 does not divide 64 attention heads; valid tp: ...``."""
+    heads = model.num_attention_heads
+    if heads % tp:
+        valid = ", ".join(str(d) for d in _divisors(heads))
+        raise GigatrainError(f"tp={tp} does not divide {heads} attention heads; valid tp: {valid}")
+
+
 def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None) -> None:
     """Raise a one-line :class:`GigatrainError` that names the first impossible degree."""
     for name in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
@@ -108,10 +116,7 @@ def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None)
             f"degrees multiply to {plan.chips} chips, not {chips}: tp={plan.tp} × pp={plan.pp} × "
             f"cp={plan.cp} × dp={plan.dp} (dp = chips / (tp·pp·cp) when omitted)"
         )
-    heads = model.num_attention_heads
-    if heads % plan.tp:
-        valid = ", ".join(str(d) for d in _divisors(heads))
-        raise GigatrainError(f"tp={plan.tp} does not divide {heads} attention heads; valid tp: {valid}")
+    check_tp(model, plan.tp)
     kv = model.num_kv_heads
     if model.mla is None and kv % plan.tp and plan.tp % kv:
         raise GigatrainError(f"tp={plan.tp} neither divides nor is a multiple of {kv} KV heads")

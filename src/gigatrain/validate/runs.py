@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..catalog.hardware import default_system_for, get_chip, get_system
 from ..catalog.frameworks import framework_for_text
+from ..catalog.hardware import default_system_for, get_chip, get_system
 from ..catalog.models import load_models
 from ..errors import GigatrainError
 from ..specs import Job, ModelSpec, MoESpec, Plan, SystemSpec

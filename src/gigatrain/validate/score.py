@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..model.estimate import evaluate
 from ..catalog.frameworks import knobs_for
+from ..model.estimate import evaluate
 from ..model.knobs import Knobs
 from ..model.plans import PlanArrays
 from ..model.workload import model_flops_per_token

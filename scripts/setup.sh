@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up gigatrain on a fresh Debian/Ubuntu machine: a virtual environment in .venv with the
+# package, its web/plot/test extras and the CPU build of PyTorch (for `calibrate`/`measure`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# the CPU build of PyTorch; `pip install torch` alone would pull a multi-GB CUDA build
+python -m pip install -q "torch==2.13.0" || echo "warning: torch 2.13.0 not installed; calibrate/measure need gigatrain[torch]"
+python -m pip install -q -e ".[dev]"
+echo "gigatrain installed in .venv ($(.venv/bin/gigatrain --help >/dev/null && echo ok))"

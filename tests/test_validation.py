@@ -1,0 +1,102 @@
+"""Accuracy against the shipped measured runs: fails when accuracy regresses past the stated
+bounds (README "Accuracy"). The bounds sit a little above today's figures so that noise in a
+refit passes but a real regression does not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gigatrain.catalog.frameworks import knobs_for
+from gigatrain.model.estimate import evaluate
+from gigatrain.model.plans import PlanArrays
+from gigatrain.validate.runs import DATA, Case, case_from_row, read_rows, shipped_rows
+from gigatrain.validate.score import score_rows, summarize
+
+# today: 13.3% (README); the issue's bar is 15%
+MEDIAN_ABS_ERROR_BOUND = 0.145
+# today: 8.7% on the torchtitan rows that report peak memory; the bar is 15%
+TORCHTITAN_MEMORY_BOUND = 0.15
+# OOM records of the Playbook sweep predicted to fit with more than 20% headroom (today: 1)
+OOM_FITTING_WITH_HEADROOM_MAX = 1
+
+
+@pytest.fixture(scope="module")
+def shipped() -> tuple[list, dict]:
+    results = score_rows(shipped_rows())
+    return results, summarize(results)
+
+
+def test_median_throughput_error_on_grade_a_rows(shipped) -> None:
+    _, summary = shipped
+    assert summary["grade_a"]["median_abs_rel_error"] <= MEDIAN_ABS_ERROR_BOUND
+
+
+def test_at_least_90_percent_of_grade_a_rows_supported(shipped) -> None:
+    _, summary = shipped
+    assert summary["grade_a_supported_fraction"] >= 0.90
+
+
+def test_every_row_is_scored_or_has_a_reason(shipped) -> None:
+    results, summary = shipped
+    assert summary["rows"] == len(shipped_rows())
+    for r in results:
+        if r.status == "ok":
+            assert r.predicted is not None and np.isfinite(r.predicted) and r.predicted > 0
+            assert r.rel_error == pytest.approx(r.predicted / r.measured - 1)
+        else:
+            assert r.status == "unsupported" and r.reason
+
+
+def test_torchtitan_peak_memory_within_bound(shipped) -> None:
+    _, summary = shipped
+    assert summary["memory_torchtitan"]["n"] >= 10
+    assert summary["memory_torchtitan"]["median_abs_rel_error"] <= TORCHTITAN_MEMORY_BOUND
+
+
+def test_oom_records_are_not_predicted_to_fit_comfortably() -> None:
+    rows = [r for r in read_rows(DATA / "ultrascale_playbook_failures.csv") if r["outcome"] == "oom"]
+    cases = [c for c in (case_from_row(r, require_metric=False) for r in rows) if isinstance(c, Case)]
+    assert len(cases) >= 0.95 * len(rows)
+    comfortable = 0
+    for c in cases:
+        r = evaluate(c.model, c.system, c.job, PlanArrays.from_plans([c.plan]), knobs_for(c.job.framework))
+        comfortable += float(r["memory/total"][0]) < 0.8 * c.system.chip.hbm_bytes
+    assert comfortable <= OOM_FITTING_WITH_HEADROOM_MAX
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gigatrain.interfaces.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_validate_json_schema_on_a_user_csv(tmp_path) -> None:
+    src = (DATA / "published_runs.csv").read_text(encoding="utf-8").splitlines()
+    # header + a dgxc row (step time) + a model-card row (GPU-hours only: unsupported)
+    picked = [src[0], *[line for line in src[1:] if ",nvidia_dgxc_benchmarking," in line][:3]]
+    picked += [line for line in src[1:] if ",llama2_model_card," in line][:1]
+    path = tmp_path / "my_runs.csv"
+    path.write_text("\n".join(picked) + "\n", encoding="utf-8")
+    out = _cli("validate", "--runs", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) == {"rows", "summary"}
+    assert len(data["rows"]) == 4
+    for row in data["rows"]:
+        assert {"row_id", "metric", "predicted", "measured", "rel_error", "status", "reason"} <= set(row)
+        assert row["status"] in ("ok", "unsupported")
+    assert [r["status"] for r in data["rows"]].count("unsupported") == 1
+    ok = [r for r in data["rows"] if r["status"] == "ok"]
+    assert all(r["metric"] == "step_time_s" for r in ok)
+
+
+def test_validate_rejects_a_csv_without_the_schema(tmp_path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    out = _cli("validate", "--runs", str(path))
+    assert out.returncode == 2
+    assert "lacks column" in out.stderr and "Traceback" not in out.stderr
