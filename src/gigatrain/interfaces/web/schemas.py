@@ -1,0 +1,301 @@
+"""Request models of the JSON API: pydantic models whose bounds and validators turn bad input
+into a 422 that names the field, before any library call. Numbers and text with units (``15T``,
+``$0.03/kWh``, ``2GW``) are read by the same parsers the CLI uses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from . import service
+
+MAX_CHIPS = 10_000_000
+MAX_DEGREE = 1_000_000
+
+
+Slug = Annotated[str, Field(min_length=1, max_length=100)]
+Degree = Annotated[int, Field(ge=1, le=MAX_DEGREE)]
+Precision = Literal["bf16", "fp16", "fp8", "fp4", "fp32"]
+RecomputeMode = Literal["none", "selective", "full"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _tokens(v: Any) -> float:
+    """``15T``, ``1.5e13`` or a number; 0 means no token budget."""
+    from ..units import parse_count
+
+    if isinstance(v, bool):
+        raise ValueError("tokens must be a number or a string like 15T")
+    if (isinstance(v, int | float) and v == 0) or v in ("0", ""):
+        return 0.0
+    value = parse_count("tokens", v)
+    if value > 1e18:
+        raise ValueError(f"tokens={value:g} is beyond the supported maximum 1e18")
+    return value
+
+
+def _parsed(parser: str, field: str, v: Any) -> Any:
+    """A number, or text such as ``$0.03/kWh`` or ``$2.50`` read by the economics parsers."""
+    if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
+        return v
+    if not isinstance(v, str) or len(v) > 60:
+        raise ValueError(f"{field} must be a number or a short text like '$0.03/kWh'")
+    from ...economics import quantities
+
+    return getattr(quantities, parser)(field, v)
+
+
+class ModelJob(_Strict):
+    model: Slug | None = Field(None, description="catalog model slug (see /api/catalog/models)")
+    config: dict[str, Any] | None = Field(
+        None, description="a pasted Hugging Face config.json (instead of `model`)")
+    seq: int = Field(4096, ge=1, le=10_000_000, description="sequence length")
+    global_batch: int = Field(1024, ge=1, le=1_000_000_000, description="global batch (sequences)")
+    tokens: float | str = Field(0.0, description="training token budget: 0, 1.5e13 or '15T'")
+    precision: Precision = "bf16"
+    framework: Slug = "megatron"
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, v: Any) -> float:
+        return _tokens(v)
+
+    @model_validator(mode="after")
+    def _one_model(self) -> ModelJob:
+        if (self.model is None) == (self.config is None):
+            raise ValueError("give exactly one of model (a catalog slug) or config (a pasted "
+                             "config.json)")
+        return self
+
+    def job_kwargs(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("model", "config", "seq", "global_batch",
+                                              "precision", "framework")}
+        out["tokens"] = float(self.tokens)
+        for k in ("chip", "system"):
+            if hasattr(self, k):
+                out[k] = getattr(self, k)
+        return out
+
+
+class JobFields(ModelJob):
+    chip: Slug = Field(description="chip slug (see /api/catalog/chips)")
+    system: Slug | None = Field(None, description="system slug (default: the chip's)")
+
+
+class PlanFields(JobFields):
+    chips: int = Field(ge=1, le=MAX_CHIPS, description="number of chips")
+    tp: Degree = 1
+    pp: Degree = 1
+    cp: Degree = 1
+    ep: Degree = 1
+    dp: Degree | None = Field(None, description="default chips/(tp·pp·cp)")
+    vpp: Degree = 1
+    micro_batch: Degree = 1
+    zero_stage: int = Field(1, ge=0, le=3)
+    fsdp_shard: int = Field(0, ge=0, le=MAX_CHIPS, description="hybrid sharding group (0 = all dp)")
+    recompute: RecomputeMode = "selective"
+    sequence_parallel: bool = True
+
+    def plan_kwargs(self) -> dict[str, Any]:
+        return {"chips": self.chips, **self.model_dump(include=set(service.PLAN_FIELDS))}
+
+
+class EstimateRequest(PlanFields):
+    """One parallel plan: the inputs of ``gigatrain estimate``."""
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False,
+        json_schema_extra={"examples": [{"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64,
+                                         "tp": 2, "seq": 4096, "global_batch": 1024}]},
+    )
+
+
+Objective = Literal["time", "time_to_train", "cost", "energy"]
+ParetoAxis = Literal["time", "time_to_train", "cost", "energy", "memory", "chips"]
+CHIP_RANGE = r"^\s*[0-9]{1,8}\s*(-\s*[0-9]{1,8}\s*)?$"
+
+
+DegreeList = Annotated[list[Degree], Field(min_length=1, max_length=32)]
+
+
+class AxesFields(_Strict):
+    """Only these values of an axis (``gigatrain search --tp 1,2,4``); absent = all valid."""
+
+    tp: DegreeList | None = None
+    pp: DegreeList | None = None
+    cp: DegreeList | None = None
+    ep: DegreeList | None = None
+    vpp: DegreeList | None = None
+    micro_batch: DegreeList | None = None
+    zero_stage: Annotated[list[Annotated[int, Field(ge=0, le=3)]],
+                          Field(min_length=1, max_length=4)] | None = None
+    recompute: Annotated[list[RecomputeMode], Field(min_length=1, max_length=3)] | None = None
+    sequence_parallel: Annotated[list[bool], Field(min_length=1, max_length=2)] | None = None
+
+
+class SearchRequest(JobFields):
+    """``gigatrain search``: every valid plan, ranked; bounded in candidates and seconds."""
+
+    chips: int | Annotated[str, Field(max_length=40, pattern=CHIP_RANGE)] = Field(
+        description="a chip count, or a range 'A-B' (sampled: see the search docs)")
+    objective: Objective = "time"
+    top: int = Field(10, ge=1, le=50)
+    max_memory_frac: float = Field(1.0, gt=0, le=2, description="fits when memory ≤ this × HBM")
+    deadline_days: float | None = Field(None, gt=0, le=1e6)
+    global_batch_range: Annotated[str, Field(max_length=40, pattern=CHIP_RANGE)] | None = Field(
+        None, description="search the global batch too: 'A-B' (sequences)")
+    usd_per_chip_hour: float | None = Field(None, gt=0, le=1e6)
+    pareto: tuple[ParetoAxis, ParetoAxis] | None = None
+    axes: AxesFields | None = Field(None, description="restrict axes, e.g. {\"tp\": [1, 2, 4, 8]}")
+
+    @field_validator("chips")
+    @classmethod
+    def _chips(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= MAX_CHIPS:
+            raise ValueError(f"chips must be between 1 and {MAX_CHIPS:,}")
+        return v
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False,
+        json_schema_extra={"examples": [{"model": "llama-3.1-70b", "chip": "h100-sxm",
+                                         "chips": 1024, "seq": 8192, "global_batch": 1024}]},
+    )
+
+
+Pricing = Literal["on_demand", "reserved_1yr", "reserved_3yr", "capacity_block", "own"]
+
+
+class CostFields(_Strict):
+    pricing: Pricing = "on_demand"
+    provider: Annotated[str, Field(max_length=20)] | None = None
+    usd_per_kwh: float | str | None = Field(None, description="electricity: 0.03 or '$30/MWh'")
+    pue: float | None = Field(None, ge=1.0, le=3.0)
+    interruptions_per_chip_day: float | None = Field(None, gt=0, le=10)
+    restart_s: float | None = Field(None, ge=0, le=1e6)
+    goodput: float | None = Field(None, gt=0, le=1)
+
+    @field_validator("usd_per_kwh", mode="before")
+    @classmethod
+    def _kwh(cls, v: Any) -> Any:
+        return _parsed("parse_usd_per_kwh", "usd_per_kwh", v)
+
+    def cost_kwargs(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in service.COST_OPTION_FIELDS if hasattr(self, k)}
+
+
+class CostRequest(PlanFields, CostFields):
+    """``gigatrain cost`` for one plan: whole-run days with goodput, energy and dollars."""
+
+    best_plan: bool = Field(False, description="ignore the degrees: cost the plan search "
+                            "finds fastest (as `gigatrain cost` without --tp)")
+    usd_per_chip_hour: float | str | None = Field(None, description="rent: 2.5 or '$2.50'")
+    chip_price_usd: float | str | None = Field(None, description="own: purchase price per chip")
+    depreciation_years: float | None = Field(None, gt=0, le=50)
+    dc_capex_usd_per_mw: float | None = Field(None, gt=0, le=1e9)
+    server_cost_ratio: float | None = Field(None, ge=1, le=10)
+
+    @field_validator("usd_per_chip_hour", "chip_price_usd", mode="before")
+    @classmethod
+    def _usd(cls, v: Any, info: ValidationInfo) -> Any:
+        v = _parsed("parse_usd", str(info.field_name), v)
+        if v is not None and not 0 < v <= 1e9:
+            raise ValueError(f"{info.field_name} must be positive and at most 1e9")
+        return v
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False,
+        json_schema_extra={"examples": [{"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64,
+                                         "tokens": "15T", "seq": 8192}]},
+    )
+
+
+class CompareRequest(ModelJob, CostFields):
+    """``gigatrain compare``: the same run on several chips, each with its best plan."""
+
+    chips: int = Field(ge=1, le=MAX_CHIPS, description="chips of each type")
+    compare: list[Slug] = Field(min_length=1, max_length=8, description="chip slugs")
+    objective: Objective = "time"
+
+    @field_validator("tokens")
+    @classmethod
+    def _budget(cls, v: float) -> float:
+        # checked before any chip is searched (compare_chips would find out after)
+        if not v > 0:
+            raise ValueError("compare needs a token budget (e.g. 15T)")
+        return v
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False,
+        json_schema_extra={"examples": [{"model": "llama-3.1-8b", "chips": 64, "tokens": "15T",
+                                         "compare": ["h100-sxm", "h200", "b200", "trn2"]}]},
+    )
+
+
+class FleetRequest(_Strict):
+    """``gigatrain fleet``: what a power envelope, a budget or a chip count buys."""
+
+    chip: Slug
+    power: float | str | None = Field(
+        None, description="facility power: '2GW', '100 MW' (a bare number is watts)")
+    power_is_it: bool = Field(False, description="the power is IT load, not facility")
+    budget: float | str | None = Field(None, description="capital budget: '$10B' (or USD)")
+    chips: int | None = Field(None, ge=1, le=100_000_000)
+    pue: float | None = Field(None, ge=1.0, le=3.0)
+    usd_per_kwh: float | str | None = None
+    mfu: float | None = Field(None, gt=0, le=1)
+    precision: Precision = "bf16"
+    job_chips: int | None = Field(None, ge=1, le=100_000_000)
+    target_params: list[Annotated[float, Field(gt=0, le=1e16)]] | None = Field(
+        None, max_length=5, description="Chinchilla-optimal dense models to time (parameters)")
+    # the page sends its price fields along; a fleet of rented chips takes none of them
+    usd_per_chip_hour: float | str | None = Field(None, description="ignored by fleet sizing")
+
+    @field_validator("power", mode="before")
+    @classmethod
+    def _power(cls, v: Any) -> Any:
+        v = _parsed("parse_power_w", "power", v)
+        if v is not None and not 0 < v <= 1e13:
+            raise ValueError("power must be positive and at most 10 TW")
+        return v
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget(cls, v: Any) -> Any:
+        v = _parsed("parse_usd", "budget", v)
+        if v is not None and not 0 < v <= 1e14:
+            raise ValueError("budget must be positive and at most $100T")
+        return v
+
+    @field_validator("usd_per_kwh", mode="before")
+    @classmethod
+    def _kwh(cls, v: Any) -> Any:
+        return _parsed("parse_usd_per_kwh", "usd_per_kwh", v)
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False,
+        json_schema_extra={"examples": [{"chip": "trn2", "power": "2GW"}]},
+    )
+
+
+class ApiError(BaseModel):
+    """Every error: one line naming the field, the value and what would be valid."""
+
+    error: str
+    detail: list[dict[str, Any]] | None = Field(None, description="per-field problems (422)")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ApiError, "description": "request body too large"},
+    422: {"model": ApiError, "description": "invalid input (the message says which and why)"},
+}
+SLOW_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    429: {"model": ApiError, "description": "every search slot is busy; retry shortly"},
+    503: {"model": ApiError, "description": "stopped at the server's time limit"},
+}
+
+

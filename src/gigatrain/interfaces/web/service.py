@@ -1,0 +1,491 @@
+"""What the web API and the HTML report return: library calls in, JSON-safe data out.
+
+Presentation only (DESIGN.md principle 10): every number comes from the same library function
+the CLI calls (``api.estimate_named``, ``validate.score.summarize``, the search and economics
+modules). This module resolves names, bounds what a request may ask for and turns results
+into plain JSON (no NaN or infinity: a non-finite number becomes ``null``). It imports no web
+framework, so ``report.py`` uses it without FastAPI installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ...errors import GigatrainError, unknown_name
+
+#: a pasted config.json may hold at most this many keys (all levels) and this much nesting
+MAX_CONFIG_KEYS = 400
+MAX_CONFIG_DEPTH = 4
+PASTED_SLUG = "pasted-config"
+
+def plotly_js_path() -> Path | None:
+    """plotly.js as bundled with the installed ``plotly`` Python package (MIT)."""
+    try:
+        import plotly
+    except ImportError:
+        return None
+    p = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return p if p.is_file() else None
+
+
+def swagger_ui_dir() -> Path | None:
+    """Swagger UI's files from the installed ``swagger-ui-bundle-v2`` package (Apache-2.0),
+    so that ``/docs`` needs no CDN; ``None`` when it is not installed."""
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        return None
+    p = Path(swagger_ui_bundle.swagger_ui_path)
+    return p if (p / "swagger-ui-bundle.js").is_file() else None
+
+
+CATALOG_KINDS = ("chips", "systems", "models", "prices", "economics", "frameworks")
+
+
+def clean(obj: Any) -> Any:
+    """``obj`` as plain JSON data: dataclasses and mappings to dicts, NumPy scalars and
+    arrays to Python numbers and lists, NaN and ±inf to ``None``."""
+    if obj is None or isinstance(obj, bool | str):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Enum):
+        return clean(obj.value)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: clean(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [clean(v) for v in obj]
+    if hasattr(obj, "tolist"):  # NumPy scalar or array
+        return clean(obj.tolist())
+    if hasattr(obj, "to_dict"):
+        return clean(obj.to_dict())
+    return str(obj)
+
+
+# ---------------------------------------------------------------- names → catalog entries
+def model_slug(name: str) -> str:
+    """A catalog model slug for ``name`` (case-insensitive). Never a path: ``get_model`` also
+    reads files, so the web layer looks names up here first."""
+    from ...catalog.models import load_models
+
+    models = load_models()
+    key = str(name).strip()
+    for cand in (key, key.lower()):
+        if cand in models:
+            return cand
+    raise unknown_name("model", key[:80], models)
+
+
+def _check_config(cfg: Any, depth: int = 0, count: list[int] | None = None) -> None:
+    count = [0] if count is None else count
+    if depth > MAX_CONFIG_DEPTH:
+        raise GigatrainError(f"config.json is nested deeper than {MAX_CONFIG_DEPTH} levels")
+    if isinstance(cfg, Mapping):
+        items: Any = cfg.values()
+        count[0] += len(cfg)
+    elif isinstance(cfg, list):
+        items = cfg
+        count[0] += len(cfg)
+    else:
+        if isinstance(cfg, float) and not math.isfinite(cfg):
+            raise GigatrainError(f"config.json holds a non-finite number ({cfg!r})")
+        return
+    if count[0] > MAX_CONFIG_KEYS:
+        raise GigatrainError(f"config.json has more than {MAX_CONFIG_KEYS} keys and items")
+    for v in items:
+        _check_config(v, depth + 1, count)
+
+
+def model_from_config(cfg: Any) -> Any:
+    """A :class:`ModelSpec` from a pasted Hugging Face ``config.json`` (``from_hf_config``)."""
+    from ...catalog.models import from_hf_config
+
+    if not isinstance(cfg, Mapping):
+        raise GigatrainError("config.json must be a JSON object")
+    _check_config(cfg)
+    try:
+        return from_hf_config(dict(cfg), PASTED_SLUG)
+    except GigatrainError:
+        raise
+    except (TypeError, ValueError, OverflowError, KeyError, AttributeError) as e:
+        # a value of the wrong type deep inside the config (e.g. a list where a number goes)
+        raise GigatrainError(f"config.json: a field has the wrong type ({type(e).__name__}: {e})"[:300]) from None
+
+
+# ---------------------------------------------------------------- catalog
+def catalog(kind: str) -> list[dict[str, Any]]:
+    """Catalog records of ``kind`` with their sources and dates: what
+    ``gigatrain catalog KIND --json`` prints (``render_catalog.catalog_records``)."""
+    from ..render_catalog import catalog_records
+
+    if kind not in CATALOG_KINDS:
+        raise GigatrainError(f"unknown catalog kind {kind!r}; valid: {', '.join(CATALOG_KINDS)}")
+    return clean(catalog_records(kind))
+
+
+def choices() -> dict[str, Any]:
+    """What the page's pickers offer: slugs with a display name (and chips' default systems)."""
+    from ...catalog import hardware
+    from ...catalog.frameworks import load_frameworks
+    from ...catalog.models import load_models
+
+    systems = hardware.load_systems()
+    return {
+        "models": [{"slug": m.slug, "name": m.name or m.slug} for m in load_models().values()],
+        "chips": [{"slug": c.slug, "name": c.name, "hbm_bytes": c.hbm_bytes}
+                  for c in hardware.load_chips().values()],
+        "systems": [{"slug": s.slug, "name": s.name, "chip": s.chip.slug,
+                     "max_chips": s.max_chips} for s in systems.values()],
+        "frameworks": list(load_frameworks()),
+        "precisions": ["bf16", "fp16", "fp8", "fp4", "fp32"],
+        "recompute": ["none", "selective", "full"],
+    }
+
+
+# ---------------------------------------------------------------- estimate
+PLAN_FIELDS = ("tp", "pp", "cp", "ep", "dp", "vpp", "micro_batch", "zero_stage", "fsdp_shard",
+               "recompute", "sequence_parallel")
+
+
+def estimate_object(*, chip: str, chips: int, model: str | None = None,
+                    config: Mapping | None = None, system: str | None = None, seq: int = 4096,
+                    global_batch: int = 1024, tokens: float = 0.0, precision: str = "bf16",
+                    framework: str = "megatron", **plan: Any) -> Any:
+    """The :class:`Estimate` of one plan: ``api.estimate_named`` for a catalog model; for a
+    pasted config.json the same resolution steps (``resolve_system``, ``make_job``,
+    ``make_plan``) feed ``model.estimate.estimate`` with the pasted :class:`ModelSpec`."""
+    from ... import api
+
+    plan = {k: v for k, v in plan.items() if k in PLAN_FIELDS}
+    if config is None:
+        if not model:
+            raise GigatrainError("give a catalog model name or paste a config.json")
+        return api.estimate_named(model_slug(model), chip, chips, seq=seq,
+                                  global_batch=global_batch, tokens=tokens, precision=precision,
+                                  system=system, framework=framework, **plan)
+    from ...catalog.frameworks import knobs_for
+    from ...model.estimate import estimate as estimate_spec
+
+    spec = model_from_config(config)
+    sys_spec, *_ = api.resolve_system(chip, system)
+    job = api.make_job(seq, global_batch, tokens, precision, framework)
+    if chips > sys_spec.max_chips:
+        raise GigatrainError(
+            f"chips={chips:,} exceeds the largest {sys_spec.slug} cluster ({sys_spec.max_chips:,})"
+        )
+    return estimate_spec(spec, sys_spec, job, api.make_plan(chips, **plan), knobs_for(framework))
+
+
+def plan_label(plan: Any) -> str:
+    """``Plan.describe()`` plus what it leaves out but plans can differ by: a hybrid FSDP
+    group and sequence parallelism (so the rows of a search table are distinguishable)."""
+    text = plan.describe()
+    if plan.zero_stage == 3 and 0 < plan.fsdp_shard < plan.dp * plan.cp:
+        text += f" fsdp_shard={plan.fsdp_shard}"
+    if plan.tp > 1:
+        text += " sp" if plan.sequence_parallel else " no-sp"
+    return text
+
+
+def estimate_dict(e: Any, error_bars: bool = True) -> dict[str, Any]:
+    """An :class:`Estimate` as JSON (``Estimate.to_dict``), with the plan described and the
+    validation error bars of its chip."""
+    out = clean(e.to_dict())
+    out["describe"] = plan_label(e.plan)
+    if error_bars:
+        out["error_bars"] = chip_error_bars(e.chip)
+    return out
+
+
+def estimate(**kw: Any) -> dict[str, Any]:
+    """``gigatrain estimate --json`` plus the describe line and the chip's error bars."""
+    return estimate_dict(estimate_object(**kw))
+
+
+# ---------------------------------------------------------------- validation (error bars)
+_VALIDATION: dict[str, Any] = {}
+_VALIDATION_LOCK = threading.Lock()
+
+
+def validation_summary() -> dict[str, Any]:
+    """``summarize(score_rows(shipped_rows()))`` — the model's own error bars — computed once
+    (about a second) and cached for the life of the process, with the scored rows."""
+    with _VALIDATION_LOCK:
+        if not _VALIDATION:
+            from ...validate.runs import shipped_rows
+            from ...validate.score import result_dict, score_rows, summarize
+
+            t0 = time.perf_counter()
+            results = score_rows(shipped_rows())
+            summary = summarize(results)
+            _VALIDATION["summary"] = clean(summary)
+            _VALIDATION["rows"] = [clean(result_dict(r)) for r in results]
+            _VALIDATION["chip_slugs"] = _chip_slugs(list(summary.get("by_chip", {})))
+            _VALIDATION["computed_s"] = time.perf_counter() - t0
+        return _VALIDATION
+
+
+def _chip_slugs(chip_types: list[str]) -> dict[str, str | None]:
+    """The catalog slug for each chip name the measured runs use (``None`` if not in it)."""
+    from ...catalog.hardware import get_chip
+    from ...validate.runs import EXTRA_CHIP_KEYS
+
+    out: dict[str, str | None] = {}
+    for ct in chip_types:
+        try:
+            out[ct] = get_chip(EXTRA_CHIP_KEYS.get(ct, ct)).slug
+        except GigatrainError:
+            out[ct] = None
+    return out
+
+
+def validation(include_rows: bool = False) -> dict[str, Any]:
+    v = validation_summary()
+    out = {"summary": v["summary"], "chip_slugs": v["chip_slugs"], "computed_s": v["computed_s"]}
+    if include_rows:
+        out["rows"] = v["rows"]
+    return out
+
+
+def chip_error_bars(chip_slug: str) -> dict[str, Any]:
+    """The validation statistics of the measured runs on ``chip_slug`` (and overall)."""
+    v = validation_summary()
+    by_chip = v["summary"].get("by_chip", {})
+    rows = {ct: by_chip[ct] for ct, slug in v["chip_slugs"].items() if slug == chip_slug}
+    return {"chip": chip_slug, "by_chip_type": rows, "overall": v["summary"].get("overall")}
+
+
+# ---------------------------------------------------------------- specs for search / economics
+def resolve_specs(*, chip: str, model: str | None = None, config: Mapping | None = None,
+                  system: str | None = None, seq: int = 4096, global_batch: int = 1024,
+                  tokens: float = 0.0, precision: str = "bf16", framework: str = "megatron",
+                  ) -> tuple[Any, Any, Any]:
+    """(ModelSpec, SystemSpec, Job) as ``api.resolve`` gives them (a pasted config instead of
+    a catalog model goes through ``from_hf_config``)."""
+    from ... import api
+
+    if config is not None:
+        spec = model_from_config(config)
+        sys_spec, *_ = api.resolve_system(chip, system)
+        return spec, sys_spec, api.make_job(seq, global_batch, tokens, precision, framework)
+    if not model:
+        raise GigatrainError("give a catalog model name or paste a config.json")
+    r = api.resolve(model_slug(model), chip, seq, global_batch, tokens, precision, system,
+                    framework=framework)
+    return r.model, r.system, r.job
+
+
+def _job_kw(kw: dict[str, Any]) -> dict[str, Any]:
+    keys = ("chip", "model", "config", "system", "seq", "global_batch", "tokens", "precision",
+            "framework")
+    return {k: kw[k] for k in keys if k in kw}
+
+
+def _figure(fid: str, label: str, value: Any, unit: str) -> dict[str, Any]:
+    """One displayed number: the page and the report format ``value`` by ``unit``."""
+    return {"id": fid, "label": label, "value": clean(value), "unit": unit}
+
+
+# ---------------------------------------------------------------- search
+def search(*, chips: int | str, objective: str = "time", top: int = 10,
+           max_memory_frac: float = 1.0, deadline_days: float | None = None,
+           global_batch_range: str | None = None, usd_per_chip_hour: float | None = None,
+           pareto: tuple[str, str] | None = None, axes: dict[str, list] | None = None,
+           max_candidates: int = 20_000_000, time_limit_s: float = 10.0,
+           **job: Any) -> dict[str, Any]:
+    """``gigatrain search``: ``search.engine.search`` with the server's bounds on candidates
+    and seconds (the library refuses larger searches with a one-line error); ``axes``
+    restricts axes as ``search.space.Axes`` does (``{"tp": [1, 2, 4]}``)."""
+    from ...search.engine import Constraints
+    from ...search.engine import search as run_search
+    from ...search.space import Axes
+
+    model, system, jb = resolve_specs(**_job_kw(job))
+    cons = Constraints(max_memory_frac=max_memory_frac, deadline_days=deadline_days,
+                       global_batch=global_batch_range, max_candidates=max_candidates,
+                       time_limit_s=time_limit_s)
+    ax = Axes(**{k: tuple(v) for k, v in (axes or {}).items()})
+    res = run_search(model, system, jb, chips, objective, cons, top, usd_per_chip_hour,
+                     pareto=pareto, axes=ax)
+    plans = []
+    for c in res.top:
+        e = c.estimate
+        plans.append({
+            "describe": plan_label(c.plan), "plan": clean(c.plan), "chips": c.chips,
+            "global_batch": c.global_batch, "step_time_s": clean(c.step_time_s),
+            "mfu": clean(e.mfu), "memory_bytes": clean(e.memory_bytes),
+            "memory_frac": clean(c.memory_frac), "fits": e.fits,
+            "days_to_train": clean(e.days_to_train), "cost_usd": clean(c.cost_usd),
+            "energy_j": clean(c.energy_j), "per_step": c.per_step,
+            "tokens_per_s": clean(e.tokens_per_s),
+        })
+    d = res.to_dict()
+    note = (f"{res.evaluated:,} plans evaluated in {res.eval_s:.2f} s "
+            f"({res.feasible:,} fit; {res.pruned:,} pruned by the memory bound)")
+    return {
+        "plans": plans,
+        "top": clean(d["top"]),
+        "pareto": clean(d["pareto"]), "pareto_axes": d["pareto_axes"],
+        "counts": d["counts"], "chip_counts": d["chip_counts"],
+        "global_batches": d["global_batches"], "eval_s": res.eval_s, "wall_s": res.wall_s,
+        "price": clean(d["price"]), "diagnosis": clean(d["diagnosis"]),
+        "note": note if plans else (res.diagnosis.message if res.diagnosis else "no plan found"),
+        "model": res.model, "chip": res.chip, "system": res.system, "objective": res.objective,
+    }
+
+
+# ---------------------------------------------------------------- cost, compare, fleet
+COST_OPTION_FIELDS = ("pricing", "provider", "usd_per_chip_hour", "chip_price_usd",
+                      "usd_per_kwh", "pue", "interruptions_per_chip_day", "restart_s",
+                      "goodput", "depreciation_years", "dc_capex_usd_per_mw", "server_cost_ratio")
+
+
+def _cost_options(kw: dict[str, Any]) -> Any:
+    from ...economics.cost import CostOptions
+
+    return CostOptions(**{k: kw[k] for k in COST_OPTION_FIELDS if kw.get(k) is not None})
+
+
+def cost(*, chips: int, best_plan: bool = False, max_candidates: int = 20_000_000,
+         time_limit_s: float = 10.0, **kw: Any) -> dict[str, Any]:
+    """``economics.cost.run_cost``: whole-run time with goodput, energy and dollars, for the
+    given plan (its estimate is :func:`estimate_object`), or with ``best_plan`` for the plan
+    ``economics.cost.plan_for`` finds (what ``gigatrain cost`` does without ``--tp``), the
+    search bounded by ``max_candidates`` and ``time_limit_s``."""
+    from ...economics.cost import plan_for, run_cost
+
+    model, system, job = resolve_specs(**_job_kw(kw))
+    if best_plan:
+        from ...search.engine import Constraints
+
+        cons = Constraints(max_candidates=max_candidates, time_limit_s=time_limit_s)
+        _, est = plan_for(model, system, job, chips, allow_fewer=True, constraints=cons)
+    else:
+        est = estimate_object(chips=chips, **_job_kw(kw),
+                              **{k: kw[k] for k in PLAN_FIELDS if k in kw})
+    rc = run_cost(model, system, job, est=est, options=_cost_options(kw))
+    g, pw, en = rc.goodput, rc.power, rc.energy
+    figs = [
+        _figure("total", "total cost", rc.total_usd, "usd"),
+        *[_figure(k.replace("/", "-"), k.removeprefix("cost/") + " cost", v, "usd")
+          for k, v in rc.parts.items()],
+        _figure("per-exaflop", "USD per 10^18 model FLOP", rc.usd_per_exaflop, "usd"),
+        _figure("days", "wall-clock days (with goodput)", rc.days, "days"),
+        _figure("compute-days", "failure-free days", rc.compute_s / 86400.0, "days"),
+        _figure("chip-hours", "chip-hours", rc.chip_hours, "count"),
+        _figure("goodput", "goodput", g.goodput, "ratio"),
+        _figure("mtbf", "mean time between interruptions", g.mtbf_s, "s"),
+        _figure("ckpt-interval", "checkpoint interval (Daly)", g.interval_s, "s"),
+        _figure("ckpt-write", "checkpoint write", g.checkpoint_write_s, "s"),
+        # energy is None when the chip's TDP is unknown (a rental price covers power anyway)
+        _figure("energy", "facility energy", en.total_j if en else None, "j"),
+        _figure("facility-w", "facility power (average)", en.facility_avg_w if en else None, "w"),
+        _figure("chip-w", "per chip, all-in average", pw.facility_avg_w if pw else None, "w"),
+    ]
+    return {
+        "cost": clean(rc.to_dict()), "figures": figs,
+        "estimate": estimate_dict(est, error_bars=False),
+        "price": clean(rc.price), "assumptions": clean(rc.assumptions),
+        "goodput_chart": {
+            "title": f"Goodput {100 * g.goodput:.2f}%: wall-clock time lost to failures",
+            "labels": ["checkpoint writes", "rework after failures", "restarts"],
+            "values": [clean(100 * g.loss_checkpoint), clean(100 * g.loss_rework),
+                       clean(100 * g.loss_restart)],
+            "unit": "% of wall time",
+        },
+    }
+
+
+def compare(*, chips: int, compare: list[str], objective: str = "time",
+            **kw: Any) -> dict[str, Any]:
+    """``economics.cost.compare_chips``: the same model and token budget on each chip, each
+    with the plan search picks for it; cost against time with the Pareto front marked."""
+    from ...economics.cost import compare_chips
+
+    first = compare[0] if compare else ""
+    model, _, job = resolve_specs(**_job_kw({**kw, "chip": first}))
+    rows = compare_chips(model, job, chips, list(compare), options=_cost_options(kw),
+                         objective=objective)
+    out = []
+    for r in rows:
+        c = r.cost
+        out.append({
+            "chip": r.chip, "label": c.plan, "days": clean(c.days), "cost_usd": clean(c.total_usd),
+            "energy_j": clean(c.energy.total_j) if c.energy else None, "pareto": r.pareto,
+            "mfu": clean(c.mfu),
+            "price_performance_vs_ref": clean(r.price_performance),
+            "speed_vs_ref": clean(r.speed), "price": clean(c.price),
+        })
+    return {"rows": out, "reference": rows[0].chip if rows else None,
+            "detail": [clean(r.to_dict()) for r in rows]}
+
+
+def fleet(*, chip: str, power_w: float | None = None, power_is_it: bool = False,
+          budget_usd: float | None = None, chips: int | None = None,
+          pue: float | None = None, usd_per_kwh: float | None = None, mfu: float | None = None,
+          precision: str = "bf16", job_chips: int | None = None,
+          target_params: list[float] | None = None, **_: Any) -> dict[str, Any]:
+    """``economics.fleet.size_fleet``: what a power envelope (W), a budget (USD) or a chip
+    count buys (the API parses '2GW' and '$10B' with ``economics.quantities``)."""
+    from ...economics.fleet import size_fleet
+
+    f = size_fleet(
+        chip, power_w=power_w, power_is_it=power_is_it, budget_usd=budget_usd,
+        chips=chips, pue=pue, usd_per_kwh=usd_per_kwh, mfu=mfu, precision=precision,
+        job_chips=job_chips, target_params=tuple(target_params or (1e12,)),
+    )
+    figs = [
+        _figure("chips", "chips", f.chips, "count"),
+        _figure("facility-w", "facility power (provisioned)", f.facility_peak_w, "w"),
+        _figure("it-w", "IT power (provisioned)", f.it_peak_w, "w"),
+        _figure("avg-w", "facility power (average draw)", f.facility_avg_w, "w"),
+        _figure("peak-flops", f"peak {f.precision} FLOP/s", f.peak_flops_per_s, "flop_s"),
+        _figure("sustained-flops", f"sustained FLOP/s at MFU {f.mfu:.3g}", f.sustained_flops_per_s,
+                "flop_s"),
+        _figure("energy-year", "energy per year (average draw)", f.energy_per_year_avg_j, "j"),
+        _figure("energy-usd-year", "electricity per year (average draw)",
+                f.energy_usd_per_year_avg, "usd"),
+        _figure("capex", "capital cost (hardware + building)", f.capex_usd, "usd"),
+        _figure("rent-year", "rent per year at on-demand price", f.rent_usd_per_year, "usd"),
+        _figure("flop-year", "model FLOP per year", f.flop_per_year, "flop"),
+        _figure("chinchilla-year", "Chinchilla-optimal model trainable per year",
+                f.chinchilla_params_per_year, "params"),
+    ]
+    for i, t in enumerate(f.targets):
+        figs.append(_figure(f"target-{i}", f"{t.name}: days on {t.chips:,} chips (goodput "
+                            f"{100 * t.goodput:.0f}%)", None if t.wall_s != t.wall_s or
+                            t.wall_s == float("inf") else t.wall_s / 86400.0, "days"))
+    return {"fleet": clean(f.to_dict()), "chips": f.chips, "figures": figs,
+            "assumptions": clean(f.assumptions)}
+
+
+# ---------------------------------------------------------------- optional modules
+def _has(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def features() -> dict[str, bool]:
+    """Which optional library modules this build has (search and economics land separately)."""
+    return {
+        "search": _has("gigatrain.search.engine"),
+        "cost": _has("gigatrain.economics.cost"),
+        "compare": _has("gigatrain.economics.cost"),  # compare_chips lives in cost
+        "fleet": _has("gigatrain.economics.fleet"),
+        "goodput": _has("gigatrain.economics.goodput"),
+    }

@@ -1,0 +1,606 @@
+"""The JSON API: same numbers as the library, path traversal, bounds, and fuzzing (no 500s)."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import time
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gigatrain.api import estimate_named, resolve
+from gigatrain.catalog.hardware import load_chips
+from gigatrain.errors import GigatrainError
+from gigatrain.interfaces.web import service
+from gigatrain.interfaces.web.app import Limits, background_server, create_app
+
+FEATURES = service.features()
+needs_search = pytest.mark.skipif(not FEATURES["search"], reason="search.engine not in this build")
+needs_cost = pytest.mark.skipif(not FEATURES["cost"], reason="economics.cost not in this build")
+needs_fleet = pytest.mark.skipif(not FEATURES["fleet"], reason="economics.fleet not in this build")
+
+LLAMA8B_CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+    "intermediate_size": 14336, "num_attention_heads": 32, "num_hidden_layers": 32,
+    "num_key_value_heads": 8, "vocab_size": 128256, "hidden_act": "silu",
+    "tie_word_embeddings": False, "rms_norm_eps": 1e-5,
+}
+
+
+@pytest.fixture(scope="module")
+def app() -> Any:
+    return create_app(warm_validation=False, limits=Limits(search_time_limit_s=5.0, backstop_s=15.0))
+
+
+@pytest.fixture(scope="module")
+def client(app: Any) -> TestClient:
+    return TestClient(app)
+
+
+def roundtrip(x: Any) -> Any:
+    """What ``x`` looks like after JSON (tuples become lists, non-finite becomes null)."""
+    return json.loads(json.dumps(service.clean(x)))
+
+
+# ---------------------------------------------------------------- same numbers as the library
+ESTIMATE_CASES = [
+    {"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64, "tp": 2},
+    {"model": "llama-3.1-70b", "chip": "b200", "chips": 512, "tp": 8, "pp": 4, "vpp": 2,
+     "seq": 8192, "global_batch": 512, "tokens": 1.5e13, "recompute": "full"},
+    {"model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 64, "tp": 2, "ep": 8, "zero_stage": 3,
+     "precision": "fp8", "micro_batch": 2, "fsdp_shard": 8},
+    {"model": "gpt3-small", "chip": "a100-80gb", "chips": 8, "sequence_parallel": False,
+     "framework": "generic", "seq": 2048, "global_batch": 256},
+    {"model": "deepseek-v3", "chip": "h800", "chips": 2048, "tp": 1, "pp": 16, "ep": 64,
+     "global_batch": 4096, "zero_stage": 1},
+]
+
+
+@pytest.mark.parametrize("body", ESTIMATE_CASES, ids=lambda b: f"{b['model']}-{b['chip']}")
+def test_estimate_equals_estimate_named(client: TestClient, body: dict[str, Any]) -> None:
+    r = client.post("/api/estimate", json=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    kw = {k: v for k, v in body.items() if k not in ("model", "chip", "chips")}
+    want = roundtrip(estimate_named(body["model"], body["chip"], body["chips"], **kw).to_dict())
+    for k, v in want.items():
+        assert got[k] == v, k  # exact: the JSON round trip keeps every float bit
+    assert got["step_time_s"] == pytest.approx(sum(got["time_breakdown"].values()), rel=1e-9)
+    assert "error_bars" in got and got["describe"].startswith("tp=")
+
+
+def test_estimate_tokens_text_equals_number(client: TestClient) -> None:
+    base = {"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64, "tp": 2}
+    a = client.post("/api/estimate", json={**base, "tokens": "15T"}).json()
+    b = client.post("/api/estimate", json={**base, "tokens": 1.5e13}).json()
+    assert a["days_to_train"] == b["days_to_train"] is not None
+
+
+def test_pasted_config_equals_catalog_model(client: TestClient) -> None:
+    body = {"chip": "h100-sxm", "chips": 64, "tp": 2, "seq": 8192}
+    pasted = client.post("/api/estimate", json={**body, "config": LLAMA8B_CONFIG}).json()
+    named = client.post("/api/estimate", json={**body, "model": "llama-3.1-8b"}).json()
+    assert pasted["model"] == service.PASTED_SLUG
+    for k in ("step_time_s", "memory_bytes", "mfu", "params_total", "memory_breakdown",
+              "time_breakdown"):
+        assert pasted[k] == named[k], k
+
+
+@pytest.mark.parametrize("cfg, needle", [
+    ({"hidden_size": 4096}, "lacks"),
+    ({**LLAMA8B_CONFIG, "num_attention_heads": 7}, "num_attention_heads"),
+    ({**LLAMA8B_CONFIG, "hidden_size": [1, 2]}, "config.json"),
+    ({**LLAMA8B_CONFIG, "hidden_size": 10**30}, "large"),
+    ({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, "nested"),
+])
+def test_pasted_config_errors_are_clear(client: TestClient, cfg: dict, needle: str) -> None:
+    r = client.post("/api/estimate", json={"chip": "h100-sxm", "chips": 8, "config": cfg})
+    assert r.status_code == 422
+    assert needle in r.json()["error"]
+
+
+def test_errors_are_one_line_and_name_the_field(client: TestClient) -> None:
+    r = client.post("/api/estimate", json={"model": "llama-3.1-8b", "chip": "h100-sxm",
+                                           "chips": 64, "tp": 3})
+    assert r.status_code == 422 and "tp" in r.json()["error"] and "\n" not in r.json()["error"]
+    r = client.post("/api/estimate", json={"model": "llama-3.1-8b", "chip": "h100", "chips": 0})
+    assert r.status_code == 422 and r.json()["error"].startswith("chips")
+    r = client.post("/api/estimate", json={"model": "llama-3.1-8b", "chip": "h99", "chips": 8})
+    assert r.status_code == 422 and "unknown" in r.json()["error"] and "h99" in r.json()["error"]
+
+
+def test_validate_equals_library(client: TestClient) -> None:
+    from gigatrain.validate.runs import shipped_rows
+    from gigatrain.validate.score import score_rows, summarize
+
+    got = client.get("/api/validate").json()
+    assert got["summary"] == roundtrip(summarize(score_rows(shipped_rows())))
+    assert any(slug == "h100-sxm" for slug in got["chip_slugs"].values())
+
+
+@pytest.mark.parametrize("kind", service.CATALOG_KINDS)
+def test_catalog(client: TestClient, kind: str) -> None:
+    from gigatrain.interfaces.render_catalog import catalog_records
+
+    r = client.get(f"/api/catalog/{kind}")
+    assert r.status_code == 200 and len(r.json()) > 0
+    assert r.json() == roundtrip(catalog_records(kind))  # = `gigatrain catalog KIND --json`
+    if kind == "chips":
+        assert {c["slug"] for c in r.json()} == set(load_chips())
+
+
+def test_catalog_unknown_kind(client: TestClient) -> None:
+    assert client.get("/api/catalog/passwd").status_code == 422
+    assert client.get("/api/catalog/..%2f..%2fetc%2fpasswd").status_code in (404, 422)
+
+
+@needs_search
+def test_search_equals_library_and_estimate(client: TestClient) -> None:
+    from gigatrain.search.engine import Constraints, search
+
+    body = {"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64, "seq": 8192,
+            "tokens": "15T", "top": 5}
+    r = client.post("/api/search", json=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    rs = resolve("llama-3.1-8b", "h100-sxm", 8192, 1024, 1.5e13)
+    lim = Limits(search_time_limit_s=5.0)
+    want = search(rs.model, rs.system, rs.job, 64, "time",
+                  Constraints(max_candidates=lim.max_candidates, time_limit_s=5.0), 5)
+    assert [p["plan"] for p in got["plans"]] == [roundtrip(c.plan) for c in want.top]
+    assert got["counts"]["evaluated"] == want.evaluated
+    only = client.post("/api/search", json={**body, "axes": {"tp": [2], "recompute": ["full"]}})
+    assert only.status_code == 200, only.text
+    assert {(p["plan"]["tp"], p["plan"]["recompute"]) for p in only.json()["plans"]} == {(2, "full")}
+    best = got["plans"][0]["plan"]
+    plan = {k: best[k] for k in service.PLAN_FIELDS}
+    est = client.post("/api/estimate", json={**{k: body[k] for k in ("model", "chip", "chips",
+                                                                     "seq", "tokens")}, **plan})
+    assert est.json()["step_time_s"] == got["plans"][0]["step_time_s"]
+    assert est.json()["memory_breakdown"] == got["top"][0]["estimate"]["memory_breakdown"]
+
+
+@needs_search
+def test_search_is_bounded(client: TestClient) -> None:
+    huge = {"model": "llama-3.1-405b", "chip": "h100-sxm", "chips": "1024-1000000",
+            "global_batch_range": "256-65536", "seq": 8192}
+    t0 = time.perf_counter()
+    r = client.post("/api/search", json=huge)
+    assert time.perf_counter() - t0 < 20
+    assert r.status_code in (200, 422, 503), r.text
+    if r.status_code != 200:
+        assert r.json()["error"]
+    for bad in ({"chips": "0-"}, {"chips": "5-3"}, {"chips": 10**12}, {"top": 10**6},
+                {"chips": "1" * 50}):
+        r = client.post("/api/search", json={**huge, "global_batch_range": None, **bad})
+        assert r.status_code == 422, (bad, r.text)
+
+
+def test_worker_pool_refuses_when_busy_and_kills_slow_work() -> None:
+    import threading
+
+    from gigatrain.interfaces.web.workers import BusyError, TooSlowError, WorkerPool
+
+    pool = WorkerPool(slots=1, timeout_s=3.0, queue_s=0.2)
+    try:
+        assert pool.run("sleep", "sleep", secs=0) is None  # starts the worker
+        errors: list[Exception] = []
+
+        def slow() -> None:
+            try:
+                pool.run("sleep", "sleep", secs=60)
+            except Exception as e:
+                errors.append(e)
+
+        t = threading.Thread(target=slow)
+        t0 = time.perf_counter()
+        t.start()
+        time.sleep(0.5)
+        with pytest.raises(BusyError):  # the only slot is taken
+            pool.run("sleep", "sleep", secs=0)
+        t.join()
+        assert time.perf_counter() - t0 < 10  # killed at the backstop, not after 60 s
+        assert len(errors) == 1 and isinstance(errors[0], TooSlowError)
+        assert pool.run("sleep", "sleep", secs=0) is None  # a fresh worker took its place
+        with pytest.raises(GigatrainError, match="unknown model"):
+            pool.run("search", "search", chips=8, chip="h100-sxm", model="nope")
+    finally:
+        pool.close()
+
+
+@needs_cost
+def test_cost_equals_library(client: TestClient) -> None:
+    from gigatrain.economics.cost import run_cost
+
+    body = {"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64, "tp": 2,
+            "tokens": "15T", "seq": 8192, "usd_per_kwh": "$0.05/kWh", "pricing": "own"}
+    r = client.post("/api/cost", json=body)
+    assert r.status_code == 200, r.text
+    from gigatrain.economics.cost import CostOptions
+
+    rs = resolve("llama-3.1-8b", "h100-sxm", 8192, 1024, 1.5e13)
+    est = estimate_named("llama-3.1-8b", "h100-sxm", 64, seq=8192, tokens=1.5e13, tp=2)
+    want = run_cost(rs.model, rs.system, rs.job, est=est,
+                    options=CostOptions(pricing="own", usd_per_kwh=0.05))
+    assert r.json()["cost"] == roundtrip(want.to_dict())
+
+
+@needs_cost
+@needs_search
+def test_cost_of_the_searched_plan_equals_library(client: TestClient) -> None:
+    from gigatrain.economics.cost import plan_for, run_cost
+    from gigatrain.search.engine import Constraints
+
+    r = client.post("/api/cost", json={"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64,
+                                       "tokens": "15T", "seq": 8192, "best_plan": True})
+    assert r.status_code == 200, r.text
+    rs = resolve("llama-3.1-8b", "h100-sxm", 8192, 1024, 1.5e13)
+    cons = Constraints(max_candidates=Limits().max_candidates, time_limit_s=5.0)
+    _, est = plan_for(rs.model, rs.system, rs.job, 64, allow_fewer=True, constraints=cons)
+    assert r.json()["cost"] == roundtrip(run_cost(rs.model, rs.system, rs.job, est=est).to_dict())
+
+
+@needs_cost
+def test_cost_needs_tokens(client: TestClient) -> None:
+    r = client.post("/api/cost", json={"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64})
+    assert r.status_code == 422 and "tokens" in r.json()["error"]
+
+
+@needs_cost
+@needs_search
+def test_compare_equals_library(client: TestClient) -> None:
+    from gigatrain.economics.cost import compare_chips
+
+    chips = ["h100-sxm", "b200"]
+    r = client.post("/api/compare", json={"model": "llama-3.1-8b", "chips": 64, "tokens": "15T",
+                                          "seq": 8192, "compare": chips})
+    assert r.status_code == 200, r.text
+    rs = resolve("llama-3.1-8b", "h100-sxm", 8192, 1024, 1.5e13)
+    want = compare_chips(rs.model, rs.job, 64, chips)
+    assert r.json()["detail"] == [roundtrip(w.to_dict()) for w in want]
+    assert [x["pareto"] for x in r.json()["rows"]] == [w.pareto for w in want]
+
+
+@needs_fleet
+def test_fleet_equals_library(client: TestClient) -> None:
+    from gigatrain.economics.fleet import size_fleet
+
+    r = client.post("/api/fleet", json={"chip": "trn2", "power": "2GW"})
+    assert r.status_code == 200, r.text
+    assert r.json()["fleet"] == roundtrip(size_fleet("trn2", power_w=2e9).to_dict())
+    r = client.post("/api/fleet", json={"chip": "trn2", "power": "2 GWh"})
+    assert r.status_code == 422 and "energy" in r.json()["error"]
+    r = client.post("/api/fleet", json={"chip": "trn2", "power": "-5GW"})
+    assert r.status_code == 422
+
+
+# ---------------------------------------------------------------- pages and static files
+def test_index_and_static_files(client: TestClient) -> None:
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    page = r.text
+    for name in ("app.js", "charts.js", "style.css", "plotly.min.js"):
+        assert f"/static/{name}" in page
+        s = client.get(f"/static/{name}")
+        assert s.status_code == 200 and len(s.content) > 100, name
+    # nothing from a CDN: every script and stylesheet is served by the app itself
+    import re
+
+    for url in re.findall(r'(?:src|href)="([^"]+)"', page):
+        assert url.startswith("/"), url
+
+
+TRAVERSALS = [
+    "/static/../../etc/passwd", "/static/..%2f..%2fetc%2fpasswd", "/static/..%2F..%2Fetc%2Fpasswd",
+    "/static/%2e%2e/%2e%2e/etc/passwd", "/static/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/static/..%252f..%252fetc%252fpasswd", "/static/..\\..\\etc\\passwd",
+    "/static/%2e%2e%5c%2e%2e%5cetc%5cpasswd", "/static//etc/passwd", "/static/%2Fetc%2Fpasswd",
+    "/static/app.js/../../../../etc/passwd", "/static/....//....//etc/passwd",
+    "/static/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd", "/static/../app.py", "/static/..%2fapp.py",
+    "/static/%2e%2e%2fapp.py", "/static/__init__.py", "/static/index.html%00.js",
+    "/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_path_traversal_testclient(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404, (path, r.status_code)
+    assert "root:" not in r.text and "import " not in r.text
+
+
+def _raw_get(base: str, path: str) -> tuple[int, bytes]:
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+    return status, data
+
+
+def test_path_traversal_raw_http() -> None:
+    """The same paths sent byte for byte to a real server (no client-side normalisation)."""
+    with background_server(create_app(warm_validation=False)) as base:
+        for path in TRAVERSALS:
+            status, data = _raw_get(base, path)
+            assert status in (400, 404), (path, status)
+            assert b"root:" not in data and b"import " not in data, path
+        assert _raw_get(base, "/static/app.js")[0] == 200
+
+
+def test_model_names_are_never_paths(client: TestClient, tmp_path: Any, monkeypatch: Any) -> None:
+    import gigatrain.catalog.models as models
+
+    cfg = tmp_path / "evil.json"
+    cfg.write_text(json.dumps(LLAMA8B_CONFIG))
+
+    def boom(*a: Any, **k: Any) -> None:
+        raise AssertionError("a model file was read")
+
+    monkeypatch.setattr(models, "load_model_file", boom)
+    for name in (str(cfg), "../../etc/passwd", "/etc/passwd.json", "models.yaml"):
+        r = client.post("/api/estimate", json={"model": name, "chip": "h100-sxm", "chips": 8})
+        assert r.status_code == 422 and "unknown model" in r.json()["error"]
+
+
+def test_body_too_large(client: TestClient) -> None:
+    big = {"chip": "h100-sxm", "chips": 8, "config": {"x": "a" * 400_000}}
+    r = client.post("/api/estimate", json=big)
+    assert r.status_code == 413 and "larger" in r.json()["error"]
+
+
+def test_docs_and_schema(client: TestClient) -> None:
+    import re
+
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert not re.search(r"https?://", docs.text)  # no CDN: Swagger UI is served locally
+    for url in re.findall(r'(?:src|href)=["\']([^"\']+)', docs.text):
+        assert client.get(url).status_code in (200, 204), url
+    paths = client.get("/openapi.json").json()["paths"]
+    for p in ("/api/estimate", "/api/search", "/api/cost", "/api/compare", "/api/fleet",
+              "/api/validate", "/api/catalog/{kind}"):
+        assert p in paths, p
+
+
+# ---------------------------------------------------------------- fuzzing: never a 500
+# Each body starts from plausible values (valid ones, and valid-looking ones the library must
+# refuse: tp=3, chips=96, a traversal as a model name) so that most requests reach the library;
+# then up to two fields are replaced by junk of any JSON type, and an unknown key may be added.
+CHIPS = sorted(load_chips())
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+NAMES = st.sampled_from(["llama-3.1-8b", "llama-3.1-8b", "gpt3-small", "mixtral-8x7b",
+                         "deepseek-v3", "qwen3-30b-a3b", "LLAMA-3.1-8B", "../../etc/passwd",
+                         "/etc/passwd.json", "x" * 100])
+CHIP_NAMES = st.sampled_from([*CHIPS, "h100", "hgx-h100", "../chips.yaml", "\u0000"])
+DEGREE = st.sampled_from([1] * 8 + [2, 2, 4, 8, 3, 16, 64, 10**6])
+COUNT = st.sampled_from([1, 8, 64, 64, 64, 96, 128, 1000, 4096, 10**7])
+MODEL = {"model": NAMES}
+JOB = {
+    "system": st.sampled_from(["hgx-h100", "trn2", "p5-h100", "x"]),
+    "seq": st.sampled_from([1, 7, 2048, 4096, 4096, 4096, 10**7]),
+    "global_batch": st.sampled_from([1, 3, 512, 1024, 1024, 1024, 10**9]),
+    "tokens": st.sampled_from([0, 1e12, "15T", "15T", "15T", 1e18, "1e400", "abc", "2 GW"]),
+    "precision": st.sampled_from(["bf16", "fp8", "fp4", "fp32"]),
+    "framework": st.sampled_from(["megatron", "generic"]),
+}
+CONFIGS = st.sampled_from([LLAMA8B_CONFIG, {}, {"hidden_size": 0}, {"hidden_size": "x"},
+                           {**LLAMA8B_CONFIG, "num_local_experts": 8, "num_experts_per_tok": 99},
+                           {**LLAMA8B_CONFIG, "kv_lora_rank": 512}, {"a": [[[[[1]]]]]}])
+PLAN = {k: DEGREE for k in ("tp", "pp", "cp", "ep", "vpp", "micro_batch")} | {
+    "dp": st.sampled_from([None, None, None, 8, 64]),
+    "zero_stage": st.integers(0, 3), "fsdp_shard": st.sampled_from([0, 2, 8, 7, 10**6]),
+    "recompute": st.sampled_from(["none", "selective", "full"]), "sequence_parallel": st.booleans(),
+}
+PRICES = {
+    "pricing": st.sampled_from(["on_demand", "reserved_1yr", "reserved_3yr", "own", "capacity_block"]),
+    "usd_per_kwh": st.sampled_from([0.03, "$30/MWh", "3 c/kWh", "$99/kWh", "2GW", 1e-9]),
+    "usd_per_chip_hour": st.sampled_from([2.5, "$2.50", "-1", "lots", 1e-12]),
+    "chip_price_usd": st.sampled_from([30000.0, "$25k", "$0"]),
+    "pue": st.sampled_from([1.0, 1.1, 3.0]), "goodput": st.sampled_from([0.9, 1e-9, 1.0]),
+    "interruptions_per_chip_day": st.sampled_from([5e-4, 10.0, 1e-12]),
+    "restart_s": st.sampled_from([0.0, 300.0, 1e6]),
+    "best_plan": st.sampled_from([False, False, False, True]),
+}
+
+
+def body(required: dict[str, st.SearchStrategy], optional: dict[str, st.SearchStrategy],
+         model: bool = True) -> st.SearchStrategy:
+    """A plausible body with up to two fields replaced by junk and maybe an unknown key."""
+    keys = sorted({*required, *optional, *(("model", "config") if model else ())})
+    optional = {k: v for k, v in optional.items() if k not in required}
+    pick = st.sampled_from([MODEL] * 6 + [{"config": CONFIGS}] * 2 + [MODEL | {"config": CONFIGS}, {}])
+    base = (pick.flatmap(lambda m: st.fixed_dictionaries(required | m, optional=optional))
+            if model else st.fixed_dictionaries(required, optional=optional))
+    junk = st.one_of(*[st.just({})] * 3, st.dictionaries(st.sampled_from(keys), JUNK, max_size=2))
+    extra = st.one_of(st.just({}), st.just({}), st.just({}),
+                      st.dictionaries(st.sampled_from(["bogus", "__proto__"]), JUNK, max_size=1))
+    return st.builds(lambda a, j, e: {**a, **j, **e}, base, junk, extra)
+
+
+def _check(r: Any, slow_ok: bool = False) -> None:
+    assert r.status_code != 500, r.text
+    allowed = {200, 400, 404, 405, 413, 422} | ({429, 503} if slow_ok else set())
+    assert r.status_code in allowed, (r.status_code, r.text)
+    data = r.json()  # always JSON
+    if r.status_code >= 400:
+        assert isinstance(data["error"], str) and data["error"]
+
+
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+ESTIMATE_BODY = body({"chip": CHIP_NAMES, "chips": COUNT}, JOB | PLAN)
+SEARCH_BODY = body({"chip": CHIP_NAMES, "chips": st.sampled_from([8, 64, 96, 1000, "8-64", "64-8", "1-"])},
+                   JOB | {"objective": st.sampled_from(["time", "time_to_train", "cost", "energy"]),
+                          "top": st.integers(1, 50), "max_memory_frac": st.floats(0.01, 2),
+                          "deadline_days": st.sampled_from([1.0, 1e-9, 1e5]),
+                          "usd_per_chip_hour": st.sampled_from([1.0, 1e-9]),
+                          "global_batch_range": st.sampled_from(["256-1024", "1-2", "9-3"]),
+                          "pareto": st.sampled_from([["time", "cost"], ["memory", "chips"],
+                                                     ["time", "time"]]),
+                          "axes": st.sampled_from([{"tp": [1, 2]}, {"recompute": ["full"]},
+                                                   {"zero_stage": [3], "tp": [8]}, {"x": [1]},
+                                                   {"tp": []}])})
+COST_BODY = body({"chip": CHIP_NAMES, "chips": COUNT, "tokens": st.sampled_from(["15T", 1e9])},
+                 JOB | PLAN | PRICES)
+COMPARE_BODY = body({"chips": st.sampled_from([8, 64, 96]),
+                     "compare": st.lists(st.sampled_from(["h100-sxm", "b200", "trn2", "mi300x",
+                                                          "tpu-v5p", "h99"]), min_size=1, max_size=3),
+                     "tokens": st.sampled_from(["1T", 1e9])},
+                    {k: v for k, v in (JOB | PRICES).items()
+                     if k not in ("system", "usd_per_chip_hour", "chip_price_usd")})
+FLEET_BODY = body({"chip": CHIP_NAMES}, {
+    "power": st.sampled_from(["2GW", "100 MW", "2GWh", "-1W", 5e8, "0W", "1e30 W"]),
+    "budget": st.sampled_from(["$10B", "$0", 1e9, "10 GW"]), "chips": COUNT,
+    "power_is_it": st.booleans(), "mfu": st.floats(0.001, 1), "pue": PRICES["pue"],
+    "usd_per_kwh": PRICES["usd_per_kwh"], "precision": JOB["precision"], "job_chips": COUNT,
+    "target_params": st.lists(st.floats(1, 1e15), max_size=3)}, model=False)
+
+
+@FUZZ
+@given(b=ESTIMATE_BODY)
+def test_fuzz_estimate(client: TestClient, b: dict) -> None:
+    _check(client.post("/api/estimate", json=b))
+
+
+@needs_search
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(b=SEARCH_BODY)
+def test_fuzz_search(client: TestClient, b: dict) -> None:
+    t0 = time.perf_counter()
+    _check(client.post("/api/search", json=b), slow_ok=True)
+    assert time.perf_counter() - t0 < 20
+
+
+@needs_cost
+@FUZZ
+@given(b=COST_BODY)
+def test_fuzz_cost(client: TestClient, b: dict) -> None:
+    _check(client.post("/api/cost", json=b))
+
+
+@needs_cost
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(b=COMPARE_BODY)
+def test_fuzz_compare(client: TestClient, b: dict) -> None:
+    _check(client.post("/api/compare", json=b), slow_ok=True)
+
+
+@needs_fleet
+@FUZZ
+@given(b=FLEET_BODY)
+def test_fuzz_fleet(client: TestClient, b: dict) -> None:
+    _check(client.post("/api/fleet", json=b))
+
+
+JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=20,
+)
+ENDPOINTS = ["/api/estimate", "/api/search", "/api/cost", "/api/compare", "/api/fleet"]
+
+
+@FUZZ
+@given(path=st.sampled_from(ENDPOINTS), doc=JSONISH)
+def test_fuzz_any_json(client: TestClient, path: str, doc: Any) -> None:
+    text = json.dumps(doc, allow_nan=True)  # NaN and Infinity literals too
+    _check(client.post(path, content=text, headers={"content-type": "application/json"}),
+           slow_ok=True)
+
+
+@FUZZ
+@given(path=st.sampled_from(ENDPOINTS), raw=st.binary(max_size=200))
+def test_fuzz_raw_bytes(client: TestClient, path: str, raw: bytes) -> None:
+    _check(client.post(path, content=raw, headers={"content-type": "application/json"}),
+           slow_ok=True)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.text(max_size=30), rows=st.sampled_from(["true", "false", "x", ""]))
+def test_fuzz_get_endpoints(client: TestClient, kind: str, rows: str) -> None:
+    from urllib.parse import quote
+
+    r = client.get(f"/api/catalog/{quote(kind, safe='')}")
+    assert r.status_code in (200, 404, 422), r.status_code
+    r = client.get(f"/static/{quote(kind, safe='')}")
+    assert r.status_code in (200, 404), r.status_code
+    if r.status_code == 200:
+        assert kind in ("app.js", "charts.js", "style.css", "plotly.min.js")
+    if rows == "x":
+        assert client.get("/api/validate?rows=x").status_code == 422
+
+
+def test_estimate_never_returns_nan(client: TestClient) -> None:
+    """JSON has no NaN: ``clean`` turns non-finite numbers into null."""
+    assert service.clean({"a": math.nan, "b": [math.inf, 1.0]}) == {"a": None, "b": [None, 1.0]}
+    with pytest.raises(GigatrainError):
+        service.model_slug("../../etc/passwd")
+
+
+# ---------------------------------------------------------------- the report and the CLI
+def test_report_is_self_contained(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from gigatrain.interfaces.cli import app as cli
+
+    out = tmp_path / "plan.html"
+    res = CliRunner().invoke(cli, ["report", "--model", "llama-3.1-8b", "--chip", "h100-sxm",
+                                   "--chips", "64", "--tp", "2", "--tokens", "15T",
+                                   "--compare", "h100-sxm", "--compare", "b200", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    import re
+
+    assert not re.search(r"<(?:script|link|img)[^>]+(?:src|href)=", text)  # everything inline
+    assert "Assumptions" in text and "attention_efficiency_ratio" in text
+    data = json.loads(re.search(r"id='report-data'>(.*?)</script>", text, re.S).group(1))
+    want = roundtrip(estimate_named("llama-3.1-8b", "h100-sxm", 64, tokens=1.5e13, tp=2).to_dict())
+    assert data["estimate"]["step_time_s"] == want["step_time_s"]
+    assert data["estimate"]["memory_breakdown"] == want["memory_breakdown"]
+
+
+def test_serve_binds_loopback_by_default() -> None:
+    import inspect
+
+    from gigatrain.interfaces.cli_web import serve
+
+    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+
+
+# ---------------------------------------------------------------- schema-based fuzzing
+try:  # schemathesis drives every operation of the OpenAPI schema in-process (ASGI), offline
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+except ImportError:  # pragma: no cover - the test extra installs it
+    schemathesis = None
+
+if schemathesis is not None:
+    _SCHEMA_APP = create_app(warm_validation=False,
+                             limits=Limits(search_time_limit_s=2.0, backstop_s=20.0))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", _SCHEMA_APP)
+
+    @schema.parametrize()
+    @settings(max_examples=20, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    def test_schemathesis_no_server_errors(case: Any) -> None:
+        case.call_and_validate(checks=[not_a_server_error])
