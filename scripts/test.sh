@@ -14,4 +14,4 @@ fi
 bash scripts/setup.sh
 . .venv/bin/activate
 ruff check src tests benchmarks
-python -m pytest -q -p no:cacheprovider
+python -m pytest -p no:cacheprovider

@@ -244,7 +244,7 @@ def test_absurd_requests_fail_fast(kwargs, match) -> None:
 
 def test_missing_price_is_an_error_for_cost_only() -> None:
     r = resolve("megatron-gpt-39.1b", "mi300x", 2048, 512)
-    with pytest.raises(GigatrainError, match="no on-demand price"):
+    with pytest.raises(GigatrainError, match="no on_demand rental price"):
         search(r.model, r.system, r.job, 64, "cost")
     assert search(r.model, r.system, r.job, 64, "cost", usd_per_chip_hour=3.0).top
     assert search(r.model, r.system, r.job, 64, "time").best.cost_usd is None

@@ -42,6 +42,8 @@ def resolve_system(chip: str, system: str | None = None, profile: str | Path | N
     """The system for ``chip`` (its default) or a named ``system``. A calibration ``profile``
     replaces the chip's efficiencies (and peaks, for a CPU profile) and its measured attention
     speed; returns (system, profile description, knobs adjustment or None)."""
+    if not system:
+        get_chip(chip)  # an unknown chip is reported as a chip, with the nearest chip names
     sys_spec = get_system(system) if system else get_system(chip)
     if system and chip and sys_spec.chip.slug != get_chip(chip).slug:
         raise GigatrainError(f"system {system!r} is built from {sys_spec.chip.slug}, not {chip!r}")
@@ -97,16 +99,16 @@ def make_plan(chips: int, tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, dp
                 sequence_parallel=sequence_parallel, schedule="interleaved" if vpp > 1 else "1f1b")
 
 
-def resolve(model: str, chip: str, seq: int | None, global_batch: int, tokens: float = 0.0,
+def resolve(model: str | ModelSpec, chip: str, seq: int | None, global_batch: int, tokens: float = 0.0,
             precision: str = "bf16", system: str | None = None, profile: str | Path | None = None,
             framework: str = "megatron") -> Resolved:
-    m = get_model(model)
+    m = model if isinstance(model, ModelSpec) else get_model(model)
     sys_spec, prof, prof_knobs = resolve_system(chip, system, profile)
     job = make_job(seq or 4096, global_batch, tokens, precision, framework)
     return Resolved(m, sys_spec, job, prof, prof_knobs)
 
 
-def estimate_named(model: str, chip: str, chips: int, *, seq: int | None = None, global_batch: int = 1024,
+def estimate_named(model: str | ModelSpec, chip: str, chips: int, *, seq: int | None = None, global_batch: int = 1024,
                    tokens: float = 0.0, precision: str = "bf16", system: str | None = None,
                    profile: str | Path | None = None, framework: str = "megatron",
                    knobs: Knobs | None = None, **plan: object) -> Estimate:

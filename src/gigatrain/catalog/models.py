@@ -191,9 +191,14 @@ def load_model_file(path: Path) -> ModelSpec:
     return model_from_dict(str(slug), raw, path.name)
 
 
+#: short names people use for catalog entries
+MODEL_ALIASES = {"megatron-1t": "megatron-gpt-1t", "gpt3": "gpt3-175b", "palm": "palm-540b"}
+
+
 def get_model(name: str) -> ModelSpec:
-    """A catalog slug, or a path to a ``.yaml``/``.yml``/``.json`` model file."""
+    """A catalog slug (or alias), or a path to a ``.yaml``/``.yml``/``.json`` model file."""
     models = load_models()
+    name = MODEL_ALIASES.get(name, name)
     if name in models:
         return models[name]
     lower = name.lower()

@@ -474,21 +474,25 @@ def compare_chips(
     options: CostOptions | None = None,
     objective: str = "time",
     progress: object | None = None,
+    **search_kw: object,
 ) -> list[ComparisonRow]:
     """Cost and time of the same model and token budget on each chip, each with the plan
     search picks for it; ratios relative to the first chip. ``progress(i, n, chip)`` is called
-    before each chip (the CLI draws a progress bar)."""
+    before each chip (the CLI draws a progress bar); ``search_kw`` (e.g. ``constraints`` with a
+    time limit) bound each chip's search."""
     from ..catalog.hardware import get_chip
 
     if not chip_slugs:
         raise GigatrainError("compare needs at least one --chip")
+    if job.tokens <= 0:
+        raise GigatrainError("compare needs a token budget (--tokens, e.g. 15T)")
     rows: list[RunCost] = []
     for i, name in enumerate(chip_slugs):
         if callable(progress):
             progress(i, len(chip_slugs), name)
         chip = get_chip(name)
         system = default_system_for(chip)
-        _, est = plan_for(model, system, job, chips, objective, allow_fewer=True)
+        _, est = plan_for(model, system, job, chips, objective, allow_fewer=True, **search_kw)
         rc = run_cost(model, system, job, est=est, options=options, price_optional=True)
         if est.chips != chips:
             rc = replace(

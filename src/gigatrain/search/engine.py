@@ -13,7 +13,7 @@ is fixed, and stays fair when the batch is a range):
 * ``time``: step time (seconds per token when the global batch varies).
 * ``time_to_train``: tokens / tokens-per-second; without a token budget, the step time.
 * ``cost``: time_to_train_s × chips × USD per chip-hour / 3600 (per step without a budget).
-  The price is the median of the chip's on-demand records in ``prices.yaml`` unless given.
+  The price is the chip's newest on-demand record in ``prices.yaml`` unless given.
 * ``energy``: chips × chip TDP × ``power_fraction_of_tdp_training`` (``economics.yaml``) ×
   time. A simple proxy (no host power, no PUE); the economics module owns the full model.
 
@@ -171,21 +171,12 @@ class SearchResult:
 # ------------------------------------------------------------------------ prices and power
 @functools.cache
 def default_price(chip: str) -> Price:
-    """Median of the chip's on-demand records in ``prices.yaml`` (USD per chip-hour)."""
-    from ..catalog.hardware import load_prices
+    """The chip's on-demand price, chosen as ``gigatrain cost`` chooses it (the newest record in
+    ``prices.yaml``), so search's cheapest plan and the economics dollars agree."""
+    from ..economics.cost import choose_price  # economics builds on search: import lazily
 
-    recs = [r for r in load_prices() if r.chip == chip and r.kind == "on_demand"
-            and r.usd_per_chip_hour]
-    if not recs:
-        raise GigatrainError(
-            f"no on-demand price for {chip} in prices.yaml; give one with --usd-per-chip-hour"
-        )
-    vals = sorted(float(r.usd_per_chip_hour) for r in recs)  # type: ignore[arg-type]
-    med = statistics.median(vals)
-    if len(vals) == 1:
-        return Price(med, f"{recs[0].basis}, prices.yaml")
-    return Price(med, f"median of {len(vals)} on-demand records "
-                      f"(${vals[0]:.2f}–${vals[-1]:.2f}/chip-h) in prices.yaml")
+    choice = choose_price(chip, "on_demand")
+    return Price(choice.value, f"{choice.basis} ({choice.as_of}), prices.yaml")
 
 
 def training_watts_per_chip(system: SystemSpec) -> float:
