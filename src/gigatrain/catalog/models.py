@@ -9,10 +9,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import GigatrainError, unknown_name
 from ..specs import MLASpec, ModelSpec, MoESpec
+from ..yamlio import read_yaml
 
 DATA = Path(__file__).parent / "data" / "models.yaml"
 
@@ -97,14 +96,7 @@ def model_from_dict(slug: str, d: dict[str, Any], where: str = "model") -> Model
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark is not None else ""
-        raise GigatrainError(f"{path.name}:{at} is not valid YAML ({getattr(e, 'problem', e)})") from None
-    except OSError as e:
-        raise GigatrainError(f"cannot read {path}: {e.strerror}") from None
+    return read_yaml(path, "model file")
 
 
 @cache

@@ -44,10 +44,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..catalog.hardware import get_chip
 from ..errors import GigatrainError
+from ..yamlio import read_yaml
 from .fleet import chinchilla_flop, energy_cost
 from .goodput import goodput
 from .power import chip_power, const, const_record
@@ -513,16 +512,7 @@ def check_claim(i: int, raw: Any, assumptions: Mapping[str, Any]) -> Verdict:
 
 
 def _read(path: Path) -> Mapping[str, Any]:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise GigatrainError(f"cannot read claim file {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise GigatrainError(
-            f"{Path(path).name}: invalid YAML{at}: {getattr(e, 'problem', e)}"
-        ) from None
+    data = read_yaml(path, "claim file")
     if (
         not isinstance(data, Mapping)
         or not isinstance(data.get("claims"), list)

@@ -45,10 +45,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..catalog.hardware import get_chip
 from ..errors import GigatrainError
+from ..yamlio import read_yaml
 from .cost import choose_price
 from .fleet import chinchilla_flop
 from .goodput import goodput
@@ -181,16 +180,7 @@ _STEP_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
 
 
 def _read(path: Path) -> Mapping[str, Any]:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise GigatrainError(f"cannot read roadmap file {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise GigatrainError(
-            f"{Path(path).name}: invalid YAML{at}: {getattr(e, 'problem', e)}"
-        ) from None
+    data = read_yaml(path, "roadmap file")
     if not isinstance(data, Mapping):
         raise GigatrainError(f"{Path(path).name}: must be a mapping with fleet: and runs:")
     return data

@@ -27,7 +27,6 @@ that pruned and brute-force searches agree.
 from __future__ import annotations
 
 import functools
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
