@@ -44,6 +44,8 @@ def estimate_tables(e: Estimate, console: Console) -> None:
         if v > 0:
             tt.add_row(k.removeprefix("time/"), seconds(v), pct(v / e.step_time_s), _bar(v / e.step_time_s))
     tt.add_row("[bold]step[/]", f"[bold]{seconds(e.step_time_s)}[/]", "100%", f"{e.microbatches:g} micro-batches")
+    lo, hi = e.step_time_bounds_s
+    tt.add_row("bounds", f"{seconds(lo)} – {seconds(hi)}", "", "all comm overlapped – none overlapped")
     console.print(tt)
 
     st = Table(title="Throughput", title_justify="left", show_header=False)

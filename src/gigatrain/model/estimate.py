@@ -79,6 +79,8 @@ class Estimate:
     microbatches: float
     worst_stage: str
     days_to_train: float | None
+    #: step time with every communication overlapped / none overlapped (the knobs' bounds)
+    step_time_bounds_s: tuple[float, float] = (0.0, 0.0)
     knobs: dict[str, float] = field(default_factory=dict)
     profile: str | None = None
 
@@ -100,6 +102,7 @@ def estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan,
     tim = {k: float(v[0]) for k, v in r.items() if k.startswith("time/") and k != "time/total"}
     step_s = float(r["step_time_s"][0])
     tps = float(r["tokens_per_s"][0])
+    lo, hi = (float(evaluate(model, system, job, arr, k)["step_time_s"][0]) for k in knobs.overlap_bounds())
     return Estimate(
         model=model.slug,
         chip=system.chip.slug,
@@ -124,6 +127,7 @@ def estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan,
         microbatches=float(r["info/microbatches"][0]),
         worst_stage="last" if bool(r["worst_stage_is_last"][0]) else "first",
         days_to_train=(job.tokens / tps / SECONDS_PER_DAY) if job.tokens else None,
+        step_time_bounds_s=(lo, hi),
         knobs=asdict(knobs),
         profile=profile,
     )

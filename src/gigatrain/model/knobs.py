@@ -1,8 +1,9 @@
 """Every modelling assumption as a named knob with a documented default (DESIGN.md principle 7).
 
-Defaults come from ``shared/facts/achievable.md`` where a measurement exists; the few global
-factors marked *fitted* were fitted once on the shipped validation runs (``gigatrain validate
---fit``) and are reported with the accuracy figures in the README.
+Defaults come from ``shared/facts/achievable.md`` where a measurement exists. A framework
+profile (``catalog/data/frameworks.yaml``) overrides some of them; the overrides marked
+``fitted`` there were fitted on the shipped validation runs by ``python -m
+gigatrain.validate.fit`` and are reported with the accuracy figures in the README.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ class Knobs:
     fsdp_pp_unsharded: float = 1.0
     #: bytes per logit kept on the last stage for the loss (bf16 logits + fp32 softmax/grad)
     logit_bytes: float = 6.0
+
+    def overlap_bounds(self) -> tuple[Knobs, Knobs]:
+        """(everything overlapped, nothing overlapped): the bounds DESIGN.md principle 7 asks
+        for where overlap is uncertain."""
+        names = ("tp_overlap", "dp_overlap", "cp_overlap", "ep_overlap", "pp_overlap")
+        return self.with_(**dict.fromkeys(names, 1.0)), self.with_(**dict.fromkeys(names, 0.0))
 
     def with_(self, **changes: float) -> Knobs:
         return replace(self, **changes)
