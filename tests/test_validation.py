@@ -21,8 +21,10 @@ from gigatrain.validate.score import score_rows, summarize
 MEDIAN_ABS_ERROR_BOUND = 0.145
 # today: 8.7% on the torchtitan rows that report peak memory; the bar is 15%
 TORCHTITAN_MEMORY_BOUND = 0.15
-# OOM records of the Playbook sweep predicted to fit with more than 20% headroom (today: 1)
-OOM_FITTING_WITH_HEADROOM_MAX = 1
+# OOM records of the Playbook sweep predicted to fit with more than 20% headroom (today: 0).
+# The 30 records flagged AMBIGUOUS_OOM_FLAG (raw status Success, throughput and memory logged)
+# are left out: the one among them predicted at 66% is measured at 46 GiB in the runs file.
+OOM_FITTING_WITH_HEADROOM_MAX = 0
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,8 @@ def test_torchtitan_peak_memory_within_bound(shipped) -> None:
 
 
 def test_oom_records_are_not_predicted_to_fit_comfortably() -> None:
-    rows = [r for r in read_rows(DATA / "ultrascale_playbook_failures.csv") if r["outcome"] == "oom"]
+    rows = [r for r in read_rows(DATA / "ultrascale_playbook_failures.csv")
+            if r["outcome"] == "oom" and "AMBIGUOUS_OOM_FLAG" not in r["notes"]]
     cases = [c for c in (case_from_row(r, require_metric=False) for r in rows) if isinstance(c, Case)]
     assert len(cases) >= 0.95 * len(rows)
     comfortable = 0

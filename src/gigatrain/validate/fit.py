@@ -89,7 +89,9 @@ def _memory_loss(cases: list[Case], knobs: Knobs, ooms: list[Case] | None = None
 
 
 def oom_cases() -> list[Case]:
-    rows = [r for r in read_rows(RUNS_DATA / "ultrascale_playbook_failures.csv") if r.get("outcome") == "oom"]
+    # records flagged AMBIGUOUS_OOM_FLAG also ran and logged memory: not evidence of an OOM
+    rows = [r for r in read_rows(RUNS_DATA / "ultrascale_playbook_failures.csv")
+            if r.get("outcome") == "oom" and "AMBIGUOUS_OOM_FLAG" not in r.get("notes", "")]
     return [c for c in (case_from_row(r, require_metric=False) for r in rows) if isinstance(c, Case)]
 
 
