@@ -67,7 +67,7 @@ def compare_plot(rows: list[Any], path: Path, title: str = "") -> Path:
             lw=1,
             label="Pareto front (filled: not beaten on both)",
         )
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     ax.set_xlabel("wall-clock days (with goodput)")
     ax.set_ylabel("run cost (USD millions)")
     ax.set_title(title or "Time vs cost per chip", fontsize=10)
