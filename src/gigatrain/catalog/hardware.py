@@ -36,10 +36,6 @@ PRICE_KINDS = ("on_demand", "reserved_1yr", "reserved_3yr", "capacity_block", "p
 _NUMERIC_TEXT = re.compile(r"^[0-9.]+e[0-9]+$")
 _HOURLY_KINDS = frozenset(PRICE_KINDS) - {"purchase"}
 
-#: time at peak of a GEMM that reaches half its best efficiency (measured on an H200,
-#: benchmarks/results/h200-2026-11-26/gpu-profile.yaml: F½ 6.31 GFLOP at 989 TFLOP/s bf16)
-GEMM_HALF_TIME_S = 6.4e-6
-
 _CHIP_REQUIRED = {"name", "vendor", "dense_tflops", "hbm_tb_per_s", "tdp_w", "matmul_efficiency",
                   "hbm_efficiency", "default_system", "source", "as_of"}  # fmt: skip
 _CHIP_OPTIONAL = {"aliases", "hbm_gb", "hbm_gib", "labels", "matmul_half_gflop",
@@ -208,12 +204,6 @@ def _parse_chip(file: str, slug: str, raw: Any) -> tuple[ChipSpec, str]:
     extra: dict[str, float] = {}
     if "matmul_half_gflop" in raw:
         extra["matmul_half_flops"] = c.num("matmul_half_gflop") * 1e9
-    else:
-        # A GEMM reaches half its best efficiency when it lasts about GEMM_HALF_TIME_S at peak
-        # (H200 calibration: F½ = 6.3 GFLOP at 989 TFLOP/s). Scaling by the chip's peak keeps
-        # that time, so faster chips need bigger GEMMs to saturate.
-        bf16 = peaks.get("bf16") or peaks.get("fp16") or max(peaks.values())
-        extra["matmul_half_flops"] = bf16 * GEMM_HALF_TIME_S
     if "kernel_overhead_us" in raw:
         extra["kernel_overhead_s"] = c.num("kernel_overhead_us") * 1e-6
     chip = ChipSpec(
