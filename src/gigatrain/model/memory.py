@@ -29,6 +29,17 @@ from .plans import PlanArrays
 from .workload import embedding_params, layer_costs, layer_counts
 
 
+def expert_tp(p: PlanArrays) -> np.ndarray:
+    """Tensor-parallel degree of the routed experts: 1 under expert parallelism (Megatron-Core
+    MoE parallel folding, expert_tensor_parallel_size=1), else tp."""
+    return np.where(p.ep > 1, 1, p.tp)
+
+
+def expert_dp(p: PlanArrays) -> np.ndarray:
+    """Ranks that hold the same experts (they reduce expert gradients together)."""
+    return np.maximum(p.fsdp_shard * p.tp / (p.ep * expert_tp(p)), 1.0)
+
+
 def stage_layers(model: ModelSpec, p: PlanArrays) -> tuple[np.ndarray, np.ndarray]:
     """(dense, MoE) layers on the heaviest stage: ceil(L/pp) split in the model's proportion."""
     _n_dense, n_moe = layer_counts(model)
@@ -51,7 +62,7 @@ def params_on_rank(model: ModelSpec, p: PlanArrays) -> dict[str, np.ndarray]:
         k = 3 if model.mlp_gated else 2
         routed = moe.num_experts * k * model.hidden_size * moe.expert_ffn_hidden_size
         dense = dense + moe_l * (costs[1].params - routed)
-        expert = moe_l * routed / (p.tp * p.ep)
+        expert = moe_l * routed / (expert_tp(p) * p.ep)
     dense = dense / p.tp
     emb = embedding_params(model) / p.tp
     head = (0 if model.tied_embeddings else model.vocab_size * model.hidden_size) / p.tp
@@ -65,13 +76,13 @@ def params_on_rank(model: ModelSpec, p: PlanArrays) -> dict[str, np.ndarray]:
 
 def state_bytes(model: ModelSpec, job: Job, p: PlanArrays, n_params: np.ndarray, expert: np.ndarray) -> dict[str, np.ndarray]:
     """Weights, gradients and optimizer bytes for ``n_params`` on a rank (``expert`` of them
-    routed-expert parameters, sharded over the expert data-parallel group dp·cp/ep)."""
+    routed-expert parameters, sharded over the expert data-parallel group, ``expert_dp``)."""
     w_b = DTYPE_BYTES["fp32"] if job.precision == "fp32" else DTYPE_BYTES["bf16"]
     g_b = DTYPE_BYTES[job.grad_dtype] if job.precision != "fp32" else 4.0
     master = 4.0 if (job.master_weights_fp32 and job.precision != "fp32") else 0.0
     opt = {"adamw": 8.0, "adafactor": 0.1, "sgd": 0.0}[job.optimizer] + master
     shard = p.fsdp_shard.astype(float)
-    expert_shard = np.maximum(shard / p.ep, 1.0)
+    expert_shard = expert_dp(p)
     z = p.zero_stage
     dense_n = n_params - expert
 

@@ -84,7 +84,7 @@ def valid_mask(model: ModelSpec, job: Job, p: PlanArrays) -> np.ndarray:
     ok &= (job.seq_len % p.cp == 0)
     samples_per_mb_group = p.dp * p.micro_batch
     ok &= job.global_batch_seqs % samples_per_mb_group == 0
-    ok &= (p.dp * p.cp) % p.ep == 0
+    ok &= (p.tp * p.dp * p.cp) % p.ep == 0  # expert parallelism folds over tp·dp·cp
     if model.moe is not None:
         ok &= model.moe.num_experts % p.ep == 0
     else:
@@ -139,8 +139,8 @@ def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None)
             f"ep={plan.ep} does not divide {model.moe.num_experts} experts; valid ep: "
             + ", ".join(str(d) for d in _divisors(model.moe.num_experts))
         )
-    if (plan.dp * plan.cp) % plan.ep:
-        raise GigatrainError(f"ep={plan.ep} must divide dp×cp={plan.dp * plan.cp}")
+    if (plan.tp * plan.dp * plan.cp) % plan.ep:
+        raise GigatrainError(f"ep={plan.ep} must divide tp×dp×cp={plan.tp * plan.dp * plan.cp}")
     if not 0 <= plan.zero_stage <= 3:
         raise GigatrainError(f"zero_stage must be 0, 1, 2 or 3, got {plan.zero_stage}")
     if plan.vpp > 1:

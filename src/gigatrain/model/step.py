@@ -31,7 +31,7 @@ import numpy as np
 
 from ..specs import Job, ModelSpec, SystemSpec
 from .knobs import Knobs
-from .memory import params_on_rank, stage_layers
+from .memory import expert_dp, expert_tp, params_on_rank, stage_layers
 from .plans import PlanArrays
 from .workload import layer_costs
 
@@ -204,7 +204,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     t_ep = np.zeros(len(p))
     if model.moe is not None:
         a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
-        ep_link = link_for(system, p.ep, p.tp)
+        ep_link = link_for(system, p.ep, expert_tp(p))
         t_ep = moe_l * (4 + 2 * full_rc) * collective_time("alltoall", a2a, p.ep, ep_link) * (1 - knobs.ep_overlap)
     # --- pipeline p2p ---------------------------------------------------------------------------
     pp_link = link_for(system, p.pp, p.tp * p.cp * p.dp, point_to_point=True)
@@ -229,9 +229,9 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     rs = collective_time("reducescatter", dense_local * g, shard, dp_link, bucket)
     ag = collective_time("allgather", dense_local * 2.0, shard, dp_link, bucket)
     ar = collective_time("allreduce", dense_local * g, shard, dp_link, bucket)
-    if model.moe is not None:  # experts reduce over the expert-data-parallel group dp·cp/ep
-        n_edp = np.maximum(shard / p.ep, 1)
-        e_link = link_for(system, n_edp, p.tp * p.ep)
+    if model.moe is not None:  # experts reduce over their expert-data-parallel group
+        n_edp = expert_dp(p)
+        e_link = link_for(system, n_edp, p.ep * expert_tp(p))
         rs = rs + collective_time("reducescatter", params["expert"] * g, n_edp, e_link, bucket)
         ag = ag + collective_time("allgather", params["expert"] * 2.0, n_edp, e_link, bucket)
         ar = ar + collective_time("allreduce", params["expert"] * g, n_edp, e_link, bucket)
@@ -248,7 +248,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     t_fsdp = np.where(z >= 3, n_mb * np.maximum(fsdp_mb - knobs.dp_overlap * compute_mb, 0.0), 0.0)
 
     # --- optimizer ----------------------------------------------------------------------------
-    opt_params = np.where(z >= 1, dense_local / shard + params["expert"] / np.maximum(shard / p.ep, 1), n_local)
+    opt_params = np.where(z >= 1, dense_local / shard + params["expert"] / expert_dp(p), n_local)
     t_opt = opt_params * knobs.optimizer_bytes_per_param / hbm
 
     out = {
