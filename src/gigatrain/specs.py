@@ -195,8 +195,9 @@ class Plan:
     ``dp`` is the total data-parallel degree *including* FSDP/ZeRO shards (chips = tp·pp·cp·dp).
     ``zero_stage`` 0..3 shards optimizer (1), +gradients (2), +weights (3 = FSDP) over
     ``fsdp_shard`` ranks (0 = all of dp; a smaller value is hybrid sharding).
-    ``ep`` folds over tp·dp·cp with expert tensor parallelism 1 (Megatron-Core "MoE parallel
-    folding"); with ep = 1 the experts shard over tp like the dense layers.
+    ``ep`` is nested inside dp·cp with experts sharded over tp (Megatron convention); an ep
+    larger than dp·cp folds over the tensor-parallel ranks with expert TP 1 (Megatron-Core
+    "MoE parallel folding").
     """
 
     tp: int = 1

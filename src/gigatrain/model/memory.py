@@ -30,9 +30,10 @@ from .workload import embedding_params, layer_costs, layer_counts
 
 
 def expert_tp(p: PlanArrays) -> np.ndarray:
-    """Tensor-parallel degree of the routed experts: 1 under expert parallelism (Megatron-Core
-    MoE parallel folding, expert_tensor_parallel_size=1), else tp."""
-    return np.where(p.ep > 1, 1, p.tp)
+    """Tensor-parallel degree of the routed experts: tp while ep fits inside dp·cp (experts
+    sharded like dense layers, the Megatron-Core default before 0.10), else 1 — ep then folds
+    over the tensor-parallel ranks (MoE parallel folding, expert_tensor_parallel_size=1)."""
+    return np.where((p.dp * p.cp) % p.ep == 0, p.tp, 1)
 
 
 def expert_dp(p: PlanArrays) -> np.ndarray:
