@@ -40,6 +40,7 @@ class CatalogKind(StrEnum):
     systems = "systems"
     prices = "prices"
     economics = "economics"
+    frameworks = "frameworks"
 
 
 def _dump(obj: object) -> None:
@@ -118,7 +119,7 @@ def validate(
 
 
 @app.command()
-def catalog(kind: Annotated[CatalogKind, typer.Argument(help="chips | models | systems | prices | economics")],
+def catalog(kind: Annotated[CatalogKind, typer.Argument(help="chips | models | systems | prices | economics | frameworks")],
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List catalog entries with their sources and dates."""
     from .render_catalog import catalog_records, catalog_table
