@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
@@ -146,7 +147,8 @@ def fit_all(cases: list[Case], ooms: list[Case] | None = None) -> dict[str, tupl
     return fits
 
 
-def leave_one_source_out(cases: list[Case], progress=None) -> dict[str, float]:
+def leave_one_source_out(cases: list[Case],
+                         progress: Callable[[str, float], None] | None = None) -> dict[str, float]:
     """Median |rel error| of each source when predicted with profiles fitted without it.
 
     A held-out source's framework keeps its profile only if other sources still fit it;
