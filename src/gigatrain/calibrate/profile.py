@@ -42,6 +42,7 @@ import yaml
 
 from ..errors import GigatrainError
 from ..specs import ChipSpec
+from ..yamlio import read_yaml
 
 SCHEMA_VERSION = 1
 
@@ -305,10 +306,7 @@ def load_profile(path: str | Path) -> DeviceProfile:
     p = Path(path)
     if not p.is_file():
         raise GigatrainError(f"profile {str(p)!r} not found (create one with `gigatrain calibrate`)")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        raise GigatrainError(f"profile {str(p)!r} is not valid YAML: {str(err).splitlines()[0]}") from err
+    data = read_yaml(p, "profile")
     if not isinstance(data, dict):
         raise GigatrainError(f"profile {str(p)!r} is not a mapping of fields")
     if data.get("schema_version") != SCHEMA_VERSION:

@@ -7,10 +7,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import GigatrainError, unknown_name
 from ..model.knobs import DEFAULT_KNOBS, Knobs
+from ..yamlio import read_yaml
 
 DATA = Path(__file__).parent / "data" / "frameworks.yaml"
 
@@ -42,10 +41,7 @@ def _parse(slug: str, raw: Any) -> Framework:
 
 @cache
 def load_frameworks() -> dict[str, Framework]:
-    try:
-        raw = yaml.safe_load(DATA.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise GigatrainError(f"frameworks.yaml is not valid YAML: {e}") from None
+    raw = read_yaml(DATA, "framework catalog")
     return {slug: _parse(slug, v) for slug, v in raw.items()}
 
 

@@ -45,6 +45,10 @@ class Link:
     half: np.ndarray  # bytes at which bandwidth is half of ``bw``
     inr: np.ndarray  # in-network reduction available
 
+    def bandwidth(self, msg_bytes: np.ndarray) -> np.ndarray:
+        """Achieved bandwidth for messages of ``msg_bytes``: bw·S/(S + S_half)."""
+        return self.bw * msg_bytes / (msg_bytes + self.half)
+
 
 def link_for(system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1,
              point_to_point: bool = False) -> Link:
@@ -76,7 +80,10 @@ def link_for(system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1,
     )
 
 
-#: at most this many chips of one inner domain drive a group's outer-tier traffic in parallel
+#: at most this many chips of one inner domain drive a group's outer-tier traffic in parallel.
+#: The rail-optimised ideal is 8; 2 gave the lowest median error on the shipped validation runs
+#: among 1, 2, 4 and 8 (refitting the framework profiles for each): real jobs share NICs among
+#: concurrent collectives.
 RAIL_MEMBERS_CAP = 2.0
 
 #: NCCL base latency per collective (Simple protocol, achievable.md §3.4)
@@ -104,7 +111,7 @@ def collective_time(kind: str, size_bytes: np.ndarray, n: np.ndarray, link: Link
     wire = phases * frac * msg
     if kind == "allreduce":
         wire = np.where(link.inr, wire / NVLS_SPEEDUP, wire)
-    bw = link.bw * msg / (msg + link.half)
+    bw = link.bandwidth(msg)
     steps = np.minimum(n - 1, 2 * np.ceil(np.log2(np.maximum(n, 2))))
     t = chunks * (wire / bw + BASE_LATENCY_S + phases * steps * link.lat)
     return np.where(n > 1, t, 0.0)
@@ -197,7 +204,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     cp_link = link_for(system, p.cp, p.tp)
     kv_dim = 2 * model.num_kv_heads * model.head_dim_eff if model.mla is None else model.num_attention_heads * 2 * model.head_dim_eff
     kv_bytes = tokens * kv_dim * 2.0 / p.tp
-    kv_bw = cp_link.bw * kv_bytes / (kv_bytes + cp_link.half)
+    kv_bw = cp_link.bandwidth(kv_bytes)
     t_cp_raw = layers * (3 + full_rc) * (p.cp - 1) * (kv_bytes / kv_bw + cp_link.lat + BASE_LATENCY_S)
     t_cp = np.maximum(t_cp_raw - knobs.cp_overlap * t_attn, 0.0)
     # --- expert parallel ----------------------------------------------------------------------
@@ -209,7 +216,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     # --- pipeline p2p ---------------------------------------------------------------------------
     pp_link = link_for(system, p.pp, p.tp * p.cp * p.dp, point_to_point=True)
     p2p = tokens * h * 2.0 / np.where(p.sequence_parallel, p.tp, 1)
-    p2p_t = p2p / (pp_link.bw * p2p / (p2p + pp_link.half)) + pp_link.lat + BASE_LATENCY_S
+    p2p_t = p2p / pp_link.bandwidth(p2p) + pp_link.lat + BASE_LATENCY_S
     t_pp = np.where(p.pp > 1, 2 * p.vpp * p2p_t * (1 - knobs.pp_overlap), 0.0)
 
     t_mb_fixed = np.where(p.pp > 1, knobs.pp_microbatch_overhead_s, 0.0) + knobs.microbatch_overhead_s
