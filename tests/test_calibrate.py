@@ -107,7 +107,7 @@ def test_apply_profile_builds_a_cpu_chip_and_replaces_catalog_figures(quick_raw)
         ("[1, 2]\n", "not a mapping"),
         ("schema_version: 7\n", "schema_version"),
         ("schema_version: 1\ndevice_name: x\n", "missing field"),
-        ("{{{\n", "not valid YAML"),
+        ("{{{\n", "invalid YAML"),
     ],
 )
 def test_load_profile_rejects_bad_files(tmp_path, text, match):

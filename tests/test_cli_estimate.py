@@ -87,7 +87,7 @@ def test_malformed_model_files(tmp_path) -> None:
     bad_yaml = tmp_path / "m.yaml"
     bad_yaml.write_text("num_layers: [1, 2\n")
     out = cli("estimate", "--model", str(bad_yaml), "--chip", "h100-sxm", "--chips", "8")
-    assert out.returncode == 2 and "not valid YAML" in out.stderr
+    assert out.returncode == 2 and "invalid YAML" in out.stderr
     bad_json = tmp_path / "config.json"
     bad_json.write_text("{not json")
     out = cli("estimate", "--model", str(bad_json), "--chip", "h100-sxm", "--chips", "8")

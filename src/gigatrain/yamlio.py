@@ -1,7 +1,19 @@
-"""Safe YAML reading with one-line errors that name the file and line (never a yaml traceback)."""
+"""The one YAML reader: safe, fast and bounded, with one-line errors naming the file and line.
+
+* libyaml's C parser (``yaml.CSafeLoader``) when PyYAML was built with it (10–30× faster than
+  the pure-Python loader), the pure-Python ``SafeLoader`` otherwise;
+* a size limit (:data:`MAX_BYTES`), a nesting limit (:data:`MAX_DEPTH`) and a limit on the size
+  of the document with every alias expanded (:data:`MAX_EXPANDED_NODES`) — a "billion laughs"
+  alias bomb is refused after composing its few hundred nodes, before anything walks it;
+* duplicate mapping keys are an error (plain PyYAML silently keeps the last one);
+* binary, UTF-16 and other non-UTF-8 files get one clear line;
+* :func:`read_yaml_cached` parses a file once per (path, size, mtime) — for the catalogs.
+"""
 
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -9,17 +21,137 @@ import yaml
 
 from .errors import GigatrainError
 
+MAX_BYTES = 16 * 2**20  # a catalog is ~100 kB; a claim or roadmap file a few kB
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 1_000_000
 
-def read_yaml(path: Path | str, what: str = "file") -> Any:
-    """``yaml.safe_load`` of ``path``; unreadable or malformed input raises GigatrainError."""
-    p = Path(path)
+_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """Safe loader (C parser when available) that rejects duplicate mapping keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                dup = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: let SafeConstructor report it
+                break
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_shape(node: yaml.Node, name: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and documents whose alias expansion exceeds
+    MAX_EXPANDED_NODES; linear in the composed (unexpanded) node count."""
+    expanded: dict[int, int] = {}
+    # iterative post-order walk: (node, depth, children visited?)
+    stack: list[tuple[yaml.Node, int, bool]] = [(node, 1, False)]
+    on_path: set[int] = set()
+    while stack:
+        n, depth, done = stack.pop()
+        key = id(n)
+        if done:
+            on_path.discard(key)
+            total = 1 + sum(expanded[id(c)] for c in _children(n))
+            if total > MAX_EXPANDED_NODES:
+                raise GigatrainError(
+                    f"{name}: expands to more than {MAX_EXPANDED_NODES:,} values through "
+                    "YAML aliases (*name); refusing it (an alias bomb?)"
+                )
+            expanded[key] = total
+            continue
+        if key in expanded:
+            continue
+        if depth > MAX_DEPTH:
+            raise GigatrainError(f"{name}: nested deeper than {MAX_DEPTH} levels; refusing it")
+        if key in on_path:
+            raise GigatrainError(f"{name}: a YAML alias refers to its own parent (recursive)")
+        on_path.add(key)
+        stack.append((n, depth, True))
+        stack.extend((c, depth + 1, False) for c in _children(n) if id(c) not in expanded)
+
+
+def _decode(data: bytes, name: str, what: str) -> str:
+    """UTF-8 text, or one line saying what the bytes look like instead."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise GigatrainError(f"{what} {name} is UTF-16 text; save it as UTF-8")
+    if b"\x00" in data[:4096]:
+        raise GigatrainError(f"{what} {name} looks binary (NUL bytes), not a text file")
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise GigatrainError(f"cannot read {what} {p}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise GigatrainError(f"{what} {p} is not UTF-8 text") from None
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise GigatrainError(f"{what} {name} is not UTF-8 text (bad byte at offset {e.start})") from None
+
+
+def parse_yaml(text: str, name: str = "<text>") -> Any:
+    """Parse YAML ``text`` (``name`` labels errors) under the limits of this module."""
+    if len(text) > MAX_BYTES:
+        raise GigatrainError(f"{name}: {len(text):,} characters exceeds the {MAX_BYTES:,} limit")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_shape(node, name)
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise GigatrainError(f"{p.name}: not valid YAML{at} ({getattr(e, 'problem', e)})") from None
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise GigatrainError(f"{name}: invalid YAML{at}: {problem}") from None
+    except RecursionError:
+        raise GigatrainError(f"{name}: nested too deeply; refusing it") from None
+    finally:
+        loader.dispose()
+
+
+def read_text(path: Path | str, what: str = "file", max_bytes: int = MAX_BYTES) -> str:
+    """The UTF-8 text of ``path``, refusing files over ``max_bytes``, binary and UTF-16 files."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise GigatrainError(
+                f"{what} {p} is {size / 2**20:,.1f} MiB; the limit is {max_bytes / 2**20:,.0f} MiB"
+            )
+        data = p.read_bytes()
+    except OSError as e:
+        raise GigatrainError(f"cannot read {what} {p}: {e.strerror or e}") from None
+    return _decode(data, str(p), what)
+
+
+def read_yaml(path: Path | str, what: str = "file") -> Any:
+    """Safe YAML of ``path``; unreadable, oversized or malformed input raises GigatrainError."""
+    p = Path(path)
+    return parse_yaml(read_text(p, what), p.name)
+
+
+@lru_cache(maxsize=64)
+def _cached(path: str, size: int, mtime_ns: int, what: str) -> Any:
+    return read_yaml(path, what)
+
+
+def read_yaml_cached(path: Path | str, what: str = "file") -> Any:
+    """:func:`read_yaml`, parsed once per (path, size, mtime); returns a deep copy so callers
+    may mutate what they get."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise GigatrainError(f"cannot read {what} {p}: {e.strerror or e}") from None
+    return copy.deepcopy(_cached(str(p.resolve()), st.st_size, st.st_mtime_ns, what))

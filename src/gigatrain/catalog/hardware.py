@@ -25,10 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
 from gigatrain.errors import GigatrainError, unknown_name
 from gigatrain.specs import DTYPE_BYTES, ChipSpec, NetworkTier, SystemSpec
+from gigatrain.yamlio import read_yaml_cached
 
 DATA_DIR = Path(__file__).parent / "data"
 LABELS = ("ESTIMATE", "DERIVED", "SECONDARY")
@@ -132,34 +131,10 @@ class _Ctx:
         return str(value)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that rejects duplicate keys (a silent overwrite in plain PyYAML)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read(path: Path) -> Any:
-    """``yaml.safe_load`` with malformed YAML reported as file + line, never a traceback."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise GigatrainError(f"cannot read catalog file {path}: {err.strerror}") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise GigatrainError(f"{path.name}: invalid YAML{where}: {problem}") from None
+    """The shared bounded YAML reader (C parser, duplicate keys refused), parsed once per file
+    version; errors name file and line, never a traceback."""
+    return read_yaml_cached(path, "catalog file")
 
 
 def _mapping(path: Path) -> Mapping[str, Any]:

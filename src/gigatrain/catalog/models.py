@@ -5,13 +5,15 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ..errors import GigatrainError, unknown_name
 from ..specs import MLASpec, ModelSpec, MoESpec
-from ..yamlio import read_yaml
+from ..yamlio import read_text, read_yaml, read_yaml_cached
+from .hf import hf_to_catalog
 
 DATA = Path(__file__).parent / "data" / "models.yaml"
 
@@ -30,13 +32,62 @@ _INFO = {
 
 
 def _positive_int(where: str, key: str, value: Any, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+    """An integer in 1..1e8 (0..1e8 with ``allow_zero``); bools, fractions, NaN/inf refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise GigatrainError(f"{where}: {key} must be an integer, got {value!r}")
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
         raise GigatrainError(f"{where}: {key} must be an integer, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise GigatrainError(f"{where}: {key} must be {'>= 0' if allow_zero else 'positive'}, got {value!r}")
     if value > 10**8:
-        raise GigatrainError(f"{where}: {key}={value} is absurdly large")
+        raise GigatrainError(f"{where}: {key}={value:.4g} is beyond the supported maximum 1e8")
     return int(value)
+
+
+def _block(where: str, name: str, raw: Any, fields: dict[str, bool]) -> dict[str, int]:
+    """An ``mla``/``moe`` mapping of integer fields (``fields``: name -> zero allowed)."""
+    if not isinstance(raw, dict):
+        raise GigatrainError(f"{where}: {name} must be a mapping, got {raw!r}")
+    extra = sorted(set(raw) - set(fields) - {"router_bias"})
+    if extra:
+        raise GigatrainError(f"{where}: {name}: unknown field(s) {', '.join(map(str, extra))}; "
+                             f"valid: {', '.join(fields)}")
+    out = {k: _positive_int(f"{where}: {name}", k, raw[k], allow_zero=zero)
+           for k, zero in fields.items() if k in raw}
+    return out
+
+
+_MLA_FIELDS = {"q_lora_rank": True, "kv_lora_rank": False, "qk_nope_head_dim": False,
+               "qk_rope_head_dim": False, "v_head_dim": False}
+_MOE_FIELDS = {"num_experts": False, "top_k": False, "expert_ffn_hidden_size": False,
+               "num_moe_layers": True, "num_shared_experts": True,
+               "shared_expert_ffn_hidden_size": True}
+
+
+def _mla(where: str, raw: Any) -> MLASpec:
+    vals = _block(where, "mla", raw, _MLA_FIELDS)
+    try:
+        return MLASpec(**vals)
+    except TypeError as e:
+        raise GigatrainError(f"{where}: bad mla block: {e}") from None
+
+
+def _moe(where: str, raw: Any, num_layers: int) -> MoESpec:
+    vals = _block(where, "moe", raw, _MOE_FIELDS)
+    rb = raw.get("router_bias", False)
+    if not isinstance(rb, bool):
+        raise GigatrainError(f"{where}: moe: router_bias must be true or false, got {rb!r}")
+    try:
+        moe = MoESpec(**vals, router_bias=rb)
+    except TypeError as e:
+        raise GigatrainError(f"{where}: bad moe block: {e}") from None
+    if moe.top_k > moe.num_experts:
+        raise GigatrainError(f"{where}: moe: top_k={moe.top_k}; valid: 1..{moe.num_experts} "
+                             f"(num_experts={moe.num_experts})")
+    if moe.num_moe_layers > num_layers:
+        raise GigatrainError(f"{where}: moe: num_moe_layers={moe.num_moe_layers}; valid: "
+                             f"0..{num_layers} (num_layers={num_layers})")
+    return moe
 
 
 def model_from_dict(slug: str, d: dict[str, Any], where: str = "model") -> ModelSpec:
@@ -66,18 +117,9 @@ def model_from_dict(slug: str, d: dict[str, Any], where: str = "model") -> Model
                 raise GigatrainError(f"{where}: {slug}: {key}={d[key]!r}; valid: {', '.join(choices)}")
             kw[key] = d[key]
     if d.get("mla"):
-        try:
-            kw["mla"] = MLASpec(**{k: int(v) for k, v in d["mla"].items()})
-        except (TypeError, ValueError) as e:
-            raise GigatrainError(f"{where}: {slug}: bad mla block: {e}") from None
+        kw["mla"] = _mla(f"{where}: {slug}", d["mla"])
     if d.get("moe"):
-        m = dict(d["moe"])
-        try:
-            kw["moe"] = MoESpec(**m)
-        except TypeError as e:
-            raise GigatrainError(f"{where}: {slug}: bad moe block: {e}") from None
-        if kw["moe"].top_k > kw["moe"].num_experts or kw["moe"].num_moe_layers > kw["num_layers"]:
-            raise GigatrainError(f"{where}: {slug}: moe top_k must be <= num_experts and num_moe_layers <= num_layers")
+        kw["moe"] = _moe(f"{where}: {slug}", d["moe"], kw["num_layers"])
     n_moe = kw["moe"].num_moe_layers if "moe" in kw else 0
     if n_moe < kw["num_layers"] and not kw.get("ffn_hidden_size"):
         raise GigatrainError(f"{where}: {slug}: ffn_hidden_size is required for dense layers")
@@ -95,89 +137,66 @@ def model_from_dict(slug: str, d: dict[str, Any], where: str = "model") -> Model
     )
 
 
-def _read_yaml(path: Path) -> Any:
-    return read_yaml(path, "model file")
+@cache
+def _catalog_raw() -> dict[str, Any]:
+    """``models.yaml`` parsed once (C loader); every catalog function reads this."""
+    raw = read_yaml_cached(DATA, "model catalog")
+    if not isinstance(raw, dict):
+        raise GigatrainError("models.yaml: must be a mapping of slug -> model")
+    return raw
 
 
 @cache
 def load_models() -> dict[str, ModelSpec]:
-    raw = _read_yaml(DATA)
-    return {slug: model_from_dict(slug, d, "models.yaml") for slug, d in raw.items()}
+    return {slug: model_from_dict(slug, d, "models.yaml") for slug, d in _catalog_raw().items()}
 
 
-@cache
 def model_info(slug: str) -> dict[str, Any]:
     """The catalog's descriptive fields for ``slug`` (sources, published counts)."""
-    return dict(_read_yaml(DATA)[slug])
+    return dict(_catalog_raw()[slug])
 
 
 def from_hf_config(cfg: dict[str, Any], slug: str) -> ModelSpec:
-    """Map a Hugging Face ``config.json`` (Llama/Mistral/Qwen/Mixtral/DeepSeek/GPT-2 style)."""
-    def g(*keys: str, default: Any = None) -> Any:
-        for k in keys:
-            if k in cfg and cfg[k] is not None:
-                return cfg[k]
-        return default
+    """Map a Hugging Face ``config.json`` dict with HF's per-``model_type`` defaults
+    (see :mod:`gigatrain.catalog.hf`)."""
+    if not isinstance(cfg, dict):
+        raise GigatrainError(f"{slug}: config.json must be a JSON object, got {type(cfg).__name__}")
+    return model_from_dict(slug, hf_to_catalog(cfg, slug), "config.json")
 
-    h = g("hidden_size", "n_embd", "d_model")
-    if h is None:
-        raise GigatrainError(f"{slug}: config.json has no hidden_size / n_embd / d_model")
-    d: dict[str, Any] = {
-        "num_layers": g("num_hidden_layers", "n_layer", "num_layers"),
-        "hidden_size": h,
-        "ffn_hidden_size": g("intermediate_size", "n_inner", "ffn_dim", default=4 * h),
-        "num_attention_heads": g("num_attention_heads", "n_head"),
-        "vocab_size": g("vocab_size"),
-        "tied_embeddings": bool(g("tie_word_embeddings", default=False)),
-    }
-    d["num_kv_heads"] = g("num_key_value_heads", default=d["num_attention_heads"])
-    if g("head_dim"):
-        d["head_dim"] = g("head_dim")
-    gpt2 = cfg.get("model_type") in ("gpt2", "gpt_neox", "opt", "bloom", "falcon")
-    d["mlp_gated"] = not gpt2 and "gelu" not in str(g("hidden_act", "activation_function", default="silu"))
-    d["norm_type"] = "layernorm" if gpt2 else "rmsnorm"
-    d["bias"] = "all" if gpt2 else ("qkv" if g("attention_bias", default=False) else "none")
-    if cfg.get("model_type") in ("gpt2", "opt"):
-        d["learned_position_embeddings"] = g("n_positions", "max_position_embeddings", default=0)
-    if g("kv_lora_rank"):
-        d["mla"] = {
-            "q_lora_rank": g("q_lora_rank", default=0) or 0,
-            "kv_lora_rank": g("kv_lora_rank"),
-            "qk_nope_head_dim": g("qk_nope_head_dim"),
-            "qk_rope_head_dim": g("qk_rope_head_dim"),
-            "v_head_dim": g("v_head_dim"),
-        }
-    n_exp = g("n_routed_experts", "num_local_experts", "num_experts")
-    if n_exp:
-        first_dense = g("first_k_dense_replace", default=0) or 0
-        d["moe"] = {
-            "num_experts": n_exp,
-            "top_k": g("num_experts_per_tok", "moe_top_k", default=2),
-            "expert_ffn_hidden_size": g("moe_intermediate_size", default=d["ffn_hidden_size"]),
-            "num_moe_layers": d["num_layers"] - first_dense,
-            "num_shared_experts": g("n_shared_experts", default=0) or 0,
-            "shared_expert_ffn_hidden_size": g("moe_intermediate_size", default=0) if g("n_shared_experts") else 0,
-        }
-    missing = [k for k, v in d.items() if v is None]
-    if missing:
-        raise GigatrainError(f"{slug}: config.json lacks {', '.join(missing)}")
-    return model_from_dict(slug, d, "config.json")
+
+def _no_constant(name: str) -> Any:
+    raise GigatrainError(f"config.json: {name} is not a number JSON allows; use a finite number")
+
+
+def _json_number(text: str) -> float | int:
+    """JSON numbers without float overflow or 5,000-digit integers."""
+    if len(text) > 40:
+        raise GigatrainError(f"config.json: number {text[:20]}... has {len(text)} characters; "
+                             "valid: up to 40")
+    return float(text) if any(ch in text for ch in ".eE") else int(text)
+
+
+def read_hf_config(path: Path) -> dict[str, Any]:
+    """A local ``config.json`` as a dict: UTF-8, finite numbers, bounded size and depth."""
+    text = read_text(path, "model file", max_bytes=4 * 2**20)
+    try:
+        cfg = json.loads(text, parse_constant=_no_constant, parse_float=_json_number,
+                         parse_int=_json_number)
+    except json.JSONDecodeError as e:
+        raise GigatrainError(f"{path.name}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    except RecursionError:
+        raise GigatrainError(f"{path.name}: JSON nested too deeply") from None
+    if not isinstance(cfg, dict):
+        raise GigatrainError(f"{path.name}: expected a JSON object, got {type(cfg).__name__}")
+    return cfg
 
 
 def load_model_file(path: Path) -> ModelSpec:
     """A model from a local YAML (catalog schema) or Hugging Face ``config.json`` file."""
     slug = path.stem
     if path.suffix == ".json":
-        try:
-            cfg = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise GigatrainError(f"{path.name}: not valid JSON (line {e.lineno}: {e.msg})") from None
-        except OSError as e:
-            raise GigatrainError(f"cannot read {path}: {e.strerror}") from None
-        if not isinstance(cfg, dict):
-            raise GigatrainError(f"{path.name}: expected a JSON object")
-        return from_hf_config(cfg, slug)
-    raw = _read_yaml(path)
+        return from_hf_config(read_hf_config(path), slug)
+    raw = read_yaml(path, "model file")
     if isinstance(raw, dict) and "num_layers" not in raw and len(raw) == 1:
         slug, raw = next(iter(raw.items()))
     return model_from_dict(str(slug), raw, path.name)
