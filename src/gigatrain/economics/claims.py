@@ -227,11 +227,9 @@ def _power_per_chip(g: _Getter) -> tuple[float, str, list[str]]:
     chip = g.chip()
     allin = g.q("allin_w", "power", required=False)
     tdp = g.q("chip_w", "power", required=False)
-    if allin is None and tdp is None and chip.tdp_w is None:
-        raise CannotTellError(f"{chip.slug} has no published TDP; state chip_w or allin_w")
     pw = chip_power(
         chip,
-        pue=g.num("pue", const("pue_hyperscale")),
+        pue=g.num("pue"),
         server_ratio=g.num("server_ratio"),
         tdp_w=tdp,
         allin_w=allin,
@@ -239,9 +237,9 @@ def _power_per_chip(g: _Getter) -> tuple[float, str, list[str]]:
     it = str(g.raw("power_is", "facility")).lower() == "it"
     per = pw.it_peak_w if it else pw.facility_peak_w
     line = (
-        f"all-in per {chip.slug}: {pw.tdp_w:,.0f} W chip × {pw.server_to_chip_ratio:g} "
-        f"server ratio" + ("" if it else f" × PUE {pw.pue:g}") + f" = {per:,.0f} W "
-        f"({'IT' if it else 'facility'})"
+        f"all-in per {chip.slug}: {pw.it_peak_w:,.0f} W IT ({pw.assumptions.get('it_w', '')})"
+        + ("" if it else f" × PUE {pw.pue:g}")
+        + f" = {per:,.0f} W ({'IT' if it else 'facility'})"
     )
     return per, ("IT" if it else "facility"), [line]
 

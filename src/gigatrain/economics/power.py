@@ -1,13 +1,22 @@
 """Power drawn by a training fleet: chip, host and network, PUE; IT vs facility; energy per run.
 
-Per chip (SI watts), with TDP the accelerator's board power from ``chips.yaml``:
+One power model, used by ``fleet``, ``cost``, ``compare``, ``check`` and ``roadmap`` alike
+(:func:`chip_power`). Per chip (SI watts):
 
-* provisioned IT power   ``it_peak_w = TDP · r``, r = server-to-chip power ratio (server watts per
-  chip / chip TDP: H100 1.82 = (10.2 kW / 8) / 0.7 kW from the DGX H100 datasheet, A100 2.03,
-  TPU v4 1.56, default 1.8; Epoch ``chip_to_server_power``, hardware.md §3.4). It covers host
-  CPUs, memory, NICs, switches' share and fans.
-* provisioned facility   ``facility_peak_w = it_peak_w · PUE`` (cooling, conversion losses;
-  hardware.md §3.1). A power envelope such as "2 GW" is sized against this.
+* chip power ``TDP``: ``chips.yaml``; where the vendor publishes none (TPU v5p/v6e/v3, Trn1), a
+  labelled ESTIMATE from ``economics.yaml`` ``tdp_w_estimate_<chip>`` (scaled from the nearest
+  same-family chip by dense peak) instead of an abort.
+* provisioned IT power ``it_peak_w``: the system / rack figure where one exists
+  (``it_w_per_chip_<chip>``: DGX H100 10.2 kW / 8 = 1,275 W; DGX B200 14.3 kW / 8; GB200 NVL72
+  120 kW / 72 = 1,670 W; GB300 NVL72 135 kW / 72 = 1,875 W; Trn2 500 W × 1.82 = 910 W ESTIMATE;
+  fleet.md §4, hardware.md §3.4), otherwise ``TDP · r`` with r the server-to-chip power ratio
+  (H100 1.82, A100 2.03, TPU v4 1.56, default 1.8; Epoch ``chip_to_server_power``). It covers
+  host CPUs, memory, NICs, the rack's switches and fans. The implied r = it_peak_w / TDP is
+  reported (GB200: 1,670 / 1,200 = 1.39, not 1.8).
+* provisioned facility ``facility_peak_w = it_peak_w · PUE`` (hardware.md §3.1). The PUE default
+  is the operator's fleet figure for chips sold only as a cloud service (Trainium: AWS 1.15;
+  TPU: Google 1.10), else Epoch's hyperscaler 1.10. A power envelope such as "2 GW" is sized
+  against this. Trn2: 910 W × 1.15 = 1,046.5 W (hardware.md §4(b): ~1.9M chips per 2 GW).
 * average draw           ``f(u) · it_peak_w`` (IT) and ``· PUE`` (facility), where the fraction
   of rated power drawn grows with utilisation u = MFU (achievable.md §6):
 
@@ -63,6 +72,37 @@ def server_ratio_key(chip: ChipSpec) -> str:
     """
     key = f"server_to_chip_power_ratio_{chip.slug.split('-')[0]}"
     return key if key in _economics() else "server_to_chip_power_ratio"
+
+
+def default_pue_key(chip: ChipSpec) -> str:
+    """``pue_operator_<vendor>`` for chips only their vendor operates (AWS, Google), else
+    ``pue_hyperscale``."""
+    key = f"pue_operator_{chip.vendor.lower()}"
+    return key if key in _economics() else "pue_hyperscale"
+
+
+def chip_tdp_w(chip: ChipSpec) -> tuple[float, str]:
+    """(chip power W, where it came from): the catalog TDP, or the labelled estimate
+    ``tdp_w_estimate_<chip>`` where the vendor publishes none."""
+    if chip.tdp_w is not None:
+        return chip.tdp_w, f"chips.yaml, {chip.labels.get('tdp_w', 'vendor')}"
+    key = f"tdp_w_estimate_{chip.slug}"
+    if key not in _economics():
+        raise GigatrainError(
+            f"chip {chip.slug} has no published TDP in chips.yaml and no estimate in "
+            f"economics.yaml; give a chip power (--chip-w) or an all-in power per chip (--allin-w)"
+        )
+    c = const_record(key)
+    return c.value, f"ESTIMATE: {c.source}"
+
+
+def system_it_w(chip: ChipSpec) -> tuple[float, str] | None:
+    """(provisioned IT W per chip, source) from a system / rack figure, or None."""
+    key = f"it_w_per_chip_{chip.slug}"
+    if key not in _economics():
+        return None
+    c = const_record(key)
+    return c.value, f"{c.label or 'system figure'}: {c.source}, {c.as_of}"
 
 
 def power_fraction(mfu: float | None) -> float:
@@ -123,26 +163,28 @@ def chip_power(
 ) -> ChipPower:
     """Per-chip power of ``chip`` at utilisation ``mfu``.
 
-    Overrides: ``pue`` (default ``pue_hyperscale`` 1.10, Epoch), ``server_ratio`` (default by
-    chip, see :func:`server_ratio_key`), ``fraction`` (average/rated, default
-    :func:`power_fraction`), ``tdp_w`` (for chips whose TDP is unpublished), ``allin_w``
-    (provisioned facility watts per chip incl. PUE; replaces TDP·r·PUE, keeping r and PUE for
-    the split).
+    Overrides: ``pue`` (default :func:`default_pue_key`), ``server_ratio`` (replaces the
+    system figure with TDP·r), ``fraction`` (average/rated, default :func:`power_fraction`),
+    ``tdp_w`` (chip power; then IT = TDP·r), ``allin_w`` (provisioned facility watts per chip
+    incl. PUE; replaces everything, keeping r and PUE for the split).
     """
-    pue_v = const("pue_hyperscale") if pue is None else pue
+    pue_key = default_pue_key(chip)
+    pue_v = const(pue_key) if pue is None else pue
     if not 1.0 <= pue_v <= 3.0:
         raise GigatrainError(f"pue must be between 1.0 and 3.0, got {pue_v!r}")
-    r_key = server_ratio_key(chip)
-    r = const(r_key) if server_ratio is None else server_ratio
-    if not 1.0 <= r <= 5.0:
-        raise GigatrainError(f"server_to_chip_power_ratio must be between 1 and 5, got {r!r}")
     f = power_fraction(mfu) if fraction is None else fraction
     if not 0 < f <= 1.2:
         raise GigatrainError(f"power fraction must be in (0, 1.2], got {f!r}")
+    if server_ratio is not None and not 1.0 <= server_ratio <= 5.0:
+        raise GigatrainError(
+            f"server_to_chip_power_ratio must be between 1 and 5, got {server_ratio!r}"
+        )
+    if tdp_w is not None and not tdp_w > 0:
+        raise GigatrainError(f"tdp_w must be positive, got {tdp_w!r}")
+    if allin_w is not None and not allin_w > 0:
+        raise GigatrainError(f"allin_w must be positive, got {allin_w!r}")
     notes = {
-        "pue": f"{pue_v:g}" + (" (given)" if pue is not None else f" ({cite('pue_hyperscale')})"),
-        "server_to_chip_ratio": f"{r:g}"
-        + (" (given)" if server_ratio is not None else f" ({cite(r_key)})"),
+        "pue": f"{pue_v:g}" + (" (given)" if pue is not None else f" ({cite(pue_key)})"),
         "power_fraction": f"{f:.3f}"
         + (
             " (given)"
@@ -155,24 +197,32 @@ def chip_power(
             else f" ({cite('power_fraction_of_tdp_training')})"
         ),
     }
+    system = system_it_w(chip)
     if allin_w is not None:
-        if allin_w <= 0:
-            raise GigatrainError(f"allin_w must be positive, got {allin_w!r}")
+        # the split keeps the system's (or the default) host share
+        if system is not None and tdp_w is None:
+            r = system[0] / chip_tdp_w(chip)[0] if server_ratio is None else server_ratio
+        else:
+            r = const(server_ratio_key(chip)) if server_ratio is None else server_ratio
         tdp = allin_w / (r * pue_v)
         notes["tdp_w"] = (
-            f"{tdp:,.0f} W implied by all-in {allin_w:,.0f} W / (r {r:g} × PUE {pue_v:g})"
+            f"{tdp:,.0f} W implied by all-in {allin_w:,.0f} W / (r {r:.3g} × PUE {pue_v:g})"
         )
+        notes["it_w"] = f"{tdp * r:,.0f} W = all-in / PUE (given)"
     else:
-        tdp = tdp_w if tdp_w is not None else chip.tdp_w
-        if tdp is None:
-            raise GigatrainError(
-                f"chip {chip.slug} has no published TDP in chips.yaml; give a chip power "
-                f"(--chip-w) or an all-in power per chip (--allin-w)"
+        tdp, tdp_src = (tdp_w, "given") if tdp_w is not None else chip_tdp_w(chip)
+        notes["tdp_w"] = f"{tdp:,.0f} W ({tdp_src})"
+        if system is not None and server_ratio is None and tdp_w is None:
+            r = system[0] / tdp
+            notes["it_w"] = f"{system[0]:,.0f} W per chip from the system/rack figure"
+            notes["it_w_source"] = system[1]
+        else:
+            r_key = server_ratio_key(chip)
+            r = const(r_key) if server_ratio is None else server_ratio
+            notes["it_w"] = f"{tdp * r:,.0f} W = TDP × server ratio {r:g}" + (
+                " (given)" if server_ratio is not None else f" ({cite(r_key)})"
             )
-        if tdp <= 0:
-            raise GigatrainError(f"tdp_w must be positive, got {tdp!r}")
-        src = "given" if tdp_w is not None else f"chips.yaml, {chip.labels.get('tdp_w', 'vendor')}"
-        notes["tdp_w"] = f"{tdp:,.0f} W ({src})"
+    notes["server_to_chip_ratio"] = f"{r:.3g}"
     it_peak = tdp * r
     return ChipPower(
         chip=chip.slug,

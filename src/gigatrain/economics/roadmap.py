@@ -573,7 +573,7 @@ def simulate(data: Mapping[str, Any] | Path | str, horizon_s: float | None = Non
         "pricing": pricing,
         "usd_per_kwh": f"{usd_kwh:g}",
         "mfu": str(a.get("mfu", const("epoch_median_mfu"))),
-        "pue": str(a.get("pue", const("pue_hyperscale"))),
+        "pue": str(a.get("pue", "per chip: the operator's fleet PUE (economics.power)")),
         "end": last_day.isoformat(),
     }
     return Roadmap(

@@ -146,7 +146,7 @@ def fleet(
     t.add_row(
         "per chip: IT provisioned",
         _fmt("power", p.it_peak_w),
-        f"TDP × server ratio {p.server_to_chip_ratio:g}",
+        p.assumptions.get("it_w", ""),
     )
     t.add_row(
         "per chip: facility provisioned", _fmt("power", p.facility_peak_w), f"× PUE {p.pue:g}"
