@@ -104,7 +104,7 @@ def resolve(model: str | ModelSpec, chip: str, seq: int | None, global_batch: in
             framework: str = "megatron") -> Resolved:
     m = model if isinstance(model, ModelSpec) else get_model(model)
     sys_spec, prof, prof_knobs = resolve_system(chip, system, profile)
-    job = make_job(seq or 4096, global_batch, tokens, precision, framework)
+    job = make_job(4096 if seq is None else seq, global_batch, tokens, precision, framework)
     return Resolved(m, sys_spec, job, prof, prof_knobs)
 
 

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 
 class GigatrainError(ValueError):
-    """Bad input. Interfaces print ``str(err)`` on one line, never a traceback."""
+    """Bad input. Interfaces print ``str(err)`` on one line, never a traceback; the CLI exits
+    with :attr:`exit_code` (2: usage or input error)."""
+
+    exit_code = 2
+
+
+class NoFeasiblePlanError(GigatrainError):
+    """Valid input with no answer: nothing fits in memory, or no plan meets the deadline.
+    The CLI exits 1 (not 2: the input itself was well-formed)."""
+
+    exit_code = 1
 
 
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> GigatrainError:
@@ -21,10 +32,13 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> GigatrainError:
 
 
 def require_positive(field: str, value: float, *, integer: bool = False, maximum: float | None = None) -> None:
-    """Reject zero, negative, NaN and absurd sizes with a message naming the field."""
-    if value != value or value <= 0:  # NaN fails both comparisons
-        raise GigatrainError(f"{field} must be a positive {'integer' if integer else 'number'}, got {value!r}")
+    """Reject zero, negative, NaN and absurd sizes: ``seq must be a positive integer (valid:
+    1..10,000,000), got 0``."""
+    kind = "integer" if integer else "number"
+    valid = f" (valid: {1 if integer else '> 0'}..{maximum:,.0f})" if maximum is not None else ""
+    if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise GigatrainError(f"{field} must be a positive {kind}{valid}, got {value!r}")
     if integer and int(value) != value:
-        raise GigatrainError(f"{field} must be an integer, got {value!r}")
+        raise GigatrainError(f"{field} must be an integer{valid}, got {value!r}")
     if maximum is not None and value > maximum:
         raise GigatrainError(f"{field}={value:g} is beyond the supported maximum {maximum:g}")

@@ -7,6 +7,7 @@ Heavy modules (numpy model, torch, FastAPI, matplotlib) are imported inside comm
 from __future__ import annotations
 
 import json
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from ..errors import GigatrainError
+from ..errors import GigatrainError, NoFeasiblePlanError
 
 app = typer.Typer(
     name="gigatrain",
@@ -41,6 +43,32 @@ class CatalogKind(StrEnum):
     prices = "prices"
     economics = "economics"
     frameworks = "frameworks"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("gigatrain")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            v = "unknown (not installed)"
+        sys.stdout.write(f"gigatrain {v}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+) -> None:
+    """What it takes to train a transformer on a fleet of accelerators: plan, memory, step
+    time, days, energy, dollars."""
+
+
+def _wide_console() -> Console:
+    """A console at least 200 columns wide for ``--wide`` (pipes default to 80)."""
+    return console if console.width >= 200 else Console(width=200)
 
 
 def _dump(obj: object) -> None:
@@ -120,15 +148,17 @@ def validate(
 
 @app.command()
 def catalog(kind: Annotated[CatalogKind, typer.Argument(help="chips | models | systems | prices | economics | frameworks")],
-            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List catalog entries with their sources and dates."""
+            as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+            wide: Annotated[bool, typer.Option("--wide", help="every column (sources, notes), "
+                                               "however wide")] = False) -> None:
+    """List catalog entries with their sources and dates (fewer columns when narrow)."""
     from .render_catalog import catalog_records, catalog_table
 
     records = catalog_records(kind.value)
     if as_json:
         _dump(records)
         return
-    catalog_table(kind.value, records, console)
+    catalog_table(kind.value, records, _wide_console() if wide else console, wide=wide)
 
 
 def _register_optional() -> None:
@@ -149,29 +179,31 @@ def _register_optional() -> None:
 _register_optional()
 
 
-def main() -> None:
-    """Entry point: one-line errors, exit code 2, never a traceback for bad input."""
+#: messages of "valid input, but no plan" errors raised as plain GigatrainError by the search
+#: engine and the cost path; exit 1 like :class:`NoFeasiblePlanError` (see README "Exit codes")
+_NOTHING_FITS = re.compile(r"^(nothing fits|no plan)\b")
+
+
+def exit_code_for(err: GigatrainError) -> int:
+    """2 for usage and input errors, 1 for well-formed input with no feasible plan."""
+    if isinstance(err, NoFeasiblePlanError) or _NOTHING_FITS.match(str(err)):
+        return 1
+    return err.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point. Usage errors go through click's own path (message, exit 2); bad input is one
+    escaped line and exit 2; "nothing fits" exits 1; never a traceback."""
     try:
-        rc = app(standalone_mode=False)
-        if isinstance(rc, int) and rc:
-            raise SystemExit(rc)
+        app(args=argv, prog_name="gigatrain", standalone_mode=True)
     except GigatrainError as e:
-        err_console.print(f"[red]error:[/] {e}", highlight=False)
-        raise SystemExit(2) from None
-    except (typer.Exit, SystemExit) as e:
-        raise SystemExit(getattr(e, "exit_code", getattr(e, "code", 0))) from None
-    except typer.Abort:
-        err_console.print("aborted")
-        raise SystemExit(130) from None
+        err_console.print(f"[red]error:[/] {escape(str(e))}", highlight=False)
+        raise SystemExit(exit_code_for(e)) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except Exception as e:  # click usage errors and anything unexpected: one line, no traceback
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            raise SystemExit(e.exit_code) from None
-        err_console.print(f"[red]internal error:[/] {type(e).__name__}: {e} (please report this)", highlight=False)
+    except Exception as e:  # a bug: one line, no traceback
+        err_console.print(f"[red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} "
+                          "(please report this)", highlight=False)
         raise SystemExit(1) from None
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
@@ -61,76 +62,105 @@ def _energy(j: float | None) -> str:
     return f"{mwh:,.1f} MWh" if mwh >= 1 else f"{j / 3.6e6:,.2f} kWh"
 
 
-def _plan_table(title: str, rows: list[Candidate], res: SearchResult) -> Table:
-    from .units import pct, seconds, si
-
-    ranged_chips = len(res.chip_counts) > 1
-    ranged_gbs = len(res.global_batches) > 1
+def _columns(rows: list[Candidate], res: SearchResult, compact: bool) -> list[str]:
+    """Column names of the plan table; ``compact`` (under 120 columns) folds vpp into the
+    degrees and leaves out sp and tokens/s so that 80 columns hold it."""
     moe = any(c.plan.ep > 1 for c in rows)
     budget = bool(rows) and not rows[0].per_step
     show_energy = "energy" in (res.objective, *(res.pareto_axes or ()))
-    hybrid = any(c.plan.fsdp_shard for c in rows)
-    t = Table(title=title, title_justify="left", caption_justify="left",
-              caption="zero 3/N: ZeRO-3 (FSDP) sharded over N ranks, replicated across the rest"
-              if hybrid else None)
-    cols = ["#"] + (["chips"] if ranged_chips else []) + (["gbs"] if ranged_gbs else [])
-    cols += ["tp·pp·dp·cp·ep" if moe else "tp·pp·dp·cp", "vpp", "mbs", "zero", "rc", "sp",
-             "memory", "step", "tokens/s", "MFU"]
+    cols = ["#"] + (["chips"] if len(res.chip_counts) > 1 else [])
+    cols += ["gbs"] if len(res.global_batches) > 1 else []
+    cols += ["tp·pp·dp·cp·ep" if moe else "tp·pp·dp·cp"]
+    cols += ["mbs", "zero", "rc", "mem", "step", "MFU"] if compact else [
+        "vpp", "mbs", "zero", "rc", "sp", "memory", "step", "tokens/s", "MFU"]
     cols += ["days"] if budget else []
     cols += ["$ run" if budget else "$/step"]
     cols += (["energy" if budget else "energy/step"] if show_energy else [])
+    return cols
+
+
+def _cells(i: int, c: Candidate, cols: list[str]) -> list[str]:
+    from .units import pct, seconds, si
+
+    p, e = c.plan, c.estimate
+    values = {
+        "#": str(i), "chips": f"{c.chips:,}", "gbs": f"{c.global_batch:,}",
+        "vpp": str(p.vpp), "mbs": str(p.micro_batch),
+        "zero": f"{p.zero_stage}" + (f"/{p.fsdp_shard}" if p.fsdp_shard else ""),
+        "rc": {"none": "none", "selective": "sel", "full": "full"}[p.recompute],
+        "sp": "on" if p.sequence_parallel and p.tp > 1 else "–",
+        "memory": f"{e.memory_bytes / 2**30:,.1f}G {pct(c.memory_frac)}",
+        "mem": f"{e.memory_bytes / 2**30:,.0f}G", "step": seconds(e.step_time_s),
+        "tokens/s": si(e.tokens_per_s), "MFU": pct(e.mfu),
+        "days": f"{(c.time_to_train_s or 0) / 86400:,.1f}",
+        "$ run": _money(c.cost_usd), "$/step": _money(c.cost_usd),
+        "energy": _energy(c.energy_j), "energy/step": _energy(c.energy_j),
+    }
+    out = []
+    for col in cols:
+        if col.startswith("tp·"):
+            ep = [p.ep] if col.endswith("·ep") else []
+            degrees = "·".join(map(str, [p.tp, p.pp, p.dp, p.cp, *ep]))
+            out.append(degrees + (f" v{p.vpp}" if "vpp" not in cols and p.vpp > 1 else ""))
+        else:
+            out.append(values[col])
+    return out
+
+
+def _plan_table(title: str, rows: list[Candidate], res: SearchResult, compact: bool = False
+                ) -> Table:
+    from rich import box
+
+    hybrid = any(c.plan.fsdp_shard for c in rows)
+    notes = (["zero 3/N: ZeRO-3 (FSDP) sharded over N ranks"] if hybrid else [])
+    if compact:
+        notes += ["vN: N virtual pipeline stages"] if any(c.plan.vpp > 1 for c in rows) else []
+        notes += ["--wide for every column"]
+    t = Table(title=title, title_justify="left", caption_justify="left",
+              caption="; ".join(notes) or None, box=box.SIMPLE_HEAD, pad_edge=False,
+              collapse_padding=True)
+    cols = _columns(rows, res, compact)
     for c in cols:
-        t.add_column(c, justify="left" if c in ("rc", "zero") else "right", no_wrap=True)
+        t.add_column(c, justify="left" if c in ("rc", "zero") else "right", no_wrap=not compact,
+                     overflow="fold")
     for i, c in enumerate(rows, 1):
-        p, e = c.plan, c.estimate
-        zero = f"{p.zero_stage}" + (f"/{p.fsdp_shard}" if p.fsdp_shard else "")
-        degrees = [p.tp, p.pp, p.dp, p.cp] + ([p.ep] if moe else [])
-        cells = [str(i)] + ([f"{c.chips:,}"] if ranged_chips else [])
-        cells += [f"{c.global_batch:,}"] if ranged_gbs else []
-        cells += ["·".join(map(str, degrees)), str(p.vpp), str(p.micro_batch), zero,
-                  {"none": "none", "selective": "sel", "full": "full"}[p.recompute],
-                  "on" if p.sequence_parallel and p.tp > 1 else "–",
-                  f"{e.memory_bytes / 2**30:,.1f}G {pct(c.memory_frac)}", seconds(e.step_time_s),
-                  si(e.tokens_per_s), pct(e.mfu)]
-        if budget:
-            cells.append(f"{(c.time_to_train_s or 0) / 86400:,.1f}")
-        cells.append(_money(c.cost_usd))
-        if show_energy:
-            cells.append(_energy(c.energy_j))
-        t.add_row(*cells)
+        t.add_row(*_cells(i, c, cols))
     return t
 
 
-def render(res: SearchResult, out: Console) -> None:
-    """Rich tables: summary, top plans, the best plan's breakdown, Pareto front, diagnosis."""
+def render(res: SearchResult, out: Console, wide: bool = False) -> None:
+    """Rich tables: summary, top plans, the best plan's breakdown, Pareto front, diagnosis.
+    Under 120 columns (pipes get 80) the plan tables are compact unless ``wide``."""
     from .render import estimate_tables
 
+    compact = not wide and out.width < 120
     chips = (f"{res.chip_counts[0]:,}" if len(res.chip_counts) == 1
              else f"{len(res.chip_counts)} counts {res.chip_counts[0]:,}–{res.chip_counts[-1]:,}")
     out.print(
-        f"[bold]search[/] {res.model} on {res.chip} ({res.system}) × {chips} chips · objective "
-        f"[bold]{res.objective}[/] · {res.candidates:,} candidates, {res.pruned:,} skipped by "
+        f"[bold]search[/] {escape(res.model)} on {escape(res.chip)} ({escape(res.system)}) × "
+        f"{chips} chips · objective "
+        f"[bold]{escape(res.objective)}[/] · {res.candidates:,} candidates, {res.pruned:,} skipped by "
         f"the memory bound, {res.evaluated:,} evaluated, {res.feasible:,} fit · "
         f"{res.wall_s:.2f} s ({res.plans_per_s / 1e6:,.2f} M plans/s)", highlight=False)
     if res.price:
-        out.print(f"price: ${res.price.usd_per_chip_hour:,.2f}/chip-hour ({res.price.source})",
-                  highlight=False)
+        out.print(f"price: ${res.price.usd_per_chip_hour:,.2f}/chip-hour "
+                  f"({escape(res.price.source)})", highlight=False)
     if res.watts_per_chip:
         out.print(f"energy: {res.watts_per_chip:,.0f} W per chip (TDP × training power "
                   "fraction; no host power or PUE — a proxy)", highlight=False)
     if res.top:
-        out.print(_plan_table(f"Top {len(res.top)} plans", list(res.top), res))
+        out.print(_plan_table(f"Top {len(res.top)} plans", list(res.top), res, compact))
         out.print("[bold]Best plan[/]")
         estimate_tables(res.top[0].estimate, out)
     if res.pareto_axes:
         a, b = res.pareto_axes
         out.print(_plan_table(f"Pareto front: {a} vs {b} ({len(res.pareto)} plans)",
-                              list(res.pareto), res))
+                              list(res.pareto), res, compact))
     d = res.diagnosis
     if d is not None:
-        out.print(f"[red bold]{d.message}[/]", highlight=False)
+        out.print(f"[red bold]{escape(d.message)}[/]", highlight=False)
         for f in d.fixes:
-            out.print(f"  • {f}", highlight=False)
+            out.print(f"  • {escape(f)}", highlight=False)
         if d.closest is not None:
             out.print("closest plan:", highlight=False)
             estimate_tables(d.closest.estimate, out)
@@ -172,6 +202,7 @@ def search(
                                             help="only these micro-batch sizes")] = None,
     recompute: Annotated[str | None, _opt(help="only these recompute modes: none,full")] = None,
     as_json: Annotated[bool, _opt("--json", help="print JSON")] = False,
+    wide: Annotated[bool, _opt("--wide", help="every column, however wide")] = False,
 ) -> None:
     """Search every parallel plan (TP, PP, VPP, DP/ZeRO/FSDP, CP, EP, micro-batch, recompute)
     for the fastest, cheapest or least-energy one that fits."""
@@ -203,9 +234,10 @@ def search(
         bar.close()
     if as_json:
         sys.stdout.write(json.dumps(res.to_dict(), indent=2, default=str, allow_nan=False) + "\n")
-        return
-    # piped output (files, CI logs) gets a wide table instead of 80 squeezed columns
-    render(res, console if console.is_terminal else Console(width=160))
+    else:
+        render(res, Console(width=max(console.width, 200)) if wide else console, wide)
+    if not res.top:  # valid input, but nothing fits: README "Exit codes"
+        raise typer.Exit(1)
 
 
 class _ProgressBar:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..model.estimate import Estimate
@@ -17,9 +18,11 @@ def _bar(frac: float, width: int = 24) -> str:
 def estimate_tables(e: Estimate, console: Console) -> None:
     p = e.plan
     console.print(
-        f"[bold]{e.model}[/] on [bold]{e.chips:,} × {e.chip}[/] ({e.system})  ·  {p.describe()}  ·  "
-        f"seq {e.job.seq_len:,}  ·  global batch {e.job.global_batch_seqs:,} seqs ({e.job.tokens_per_step:,} tokens)  ·  {e.job.precision}"
-        + (f"  ·  profile {e.profile}" if e.profile else "")
+        f"[bold]{escape(e.model)}[/] on [bold]{e.chips:,} × {escape(e.chip)}[/] ({escape(e.system)})"
+        f"  ·  {escape(p.describe())}  ·  seq {e.job.seq_len:,}  ·  global batch "
+        f"{e.job.global_batch_seqs:,} seqs ({e.job.tokens_per_step:,} tokens)  ·  {escape(e.job.precision)}"
+        + (f"  ·  profile {escape(e.profile)}" if e.profile else ""),
+        highlight=False,
     )
     cap = e.memory_capacity_bytes
     mt = Table(title=f"Memory per rank (most-loaded: {e.worst_stage} pipeline stage)", title_justify="left")
@@ -45,7 +48,7 @@ def estimate_tables(e: Estimate, console: Console) -> None:
             tt.add_row(k.removeprefix("time/"), seconds(v), pct(v / e.step_time_s), _bar(v / e.step_time_s))
     tt.add_row("[bold]step[/]", f"[bold]{seconds(e.step_time_s)}[/]", "100%", f"{e.microbatches:g} micro-batches")
     lo, hi = e.step_time_bounds_s
-    tt.add_row("bounds", f"{seconds(lo)} – {seconds(hi)}", "", "all comm overlapped – none overlapped")
+    tt.add_row("bounds", f"{seconds(lo)} – {seconds(hi)}", "", "comm all hidden – none hidden")
     console.print(tt)
 
     st = Table(title="Throughput", title_justify="left", show_header=False)

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
@@ -206,43 +208,64 @@ _COLUMNS = {
 }
 
 
-def _cell(v: Any) -> str:
-    if v is None:
-        return "–"
+#: the columns shown when the terminal (or pipe) is narrow: (record key, header)
+_COMPACT: dict[str, tuple[tuple[str, str], ...]] = {
+    "chips": (("slug", "slug"), ("vendor", "vendor"), ("bf16_tflops", "bf16 TF"),
+              ("fp8_tflops", "fp8 TF"), ("hbm_gb", "HBM GB"), ("hbm_tb_per_s", "TB/s"),
+              ("tdp_w", "TDP W"), ("as_of", "as of")),
+    "models": (("slug", "slug"), ("params_b", "params"), ("active_b", "active"),
+               ("layers", "layers"), ("heads_kv", "heads/kv"), ("experts", "experts"),
+               ("training_tokens", "tokens")),
+    "systems": (("slug", "slug"), ("chip", "chip"), ("chips_per_node", "per node"),
+                ("max_chips", "max chips"), ("tiers", "tiers")),
+    "prices": (("chip", "chip"), ("kind", "kind"), ("usd_per_chip_hour", "$/chip-h"),
+               ("usd_per_chip", "$/chip"), ("label", "label"), ("as_of", "as of")),
+    "economics": (("key", "key"), ("value", "value"), ("unit", "unit"), ("as_of", "as of")),
+    "frameworks": (("slug", "slug"), ("knobs", "knobs")),
+}
+_NUMERIC = {
+    "bf16_tflops", "fp8_tflops", "hbm_gb", "hbm_tb_per_s", "tdp_w", "params_b", "active_b",
+    "layers", "hidden", "heads", "kv_heads", "heads_kv", "training_tokens", "chips_per_node",
+    "max_chips", "usd_per_chip_hour", "usd_per_chip", "value",
+}  # fmt: skip
+#: below this width the compact column set is used (unless ``wide``)
+WIDE_FROM = 140
+
+
+def _cell(v: Any, key: str = "") -> str:
+    """A record value as escaped table text (catalog text may hold ``[...]``)."""
+    if v is None or v == "":
+        return "–" if v is None else ""
+    if key == "training_tokens" and isinstance(v, int | float):
+        return f"{v / 1e12:.3g}T" if v >= 1e12 else f"{v / 1e9:.3g}B"
     if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:.4g}"
-    return str(v)
+        if abs(v) >= 1e6:
+            return f"{v:.4g}"
+        return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:,.4g}"
+    if isinstance(v, int) and not isinstance(v, bool) and key != "slug":
+        return f"{v:,}"
+    return escape(str(v))
 
 
-def catalog_table(kind: str, records: list[dict[str, Any]], console: Console) -> None:
-    """A Rich table of ``records`` (from :func:`catalog_records`) with source and date columns."""
-    cols = _COLUMNS.get(kind) or tuple(records[0]) if records else ()
-    t = Table(title=f"catalog: {kind} ({len(records)})", title_justify="left")
-    numeric = {
-        "bf16_tflops",
-        "fp8_tflops",
-        "hbm_gb",
-        "hbm_tb_per_s",
-        "tdp_w",
-        "params_b",
-        "active_b",
-        "layers",
-        "hidden",
-        "heads",
-        "kv_heads",
-        "training_tokens",
-        "chips_per_node",
-        "usd_per_chip_hour",
-        "usd_per_chip",
-        "value",
-    }
-    for c in cols:
-        t.add_column(
-            c,
-            justify="right" if c in numeric else "left",
-            overflow="fold",
-            no_wrap=c in ("slug", "chip", "kind", "key", "as_of"),
-        )
+def catalog_table(kind: str, records: list[dict[str, Any]], console: Console,
+                  wide: bool = False) -> None:
+    """A Rich table of ``records`` (from :func:`catalog_records`). Narrow consoles (pipes get 80
+    columns) show :data:`_COMPACT` columns; ``wide`` or a console of at least
+    :data:`WIDE_FROM` columns shows every column, source and date included."""
+    compact = not wide and console.width < WIDE_FROM and kind in _COMPACT
+    if compact:
+        cols = _COMPACT[kind]
+        records = [{**r, "heads_kv": f"{r.get('heads')}/{r.get('kv_heads')}"} for r in records]
+    else:
+        cols = tuple((c, c) for c in (_COLUMNS.get(kind) or (tuple(records[0]) if records else ())))
+    unit = " · params in billions" if kind == "models" else ""
+    t = Table(title=f"catalog: {kind} ({len(records)}){unit}", title_justify="left",
+              box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, caption_justify="left",
+              caption="fewer columns at this width; --wide (or --json) for sources and notes"
+              if compact else None)
+    for key, header in cols:
+        t.add_column(header, justify="right" if key in _NUMERIC else "left", overflow="fold",
+                     no_wrap=key in _NUMERIC or key in ("slug", "chip", "kind", "as_of"))
     for r in records:
-        t.add_row(*(_cell(r.get(c)) for c in cols))
+        t.add_row(*(_cell(r.get(c), c) for c, _ in cols))
     console.print(t)

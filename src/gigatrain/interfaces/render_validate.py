@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..validate.score import RowResult
@@ -15,12 +17,16 @@ def _fmt(v: float | None) -> str:
 
 
 def _stats_table(title: str, stats: dict[str, dict]) -> Table:
-    t = Table(title=title, title_justify="left")
-    for col in ("", "rows", "median |err|", "p90 |err|", "median signed", "within 15%"):
-        t.add_column(col, justify="right" if col else "left")
+    """Error statistics per group; short headers so 80 columns hold source names whole."""
+    t = Table(title=f"{title} · |err| = |predicted/measured − 1|", title_justify="left",
+              box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t.add_column("", overflow="fold")
+    for col in ("rows", "median |err|", "p90 |err|", "median err", "≤15%"):
+        t.add_column(col, justify="right", no_wrap=True)
     for k, s in stats.items():
-        t.add_row(k, str(s["n"]), _fmt(s["median_abs_rel_error"]), _fmt(s["p90_abs_rel_error"]),
-                  _fmt(s["median_rel_error"]), _fmt(s["within_15pct"]))
+        t.add_row(escape(str(k)), str(s["n"]), _fmt(s["median_abs_rel_error"]),
+                  _fmt(s["p90_abs_rel_error"]), _fmt(s["median_rel_error"]),
+                  _fmt(s["within_15pct"]))
     return t
 
 
@@ -38,13 +44,15 @@ def validation_tables(results: list[RowResult], summary: dict, console: Console,
             "all": summary["memory"], "torchtitan": summary["memory_torchtitan"]}))
     reasons = Counter(r.reason for r in results if r.status != "ok")
     if reasons:
-        t = Table(title="Unsupported rows by reason", title_justify="left")
+        t = Table(title="Unsupported rows by reason", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         t.add_column("rows", justify="right")
-        t.add_column("reason")
+        t.add_column("reason", overflow="fold")
         for reason, n in reasons.most_common():
-            t.add_row(str(n), reason)
+            t.add_row(str(n), escape(reason))
         console.print(t)
     if show_unsupported:
         for r in results:
             if r.status != "ok":
-                console.print(f"{r.row_id}  {r.source_group}  {r.reason}")
+                console.print(f"{r.row_id}  {r.source_group}  {r.reason}", markup=False,
+                              highlight=False)

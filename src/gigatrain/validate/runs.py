@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -92,9 +93,41 @@ def _num(v: str | None) -> float | None:
     if not v:
         return None
     try:
-        return float(v)
+        x = float(v)
     except ValueError:
         return None
+    return x if math.isfinite(x) else None
+
+
+#: columns that must hold a finite number >= 0 when given (counts at most 1e12)
+_NUMERIC_COLUMNS = (
+    "num_layers", "hidden_size", "ffn_hidden_size", "num_attention_heads", "num_kv_heads",
+    "head_dim", "vocab_size", "seq_len", "moe_num_experts", "moe_top_k",
+    "moe_expert_ffn_hidden", "moe_shared_experts", "num_chips", "tp", "pp", "dp", "cp", "ep",
+    "vpp", "micro_batch_size", "global_batch_size_seqs",
+)
+_MEASURED_COLUMNS = (
+    "measured_tflops_per_chip", "measured_tokens_per_sec_total",
+    "measured_tokens_per_sec_per_chip", "measured_step_time_s", "measured_peak_mem_gib",
+)
+
+
+def row_problem(r: dict[str | None, str | None]) -> str | None:
+    """Why a CSV row cannot be read (wrong field count, a non-numeric, NaN, infinite, negative
+    or fractional count, a measurement that is not a positive number), or None."""
+    if None in r or any(v is None for v in r.values()):
+        return "malformed CSV row: its field count differs from the header's"
+    for col in (*_NUMERIC_COLUMNS, *_MEASURED_COLUMNS):
+        text = (r.get(col) or "").strip().replace(",", "")
+        if not text:
+            continue
+        x = _num(text)
+        counts = col in _NUMERIC_COLUMNS
+        if x is None or x < 0 or (not counts and x == 0):
+            return f"{col}={text!r} is not {'a count' if counts else 'a positive number'}"
+        if counts and (x != int(x) or x > 1e12):
+            return f"{col}={text!r} is not a whole count in 0..1e12"
+    return None
 
 
 @cache
@@ -226,7 +259,19 @@ def _metric(r: dict[str, str]) -> tuple[str, float, str] | None:
 
 def case_from_row(r: dict[str, str], require_metric: bool = True) -> Case | Unsupported:
     """The estimator inputs of one row. ``require_metric=False`` also accepts rows without a
-    throughput (the OOM records), as a ``memory_only`` case."""
+    throughput (the OOM records), as a ``memory_only`` case. A row that cannot be read is
+    reported as unsupported with its reason; the other rows are still scored."""
+    problem = row_problem(r)  # type: ignore[arg-type]
+    if problem is None:
+        try:
+            return _case_from_row(r, require_metric)
+        except (ValueError, ArithmeticError) as e:  # GigatrainError is a ValueError
+            problem = f"row not readable: {e}"
+    return Unsupported(str(r.get("row_id") or "?"), str(r.get("source_group") or "?"),
+                       str(r.get("chip_type") or ""), problem, str(r.get("spec_grade") or ""))
+
+
+def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupported:
     rid, group, chip_type = r.get("row_id", "?"), r.get("source_group", "?"), r.get("chip_type", "")
     grade = r.get("spec_grade", "")
 
