@@ -12,6 +12,7 @@ from .catalog.frameworks import get_framework, knobs_for
 from .catalog.hardware import get_chip, get_system
 from .catalog.models import get_model
 from .errors import GigatrainError, require_positive
+from .guard import check_estimate
 from .model.estimate import Estimate, estimate
 from .model.knobs import DEFAULT_KNOBS, Knobs
 from .model.plans import check_tp
@@ -120,4 +121,5 @@ def estimate_named(model: str | ModelSpec, chip: str, chips: int, *, seq: int | 
     if isinstance(tp, int) and tp > 0:
         check_tp(r.model, tp)  # the most useful message first: heads, not chip arithmetic
     p = make_plan(chips, **plan)  # type: ignore[arg-type]
-    return estimate(r.model, r.system, r.job, p, knobs or r.knobs(), profile=r.profile)
+    est = estimate(r.model, r.system, r.job, p, knobs or r.knobs(), profile=r.profile)
+    return check_estimate(est)  # never a NaN, infinite or negative number out
