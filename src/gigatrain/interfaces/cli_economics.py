@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
@@ -101,10 +102,26 @@ def fleet(
     train: Annotated[
         list[str] | None, typer.Option(help="Chinchilla-optimal dense model size(s), e.g. 1T")
     ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="model the fleet is partitioned for")
+    ] = "megatron-gpt-1t",
+    tokens: Annotated[
+        str | None, typer.Option(help="token budget per run (default 20 × parameters)")
+    ] = None,
+    seq: Annotated[int | None, typer.Option(help="sequence length (default: the model's)")] = None,
+    mitigation: Annotated[
+        str, typer.Option(help="manual | automated | async | in_memory | elastic")
+    ] = "automated",
+    min_speedup: Annotated[
+        float, typer.Option("--min-speedup", help="a doubling is useful if this much faster")
+    ] = 1.25,
+    jobs: Annotated[
+        bool, typer.Option("--jobs/--no-jobs", help="partition the fleet into jobs (searches)")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON (SI units)")] = False,
 ) -> None:
-    """What a power envelope or a budget buys: chips, FLOP/s, energy and $ per year, and how
-    long a Chinchilla-optimal model takes on it."""
+    """What a power envelope or a budget buys: chips, FLOP/s, energy and $ per year; how big
+    one job can usefully be, how many run at once, and goodput under each mitigation."""
     from ..economics.fleet import size_fleet
     from ..economics.quantities import (
         parse_count_words,
@@ -129,8 +146,11 @@ def fleet(
         job_chips=None if job_chips is None else int(parse_count_words("--job-chips", job_chips)),
         target_params=tuple(parse_count_words("--train", t) for t in train) if train else (1e12,),
     )
+    fj = None
+    if jobs:
+        fj = _fleet_jobs(f.chips, f.chip, model, tokens, seq, precision, mitigation, min_speedup)
     if as_json:
-        _dump(f.to_dict())
+        _dump({**f.to_dict(), "jobs": fj.to_dict() if fj else None})
         return
     p = f.power
     console.print(
@@ -198,9 +218,102 @@ def fleet(
             _fmt("duration", x.wall_s),
         )
     console.print(tt)
+    if fj is not None:
+        _jobs_tables(fj)
     for k, v in f.assumptions.items():
         if k != "chips":
             console.print(f"  [dim]{k}: {v}[/]", highlight=False)
+
+
+def _fleet_jobs(
+    fleet_chips: int,
+    chip: str,
+    model: str,
+    tokens: str | None,
+    seq: int | None,
+    precision: str,
+    mitigation: str,
+    min_speedup: float,
+) -> Any:
+    from ..api import make_job
+    from ..catalog.hardware import default_system_for, get_chip
+    from ..catalog.models import get_model, model_info
+    from ..economics.jobs import fleet_jobs
+    from ..model.workload import params_total
+    from .units import parse_count
+
+    m = get_model(model)
+    info: dict[str, Any] = {}
+    with contextlib.suppress(KeyError):
+        info = model_info(m.slug)
+    tok = parse_count("--tokens", tokens) if tokens else 20.0 * params_total(m)
+    s = seq or int(info.get("train_seq_len") or 4096)
+    job = make_job(s, 1, tok, precision, "megatron")
+    system = default_system_for(get_chip(chip))
+    return fleet_jobs(m, system, job, fleet_chips, mitigation=mitigation, min_speedup=min_speedup)
+
+
+def _jobs_tables(fj: Any) -> None:
+    sc, pa = fj.scaling, fj.partition
+    b = sc.bound
+    t = Table(
+        title=f"Job size for {fj.model}, {fj.tokens:.3g} tokens (global batch ≤ {b.seqs:,} × "
+        f"{b.seq_len:,} = {b.tokens / 1e6:,.0f}M tokens, critical-batch bound; goodput: "
+        f"{sc.mitigation})",
+        title_justify="left",
+    )
+    for c in ("chips", "plan", "batch", "MFU", "goodput", "MTBF", "failure-free", "wall clock", ""):
+        t.add_column(c, justify="left" if c in ("plan", "") else "right", overflow="fold")
+    for x in sc.points:
+        mark = []
+        if x is sc.largest_useful:
+            mark.append("largest useful")
+        if x is sc.fastest:
+            mark.append("fastest")
+        t.add_row(
+            f"{x.chips:,}",
+            x.plan,
+            f"{x.global_batch:,}",
+            f"{x.mfu:.1%}",
+            f"{x.goodput:.1%}",
+            _fmt("duration", x.mtbf_s),
+            _fmt("duration", x.ideal_s),
+            _fmt("duration", x.wall_s),
+            ", ".join(mark),
+        )
+    console.print(t)
+    console.print(f"  {sc.note}; batch bound: {b.source}", highlight=False)
+    pt = Table(title="Fleet partitioned into jobs", title_justify="left", show_header=False)
+    pt.add_column("what")
+    pt.add_column("value", justify="right")
+    j = pa.job
+    pt.add_row("jobs × chips", f"{pa.jobs:,} × {j.chips:,}")
+    pt.add_row("hot spares / idle chips", f"{pa.spare_chips:,} / {pa.idle_chips:,}")
+    pt.add_row("days per run", f"{pa.days_per_run:,.1f}")
+    pt.add_row("runs per year (whole fleet)", f"{pa.runs_per_year:,.1f}")
+    pt.add_row("fleet throughput", f"{pa.fleet_tokens_per_s / 1e6:,.1f}M tokens/s (after goodput)")
+    pt.add_row("utilisation (model FLOP/s / fleet peak)", f"{pa.utilisation:.1%}")
+    console.print(pt)
+    gt = Table(title="Goodput per mitigation", title_justify="left")
+    for c in ("mitigation", f"job of {j.chips:,}", f"whole fleet ({pa.fleet_chips:,})", "spares",
+              "how"):  # fmt: skip
+        gt.add_column(c, justify="left" if c in ("mitigation", "how") else "right")
+    for name, g in pa.goodput_by_mitigation.items():
+        w = fj.whole_fleet[name]
+        gt.add_row(
+            name, f"{g.goodput:.1%}", f"{w.goodput:.1%}", f"{g.spare_fraction:.0%}",
+            g.assumptions["mitigation"].split(": ", 1)[-1],
+        )  # fmt: skip
+    console.print(gt)
+    g = pa.goodput_by_mitigation[sc.mitigation]
+    per_day = ", ".join(f"{k} {v:.2g}" for k, v in g.interruptions_per_day.items())
+    console.print(
+        f"  [dim]interruptions per day of one {j.chips:,}-chip job, by component: {per_day} "
+        f"(Llama 3 Table 5 rates, [L3] §3.3.4)[/]",
+        highlight=False,
+    )
+    for k, v in g.assumptions.items():
+        console.print(f"  [dim]goodput/{k}: {escape(v)}[/]", highlight=False)
 
 
 # ---------------------------------------------------------------- cost
