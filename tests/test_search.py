@@ -56,9 +56,14 @@ def test_best_plan_convenience() -> None:
 
 # ------------------------------------------------------------------ pruning = brute force
 def _brute_best(model, system, job, chips, limit_frac=1.0):
-    """Every valid candidate through evaluate at once, no pruning, no chunking."""
+    """Every valid candidate the framework can run, through evaluate at once, no pruning, no
+    chunking."""
+    from gigatrain.catalog.frameworks import get_framework
+    from gigatrain.search.capabilities import runnable_mask
+
     knobs = knobs_for(job.framework)
     p = build_space(model, job, chips).all(model)
+    p = p.take(runnable_mask(get_framework(job.framework).capabilities, model, p))
     r = evaluate(model, system, job, p, knobs)
     fits = r["memory/total"] <= limit_frac * system.chip.hbm_bytes
     return p, r, fits
@@ -280,4 +285,4 @@ def test_cli_errors_are_one_line() -> None:
     assert "exceeds the largest" in p.stderr and "Traceback" not in p.stderr
     nothing = subprocess.run([*cmd[:-1], "64", "--global-batch", "3072", "--seq", "2048"],
                              capture_output=True, text=True, timeout=60)
-    assert nothing.returncode == 0 and "nothing fits on 64 chips" in nothing.stdout
+    assert nothing.returncode == 1 and "nothing fits on 64 chips" in nothing.stdout

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from .errors import GigatrainError
+
 Recompute = Literal["none", "selective", "full"]
 RECOMPUTE_MODES: tuple[str, ...] = ("none", "selective", "full")
 Schedule = Literal["1f1b", "interleaved"]
@@ -121,12 +123,38 @@ class ChipSpec:
     as_of: str = ""
 
     def peak(self, dtype: str) -> float:
-        """Dense peak FLOP/s for ``dtype``; fp8/fp4 fall back to bf16 where the chip lacks them."""
+        """Dense peak FLOP/s for ``dtype``; fp8/fp4 fall back to bf16 where the chip lacks them.
+
+        A lenient lookup for economics' what-ifs; the training model uses :meth:`matmul_peak`,
+        which refuses a format the chip cannot run."""
         for d in (dtype, "bf16", "fp16"):
             v = self.peak_flops_per_s.get(d)
             if v:
                 return v
         raise KeyError(f"chip {self.slug} has no dense peak for {dtype}")
+
+    def matmul_format(self, dtype: str) -> str:
+        """The tensor format a job in ``dtype`` runs its matmuls in on this chip.
+
+        fp32 training runs its GEMMs as TF32 where the chip has TF32 units (Megatron, JAX and
+        cuBLAS-with-TF32 default), else at the chip's fp32 peak. Every other format must be one
+        the chip lists: fp8 on an A100 or bf16 on a V100 is an error, never a silent fallback.
+        """
+        have = {k for k, v in self.peak_flops_per_s.items() if v}
+        if dtype == "fp32":
+            for d in ("tf32", "fp32"):
+                if d in have:
+                    return d
+        elif dtype in have:
+            return dtype
+        raise GigatrainError(
+            f"precision {dtype} is not supported by {self.slug} (it has dense peaks for "
+            f"{', '.join(sorted(have))}); choose one of those"
+        )
+
+    def matmul_peak(self, dtype: str) -> float:
+        """Dense peak FLOP/s of the format :meth:`matmul_format` picks for ``dtype``."""
+        return self.peak_flops_per_s[self.matmul_format(dtype)]
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,35 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GigatrainError, unknown_name
-from ..model.knobs import DEFAULT_KNOBS, Knobs
+from ..model.knobs import DEFAULT_KNOBS, KNOB_RANGES, Knobs
 from ..yamlio import read_yaml
 
 DATA = Path(__file__).parent / "data" / "frameworks.yaml"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a training framework can run (``capabilities`` in frameworks.yaml, with its
+    source): search offers only these layouts, and an estimate of anything else says so."""
+
+    tensor_parallel: bool = True
+    pipeline: bool = True
+    interleaved: bool = True
+    #: first/last pipeline stages may hold fewer layers (balanced around embedding and loss)
+    uneven_pipeline: bool = False
+    context_parallel: bool = True
+    expert_parallel: bool = True
+    sequence_parallel: bool = True
+    zero_stages: tuple[int, ...] = (0, 1, 2, 3)
+    zero_stages_with_pp: tuple[int, ...] = (0, 1, 2, 3)
+    recompute: tuple[str, ...] = ("none", "selective", "full")
+    #: "attention" = Megatron-Core selective (core attention only); "ops" = op-level selective
+    #: checkpointing that also recomputes norm and activation outputs
+    selective_recompute: str = "attention"
+    #: ZeRO stage a run uses when its description names none
+    default_zero_stage: int = 1
+    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16", "fp8", "fp4")
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -22,6 +47,24 @@ class Framework:
     knobs: Knobs
     fitted: dict[str, Any]
     inherits: str | None = None
+    capabilities: Capabilities = Capabilities()
+
+
+def _capabilities(slug: str, raw: Any) -> Capabilities:
+    if raw is None:
+        return Capabilities()
+    if not isinstance(raw, dict):
+        raise GigatrainError(f"frameworks.yaml: {slug}.capabilities must be a mapping")
+    valid = {f.name: f for f in fields(Capabilities)}
+    bad = sorted(set(raw) - set(valid))
+    if bad:
+        raise GigatrainError(f"frameworks.yaml: {slug}.capabilities has unknown key(s) {', '.join(bad)}; "
+                             f"valid: {', '.join(sorted(valid))}")
+    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    if vals.get("selective_recompute", "attention") not in ("attention", "ops"):
+        raise GigatrainError(f"frameworks.yaml: {slug}.capabilities.selective_recompute must be "
+                             f"'attention' or 'ops', got {vals['selective_recompute']!r}")
+    return Capabilities(**vals)
 
 
 def _parse(slug: str, raw: Any) -> Framework:
@@ -35,14 +78,28 @@ def _parse(slug: str, raw: Any) -> Framework:
     for k, v in over.items():
         if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
             raise GigatrainError(f"frameworks.yaml: {slug}.knobs.{k} must be a number >= 0, got {v!r}")
+        lo, hi = KNOB_RANGES.get(k, (0.0, float("inf")))
+        if not lo <= v <= hi:
+            raise GigatrainError(f"frameworks.yaml: {slug}.knobs.{k}={v!r} is outside its physical range "
+                                 f"[{lo:g}, {hi:g}]")
+    caps = _capabilities(slug, raw.get("capabilities"))
+    # the framework's semantics travel to the model as knobs (the model reads knobs only)
+    over = {**over, "uneven_pipeline_stages": float(caps.uneven_pipeline),
+            "selective_drops_elementwise": float(caps.selective_recompute == "ops")}
     return Framework(slug, tuple(str(m).lower() for m in raw.get("match") or ()), str(raw.get("note", "")),
-                     DEFAULT_KNOBS.with_(**over), dict(raw.get("fitted") or {}), raw.get("inherits"))
+                     DEFAULT_KNOBS.with_(**over), dict(raw.get("fitted") or {}), raw.get("inherits"), caps)
 
 
 @cache
 def load_frameworks() -> dict[str, Framework]:
     raw = read_yaml(DATA, "framework catalog")
-    return {slug: _parse(slug, v) for slug, v in raw.items()}
+    out = {}
+    for slug, v in raw.items():
+        parent = raw.get(v.get("inherits")) if isinstance(v, dict) else None
+        if parent is not None and "capabilities" not in v:  # inherits its parent's capabilities
+            v = {**v, "capabilities": parent.get("capabilities")}
+        out[slug] = _parse(slug, v)
+    return out
 
 
 def get_framework(name: str) -> Framework:
@@ -63,3 +120,13 @@ def framework_for_text(text: str) -> str:
 
 def knobs_for(framework: str) -> Knobs:
     return get_framework(framework).knobs
+
+
+#: the framework each chip family trains with unless the user names one: Trainium with the
+#: Neuron SDK (NeuronX Distributed), TPUs with JAX (MaxText), GPUs with Megatron-Core
+FAMILY_FRAMEWORK = {"AWS": "neuron", "Google": "jax"}
+
+
+def default_framework(vendor: str) -> str:
+    """The framework a chip of ``vendor`` is assumed to train with (:data:`FAMILY_FRAMEWORK`)."""
+    return FAMILY_FRAMEWORK.get(vendor, "megatron")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..specs import Job, ModelSpec, Plan, SystemSpec
 from .knobs import DEFAULT_KNOBS, Knobs
-from .memory import memory_breakdown
+from .memory import memory_breakdown, stage_split
 from .plans import PlanArrays, check_plan
 from .step import step_breakdown
 from .workload import model_flops_per_token, params_active, params_total
@@ -28,12 +28,13 @@ SECONDS_PER_DAY = 86400.0
 def evaluate(model: ModelSpec, system: SystemSpec, job: Job, plans: PlanArrays,
              knobs: Knobs = DEFAULT_KNOBS) -> dict[str, np.ndarray]:
     """Memory and time breakdowns plus derived throughput for every plan in ``plans``."""
-    mem = memory_breakdown(model, job, plans, knobs)
-    time = step_breakdown(model, system, job, plans, knobs)
+    split = stage_split(model, job, plans, knobs)
+    mem = memory_breakdown(model, job, plans, knobs, split)
+    time = step_breakdown(model, system, job, plans, knobs, split)
     chips = plans.chips
     step_s = time["time/total"]
     tokens_per_s = job.tokens_per_step / step_s
-    peak = system.chip.peak(job.precision)
+    peak = system.chip.matmul_peak(job.precision)
     f_causal = model_flops_per_token(model, job.seq_len, causal=True)
     f_full = model_flops_per_token(model, job.seq_len, causal=False)
     mfu = tokens_per_s * f_causal / (chips * peak)

@@ -91,6 +91,20 @@ class Knobs:
     #: bytes per logit kept on the last stage for the loss (bf16 logits + fp32 softmax/grad)
     logit_bytes: float = 6.0
 
+    # --- framework semantics (set per framework profile, never fitted) -------------------------
+    #: 1 = the framework balances pipeline stages around the LM head (first/last stages with
+    #: fewer layers: Megatron-Core ``--decoder-last-pipeline-num-layers``, torchtitan module
+    #: split); 0 = uniform ⌈L/pp⌉ partition with the head added to the last stage
+    uneven_pipeline_stages: float = 0.0
+    #: 1 = "selective" recompute also drops norm and activation-function outputs (op-level
+    #: selective checkpointing); 0 = Megatron-Core's selective mode (core attention only,
+    #: which saves nothing more once FlashAttention stores no scores)
+    selective_drops_elementwise: float = 0.0
+    #: 1 = ZeRO-2 reduce-scatters gradients after every micro-batch's backward (DeepSpeed: the
+    #: sharded gradient buffer cannot accumulate a full gradient); the per-step cost ZeRO-1 pays
+    #: once is then paid n_mb times, partly hidden behind each backward
+    zero2_reduce_per_microbatch: float = 1.0
+
     def overlap_bounds(self) -> tuple[Knobs, Knobs]:
         """(everything overlapped, nothing overlapped): the bounds DESIGN.md principle 7 asks
         for where overlap is uncertain."""
@@ -106,3 +120,32 @@ class Knobs:
 
 
 DEFAULT_KNOBS = Knobs()
+
+#: physical range of each knob (inclusive): profiles outside it are refused when they load and
+#: the fitter never leaves it. Efficiencies and overlaps are fractions; a framework can only be
+#: slower than the model (compute_time_scale ≥ 1), so MFU never exceeds the chip's measured GEMM
+#: efficiency; per-event overheads are bounded by what a launch or a handshake can cost.
+KNOB_RANGES: dict[str, tuple[float, float]] = {
+    "attention_efficiency_ratio": (0.1, 1.0),
+    "fp8_efficiency_ratio": (0.3, 1.0),
+    "compute_time_scale": (1.0, 3.0),
+    "elementwise_traffic_ratio": (0.25, 6.0),
+    "host_op_overhead_s": (0.0, 200e-6),
+    "microbatch_overhead_s": (0.0, 0.1),
+    "pp_microbatch_overhead_s": (0.0, 1.0),
+    "tp_overlap": (0.0, 1.0),
+    "dp_overlap": (0.0, 1.0),
+    "cp_overlap": (0.0, 1.0),
+    "ep_overlap": (0.0, 1.0),
+    "pp_overlap": (0.0, 1.0),
+    "flash_attention": (0.0, 1.0),
+    "memory_fragmentation": (0.0, 0.5),
+    "activation_memory_scale": (0.5, 4.0),
+    "tp_unsharded_act_fraction": (0.0, 1.0),
+    "recompute_working_layers": (1.0, 8.0),
+    "logit_bytes": (2.0, 20.0),
+    "memory_overhead_bytes": (0.0, 8.0 * 2**30),
+    "uneven_pipeline_stages": (0.0, 1.0),
+    "selective_drops_elementwise": (0.0, 1.0),
+    "zero2_reduce_per_microbatch": (0.0, 1.0),
+}

@@ -12,14 +12,18 @@ Sources:
 * activations per layer: Korthikanti et al. 2022 Table 2 (34·s·b·h bytes for a GPT layer with
   sequence parallel dividing by t), generalised to GQA, gated MLPs and MoE from the tensors each
   block stores (``workload.LayerCost.act_bytes_per_token``); FlashAttention is assumed, so the
-  5·a·s/h attention-score term is 0. *Selective* recompute keeps GEMM outputs and recomputes
-  the cheap elementwise results (norm and activation-function outputs), as PyTorch's selective
-  activation checkpointing and Megatron-Core's module recompute do.
-* in-flight micro-batches: 1F1B keeps ``pp`` on the first stage; interleaving multiplies by
-  1 + (pp−1)/(pp·v) (Narayanan et al. 2021 §2.2.2).
+  5·a·s/h attention-score term is 0. *Selective* recompute per framework (see
+  :func:`activation_bytes`): Megatron-Core's recomputes only core attention (nothing more is
+  saved under FlashAttention); op-level selective checkpointing also drops norm and
+  activation-function outputs.
+* in-flight micro-batches: 1F1B keeps ``pp`` on the first stage; interleaving keeps
+  pp + (pp−1)/v there and (pp·(v−1)+1)/v on the last (Narayanan et al. 2021 §2.2.2).
+* layers per stage: :func:`stage_split` (uniform, or balanced around the LM head).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,38 +45,105 @@ def expert_dp(p: PlanArrays) -> np.ndarray:
     return np.maximum(p.fsdp_shard * p.tp / (p.ep * expert_tp(p)), 1.0)
 
 
-def stage_layers(model: ModelSpec, p: PlanArrays) -> tuple[np.ndarray, np.ndarray]:
-    """(dense, MoE) layers on the heaviest stage: ceil(L/pp) split in the model's proportion."""
+def head_layer_equivalents(model: ModelSpec, seq_len: int) -> float:
+    """Forward FLOPs of the LM head (2·V·h per token) in units of an average layer's forward
+    FLOPs (matmuls + causal attention core): how many layers the last stage's head is worth."""
+    costs = layer_costs(model)
+    n_dense, n_moe = layer_counts(model)
+    mm = n_dense * costs[0].matmul_flops_fwd + (n_moe * costs[1].matmul_flops_fwd if n_moe else 0.0)
+    attn = costs[0].attn_core_flops_fwd_full * (seq_len + 1) / 2
+    per_layer = mm / model.num_layers + attn
+    return 2.0 * model.vocab_size * model.hidden_size / per_layer
+
+
+@dataclass(frozen=True)
+class StageSplit:
+    """Transformer layers on the first (embedding, most micro-batches in flight) and on the last
+    pipeline stage (LM head and loss), as (dense, MoE) arrays; with pp = 1 both are the whole
+    model. Middle stages hold as many layers as the first."""
+
+    first: tuple[np.ndarray, np.ndarray]
+    last: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def first_layers(self) -> np.ndarray:
+        return self.first[0] + self.first[1]
+
+    @property
+    def last_layers(self) -> np.ndarray:
+        return self.last[0] + self.last[1]
+
+
+def _mix(model: ModelSpec, layers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dense, MoE) of ``layers`` layers, in the model's proportion (MoE rounded up)."""
     _n_dense, n_moe = layer_counts(model)
-    per_stage = -(-model.num_layers // p.pp)
-    moe_share = np.minimum(np.ceil(per_stage * n_moe / model.num_layers), per_stage)
-    return per_stage - moe_share, moe_share
+    moe = np.minimum(np.ceil(layers * n_moe / model.num_layers), layers)
+    return layers - moe, moe
 
 
-def params_on_rank(model: ModelSpec, p: PlanArrays) -> dict[str, np.ndarray]:
+def stage_split(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs) -> StageSplit:
+    """Layers per pipeline stage, as the framework partitions them.
+
+    * Uniform partition (DeepSpeed, nanotron, NxD): ⌈L/pp⌉ layers on the first stages and
+      ⌊L/pp⌋ on the last when pp does not divide L; the last stage also runs the LM head.
+    * Balanced partition (``knobs.uneven_pipeline_stages`` = 1: Megatron-Core's
+      ``--decoder-last-pipeline-num-layers`` / ``account_for_loss_in_pipeline_split``,
+      torchtitan's module split; Llama 3 405B ran 126 layers on PP16 with one layer fewer on
+      the first and last stages, Dubey et al. 2024 §3.3.2): the last stage gets ``l`` layers
+      with l + h_head ≈ ⌈(L − l)/(pp − 1)⌉, h_head = :func:`head_layer_equivalents`, the
+      integer l that minimises the slower of the two.
+    """
+    L = model.num_layers
+    pp = p.pp.astype(float)
+    first = np.ceil(L / pp)
+    last = np.where(L % p.pp == 0, first, np.floor(L / pp))
+    if knobs.uneven_pipeline_stages:
+        h_eq = head_layer_equivalents(model, job.seq_len)
+        rest = np.maximum(pp - 1, 1)
+        x = (L - (pp - 1) * h_eq) / pp
+        best_t = np.maximum(first, last + h_eq)
+        best_first, best_last = first, last
+        for cand in (np.floor(x), np.ceil(x)):
+            lc = np.clip(cand, 0, L)
+            fc = np.ceil((L - lc) / rest)
+            t = np.maximum(fc, lc + h_eq)
+            better = (pp > 1) & (t < best_t)
+            best_t = np.where(better, t, best_t)
+            best_first = np.where(better, fc, best_first)
+            best_last = np.where(better, lc, best_last)
+        first, last = best_first, best_last
+    return StageSplit(_mix(model, first), _mix(model, last))
+
+
+def params_on_rank(model: ModelSpec, p: PlanArrays, split: StageSplit) -> dict[str, np.ndarray]:
     """Parameters held by one rank of the first and last stage, split by how they shard.
 
     ``dense`` shards over TP; ``expert`` (routed experts) shards over TP·EP.
     """
     costs = layer_costs(model)
-    dense_l, moe_l = stage_layers(model, p)
-    dense = dense_l * costs[0].params
-    expert = np.zeros_like(dense, dtype=float)
-    if model.moe is not None:
-        moe = model.moe
-        k = 3 if model.mlp_gated else 2
-        routed = moe.num_experts * k * model.hidden_size * moe.expert_ffn_hidden_size
-        dense = dense + moe_l * (costs[1].params - routed)
-        expert = moe_l * routed / (expert_tp(p) * p.ep)
-    dense = dense / p.tp
+    k = 3 if model.mlp_gated else 2
+    routed = model.moe.num_experts * k * model.hidden_size * model.moe.expert_ffn_hidden_size if model.moe else 0
+
+    def stage(layers: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        dense_l, moe_l = layers
+        dense = dense_l * costs[0].params
+        expert = np.zeros_like(dense, dtype=float)
+        if model.moe is not None:
+            dense = dense + moe_l * (costs[1].params - routed)
+            expert = moe_l * routed / (expert_tp(p) * p.ep)
+        return dense / p.tp, expert
+
+    dense_f, expert_f = stage(split.first)
+    dense_l, expert_l = stage(split.last)
     emb = embedding_params(model) / p.tp
     head = (0 if model.tied_embeddings else model.vocab_size * model.hidden_size) / p.tp
     # with pp == 1 one rank holds both ends; tied weights are held by both ends when pp > 1
-    first = dense + expert + emb + np.where(p.pp == 1, head, 0)
-    last = dense + expert + np.where(p.pp == 1, emb, 0) + np.where(
+    first = dense_f + expert_f + emb + np.where(p.pp == 1, head, 0)
+    last = dense_l + expert_l + np.where(p.pp == 1, emb, 0) + np.where(
         model.tied_embeddings & (p.pp > 1), model.vocab_size * model.hidden_size / p.tp, head
     )
-    return {"first": first, "last": last, "expert": expert}
+    return {"first": first, "last": last, "expert": np.maximum(expert_f, expert_l),
+            "expert_first": expert_f, "expert_last": expert_l}
 
 
 def state_bytes(model: ModelSpec, job: Job, p: PlanArrays, n_params: np.ndarray, expert: np.ndarray) -> dict[str, np.ndarray]:
@@ -97,54 +168,80 @@ def state_bytes(model: ModelSpec, job: Job, p: PlanArrays, n_params: np.ndarray,
     }
 
 
-def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs) -> dict[str, np.ndarray]:
-    """Stored activations on the first and last stage (bytes), per Korthikanti et al. 2022."""
+def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
+                     split: StageSplit) -> dict[str, np.ndarray]:
+    """Stored activations on the first and last stage (bytes), per Korthikanti et al. 2022.
+
+    Selective recompute: with ``knobs.selective_drops_elementwise`` = 0 (Megatron-Core's
+    default, ``--recompute-granularity selective`` recomputes only core attention) nothing
+    more is dropped once FlashAttention stores no scores — 34·s·b·h/t per GPT layer remain; with
+    1 (op-level selective checkpointing, torchtitan) norm and activation-function outputs are
+    recomputed as well. In flight: 1F1B keeps ``pp`` micro-batches on the first stage and one
+    on the last; interleaving (v chunks) keeps pp + (pp−1)/v on the first and
+    (pp·(v−1) + 1)/v on the last (warm-up chunks of Megatron-Core's interleaved schedule,
+    Narayanan et al. 2021 §2.2.2).
+    """
     costs = layer_costs(model)
-    dense_l, moe_l = stage_layers(model, p)
     tokens = p.micro_batch * job.seq_len / p.cp
     h = model.hidden_size
-    selective = p.recompute == 1
-    per_tok = dense_l * np.where(selective, costs[0].act_bytes_selective_per_token, costs[0].act_bytes_per_token)
-    if model.moe is not None:
-        per_tok = per_tok + moe_l * np.where(selective, costs[1].act_bytes_selective_per_token, costs[1].act_bytes_per_token)
-    layers = dense_l + moe_l
-    # without sequence parallelism the norm inputs and residual stream (≈4 h-vectors) replicate
-    replicated = np.where(p.sequence_parallel | (p.tp == 1), 0.0, layers * 8.0 * h * (1 - 1 / p.tp))
-    # a framework may keep some activations unsharded under TP (gathered GEMM inputs)
+    drops = (p.recompute == 1) & bool(knobs.selective_drops_elementwise)
     r = knobs.tp_unsharded_act_fraction
-    full = per_tok * (r + (1 - r) / p.tp) + replicated
-    one_layer = full / np.maximum(layers, 1)
-    checkpoint = layers * 2.0 * h / np.where(p.sequence_parallel, p.tp, 1)  # layer inputs only
-    per_mb = np.where(p.recompute == 2, checkpoint, full) * tokens
-    working = np.where(p.recompute == 2, knobs.recompute_working_layers * one_layer * tokens, 0.0)
-    interleave = np.where(p.vpp > 1, 1 + (p.pp - 1) / (p.pp * p.vpp), 1.0)
-    n_mb = job.global_batch_seqs / (p.dp * p.micro_batch)
-    in_flight = np.minimum(p.pp * interleave, np.maximum(n_mb, 1))
-    scale = knobs.activation_memory_scale * (2.0 if job.precision == "fp32" else 1.0)
-    first = (per_mb * in_flight + working) * scale
-    last = (per_mb + working) * scale  # the last stage runs each micro-batch's backward at once
     logits = tokens * model.vocab_size / p.tp * knobs.logit_bytes
-    return {"first": first, "last": last, "logits": logits}
+    scale = knobs.activation_memory_scale * (2.0 if job.precision == "fp32" else 1.0)
+    n_mb = np.maximum(job.global_batch_seqs / (p.dp * p.micro_batch), 1)
+    v = p.vpp.astype(float)
+    in_flight = {
+        "first": np.minimum(np.where(p.vpp > 1, p.pp + (p.pp - 1) / v, p.pp), n_mb),
+        "last": np.minimum(np.where(p.vpp > 1, (p.pp * (v - 1) + 1) / v, 1.0), n_mb),
+    }
+    out = {"logits": logits}
+    for stage, (dense_l, moe_l) in (("first", split.first), ("last", split.last)):
+        sel_tok = dense_l * costs[0].act_bytes_selective_per_token
+        all_tok = dense_l * costs[0].act_bytes_per_token
+        if model.moe is not None:
+            sel_tok = sel_tok + moe_l * costs[1].act_bytes_selective_per_token
+            all_tok = all_tok + moe_l * costs[1].act_bytes_per_token
+        # full recompute is capped by what any selective mode would keep
+        per_tok = np.where(drops | ((p.recompute == 2) & bool(knobs.selective_drops_elementwise)), sel_tok, all_tok)
+        layers = dense_l + moe_l
+        # without sequence parallelism the norm inputs and residual stream (≈4 h-vectors) replicate
+        replicated = np.where(p.sequence_parallel | (p.tp == 1), 0.0, layers * 8.0 * h * (1 - 1 / p.tp))
+        # a framework may keep some activations unsharded under TP (gathered GEMM inputs)
+        full = per_tok * (r + (1 - r) / p.tp) + replicated
+        one_layer = full / np.maximum(layers, 1)
+        checkpoint = layers * 2.0 * h / np.where(p.sequence_parallel, p.tp, 1)  # layer inputs only
+        kept = full * tokens * in_flight[stage]
+        # full recompute stores layer inputs and re-materialises a few layers at a time; it never
+        # holds more than keeping everything would
+        working_layers = np.minimum(knobs.recompute_working_layers, np.maximum(layers, 1))
+        recomputed = np.minimum(checkpoint * tokens * in_flight[stage] + working_layers * one_layer * tokens, kept)
+        out[stage] = np.where(p.recompute == 2, recomputed, kept) * scale
+    return out
 
 
-def memory_breakdown(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs) -> dict[str, np.ndarray]:
+def memory_breakdown(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
+                     split: StageSplit | None = None) -> dict[str, np.ndarray]:
     """Per-rank memory leaves of the most-loaded stage; the leaves sum to ``memory/total``."""
-    params = params_on_rank(model, p)
-    act = activation_bytes(model, job, p, knobs)
+    split = split or stage_split(model, job, p, knobs)
+    params = params_on_rank(model, p, split)
+    act = activation_bytes(model, job, p, knobs, split)
     stages = {}
     for stage in ("first", "last"):
-        st = state_bytes(model, job, p, params[stage], params["expert"])
+        st = state_bytes(model, job, p, params[stage], params[f"expert_{stage}"])
         st["memory/activations"] = act[stage]
         st["memory/logits"] = act["logits"] if stage == "last" else np.where(p.pp == 1, act["logits"], 0.0)
-        # ZeRO-3/FSDP gathers the full (TP-sharded) weights of about two layers at a time
-        layer_w = params[stage] / np.maximum(stage_layers(model, p)[0] + stage_layers(model, p)[1], 1)
+        layers = split.first_layers if stage == "first" else split.last_layers
+        # ZeRO-3/FSDP gathers the full (TP-sharded) weights of about two layers at a time; only
+        # weights that are sharded over more than one rank are gathered
+        expert = params[f"expert_{stage}"]
+        gathered = np.where(p.zero_stage >= 3, (params[stage] - expert) * (p.fsdp_shard > 1)
+                            + expert * (expert_dp(p) > 1), 0.0)
+        layer_w = gathered / np.maximum(layers, 1)
         # with pipeline parallelism FSDP keeps the stage's weights gathered (and their bf16
         # gradients unreduced) across micro-batches instead of re-gathering for each one
         # (torchtitan sets reshard_after_forward=False under PP)
         keep = (p.zero_stage >= 3) & (p.pp > 1)
-        st["memory/fsdp_gather"] = np.where(
-            keep, 2.0 * knobs.fsdp_pp_unsharded * params[stage] * 2.0,
-            np.where(p.zero_stage >= 3, 2 * 2.0 * layer_w, 0.0))
+        st["memory/fsdp_gather"] = np.where(keep, 2.0 * knobs.fsdp_pp_unsharded * gathered * 2.0, 2 * 2.0 * layer_w)
         model_bytes = sum(st.values())
         st["memory/fragmentation"] = model_bytes * knobs.memory_fragmentation
         st["memory/overhead"] = np.full(len(p), knobs.memory_overhead_bytes)

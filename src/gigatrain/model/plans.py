@@ -80,7 +80,7 @@ def valid_mask(model: ModelSpec, job: Job, p: PlanArrays) -> np.ndarray:
     heads = model.num_attention_heads
     kv = model.num_kv_heads if model.mla is None else heads
     ok = (heads % p.tp == 0) & ((kv % p.tp == 0) | (p.tp % kv == 0))
-    ok &= p.pp * p.vpp <= model.num_layers
+    ok &= (p.pp <= model.num_layers) & (p.vpp <= -(-model.num_layers // p.pp))  # ≥ 1 layer per chunk
     ok &= (job.seq_len % p.cp == 0)
     samples_per_mb_group = p.dp * p.micro_batch
     ok &= job.global_batch_seqs % samples_per_mb_group == 0
@@ -91,9 +91,10 @@ def valid_mask(model: ModelSpec, job: Job, p: PlanArrays) -> np.ndarray:
         ok &= p.ep == 1
     ok &= (p.zero_stage >= 0) & (p.zero_stage <= 3)
     ok &= (p.dp * p.cp) % p.fsdp_shard == 0
-    # interleaving needs at least pp micro-batches and a layer count divisible by pp·vpp
+    # interleaving needs pp > 1 and whole rounds of pp micro-batches; a layer count that pp·vpp
+    # does not divide is split unevenly (whether the framework can is its capability, not physics)
     n_mb = job.global_batch_seqs // np.maximum(samples_per_mb_group, 1)
-    ok &= (p.vpp == 1) | ((model.num_layers % (p.pp * p.vpp) == 0) & (n_mb % p.pp == 0) & (p.pp > 1))
+    ok &= (p.vpp == 1) | ((n_mb % p.pp == 0) & (p.pp > 1))
     return ok
 
 
@@ -120,8 +121,11 @@ def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None)
     kv = model.num_kv_heads
     if model.mla is None and kv % plan.tp and plan.tp % kv:
         raise GigatrainError(f"tp={plan.tp} neither divides nor is a multiple of {kv} KV heads")
-    if plan.pp * plan.vpp > model.num_layers:
-        raise GigatrainError(f"pp×vpp={plan.pp * plan.vpp} exceeds the model's {model.num_layers} layers")
+    if plan.pp > model.num_layers:
+        raise GigatrainError(f"pp={plan.pp} exceeds the model's {model.num_layers} layers")
+    if plan.vpp > -(-model.num_layers // plan.pp):
+        raise GigatrainError(f"vpp={plan.vpp} leaves a virtual stage without layers: pp={plan.pp} stages "
+                             f"hold at most {-(-model.num_layers // plan.pp)} of {model.num_layers} layers each")
     if job.seq_len % plan.cp:
         raise GigatrainError(f"cp={plan.cp} does not divide seq={job.seq_len}")
     if job.global_batch_seqs % (plan.dp * plan.micro_batch):
@@ -146,7 +150,9 @@ def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None)
     if plan.vpp > 1:
         if plan.pp == 1:
             raise GigatrainError("vpp > 1 (interleaved schedule) needs pp > 1")
-        if model.num_layers % (plan.pp * plan.vpp):
-            raise GigatrainError(f"pp×vpp={plan.pp * plan.vpp} must divide {model.num_layers} layers")
+        n_mb = job.global_batch_seqs // (plan.dp * plan.micro_batch)
+        if n_mb % plan.pp:
+            raise GigatrainError(f"the interleaved schedule (vpp={plan.vpp}) needs the {n_mb} "
+                                 f"micro-batches per step to be a multiple of pp={plan.pp}")
     if not valid_mask(model, job, PlanArrays.from_plans([plan]))[0]:
         raise GigatrainError(f"plan {plan.describe()} is not realisable for {model.slug}")

@@ -13,8 +13,9 @@ Eq. 1/2). Per micro-batch and stage:
 * memory-bound ops: elementwise/norm traffic ∝ stored activation bytes, at achieved HBM
   bandwidth; plus a per-kernel launch floor.
 * collectives per axis on the network tier the group spans (alpha-beta, ring factors):
-  TP 8·(t−1)/t·S per layer (4 all-gathers + 4 reduce-scatters of S = tokens·h·2 bytes, or the
-  equivalent all-reduces); CP ring KV exchange 3·(c−1)·KV; EP all-to-all 4·(e−1)/e·tokens·k·h·2;
+  TP (t−1)/t·S per collective, 8 per layer (4 all-gathers + 4 reduce-scatters of
+  S = tokens·h·2 bytes, or the equivalent all-reduces) plus 2 backward re-gathers with sequence
+  parallelism; CP ring KV exchange 3·(c−1)·KV; EP all-to-all 4·(e−1)/e·tokens·k·h·2;
   PP p2p 2·S/t; DP reduce-scatter + all-gather (ZeRO) or all-reduce, overlapped with backward.
 * recompute: full adds one forward (compute and TP traffic); selective adds the attention
   forward, which FlashAttention's backward already recomputes, so nothing more.
@@ -31,7 +32,7 @@ import numpy as np
 
 from ..specs import Job, ModelSpec, SystemSpec
 from .knobs import Knobs
-from .memory import expert_dp, expert_tp, params_on_rank, stage_layers
+from .memory import StageSplit, expert_dp, expert_tp, params_on_rank, stage_split
 from .plans import PlanArrays
 from .workload import layer_costs
 
@@ -69,7 +70,6 @@ def link_for(system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1,
     bw = bw_tier[idx]
     inner = np.maximum(idx - 1, 0)
     members = np.clip(np.floor(domains[inner] / np.maximum(stride, 1)), 1, np.maximum(n, 1))
-    members = np.minimum(members, RAIL_MEMBERS_CAP)
     if not point_to_point:  # a p2p transfer uses one chip's link, whatever the group
         bw = np.where(idx > 0, np.minimum(bw * members, bw_tier[inner]), bw)
     return Link(
@@ -79,12 +79,6 @@ def link_for(system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1,
         inr=np.array([t.in_network_reduction for t in tiers])[idx],
     )
 
-
-#: at most this many chips of one inner domain drive a group's outer-tier traffic in parallel.
-#: The rail-optimised ideal is 8; 2 gave the lowest median error on the shipped validation runs
-#: among 1, 2, 4 and 8 (refitting the framework profiles for each): real jobs share NICs among
-#: concurrent collectives.
-RAIL_MEMBERS_CAP = 2.0
 
 #: NCCL base latency per collective (Simple protocol, achievable.md §3.4)
 BASE_LATENCY_S = 8.4e-6
@@ -129,20 +123,23 @@ def eager_kernels_per_layer(model: ModelSpec) -> int:
     return model.norms_per_layer * norm + rope + repeat + (2 if model.mlp_gated else 1) + 12
 
 
-def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs) -> dict[str, np.ndarray]:
-    """Time leaves (seconds per optimizer step) of the slowest rank; they sum to ``time/total``."""
+def _stage_microbatch(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs,
+                      layers_mix: tuple[np.ndarray, np.ndarray], head: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-micro-batch time leaves of one pipeline stage with ``layers_mix`` = (dense, MoE)
+    layers; ``head`` (bool array) says whether the stage also runs the LM head and loss."""
     chip = system.chip
     costs = layer_costs(model)
     h, s = model.hidden_size, job.seq_len
     tokens = p.micro_batch * s / p.cp  # tokens one rank processes per micro-batch
-    n_mb = job.global_batch_seqs / (p.dp * p.micro_batch)
-    dense_l, moe_l = stage_layers(model, p)
+    dense_l, moe_l = layers_mix
     layers = dense_l + moe_l
     full_rc = p.recompute == 2
+    head_f = head.astype(float)
 
     eff = chip.matmul_efficiency
-    peak_mm = chip.peak(job.precision) * (knobs.fp8_efficiency_ratio if job.precision in ("fp8", "fp4") else 1.0)
-    peak_attn = chip.peak("bf16" if job.precision in ("fp8", "fp4") else job.precision)
+    fp8 = job.precision in ("fp8", "fp4")
+    peak_mm = chip.matmul_peak(job.precision) * (knobs.fp8_efficiency_ratio if fp8 else 1.0)
+    peak_attn = chip.matmul_peak("bf16" if fp8 else job.precision)
     mm_rate = peak_mm * eff
     passes = 3.0 + full_rc  # fwd + 2×bwd GEMMs (+1 fwd when fully recomputing)
 
@@ -161,13 +158,13 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
         # token permute + unpermute: read and write top_k copies of each token's hidden state
         moe_traffic = moe_l * 8.0 * moe.top_k * h * tokens / p.tp
         moe_kernels = moe_l * (knobs.moe_kernels_per_layer_fwd + local_experts)
-    head_flops = 2.0 * model.vocab_size * h  # LM head on the last stage (worst stage)
+    head_flops = 2.0 * model.vocab_size * h
     t_mm = passes * (tokens * mm_flops / p.tp + gemms * chip.matmul_half_flops) / mm_rate
-    t_head = 3.0 * (tokens * head_flops / p.tp + chip.matmul_half_flops) / mm_rate
+    t_head = head_f * 3.0 * (tokens * head_flops / p.tp + chip.matmul_half_flops) / mm_rate
     # --- attention core ----------------------------------------------------------------------
     ctx = (s + 1) / 2  # causal
     attn_fwd = layers * costs[0].attn_core_flops_fwd_full * ctx * tokens / p.tp
-    attn_rate = peak_attn * eff * knobs.attention_efficiency_ratio
+    attn_rate = peak_attn * eff * min(knobs.attention_efficiency_ratio, 1.0)
     t_attn = attn_fwd * (1 + knobs.attention_bwd_ratio + full_rc) / attn_rate
     # --- memory-bound -------------------------------------------------------------------------
     act = dense_l * costs[0].act_bytes_per_token
@@ -178,41 +175,79 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     # activation bytes are counted for 2-byte tensors; fp32 training moves twice as many
     act = act * (2.0 if job.precision == "fp32" else 1.0)
     # selective recompute re-runs the elementwise forward ops (one more forward's traffic share)
-    passes_mem = 3.0 + full_rc + 0.5 * (p.recompute == 1)
+    passes_mem = 3.0 + full_rc + 0.5 * ((p.recompute == 1) & bool(knobs.selective_drops_elementwise))
     traffic = knobs.elementwise_traffic_ratio * act * tokens / p.tp * passes_mem
-    loss_traffic = tokens * model.vocab_size / p.tp * 4.0 * 4  # fp32 logits, ~4 passes
+    loss_traffic = head_f * tokens * model.vocab_size / p.tp * 4.0 * 4  # fp32 logits, ~4 passes
     kernels = (layers * (knobs.kernels_per_layer_fwd or eager_kernels_per_layer(model)) + moe_kernels) * (3 + full_rc)
     traffic = traffic + moe_traffic * (3.0 + full_rc)
-    if job.precision in ("fp8", "fp4"):
+    if fp8:
         # quantising GEMM inputs (activations fwd, gradients bwd) is an extra elementwise pass
         traffic = traffic + knobs.fp8_cast_traffic_ratio * act * tokens / p.tp * (3.0 + full_rc)
     # unfused attention streams the s×s scores (written, softmax, dropout, read by AV)
     score_bytes = (1 - knobs.flash_attention) * layers * model.num_attention_heads / p.tp * s * tokens * 13.0
     traffic = traffic + score_bytes * (3.0 + full_rc)
     t_mem = (traffic + loss_traffic) / elementwise_bw + kernels * chip.kernel_overhead_s
-    compute_mb = (t_mm + t_head + t_attn + t_mem) * knobs.compute_time_scale
+    # a framework is never faster than the model (scale ≥ 1 is enforced where profiles load)
+    scale = max(knobs.compute_time_scale, 1.0)
+    compute = (t_mm + t_head + t_attn + t_mem) * scale
     # a framework that dispatches ops from the host cannot go faster than its dispatch rate
     host_floor = (kernels + 20.0) * knobs.host_op_overhead_s
-    t_host = np.maximum(host_floor - compute_mb, 0.0)
-    compute_mb = compute_mb + t_host
+    t_host = np.maximum(host_floor - compute, 0.0)
 
-    # --- tensor parallel ----------------------------------------------------------------------
+    # --- tensor parallel (Korthikanti et al. 2022 §4.2.2: with sequence parallelism each layer
+    # runs 2 all-gathers + 2 reduce-scatters forward and the same backward, plus the backward
+    # re-gather of the sequence-parallel GEMM inputs: 2 more all-gathers → 10 per layer) -------
     act_bytes = tokens * h * 2.0
-    n_coll = layers * (8 + 4 * full_rc)
+    n_coll = layers * (np.where(p.sequence_parallel, 10, 8) + 4 * full_rc)
     t_tp = n_coll * collective_time("allgather", act_bytes, p.tp, link_for(system, p.tp)) * (1 - knobs.tp_overlap)
     # --- context parallel (ring attention) ----------------------------------------------------
     cp_link = link_for(system, p.cp, p.tp)
-    kv_dim = 2 * model.num_kv_heads * model.head_dim_eff if model.mla is None else model.num_attention_heads * 2 * model.head_dim_eff
+    if model.mla is None:
+        kv_dim = 2 * model.num_kv_heads * model.head_dim_eff
+    else:  # MLA: CP exchanges the up-projected per-head K (nope+rope) and V, not the latent
+        m = model.mla
+        kv_dim = model.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
     kv_bytes = tokens * kv_dim * 2.0 / p.tp
     kv_bw = cp_link.bandwidth(kv_bytes)
     t_cp_raw = layers * (3 + full_rc) * (p.cp - 1) * (kv_bytes / kv_bw + cp_link.lat + BASE_LATENCY_S)
-    t_cp = np.maximum(t_cp_raw - knobs.cp_overlap * t_attn, 0.0)
+    # the exchange hides behind attention, stretched where the host cannot launch fast enough
+    stretch = (compute + t_host) / np.maximum(compute, 1e-30)
+    t_cp = np.maximum(t_cp_raw - knobs.cp_overlap * t_attn * scale * stretch, 0.0)
     # --- expert parallel ----------------------------------------------------------------------
     t_ep = np.zeros(len(p))
     if model.moe is not None:
         a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
         ep_link = link_for(system, p.ep, expert_tp(p))
         t_ep = moe_l * (4 + 2 * full_rc) * collective_time("alltoall", a2a, p.ep, ep_link) * (1 - knobs.ep_overlap)
+    return {"matmul": t_mm * scale, "lm_head": t_head * scale, "attention": t_attn * scale,
+            "memory_bound": t_mem * scale, "host": t_host, "tp": t_tp, "cp": t_cp, "ep": t_ep,
+            "kernels": kernels, "cp_hidden": t_cp_raw - t_cp}
+
+
+def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs,
+                   split: StageSplit | None = None) -> dict[str, np.ndarray]:
+    """Time leaves (seconds per optimizer step) of the slowest rank; they sum to ``time/total``.
+
+    The slowest pipeline stage is the first (most layers) or the last (fewer layers plus the
+    LM head and loss), whichever takes longer per micro-batch (:func:`memory.stage_split`).
+    """
+    h, s = model.hidden_size, job.seq_len
+    tokens = p.micro_batch * s / p.cp  # tokens one rank processes per micro-batch
+    n_mb = job.global_batch_seqs / (p.dp * p.micro_batch)
+    split = split or stage_split(model, job, p, knobs)
+    full_rc = p.recompute == 2
+    single = p.pp == 1
+    first = _stage_microbatch(model, system, job, p, knobs, split.first, single)
+    last = _stage_microbatch(model, system, job, p, knobs, split.last, np.ones(len(p), dtype=bool))
+    keys = ("matmul", "lm_head", "attention", "memory_bound", "host", "tp", "cp", "ep")
+    t_first = sum(first[k] for k in keys)
+    t_last = sum(last[k] for k in keys)
+    use_last = t_last > t_first
+    st = {k: np.where(use_last, last[k], first[k]) for k in (*keys, "kernels", "cp_hidden")}
+    compute_mb = st["matmul"] + st["lm_head"] + st["attention"] + st["memory_bound"] + st["host"]
+    t_tp, t_cp, t_ep = st["tp"], st["cp"], st["ep"]
+    hbm = system.chip.hbm_bandwidth_bytes_per_s * system.chip.hbm_efficiency
+
     # --- pipeline p2p ---------------------------------------------------------------------------
     pp_link = link_for(system, p.pp, p.tp * p.cp * p.dp, point_to_point=True)
     p2p = tokens * h * 2.0 / np.where(p.sequence_parallel, p.tp, 1)
@@ -225,7 +260,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     t_pipeline = n_mb * per_mb
 
     # --- data parallel / FSDP -------------------------------------------------------------------
-    params = params_on_rank(model, p)
+    params = params_on_rank(model, p, split)
     n_local = np.maximum(params["first"], params["last"])
     dense_local = n_local - params["expert"]
     shard = p.fsdp_shard.astype(float)
@@ -247,37 +282,46 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     r_link = link_for(system, replicas, p.tp * shard)
     hybrid = collective_time("allreduce", dense_local * g / shard, replicas, r_link, bucket)
     z = p.zero_stage
-    per_step_sync = np.where(z == 0, ar, np.where(z <= 2, rs + ag, 0.0)) + hybrid
-    hide_step = knobs.dp_overlap * compute_mb * bwd_share
-    t_dp = np.maximum(per_step_sync - hide_step, 0.0)
-    # ZeRO-3/FSDP: every micro-batch re-gathers weights (fwd, bwd) and reduce-scatters grads
-    fsdp_mb = 2 * ag + rs
-    t_fsdp = np.where(z >= 3, n_mb * np.maximum(fsdp_mb - knobs.dp_overlap * compute_mb, 0.0), 0.0)
+    # ZeRO-2 (DeepSpeed) reduce-scatters gradients after every micro-batch: the sharded buffer
+    # cannot accumulate a whole gradient (Rajbhandari et al. 2020 §5.2); ZeRO-1 once per step
+    zero2_mb = (z == 2) & bool(knobs.zero2_reduce_per_microbatch)
+    per_step_sync = np.where(z == 0, ar, np.where(zero2_mb, ag, np.where(z <= 2, rs + ag, 0.0))) + hybrid
+    # compute already covering the context-parallel exchange cannot hide DP traffic as well;
+    # per-micro-batch traffic (ZeRO-2 reduce-scatter, FSDP gathers) hides first, the per-step
+    # sync only behind what is left of the last backward
+    window = knobs.dp_overlap * np.maximum(compute_mb - st["cp_hidden"], 0.0)
+    fsdp_mb = 2 * ag + rs  # ZeRO-3/FSDP: re-gather weights (fwd, bwd), reduce-scatter grads
+    per_mb_dp = np.where(z >= 3, fsdp_mb, np.where(zero2_mb, rs, 0.0))
+    per_mb_hide = np.where(z >= 3, window, window * bwd_share)
+    t_mb_dp = n_mb * np.maximum(per_mb_dp - per_mb_hide, 0.0)
+    leftover = np.maximum(per_mb_hide - per_mb_dp, 0.0) * np.where(z >= 3, bwd_share, 1.0)
+    t_dp = np.maximum(per_step_sync - leftover, 0.0)
 
     # --- optimizer ----------------------------------------------------------------------------
     opt_params = np.where(z >= 1, dense_local / shard + params["expert"] / expert_dp(p), n_local)
     t_opt = opt_params * knobs.optimizer_bytes_per_param / hbm
 
     out = {
-        "time/compute/matmul": n_mb * t_mm * knobs.compute_time_scale,
-        "time/compute/lm_head": n_mb * t_head * knobs.compute_time_scale,
-        "time/compute/attention": n_mb * t_attn * knobs.compute_time_scale,
-        "time/compute/memory_bound": n_mb * t_mem * knobs.compute_time_scale,
-        "time/compute/host_overhead": n_mb * t_host,
+        "time/compute/matmul": n_mb * st["matmul"],
+        "time/compute/lm_head": n_mb * st["lm_head"],
+        "time/compute/attention": n_mb * st["attention"],
+        "time/compute/memory_bound": n_mb * st["memory_bound"],
+        "time/compute/host_overhead": n_mb * st["host"],
         "time/comm/tp": n_mb * t_tp,
         "time/comm/cp": n_mb * t_cp,
         "time/comm/ep": n_mb * t_ep,
         "time/comm/pp": n_mb * t_pp,
         "time/overhead/microbatch": n_mb * t_mb_fixed,
         "time/bubble": bubble,
-        "time/comm/dp": t_dp + t_fsdp,
+        "time/comm/dp": t_dp + t_mb_dp,
         "time/optimizer": t_opt,
         "time/overhead/step": np.full(len(p), knobs.step_overhead_s),
     }
     total = sum(out.values())
     out["time/total"] = total
     # extra context for breakdown displays (not leaves)
-    out["info/comm_dp_raw_s"] = np.where(z >= 3, n_mb * fsdp_mb, per_step_sync)
+    out["info/comm_dp_raw_s"] = per_step_sync + n_mb * per_mb_dp
+    out["info/last_stage_slower"] = use_last
     out["info/pipeline_s"] = t_pipeline
     out["info/microbatches"] = n_mb
     return out

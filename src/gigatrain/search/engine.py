@@ -33,12 +33,13 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..catalog.frameworks import knobs_for
+from ..catalog.frameworks import get_framework, knobs_for
 from ..errors import GigatrainError
 from ..model.estimate import SECONDS_PER_DAY, Estimate, estimate, evaluate
 from ..model.knobs import Knobs
 from ..model.plans import PlanArrays, valid_mask
 from ..specs import Job, ModelSpec, Plan, SystemSpec
+from .capabilities import framework_axes, runnable_mask
 from .space import FULL_AXES, Axes, ChipsSpec, Space, batch_sizes, build_space, chip_counts
 
 OBJECTIVES = ("time", "time_to_train", "cost", "energy")
@@ -337,6 +338,12 @@ def search(
     t0 = time.perf_counter()
     cons = constraints or Constraints()
     knobs = knobs or knobs_for(job.framework)
+    caps = get_framework(job.framework).capabilities
+    system.chip.matmul_format(job.precision)  # a precision the chip lacks is a one-line error
+    if job.precision not in caps.precisions:
+        raise GigatrainError(f"framework {job.framework} does not train in {job.precision}; it offers "
+                             f"{', '.join(caps.precisions)}")
+    axes = framework_axes(caps, axes)
     if objective not in OBJECTIVES:
         raise _bad("objective", objective, OBJECTIVES)
     if not 1 <= int(top) <= 1000:
@@ -424,7 +431,7 @@ def search(
         for a in range(0, size, chunk_rows):
             b = min(a + chunk_rows, size)
             p = c.space.chunk(a, b)
-            ok = valid_mask(model, c.job, p)
+            ok = valid_mask(model, c.job, p) & runnable_mask(caps, model, p)
             flat = np.arange(a, b)
             if not ok.all():
                 p, flat = p.take(ok), flat[ok]

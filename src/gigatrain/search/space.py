@@ -15,7 +15,8 @@ For one chip count N and one global batch G (sequences) the space is the product
 * ``ep`` (MoE only): divisors of the expert count that divide dp·cp.
 * ZeRO: stages 0, 1, 2 sharding over all dp·cp ranks; stage 3 (FSDP) sharding over every
   divisor of dp·cp (a divisor smaller than dp·cp is hybrid sharding, HSDP).
-* ``vpp``: 1, and for pp > 1 every v > 1 with pp·v dividing the layers (interleaved 1F1B).
+* ``vpp``: 1, and for pp > 1 every v > 1 dividing ⌈L/pp⌉ or ⌊L/pp⌋ (interleaved 1F1B; uneven
+  splits only for frameworks that balance stages, see :mod:`gigatrain.search.capabilities`).
 * ``micro_batch``: every divisor of G/dp.
 * ``recompute``: none, selective, full.
 * ``sequence_parallel``: on and off when tp > 1; off when tp = 1 (where it changes nothing).
@@ -260,7 +261,7 @@ def build_space(model: ModelSpec, job: Job, chips: int, axes: Axes = FULL_AXES) 
     L, G = model.num_layers, job.global_batch_seqs
 
     def pairs(pp: int, dp: int) -> tuple[np.ndarray, np.ndarray]:
-        v = divisors(L // pp) if (pp > 1 and L % pp == 0) else np.ones(1, np.int64)
+        v = np.union1d(divisors(L // pp), divisors(-(-L // pp))) if pp > 1 else np.ones(1, np.int64)
         v = _allow(np.union1d(v, [1]), axes.vpp)
         m = _allow(divisors(G // dp), axes.micro_batch)
         V, M = (a.ravel() for a in np.meshgrid(v, m, indexing="ij"))
