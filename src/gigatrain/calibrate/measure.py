@@ -27,8 +27,11 @@ taken from the profile are those fitted from microbenchmarks (never from these s
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,7 +312,8 @@ def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, war
 
             acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
             prof = profile(activities=acts)
-            step(fwd_bwd_ctx=prof)  # profiles forward + backward only
+            with quiet_native_stderr():  # Kineto prints profiler_start/stop lines on fd 2
+                step(fwd_bwd_ctx=prof)  # profiles forward + backward only
             ops = _op_times(prof, dev)
     except torch.OutOfMemoryError as err:
         raise GigatrainError(f"{spec.slug!r} with batch={batch} seq={seq} does not fit on {device}: "
@@ -322,6 +326,41 @@ def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, war
     return StepMeasurement(step_s=step_s, step_times_s=totals, phases_s=med, memory_bytes=mem,
                            memory_method=method, components_s=comps, params=n_params,
                            step_cpu_s=cpu_s, cpu_share=cpu_s / step_s if step_s > 0 else 0.0)
+
+
+def busy_host(threads: int | None = None) -> str | None:
+    """A warning when the 1-minute load average leaves fewer cores than the run's threads
+    (wall-clock timings then include waiting for a core), else None. Linux/macOS only."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+    cores = os.cpu_count() or 1
+    want = threads or cores
+    if cores - load >= want - 0.5:
+        return None
+    return (f"this machine is busy (load {load:.1f} on {cores} cores) and wall-clock timings "
+            "include waiting for a core; for steady numbers use a one-thread profile "
+            "(calibrate --threads 1) and --clock process")
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (native libraries' logging) for the block; Python's own
+    ``sys.stderr`` is flushed first so nothing of ours is lost."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # ---------------------------------------------------------------------------- predicting

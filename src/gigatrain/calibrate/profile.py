@@ -226,6 +226,9 @@ def device_environment(device: str, threads: int | None = None) -> dict[str, Any
         "hostname": platform.node(),
     }
     if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise GigatrainError(f"device {device!r} asked for, but torch {torch.__version__} sees "
+                                 "no CUDA device (CPU-only build or no driver); use --device cpu")
         dev = torch.device(device)
         props = torch.cuda.get_device_properties(dev)
         env.update(kind="cuda", device_name=props.name, memory_bytes=float(props.total_memory),

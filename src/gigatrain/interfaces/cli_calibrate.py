@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
@@ -29,8 +32,42 @@ class Device(StrEnum):
 
 
 class Clock(StrEnum):
+    auto = "auto"
     wall = "wall"
     process = "process"
+
+
+def _clock(clock: Clock, device: Device, threads: int | None) -> str:
+    """``auto``: the process CPU clock for one-thread CPU runs (immune to waiting for a core on
+    a shared machine), wall time otherwise."""
+    if clock != Clock.auto:
+        return clock.value
+    return "process" if device == Device.cpu and threads == 1 else "wall"
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A transient progress bar on stderr; yields ``progress(done, total, label)``."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total,
+                       description=escape(f"{what}: {label}"[:48].ljust(48)))
+
+        yield progress
+
+
+def _warn_if_busy(clock: str, threads: int | None) -> None:
+    from ..calibrate.measure import busy_host
+
+    note = busy_host(threads) if clock == "wall" else None
+    if note:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
 
 
 def _si(value: float, unit: str) -> str:
@@ -52,13 +89,11 @@ def calibrate(
     quick: Annotated[bool, typer.Option("--quick", help="small grid, a few seconds (tests)")] = False,
     chip: Annotated[str | None, typer.Option(help="catalog chip this device is (default: from its name)")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: torch's choice)")] = None,
-    clock: Annotated[Clock, typer.Option(help="wall, or process CPU time (CPU with --threads 1 on a shared host)")] = Clock.wall,
+    clock: Annotated[Clock, typer.Option(help="auto (process CPU time with --threads 1 on CPU, else wall), wall or process")] = Clock.auto,
 ) -> None:
     """Microbenchmark the device (matmul, bandwidth, attention, element-wise, collectives) and
     write a profile the estimator can use (`gigatrain estimate --profile FILE`)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ..calibrate.microbench import run_microbenchmarks
+    from ..calibrate.microbench import resolve_device, run_microbenchmarks
     from ..calibrate.profile import (
         device_environment,
         fit_profile,
@@ -69,16 +104,13 @@ def calibrate(
     if output.exists() and not force:  # refuse before spending minutes on benchmarks
         raise GigatrainError(f"profile {str(output)!r} already exists; refusing to overwrite it "
                              "(pass --force to replace it, or choose another --output)")
+    resolve_device(device.value)  # no CUDA device: one line, before anything else
+    clk = _clock(clock, device, threads)
+    _warn_if_busy(clk, threads)
     env = device_environment(device.value, threads) if device == Device.cpu else None
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
-        task = bar.add_task("calibrating", total=None)
-
-        def progress(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"{label:<40.40}")
-
+    with _progress("calibrating") as progress:
         raw = run_microbenchmarks(device.value, quick=quick, progress=progress, threads=threads,
-                                  clock=clock.value)
+                                  clock=clk)
     env = env or device_environment(device.value)
     catalog = match_catalog_chip(env["device_name"], chip) if device == Device.cuda else None
     prof = save_profile(fit_profile(raw, env, catalog), output, force=force)
@@ -86,7 +118,7 @@ def calibrate(
 
 
 def _summary(prof: Any) -> None:
-    t = Table(title=f"device profile — {prof.device_name} ({prof.kind})", title_justify="left")
+    t = Table(title=escape(f"device profile — {prof.device_name} ({prof.kind})"), title_justify="left")
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_column("note")
@@ -94,7 +126,7 @@ def _summary(prof: Any) -> None:
         fit = prof.matmul_fits.get(dname)
         note = (f"e_max {fit.e_max:.2f}, F½ {_si(fit.f_half, 'FLOP')}, fit rms {fit.rms_log_error:.2f}"
                 if fit else "")
-        t.add_row(f"peak {dname}", _si(peak, "FLOP/s"), f"{prof.peak_source}; {note}")
+        t.add_row(f"peak {dname}", _si(peak, "FLOP/s"), escape(f"{prof.peak_source}; {note}"))
     t.add_row("matmul efficiency", f"{prof.matmul_efficiency:.3f}", f"{prof.primary_dtype}, large GEMMs")
     t.add_row("matmul half-efficiency size", _si(prof.matmul_half_flops, "FLOP"), "per GEMM")
     t.add_row("memory bandwidth", _si(prof.hbm_bandwidth_bytes_per_s, "B/s"), "achieved (copy/add)")
@@ -102,11 +134,11 @@ def _summary(prof: Any) -> None:
     t.add_row("kernel overhead", f"{prof.kernel_overhead_s * 1e6:.3g} µs", "per kernel")
     t.add_row("attention efficiency", f"{prof.attention_efficiency:.3f}", "SDPA fwd+bwd, causal FLOPs")
     for key, why in prof.measurements.get("skipped", {}).items():
-        t.add_row(key, "skipped", why)
+        t.add_row(escape(key), "skipped", escape(why))
     console.print(t)
-    console.print(f"profile written to {prof.source_path} (torch {prof.torch_version}"
-                  + (f", CUDA {prof.cuda_version}, driver {prof.driver_version}" if prof.cuda_version else "")
-                  + f", {prof.created})", highlight=False)
+    console.print(escape(f"profile written to {prof.source_path} (torch {prof.torch_version}"
+                         + (f", CUDA {prof.cuda_version}, driver {prof.driver_version}" if prof.cuda_version else "")
+                         + f", {prof.created})"), highlight=False)
 
 
 @app.command()
@@ -120,11 +152,12 @@ def measure(
     warmup: Annotated[int, typer.Option(help="untimed warm-up steps")] = 2,
     precision: Annotated[str | None, typer.Option(help="fp32 | bf16 | fp16 (default: fp32 on CPU, bf16 on GPU)")] = None,
     no_components: Annotated[bool, typer.Option("--no-components", help="skip the profiler split")] = False,
-    clock: Annotated[Clock, typer.Option(help="wall, or process CPU time (one-thread CPU profiles)")] = Clock.wall,
+    clock: Annotated[Clock, typer.Option(help="auto (process CPU time for one-thread CPU profiles, else wall), wall or process")] = Clock.auto,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Run real training steps of a model in PyTorch and compare with the estimate."""
     from ..calibrate.measure import compare
+    from ..calibrate.microbench import resolve_device
     from ..calibrate.profile import (
         device_environment,
         fit_profile,
@@ -133,6 +166,7 @@ def measure(
     )
     from ..calibrate.torch_model import tiny_models
 
+    resolve_device(device.value)  # no CUDA device: one line, before anything else
     spec = tiny_models().get(model)
     if spec is None:
         from ..catalog.models import get_model
@@ -140,20 +174,27 @@ def measure(
         spec = get_model(model)
     if profile is not None:
         prof = load_profile(profile)
-    else:
+    else:  # a quick one-thread calibration, timed by the process clock: steady under load
         from ..calibrate.microbench import run_microbenchmarks
 
-        err_console.print("no --profile given: running a quick calibration first")
-        env = device_environment(device.value)
+        threads = 1 if device == Device.cpu else None
+        env = device_environment(device.value, threads)
         catalog = match_catalog_chip(env["device_name"]) if device == Device.cuda else None
-        prof = fit_profile(run_microbenchmarks(device.value, quick=True), env, catalog)
-    res = compare(spec, prof, device.value, batch=batch, seq=seq, steps=steps, warmup=warmup,
-                  precision=precision, components=not no_components, clock=clock.value)
+        with _progress("no --profile: quick calibration") as progress:
+            raw = run_microbenchmarks(device.value, quick=True, progress=progress,
+                                      threads=threads, clock=_clock(clock, device, threads))
+        prof = fit_profile(raw, env, catalog)
+    clk = _clock(clock, device, prof.threads if device == Device.cpu else None)
+    _warn_if_busy(clk, prof.threads if device == Device.cpu else None)
+    with err_console.status(escape(f"measuring {steps} training steps of {spec.slug}")):
+        res = compare(spec, prof, device.value, batch=batch, seq=seq, steps=steps, warmup=warmup,
+                      precision=precision, components=not no_components, clock=clk)
     if as_json:
         sys.stdout.write(json.dumps(res.to_dict(), indent=2, default=str) + "\n")
         return
-    t = Table(title=f"{res.model} on {res.device_name}: batch {res.batch} × seq {res.seq}, {res.precision}, "
-              f"{res.params / 1e6:.1f}M params", title_justify="left")
+    t = Table(title=escape(f"{res.model} on {res.device_name}: batch {res.batch} × seq {res.seq}, "
+                           f"{res.precision}, {res.params / 1e6:.1f}M params, {res.clock} clock"),
+              title_justify="left")
     for col in ("", "measured", "predicted", "error"):
         t.add_column(col, justify="right" if col else "left")
     t.add_row("step time", _time(res.measured_step_s), _time(res.predicted_step_s), f"{res.step_rel_error:+.1%}")
@@ -162,7 +203,7 @@ def measure(
     t.add_row("memory", _si(res.measured_memory_bytes, "B"), _si(res.predicted_memory_bytes, "B"),
               f"{res.memory_rel_error:+.1%}")
     console.print(t)
-    console.print(f"memory measured as {res.memory_method}; predicted counts tensors only (no runtime "
+    console.print(f"memory measured as {escape(res.memory_method)}; predicted counts tensors only (no runtime "
                   f"context, framework overhead or fragmentation knobs; full estimate {_si(res.predicted_memory_total_bytes, 'B')})",
                   highlight=False)
-    console.print(f"profile: {res.profile}", highlight=False)
+    console.print(f"profile: {escape(res.profile)}", highlight=False)
