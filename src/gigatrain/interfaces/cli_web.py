@@ -29,18 +29,35 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port", min=0, max=65535)] = 8000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
     workers: Annotated[int, typer.Option(help="server processes", min=1, max=64)] = 1,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="a Host name the server answers to besides the loopback names "
+        "(repeat; '*' for any); also GIGATRAIN_ALLOWED_HOSTS=a,b")] = None,
 ) -> None:
     """Serve the planner page and the JSON API (OpenAPI docs at /docs).
 
-    Searches and comparisons are bounded per process (see ``web.app.Limits``): at most 2 at a
-    time (others get HTTP 429), each refused above 20 M candidate plans or stopped after 10 s.
+    Searches and comparisons are bounded per process (see ``web.app.Limits``): at most 2 run
+    and 2 wait at a time (others get HTTP 429 at once, with Retry-After), each refused above
+    20 M candidate plans or stopped after 10 s. Requests whose Host header is not a loopback
+    name or an allowed host get HTTP 400 (protection against DNS rebinding).
     """
+    import os
+
     _need("fastapi")
     _need("uvicorn")
     import uvicorn
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        typer.echo(f"warning: binding {host}: the planner will be reachable from other machines", err=True)
+    from .web.app import HOSTS_ENV, LOOPBACK_HOSTS
+
+    hosts = [h.strip() for h in (allow_host or []) if h.strip()]
+    if host not in (*LOOPBACK_HOSTS, "0.0.0.0", "::"):
+        hosts.append(host)  # a specific address bound is a name clients may use
+    if hosts:  # the app is built by uvicorn (in each worker): pass the names on by environment
+        env = [h for h in os.environ.get(HOSTS_ENV, "").split(",") if h.strip()]
+        os.environ[HOSTS_ENV] = ",".join(dict.fromkeys([*env, *hosts]))
+    if host not in LOOPBACK_HOSTS:
+        typer.echo(f"warning: binding {host}: the planner will be reachable from other machines"
+                   f"; it answers Host names: {os.environ.get(HOSTS_ENV) or 'loopback only'} "
+                   "(add more with --allow-host)", err=True)
     typer.echo(f"gigatrain planner on http://{'[' + host + ']' if ':' in host else host}:{port}/  (API docs at /docs)")
     uvicorn.run("gigatrain.interfaces.web.app:create_app", factory=True, host=host, port=port,
                 log_level=log_level, workers=workers)

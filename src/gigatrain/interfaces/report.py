@@ -253,7 +253,7 @@ def render(data: dict[str, Any], plotly_js: str) -> str:
   C.stepTime("chart-time", d.estimate);
   if (d.cost && d.cost.goodput_chart) {
     var g = d.cost.goodput_chart;
-    C.bars("chart-goodput", g.labels, g.values, g.title, g.unit);
+    C.bars("chart-goodput", g.labels, g.values, g.title, g.unit, g.x_title);
   }
   if (d.compare) C.pareto("chart-pareto", d.compare.rows);
   var m = d.validation.chip_slugs || {};

@@ -6,7 +6,13 @@
   with a pydantic model whose bounds keep one request from hanging the server, then calls
   :mod:`.service`, which calls the same library functions the CLI does.
 * Bad input never yields a 500: a :class:`GigatrainError` from the library becomes a 422 with
-  its one-line message; a malformed request a 422 naming the field; an over-large body a 413.
+  its one-line message; a malformed request a 422 naming the field and the value; an
+  over-large body a 413. A bug still answers 500, and the connection stays usable.
+* Heavy work (search, compare, cost of a searched plan) runs in worker processes behind a
+  bounded queue (:mod:`.workers`): a request beyond it is refused at once (429 with
+  ``Retry-After``) and none ever waits on a request thread, so cheap endpoints stay fast.
+* :class:`Guard` answers only allowed ``Host`` names (loopback by default; DNS rebinding) and
+  puts the CSP and other security headers on every response, ``/docs`` included.
 * Static files are served only from a fixed table of names (``static/`` plus plotly's bundled
   JS from the installed ``plotly`` package): no request path is ever joined onto a directory.
 """
@@ -14,7 +20,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +31,9 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,6 +58,7 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "charts.js": ("charts.js", "text/javascript; charset=utf-8"),
     "style.css": ("style.css", "text/css; charset=utf-8"),
+    "swagger-init.js": ("swagger-init.js", "text/javascript; charset=utf-8"),
 }
 #: Swagger UI's two files, served from the installed swagger-ui-bundle-v2 package
 SWAGGER_FILES = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
@@ -59,6 +69,11 @@ CSP = (
     "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 )
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+#: the Host names answered by default; more through this environment variable (comma list)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+HOSTS_ENV = "GIGATRAIN_ALLOWED_HOSTS"
 
 
 # ---------------------------------------------------------------- middleware and errors
@@ -101,18 +116,135 @@ def _too_large(limit: int) -> JSONResponse:
     return JSONResponse({"error": f"request body is larger than {limit:,} bytes"}, status_code=413)
 
 
+def allowed_hosts(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """Host names the server answers to: the loopback names, those in the environment
+    variable ``GIGATRAIN_ALLOWED_HOSTS`` (comma-separated; ``*`` allows any) and ``extra``."""
+    env = [h for h in os.environ.get(HOSTS_ENV, "").split(",") if h.strip()]
+    return tuple(dict.fromkeys(_host_name(h) for h in (*LOOPBACK_HOSTS, *env, *extra)))
+
+
+def _host_name(host: str) -> str:
+    """``host[:port]`` → the lower-case name without port or IPv6 brackets."""
+    h = host.strip().lower()
+    if h.startswith("["):
+        return h[1:].split("]", 1)[0]
+    if h.count(":") == 1:
+        h = h.split(":", 1)[0]
+    return h.rstrip(".")
+
+
+class Guard:
+    """The outermost layer of the app (pure ASGI, no per-request thread):
+
+    * answers only requests whose ``Host`` header names an allowed host (400 otherwise), so a
+      page on another site cannot drive the API through DNS rebinding;
+    * adds the security headers (CSP, nosniff, no referrer, no framing) to every response,
+      the API docs included;
+    * turns an unexpected exception into a logged 500 *without* re-raising it, so the server
+      keeps the connection open for the client's next request.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: Iterable[str] = LOOPBACK_HOSTS):
+        self.app = app
+        self.hosts = frozenset(_host_name(h) for h in hosts)
+
+    def _host_ok(self, scope: Scope) -> tuple[bool, str]:
+        raw = next((v for k, v in scope.get("headers", []) if k == b"host"), b"")
+        text = raw.decode("latin-1")
+        return ("*" in self.hosts or _host_name(text) in self.hosts), text
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ok, host = self._host_ok(scope)
+        if not ok:
+            shown = host[:80].encode("ascii", "backslashreplace").decode()
+            msg = (f"Host {shown!r} is not served here; allowed: {', '.join(sorted(self.hosts))}"
+                   f" (add a name with the {HOSTS_ENV} environment variable)")
+            await JSONResponse({"error": msg}, status_code=400, headers=SECURITY_HEADERS)(
+                scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, v)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:  # a bug, not bad input: log it; the client gets no traceback
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await JSONResponse(
+                    {"error": f"internal error ({type(exc).__name__}); it was logged"},
+                    status_code=500)(scope, receive, send_with_headers)
+
+
+#: pydantic's type tags inside an error location (``chips.int``): not field names
+_TYPE_TAG = re.compile(r"^(int|float|str|bool|none|bytes|constrained-\w+|function-\w+\[.*\]|"
+                       r"(list|dict|tuple|set|literal|union|nullable|json-or-python|lax-or-strict)"
+                       r"(\[.*\])?|is-instance\[.*\])$")
+#: command-line flags that library messages may quote → the API's field names
+_FLAGS = {"--tokens": "tokens", "--chip-price": "chip_price_usd", "--chip": "compare",
+          "--usd-per-chip-hour": "usd_per_chip_hour", "--chip-w": "a chip power",
+          "--allin-w": "an all-in power per chip", "--power": "power", "--budget": "budget",
+          "--chips": "chips", "--zero": "zero_stage", "--global-batch": "global_batch"}
+_FLAG_RE = re.compile(r"--[a-z][a-z0-9-]*")
+
+
+def api_message(text: str) -> str:
+    """A library message for API users: one line, command-line flags named as API fields."""
+    text = " ".join(str(text).split())
+    return _FLAG_RE.sub(lambda m: _FLAGS.get(m.group(0), m.group(0)[2:].replace("-", "_")), text)
+
+
 def _loc(loc: tuple | list) -> str:
-    return ".".join(str(p) for p in loc if p not in ("body",)) or "body"
+    parts = [str(p) for p in loc if p != "body" and not _TYPE_TAG.match(str(p))]
+    return ".".join(parts) or "body"
+
+
+def _shown(value: Any) -> str:
+    """The offending value, short and JSON-safe (``''`` when there is nothing to show)."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | float | str):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return ""
+
+
+def _field_error(e: dict[str, Any]) -> dict[str, Any]:
+    field = _loc(e.get("loc", ()))
+    msg = str(e.get("msg", "")).removeprefix("Value error, ")
+    msg = msg.replace("Input should be", "should be")
+    if e.get("type") == "missing":
+        msg = "is required"
+    elif e.get("type") == "extra_forbidden":
+        msg = "is not a field of this request"
+    return {"field": field, "msg": msg, "type": str(e.get("type", "")),
+            "value": _shown(e.get("input")) if e.get("type") != "missing" else ""}
+
+
+def _one_line(err: dict[str, Any]) -> str:
+    field, msg, value = err["field"], err["msg"], err["value"]
+    if msg.startswith(f"{field} ") or msg.startswith(f"{field}="):
+        return msg  # the validator already named the field (and the value)
+    return f"{field}={value}: {msg}" if value else f"{field}: {msg}"
 
 
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(GigatrainError)
     async def _bad_input(_: Request, exc: GigatrainError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=422)
+        return JSONResponse({"error": api_message(str(exc))}, status_code=422)
 
     @app.exception_handler(BusyError)
     async def _busy(_: Request, exc: BusyError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=429, headers={"Retry-After": "2"})
+        return JSONResponse({"error": str(exc)}, status_code=429,
+                            headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(TooSlowError)
     async def _slow(_: Request, exc: TooSlowError) -> JSONResponse:
@@ -120,27 +252,19 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # only loc/msg/type: the offending input may be bytes or NaN, which JSON cannot carry
-        errs = [{"loc": [str(p) for p in e.get("loc", ())],
-                 "msg": str(e.get("msg", "")).removeprefix("Value error, "),
-                 "type": str(e.get("type", ""))} for e in exc.errors()][:20]
-        first = errs[0] if errs else {"loc": [], "msg": "invalid request"}
-        field = _loc(first["loc"])
-        last = first["loc"][-1] if first["loc"] else ""
-        msg = first["msg"] if first["msg"].startswith(f"{last}") else f"{field}: {first['msg']}"
-        return JSONResponse({"error": msg, "detail": errs}, status_code=422)
+        # only field/msg/type and a short value: the input may be bytes or NaN
+        errs = [_field_error(e) for e in exc.errors()][:20]
+        if not errs:
+            return JSONResponse({"error": "invalid request"}, status_code=422)
+        first = errs[0]
+        body = {"error": _one_line(first), "field": first["field"].split(".")[0],
+                "detail": errs}
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # a bug, not bad input: log it with its traceback; the client gets no traceback
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": f"internal error ({type(exc).__name__}); it was logged"},
-                            status_code=500)
 
 
 # ---------------------------------------------------------------- app
@@ -150,21 +274,25 @@ class Limits:
 
     A search is refused before it runs when its space holds more than ``max_candidates``
     plans, and stopped by the library after ``search_time_limit_s`` (both a one-line 422).
-    Searches, comparisons and searched-plan costs run in ``slots`` worker processes: a request
-    waits at most ``queue_s`` for one (then 429), and a task still running after
-    ``backstop_s`` is killed (503).
+    Searches, comparisons and searched-plan costs run in ``slots`` worker processes; at most
+    ``queue_max`` more requests wait, each at most ``queue_s``, for a free one; any other is
+    refused at once (429 with ``Retry-After``); a task still running after ``backstop_s`` is
+    killed (503).
     """
 
     max_candidates: int = 20_000_000
     search_time_limit_s: float = 10.0
     slots: int = 2
-    queue_s: float = 5.0
+    queue_max: int = 2
+    queue_s: float = 0.5
     backstop_s: float = 30.0
 
 
-def create_app(*, warm_validation: bool = True, limits: Limits | None = None) -> FastAPI:
+def create_app(*, warm_validation: bool = True, limits: Limits | None = None,
+               hosts: Iterable[str] | None = None) -> FastAPI:
     """The web app. ``warm_validation`` scores the validation runs in a background thread at
-    startup so the first page load finds the error bars ready; ``limits`` bound long work."""
+    startup so the first page load finds the error bars ready; ``limits`` bound long work;
+    ``hosts`` are the Host names it answers to (default :func:`allowed_hosts`)."""
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -188,19 +316,11 @@ def create_app(*, warm_validation: bool = True, limits: Limits | None = None) ->
     _install_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_middleware(BodyLimit)
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if not request.url.path.startswith(("/docs", "/redoc")):
-            response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+    app.add_middleware(Guard, hosts=allowed_hosts() if hosts is None else tuple(hosts))
 
     lim = limits or Limits()
     app.state.limits = lim
-    app.state.pool = WorkerPool(lim.slots, lim.backstop_s, lim.queue_s)
+    app.state.pool = WorkerPool(lim.slots, lim.backstop_s, lim.queue_s, lim.queue_max)
     _pages(app)
     _api(app)
     _api_economics(app)
@@ -229,10 +349,8 @@ def _pages(app: FastAPI) -> None:
                 "<p>The OpenAPI schema is at <a href='/openapi.json'>/openapi.json</a>. "
                 "For the interactive docs offline: <code>pip install swagger-ui-bundle-v2"
                 "</code>.</p>")
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="gigatrain API",
-                                   swagger_js_url="/static/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/swagger-ui.css",
-                                   swagger_favicon_url="/favicon.ico")
+        # Swagger UI started from a file, not an inline script: the page keeps the CSP
+        return FileResponse(STATIC_DIR / "docs.html", media_type="text/html; charset=utf-8")
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
@@ -261,11 +379,19 @@ def _pages(app: FastAPI) -> None:
         return Response(status_code=204)
 
 
+async def _pooled(app: FastAPI, what: str, task: str, **kwargs: Any) -> Response:
+    """Run ``task`` in the worker pool (awaited: no request thread waits) and answer with its
+    JSON, timed in a ``Server-Timing`` header."""
+    result, timing = await app.state.pool.submit(what, task, **kwargs)
+    return JSONResponse(result, headers={"Server-Timing": timing.header()})
+
+
 def _api(app: FastAPI) -> None:
     @app.get("/api/health", tags=["meta"])
-    def health() -> dict[str, Any]:
-        """Liveness, and which optional endpoints this build has."""
-        return {"ok": True, "version": app.version, "features": service.features()}
+    async def health() -> dict[str, Any]:
+        """Liveness, which optional endpoints this build has, and the long-work queue."""
+        return {"ok": True, "version": app.version, "features": service.features(),
+                "queue": app.state.pool.load()}
 
     @app.get("/api/choices", tags=["catalog"])
     def choices() -> dict[str, Any]:
@@ -280,16 +406,19 @@ def _api(app: FastAPI) -> None:
     @app.post("/api/estimate", tags=["plan"], responses=ERRORS)
     def estimate(req: EstimateRequest) -> dict[str, Any]:
         """Memory per rank and step time of one plan — what ``gigatrain estimate --json``
-        prints — plus the validation error bars for the chip."""
+        prints — plus the validation error bars for the chip. With ``round_chips`` the chip
+        count is an upper bound (a fleet) and the plan runs on the largest count it can."""
         return service.estimate(**req.job_kwargs(), **req.plan_kwargs())
 
-    @app.post("/api/search", tags=["plan"], responses=SLOW_ERRORS)
-    def search(req: SearchRequest) -> dict[str, Any]:
+    @app.post("/api/search", tags=["plan"], responses=SLOW_ERRORS,
+              response_model=dict[str, Any])
+    async def search(req: SearchRequest) -> Response:
         """The best plans (``gigatrain search``): every valid layout through the same model,
-        filtered by memory, ranked by the objective. Bounded: see ``Limits``."""
+        filtered by memory, ranked by the objective. Bounded: see ``Limits``; refused at once
+        with 429 and ``Retry-After`` when the server is busy."""
         lim: Limits = app.state.limits
-        return app.state.pool.run(
-            "search", "search", chips=req.chips, objective=req.objective, top=req.top,
+        return await _pooled(
+            app, "search", "search", chips=req.chips, objective=req.objective, top=req.top,
             max_memory_frac=req.max_memory_frac, deadline_days=req.deadline_days,
             global_batch_range=req.global_batch_range, usd_per_chip_hour=req.usd_per_chip_hour,
             pareto=req.pareto, axes=req.axes.model_dump(exclude_none=True) if req.axes else None,
@@ -305,24 +434,28 @@ def _api(app: FastAPI) -> None:
 
 
 def _api_economics(app: FastAPI) -> None:
-    @app.post("/api/cost", tags=["economics"], responses=SLOW_ERRORS)
-    def cost(req: CostRequest) -> dict[str, Any]:
+    @app.post("/api/cost", tags=["economics"], responses=SLOW_ERRORS,
+              response_model=dict[str, Any])
+    async def cost(req: CostRequest) -> Any:
         """Whole-run cost of one plan (``gigatrain cost``): days with goodput, energy, dollars
-        (rent or own), with every assumption and its source."""
+        (rent or own), with every assumption and its source. A plan that does not fit in
+        memory is not priced (422)."""
         if not req.best_plan:
-            return service.cost(**req.job_kwargs(), **req.plan_kwargs(), **req.cost_kwargs())
+            return await run_in_threadpool(service.cost, **req.job_kwargs(), **req.plan_kwargs(),
+                                           **req.cost_kwargs())
         lim: Limits = app.state.limits
-        return app.state.pool.run(
-            "cost", "cost", best_plan=True, max_candidates=lim.max_candidates,
+        return await _pooled(
+            app, "cost", "cost", best_plan=True, max_candidates=lim.max_candidates,
             time_limit_s=lim.search_time_limit_s, chips=req.chips, **req.job_kwargs(),
             **req.cost_kwargs())
 
-    @app.post("/api/compare", tags=["economics"], responses=SLOW_ERRORS)
-    def compare(req: CompareRequest) -> dict[str, Any]:
+    @app.post("/api/compare", tags=["economics"], responses=SLOW_ERRORS,
+              response_model=dict[str, Any])
+    async def compare(req: CompareRequest) -> Response:
         """The same run on several chips, each with the plan search picks for it
         (``gigatrain compare``): cost against time, Pareto-optimal chips marked."""
-        return app.state.pool.run(
-            "compare", "compare", chips=req.chips, compare=req.compare,
+        return await _pooled(
+            app, "compare", "compare", chips=req.chips, compare=req.compare,
             objective=req.objective, **req.job_kwargs(), **req.cost_kwargs())
 
     @app.post("/api/fleet", tags=["economics"], responses=ERRORS)

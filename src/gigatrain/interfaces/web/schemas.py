@@ -4,6 +4,7 @@ into a 422 that names the field, before any library call. Numbers and text with 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -99,9 +100,14 @@ class PlanFields(JobFields):
     fsdp_shard: int = Field(0, ge=0, le=MAX_CHIPS, description="hybrid sharding group (0 = all dp)")
     recompute: RecomputeMode = "selective"
     sequence_parallel: bool = True
+    round_chips: bool = Field(
+        False, description="chips is an upper bound (a fleet's size): run the plan on the "
+        "largest count it can use — tp·pp·cp × a dp that divides the global batch, within the "
+        "system's largest cluster (the answer says which count and why)")
 
     def plan_kwargs(self) -> dict[str, Any]:
-        return {"chips": self.chips, **self.model_dump(include=set(service.PLAN_FIELDS))}
+        return {"chips": self.chips, "round_chips": self.round_chips,
+                **self.model_dump(include=set(service.PLAN_FIELDS))}
 
 
 class EstimateRequest(PlanFields):
@@ -140,7 +146,7 @@ class AxesFields(_Strict):
 class SearchRequest(JobFields):
     """``gigatrain search``: every valid plan, ranked; bounded in candidates and seconds."""
 
-    chips: int | Annotated[str, Field(max_length=40, pattern=CHIP_RANGE)] = Field(
+    chips: int | str = Field(
         description="a chip count, or a range 'A-B' (sampled: see the search docs)")
     objective: Objective = "time"
     top: int = Field(10, ge=1, le=50)
@@ -152,12 +158,18 @@ class SearchRequest(JobFields):
     pareto: tuple[ParetoAxis, ParetoAxis] | None = None
     axes: AxesFields | None = Field(None, description="restrict axes, e.g. {\"tp\": [1, 2, 4, 8]}")
 
-    @field_validator("chips")
+    @field_validator("chips", mode="before")
     @classmethod
-    def _chips(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and not 1 <= v <= MAX_CHIPS:
-            raise ValueError(f"chips must be between 1 and {MAX_CHIPS:,}")
-        return v
+    def _chips(cls, v: Any) -> int | str:
+        """One clear message for both forms (a count, or a range 'A-B')."""
+        if isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer():
+            if not 1 <= v <= MAX_CHIPS:
+                raise ValueError(f"chips={v!r} must be between 1 and {MAX_CHIPS:,}")
+            return int(v)
+        if isinstance(v, str) and re.fullmatch(CHIP_RANGE, v):
+            return v
+        shown = repr(v)[:40] if isinstance(v, int | float | str | bool) or v is None else "?"
+        raise ValueError(f"chips={shown}: should be a chip count or a range like '1024-4096'")
 
     model_config = ConfigDict(
         extra="forbid", allow_inf_nan=False,

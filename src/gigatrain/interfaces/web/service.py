@@ -10,10 +10,12 @@ framework, so ``report.py`` uses it without FastAPI installed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -143,14 +145,23 @@ def choices() -> dict[str, Any]:
     systems = hardware.load_systems()
     return {
         "models": [{"slug": m.slug, "name": m.name or m.slug} for m in load_models().values()],
-        "chips": [{"slug": c.slug, "name": c.name, "hbm_bytes": c.hbm_bytes}
-                  for c in hardware.load_chips().values()],
+        "chips": [{"slug": c.slug, "name": c.name, "hbm_bytes": c.hbm_bytes,
+                   "system": _default_system(c)} for c in hardware.load_chips().values()],
         "systems": [{"slug": s.slug, "name": s.name, "chip": s.chip.slug,
                      "max_chips": s.max_chips} for s in systems.values()],
         "frameworks": list(load_frameworks()),
         "precisions": ["bf16", "fp16", "fp8", "fp4", "fp32"],
         "recompute": ["none", "selective", "full"],
     }
+
+
+def _default_system(chip: Any) -> str | None:
+    from ...catalog.hardware import default_system_for
+
+    try:
+        return default_system_for(chip).slug
+    except GigatrainError:
+        return None
 
 
 # ---------------------------------------------------------------- estimate
@@ -161,13 +172,30 @@ PLAN_FIELDS = ("tp", "pp", "cp", "ep", "dp", "vpp", "micro_batch", "zero_stage",
 def estimate_object(*, chip: str, chips: int, model: str | None = None,
                     config: Mapping | None = None, system: str | None = None, seq: int = 4096,
                     global_batch: int = 1024, tokens: float = 0.0, precision: str = "bf16",
-                    framework: str = "megatron", **plan: Any) -> Any:
+                    framework: str = "megatron", round_chips: bool = False, **plan: Any) -> Any:
     """The :class:`Estimate` of one plan: ``api.estimate_named`` for a catalog model; for a
     pasted config.json the same resolution steps (``resolve_system``, ``make_job``,
-    ``make_plan``) feed ``model.estimate.estimate`` with the pasted :class:`ModelSpec`."""
+    ``make_plan``) feed ``model.estimate.estimate`` with the pasted :class:`ModelSpec`.
+
+    With ``round_chips``, ``chips`` is an upper bound (a power envelope's fleet) and the plan
+    runs on :func:`runnable_chips` of it. The result passes :func:`check_estimate`."""
+    plan = {k: v for k, v in plan.items() if k in PLAN_FIELDS}
+    if round_chips:
+        plan.pop("dp", None)
+        chips = fleet_rounding(chip, system, chips, global_batch, plan)[0]
+    with _config_errors(config is not None):
+        est = _estimate_object(chip=chip, chips=chips, model=model, config=config,
+                               system=system, seq=seq, global_batch=global_batch, tokens=tokens,
+                               precision=precision, framework=framework, **plan)
+        check_estimate(est)
+    return est
+
+
+def _estimate_object(*, chip: str, chips: int, model: str | None, config: Mapping | None,
+                     system: str | None, seq: int, global_batch: int, tokens: float,
+                     precision: str, framework: str, **plan: Any) -> Any:
     from ... import api
 
-    plan = {k: v for k, v in plan.items() if k in PLAN_FIELDS}
     if config is None:
         if not model:
             raise GigatrainError("give a catalog model name or paste a config.json")
@@ -185,6 +213,85 @@ def estimate_object(*, chip: str, chips: int, model: str | None = None,
             f"chips={chips:,} exceeds the largest {sys_spec.slug} cluster ({sys_spec.max_chips:,})"
         )
     return estimate_spec(spec, sys_spec, job, api.make_plan(chips, **plan), knobs_for(framework))
+
+
+def fleet_rounding(chip: str, system: str | None, chips: int, global_batch: int,
+                   plan: Mapping[str, Any]) -> tuple[int, str]:
+    """:func:`runnable_chips` for ``chips`` on ``chip``'s (or the named) system."""
+    from ... import api
+
+    sys_spec, *_ = api.resolve_system(chip, system)
+    return runnable_chips(chips, sys_spec.max_chips, global_batch, **plan)
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return sorted({*small, *(n // d for d in small)})
+
+
+def runnable_chips(fleet: int, cluster_max: int, global_batch: int, *, tp: int = 1,
+                   pp: int = 1, cp: int = 1, micro_batch: int = 1, **_: Any) -> tuple[int, str]:
+    """The largest chip count ≤ ``fleet`` (and ≤ the system's ``cluster_max``) that a plan
+    with these degrees can run: tp·pp·cp × dp, where dp × micro_batch divides the global batch
+    (``model.plans.check_plan``'s rule). Returns (count, a sentence saying why)."""
+    cap = min(int(fleet), int(cluster_max))
+    model_par = tp * pp * cp
+    if global_batch % micro_batch:
+        raise GigatrainError(f"micro_batch={micro_batch} does not divide global_batch="
+                             f"{global_batch}; no chip count can run this plan")
+    if model_par > cap:
+        raise GigatrainError(f"tp×pp×cp = {model_par:,} needs more chips than the "
+                             f"{cap:,} available")
+    dp = max(d for d in _divisors(global_batch // micro_batch) if d <= cap // model_par)
+    chips = model_par * dp
+    why = (f"{chips:,} of {int(fleet):,} chips: tp×pp×cp = {model_par:,} times dp = {dp:,}, "
+           f"the largest data-parallel size that divides the global batch ({global_batch:,} "
+           f"sequences of micro-batch {micro_batch})")
+    if cap < fleet:
+        why += f", within the largest cluster of this system ({cluster_max:,} chips)"
+    return chips, why
+
+
+#: estimate figures that can never be negative (or NaN/infinite) for a real model
+_NON_NEGATIVE = ("memory_bytes", "step_time_s", "tokens_per_s", "tokens_per_s_per_chip",
+                 "model_flops_per_token", "params_total", "params_active", "microbatches")
+
+
+def check_estimate(e: Any) -> None:
+    """The output guard: a pasted config whose numbers pass every field check can still
+    describe no real model (negative layers after a dense prefix, top-k below zero). Refuse
+    an estimate with a negative, NaN or infinite figure, or an MFU above 100%, naming it."""
+    d = e.to_dict()
+    figures = {k: d.get(k) for k in _NON_NEGATIVE}
+    figures |= {k: v for part in ("memory_breakdown", "time_breakdown")
+                for k, v in (d.get(part) or {}).items()}
+    for k, v in figures.items():
+        if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise GigatrainError(f"{k} comes out as {v!r}: the model's numbers describe no "
+                                 "real model (check layer, expert and top-k counts)")
+    for k in ("mfu", "hfu", "mfu_noncausal"):
+        v = d.get(k)
+        if not isinstance(v, int | float) or not 0 <= v <= 1:
+            raise GigatrainError(f"{k} comes out as {v!r}, outside 0–100%: the model's numbers "
+                                 "describe no real model (check layer, expert and top-k counts)")
+    if not d.get("params_total"):
+        raise GigatrainError("the model has no parameters")
+
+
+@contextmanager
+def _config_errors(pasted: bool) -> Iterator[None]:
+    """For a pasted config.json, arithmetic failures inside the library (a math domain
+    error, an overflow) are the config's fault: a one-line :class:`GigatrainError`."""
+    if not pasted:
+        yield
+        return
+    try:
+        yield
+    except GigatrainError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as e:
+        raise GigatrainError(f"config.json: its numbers give no valid model ({type(e).__name__}:"
+                             f" {' '.join(str(e).split())})"[:300]) from None
 
 
 def plan_label(plan: Any) -> str:
@@ -209,8 +316,19 @@ def estimate_dict(e: Any, error_bars: bool = True) -> dict[str, Any]:
 
 
 def estimate(**kw: Any) -> dict[str, Any]:
-    """``gigatrain estimate --json`` plus the describe line and the chip's error bars."""
-    return estimate_dict(estimate_object(**kw))
+    """``gigatrain estimate --json`` plus the describe line and the chip's error bars; with
+    ``round_chips``, also the fleet size asked for and why the plan runs on fewer chips."""
+    out = estimate_dict(estimate_object(**kw))
+    if kw.get("round_chips"):
+        out.update(_rounding(kw))
+    return out
+
+
+def _rounding(kw: Mapping[str, Any]) -> dict[str, Any]:
+    plan = {k: kw[k] for k in PLAN_FIELDS if k in kw and k != "dp"}
+    _, note = fleet_rounding(kw["chip"], kw.get("system"), kw["chips"],
+                             kw.get("global_batch", 1024), plan)
+    return {"chips_fleet": kw["chips"], "chips_note": note}
 
 
 # ---------------------------------------------------------------- validation (error bars)
@@ -316,8 +434,9 @@ def search(*, chips: int | str, objective: str = "time", top: int = 10,
                        global_batch=global_batch_range, max_candidates=max_candidates,
                        time_limit_s=time_limit_s)
     ax = Axes(**{k: tuple(v) for k, v in (axes or {}).items()})
-    res = run_search(model, system, jb, chips, objective, cons, top, usd_per_chip_hour,
-                     pareto=pareto, axes=ax)
+    with _config_errors(job.get("config") is not None):
+        res = run_search(model, system, jb, chips, objective, cons, top, usd_per_chip_hour,
+                         pareto=pareto, axes=ax)
     plans = []
     for c in res.top:
         e = c.estimate
@@ -363,6 +482,12 @@ def cost(*, chips: int, best_plan: bool = False, max_candidates: int = 20_000_00
     given plan (its estimate is :func:`estimate_object`), or with ``best_plan`` for the plan
     ``economics.cost.plan_for`` finds (what ``gigatrain cost`` does without ``--tp``), the
     search bounded by ``max_candidates`` and ``time_limit_s``."""
+    with _config_errors(kw.get("config") is not None):
+        return _cost(chips, best_plan, max_candidates, time_limit_s, kw)
+
+
+def _cost(chips: int, best_plan: bool, max_candidates: int, time_limit_s: float,
+          kw: dict[str, Any]) -> dict[str, Any]:
     from ...economics.cost import plan_for, run_cost
 
     model, system, job = resolve_specs(**_job_kw(kw))
@@ -371,9 +496,15 @@ def cost(*, chips: int, best_plan: bool = False, max_candidates: int = 20_000_00
 
         cons = Constraints(max_candidates=max_candidates, time_limit_s=time_limit_s)
         _, est = plan_for(model, system, job, chips, allow_fewer=True, constraints=cons)
+        check_estimate(est)
     else:
-        est = estimate_object(chips=chips, **_job_kw(kw),
-                              **{k: kw[k] for k in PLAN_FIELDS if k in kw})
+        est = estimate_object(chips=chips, round_chips=bool(kw.get("round_chips")),
+                              **_job_kw(kw), **{k: kw[k] for k in PLAN_FIELDS if k in kw})
+    if not est.fits:
+        raise GigatrainError(
+            f"the plan {plan_label(est.plan)} does not fit in memory ({est.memory_bytes / 2**30:,.1f}"
+            f" GiB per chip of {est.memory_capacity_bytes / 2**30:,.1f} GiB), so the run is not "
+            "priced; choose a plan that fits (the best plans list has only such plans)")
     rc = run_cost(model, system, job, est=est, options=_cost_options(kw))
     g, pw, en = rc.goodput, rc.power, rc.energy
     figs = [
@@ -402,7 +533,7 @@ def cost(*, chips: int, best_plan: bool = False, max_candidates: int = 20_000_00
             "labels": ["checkpoint writes", "rework after failures", "restarts"],
             "values": [clean(100 * g.loss_checkpoint), clean(100 * g.loss_rework),
                        clean(100 * g.loss_restart)],
-            "unit": "% of wall time",
+            "unit": "% of wall time", "x_title": "where wall-clock time is lost",
         },
     }
 
@@ -415,8 +546,9 @@ def compare(*, chips: int, compare: list[str], objective: str = "time",
 
     first = compare[0] if compare else ""
     model, _, job = resolve_specs(**_job_kw({**kw, "chip": first}))
-    rows = compare_chips(model, job, chips, list(compare), options=_cost_options(kw),
-                         objective=objective)
+    with _config_errors(kw.get("config") is not None):
+        rows = compare_chips(model, job, chips, list(compare), options=_cost_options(kw),
+                             objective=objective)
     out = []
     for r in rows:
         c = r.cost
@@ -480,6 +612,7 @@ def _has(module: str) -> bool:
         return False
 
 
+@functools.cache
 def features() -> dict[str, bool]:
     """Which optional library modules this build has (search and economics land separately)."""
     return {

@@ -3,14 +3,19 @@
 A search is bounded by the library itself (``Constraints.max_candidates`` and
 ``time_limit_s``), but a comparison runs one search per chip with the library's default bounds
 and a no-plan diagnosis may take longer still. A Python thread cannot be stopped, so this work
-runs in a few spawned processes instead:
+runs in a few spawned processes instead, behind a small admission queue that refuses fast:
 
-* at most ``slots`` tasks run at once; a request waits up to ``queue_s`` for a free slot and
-  then gets :class:`BusyError` (HTTP 429);
+* at most ``slots`` tasks run at once, and at most ``queue_max`` more wait for a slot, each for
+  at most ``queue_s``; a request beyond that is refused at once with :class:`BusyError`
+  (HTTP 429 with ``Retry-After``). Nothing ever waits on one of the server's request threads:
+  :meth:`WorkerPool.submit` is a coroutine, and the blocking pipe I/O of a running task happens
+  on one of ``slots`` threads of the pool's own, so cheap endpoints keep every request thread;
 * a task that outlives ``timeout_s`` has its process killed (and replaced) and the request gets
   :class:`TooSlowError` (HTTP 503): nothing keeps running after the answer;
-* the estimate endpoints stay responsive meanwhile: the work holds no thread of the server's
-  and no GIL it shares.
+* worker processes run at a lower CPU priority (``nice`` +10), so the server process that
+  answers cheap requests wins the CPU when both want it;
+* finished results are kept in a small LRU cache keyed by the task and its arguments (the
+  library is deterministic for a given catalog), so the page's repeated searches are free.
 
 Tasks are looked up by name in :data:`TASKS`, never sent as code; arguments and results are
 plain JSON-like data.
@@ -18,21 +23,31 @@ plain JSON-like data.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import multiprocessing
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from ...errors import GigatrainError
 
 log = logging.getLogger("gigatrain.web")
 
+#: how often a queued request looks for a free slot (seconds)
+_POLL_S = 0.01
+
 
 class BusyError(GigatrainError):
     """Every slot for long-running work is taken: try again shortly (HTTP 429)."""
+
+    retry_after_s = 1
 
 
 class TooSlowError(GigatrainError):
@@ -43,7 +58,7 @@ def _tasks() -> dict[str, Callable[..., Any]]:
     from . import service
 
     return {"search": service.search, "compare": service.compare, "cost": service.cost,
-            "sleep": _sleep}
+            "sleep": _sleep, "fail": _fail}
 
 
 def _sleep(secs: float) -> None:
@@ -51,10 +66,21 @@ def _sleep(secs: float) -> None:
     time.sleep(min(float(secs), 3600.0))
 
 
-def _warm() -> None:
-    """Import what the tasks need before the first request arrives."""
-    import contextlib
+def _fail(kind: str) -> None:
+    """A task that fails: for the tests of error mapping (``bug`` is a crash)."""
+    if kind == "bug":
+        raise ZeroDivisionError("division by zero")
+    raise GigatrainError("a library error")
 
+
+def _warm() -> None:
+    """Lower this process's CPU priority and import what the tasks need before the first
+    request arrives."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
     with contextlib.suppress(ImportError):
         import gigatrain.economics.cost
         import gigatrain.search.engine  # noqa: F401
@@ -97,20 +123,142 @@ class _Worker:
         self.conn.close()
 
 
-class WorkerPool:
-    """At most ``slots`` worker processes (started on first use), each task bounded by
-    ``timeout_s`` of wall time; see the module docstring."""
+@dataclass
+class Timing:
+    """Where a task's time went: waiting for a slot, then running (seconds); ``cached`` when
+    the answer came from the result cache."""
 
-    def __init__(self, slots: int = 2, timeout_s: float = 30.0, queue_s: float = 5.0):
+    queue_s: float = 0.0
+    work_s: float = 0.0
+    cached: bool = False
+
+    def header(self) -> str:
+        """A ``Server-Timing`` header value (milliseconds)."""
+        return (f"queue;dur={1e3 * self.queue_s:.1f}, work;dur={1e3 * self.work_s:.1f}"
+                + (", cache;desc=hit" if self.cached else ""))
+
+
+class WorkerPool:
+    """At most ``slots`` worker processes (started on first use), at most ``queue_max``
+    requests waiting ``queue_s`` for one, each task bounded by ``timeout_s`` of wall time;
+    see the module docstring."""
+
+    def __init__(self, slots: int = 2, timeout_s: float = 30.0, queue_s: float = 0.5,
+                 queue_max: int | None = None, cache_size: int = 64):
         if slots < 1:
             raise ValueError("slots must be >= 1")
         self.slots, self.timeout_s, self.queue_s = slots, timeout_s, queue_s
+        self.queue_max = slots if queue_max is None else queue_max
         self._ctx = multiprocessing.get_context("spawn")  # no fork of a threaded server
-        self._sem = threading.BoundedSemaphore(slots)
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
+        self._running = 0
+        self._queued = 0
         self._closed = False
+        self._io = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="gigatrain-pool")
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._cache_size = cache_size
+        #: counters for /api/health and the load test
+        self.stats = {"run": 0, "refused": 0, "cached": 0, "too_slow": 0}
+
+    # ---------------------------------------------------------------- admission
+    def _try_start(self, queued: bool) -> bool:
+        with self._lock:
+            if self._running < self.slots:
+                self._running += 1
+                self._queued -= int(queued)
+                return True
+            return False
+
+    def _busy(self, what: str) -> BusyError:
+        with self._lock:
+            self.stats["refused"] += 1
+        return BusyError(f"the server is busy with {self.slots} {what} requests and "
+                         f"{self.queue_max} waiting; retry in a moment")
+
+    async def _admit(self, what: str) -> float:
+        """Take a slot now, or wait in the bounded queue for at most ``queue_s``; refuse
+        (:class:`BusyError`) at once when the queue is full. Returns the seconds waited."""
+        t0 = time.perf_counter()
+        if self._try_start(queued=False):
+            return 0.0
+        with self._lock:
+            if self._closed or self._queued >= self.queue_max:
+                full = True
+            else:
+                self._queued += 1
+                full = False
+        if full:
+            raise self._busy(what)
+        deadline = t0 + self.queue_s
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(_POLL_S)
+            if self._try_start(queued=True):
+                return time.perf_counter() - t0
+        with self._lock:
+            self._queued -= 1
+        raise self._busy(what)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._running -= 1
+
+    # ---------------------------------------------------------------- cache
+    @staticmethod
+    def _key(task: str, kwargs: dict[str, Any]) -> str | None:
+        try:
+            return task + json.dumps(kwargs, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return None
+
+    def _cached(self, key: str | None) -> tuple[bool, Any]:
+        if key is None:
+            return False, None
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                self.stats["cached"] += 1
+                return True, self._cache[key]
+        return False, None
+
+    def _remember(self, key: str | None, value: Any) -> None:
+        if key is None or self._cache_size <= 0:
+            return
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    # ---------------------------------------------------------------- running
+    async def submit(self, what: str, task: str, **kwargs: Any) -> tuple[Any, Timing]:
+        """Run ``TASKS[task](**kwargs)`` in a worker without holding a request thread;
+        returns the result and its :class:`Timing`. Library errors come back as
+        :class:`GigatrainError`, a crash as ``RuntimeError``; see the module docstring for
+        :class:`BusyError` and :class:`TooSlowError`."""
+        key = self._key(task, kwargs)
+        hit, value = self._cached(key)
+        if hit:
+            return value, Timing(cached=True)
+        waited = await self._admit(what)
+        t0 = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            value = await loop.run_in_executor(self._io, self._run_blocking, what, task, kwargs)
+        finally:
+            self._release()
+        self._remember(key, value)
+        return value, Timing(queue_s=waited, work_s=time.perf_counter() - t0)
+
+    def run(self, what: str, task: str, **kwargs: Any) -> Any:
+        """The blocking form of :meth:`submit` for callers without an event loop (tests,
+        scripts): refuses at once when every slot is taken, never queues."""
+        if not self._try_start(queued=False):
+            raise self._busy(what)
+        try:
+            return self._run_blocking(what, task, kwargs)
+        finally:
+            self._release()
 
     def _take(self) -> _Worker:
         try:
@@ -127,12 +275,7 @@ class WorkerPool:
             self._all = [x for x in self._all if x.proc.is_alive()] + [w]
             return w
 
-    def run(self, what: str, task: str, **kwargs: Any) -> Any:
-        """Run ``TASKS[task](**kwargs)`` in a worker; library errors come back as
-        :class:`GigatrainError`, a crash as ``RuntimeError``."""
-        if not self._sem.acquire(timeout=self.queue_s):
-            raise BusyError(f"the server is already running {self.slots} {what} requests; "
-                            "retry in a moment")
+    def _run_blocking(self, what: str, task: str, kwargs: dict[str, Any]) -> Any:
         w: _Worker | None = None
         try:
             w = self._take()
@@ -140,6 +283,8 @@ class WorkerPool:
             if not w.conn.poll(self.timeout_s):
                 w.kill()
                 w = None
+                with self._lock:
+                    self.stats["too_slow"] += 1
                 raise TooSlowError(f"{what} took longer than {self.timeout_s:g} s and was "
                                    "stopped; narrow the request (a smaller chip range, fewer "
                                    "chips to compare)")
@@ -152,13 +297,21 @@ class WorkerPool:
         finally:
             if w is not None:
                 self._idle.put(w)
-            self._sem.release()
+        with self._lock:
+            self.stats["run"] += 1
         if status == "ok":
             return payload
         if status == "error":
             raise GigatrainError(payload)
         log.error("%s task crashed in its worker: %s", what, payload)
         raise RuntimeError(payload.splitlines()[0])
+
+    # ---------------------------------------------------------------- lifecycle
+    def load(self) -> dict[str, int]:
+        """Running and waiting tasks now, and the bounds."""
+        with self._lock:
+            return {"running": self._running, "queued": self._queued, "slots": self.slots,
+                    "queue_max": self.queue_max}
 
     def start(self) -> None:
         """Start every worker now (each imports the library in the background), so the first
@@ -178,3 +331,4 @@ class WorkerPool:
             for w in self._all:
                 w.kill()
             self._all = []
+        self._io.shutdown(wait=False, cancel_futures=True)

@@ -6,9 +6,14 @@
   const GT = window.GT;
   const fmt = GT.fmt;
   const $ = (id) => document.getElementById(id);
-  const state = { features: {}, seq: 0, shown: 0, validation: null, est: null, timers: {} };
+  const state = { features: {}, seq: 0, validation: null, est: null, timers: {}, errors: {}, picked: null };
 
   // ------------------------------------------------------------------ helpers
+  /* An error the user can fix: `field` is the id of the input it is about (if any). */
+  class InputError extends Error {
+    constructor(msg, field) { super(msg); this.field = field || null; }
+  }
+
   async function api(method, path, body) {
     const opts = { method: method, headers: {} };
     if (body !== undefined) {
@@ -17,9 +22,33 @@
     }
     const res = await fetch(path, opts);
     let data = null;
-    try { data = await res.json(); } catch (e) { data = { error: "HTTP " + res.status }; }
-    if (!res.ok) throw new Error((data && data.error) || "HTTP " + res.status);
+    try { data = await res.json(); } catch (e) { data = { error: "the server answered HTTP " + res.status }; }
+    if (!res.ok) {
+      const err = new InputError(apiMessage(data, res.status), data && data.field);
+      err.status = res.status;
+      err.retryAfter = parseInt(res.headers.get("Retry-After") || "0", 10) || 0;
+      throw err;
+    }
     return data;
+  }
+  /* The server's one-line message, with the field named by its label on this page. */
+  function apiMessage(data, status) {
+    if (!data || !data.error) return "the server answered HTTP " + status;
+    const d = data.detail && data.detail[0];
+    const input = data.field && $(data.field);
+    if (d && input) {
+      // the page's label instead of the API's field name; the value once
+      const msg = d.msg.replace(new RegExp("^" + data.field + "(=\\S+)?:\\s*"), "");
+      const bare = (d.value || "").replace(/^'(.*)'$/, "$1");
+      return label(data.field) + ": " + (d.value && msg.indexOf(bare) < 0 ? d.value + " " : "") + msg;
+    }
+    return data.error;
+  }
+  function label(id) {
+    const e = $(id);
+    const l = e && e.closest("label");
+    const text = l ? Array.from(l.childNodes).filter((n) => n.nodeType === 3).map((n) => n.textContent).join(" ").trim() : "";
+    return text || id;
   }
   function debounce(name, fn, ms) {
     clearTimeout(state.timers[name]);
@@ -44,11 +73,6 @@
     const e = $(id);
     e.textContent = text;
     e.dataset.value = raw === null || raw === undefined ? "" : String(raw);
-  }
-  function showError(msg) {
-    const e = $("error");
-    e.textContent = msg || "";
-    e.hidden = !msg;
   }
   function setStatus(st, text) {
     document.body.dataset.state = st;
@@ -78,75 +102,155 @@
       box.appendChild(d);
     }
   }
-  const intVal = (id) => parseInt($(id).value, 10);
-  const sizing = () => document.querySelector("input[name=sizing]:checked").value;
+
+  // ------------------------------------------------------------------ the error banner
+  /* Every input problem of the current request, from the estimate and its follow-ups, one
+   * line each; the inputs they name are marked. Errors of an older request are dropped. */
+  function setError(source, err) {
+    if (err) state.errors[source] = err; else delete state.errors[source];
+    renderErrors();
+  }
+  function renderErrors() {
+    const lines = [];
+    for (const e of document.querySelectorAll(".invalid")) e.classList.remove("invalid");
+    for (const e of document.querySelectorAll("[aria-invalid]")) e.removeAttribute("aria-invalid");
+    for (const err of Object.values(state.errors)) {
+      if (lines.indexOf(err.message) < 0) lines.push(err.message);
+      const input = err.field && $(err.field);
+      if (input) { input.classList.add("invalid"); input.setAttribute("aria-invalid", "true"); }
+    }
+    const box = $("error");
+    box.replaceChildren(...lines.map((l) => el("div", l)));
+    box.hidden = lines.length === 0;
+  }
+  /* A follow-up's error belongs in the banner when it is about an input (a 4xx naming a
+   * field, e.g. a price the server cannot read), not when it is a result (nothing fits). */
+  const isInputError = (err) => err instanceof InputError && !!err.field && err.status !== 429;
+
+  // ------------------------------------------------------------------ strict numbers
+  const NUMBER = /^[+]?(\d+\.?\d*|\.\d+)(e[+]?\d+)?$/i;
+  /* The number typed in `id`: digits, an optional fraction and exponent (8192, 8.192e3, 1e3,
+   * 1_000 or 1,000); anything else, a fraction where a whole number goes, or a value outside
+   * [min, max] is an InputError naming the field and the value. */
+  function numberField(id, opts) {
+    const o = Object.assign({ integer: true, min: 1, max: Infinity }, opts || {});
+    const raw = $(id).value.trim();
+    const name = label(id);
+    if (raw === "") throw new InputError(name + ": enter a number", id);
+    const text = raw.replace(/[_,](?=\d{3}(\D|$))/g, "");
+    if (!NUMBER.test(text)) throw new InputError(name + ": '" + raw + "' is not a number (e.g. 8192 or 8.192e3)", id);
+    const v = Number(text);
+    if (!isFinite(v)) throw new InputError(name + ": '" + raw + "' is too large", id);
+    if (o.integer && !Number.isInteger(v)) throw new InputError(name + ": '" + raw + "' is not a whole number", id);
+    if (v < o.min || v > o.max) {
+      throw new InputError(name + ": " + raw + " is outside " + fmt.num(o.min, 6) + "–" + (isFinite(o.max) ? fmt.num(o.max, 6) : "∞"), id);
+    }
+    return v;
+  }
   const optText = (id) => ($(id).value.trim() === "" ? null : $(id).value.trim());
+  const sizing = () => document.querySelector("input[name=sizing]:checked").value;
 
   // ------------------------------------------------------------------ request bodies
   function jobBody() {
     const b = {
       chip: $("chip").value,
-      seq: intVal("seq"),
-      global_batch: intVal("global_batch"),
+      seq: numberField("seq", { max: 1e7 }),
+      global_batch: numberField("global_batch", { max: 1e9 }),
       tokens: $("tokens").value.trim() || 0,
       precision: $("precision").value,
       framework: $("framework").value,
     };
     if ($("system").value) b.system = $("system").value;
     if ($("use-config").checked && $("config").value.trim()) {
-      try { b.config = JSON.parse($("config").value); } catch (e) { throw new Error("config.json: " + e.message); }
+      try { b.config = JSON.parse($("config").value); } catch (e) { throw new InputError("config.json: " + e.message, "config"); }
     } else {
       b.model = $("model").value;
     }
     return b;
   }
-  function estimateBody() {
-    const b = jobBody();
-    b.chips = intVal("chips");
-    for (const k of ["tp", "pp", "cp", "ep", "vpp", "micro_batch", "fsdp_shard"]) b[k] = intVal(k);
-    b.zero_stage = intVal("zero_stage");
+  const PLAN_INPUTS = ["tp", "pp", "cp", "ep", "vpp", "micro_batch"];
+  function planBody() {
+    const b = {};
+    for (const k of PLAN_INPUTS) b[k] = numberField(k, { max: 1e6 });
+    b.fsdp_shard = numberField("fsdp_shard", { min: 0, max: 1e7 });
+    b.zero_stage = parseInt($("zero_stage").value, 10); // a <select> of 0-3
     b.recompute = $("recompute").value;
     b.sequence_parallel = $("sequence_parallel").checked;
     return b;
   }
+  /* The estimate request. In power-envelope mode the fleet is what the power buys
+   * (state.fleetChips); the plan runs on the largest count it can use (round_chips: the
+   * server picks it and says why), or on a plan clicked in the best-plans table. */
+  function estimateBody() {
+    const b = Object.assign(jobBody(), planBody());
+    if (sizing() === "power") {
+      if (!state.fleetChips) throw new InputError("power: no fleet size yet", "power");
+      if (state.picked) b.chips = state.picked.chips;
+      else { b.chips = state.fleetChips; b.round_chips = true; }
+    } else {
+      b.chips = numberField("chips", { max: 1e7 });
+    }
+    return b;
+  }
   function priceBody() {
     const b = {};
-    for (const k of ["usd_per_chip_hour", "usd_per_kwh", "pue"]) if (optText(k) !== null) b[k] = optText(k);
+    for (const k of ["usd_per_chip_hour", "usd_per_kwh"]) if (optText(k) !== null) b[k] = optText(k);
+    if (optText("pue") !== null) b.pue = numberField("pue", { integer: false, min: 1, max: 3 });
     return b;
+  }
+  /* The chip count the shown plan runs on (after the estimate), else what the inputs say. */
+  function planChips() {
+    if (state.est && state.estSeq === state.seq) return state.est.chips;
+    return sizing() === "power" ? state.fleetChips : numberField("chips", { max: 1e7 });
+  }
+  function clusterMax() {
+    const c = state.choices;
+    const slug = $("system").value || (c.chips.find((x) => x.slug === $("chip").value) || {}).system;
+    const s = c.systems.find((x) => x.slug === slug);
+    return s ? s.max_chips : Infinity;
   }
 
   // ------------------------------------------------------------------ estimate
   async function update() {
     const seq = ++state.seq;
     document.body.dataset.request = String(seq);
+    state.errors = {};
     setStatus("loading", "computing…");
-    let body;
+    try { priceBody(); } catch (err) { state.errors.prices = err; } // reported with the rest
     try {
-      if (sizing() === "power" && state.features.fleet) {
-        const fl = await api("POST", "/api/fleet", Object.assign({ chip: $("chip").value, power: $("power").value }, priceBody()));
-        if (seq !== state.seq) return;
-        $("chips").value = String(fl.chips);
-        renderFleet(fl);
-        mark("fleet", seq);
-      }
-      body = estimateBody();
-      const est = await api("POST", "/api/estimate", body);
+      if (sizing() === "power" && state.features.fleet) await sizeFleet(seq);
+      if (seq !== state.seq) return;
+      const est = await api("POST", "/api/estimate", estimateBody());
       if (seq !== state.seq) return; // a newer request is on its way
       state.est = est;
+      state.estSeq = seq;
       renderEstimate(est);
       $("results").classList.remove("stale");
-      showError("");
-      setStatus("ready", "up to date");
-      document.body.dataset.shown = String(seq);
-      followUps();
+      renderErrors();
+      setStatus("ready", Object.keys(state.errors).length ? "see the message above" : "up to date");
     } catch (err) {
       if (seq !== state.seq) return;
-      showError(err.message);
+      state.errors.estimate = err;
+      renderErrors();
       setStatus("error", "input error — the numbers below are for the last valid input");
       $("results").classList.add("stale");
-      document.body.dataset.shown = String(seq);
-      followUps(); // search needs no plan: it can still show plans that work
     }
+    document.body.dataset.shown = String(seq);
+    followUps(); // search needs no plan: it can still show plans that work
+  }
+
+  async function sizeFleet(seq) {
+    const body = Object.assign({ chip: $("chip").value, power: $("power").value.trim(), precision: $("precision").value }, priceBody());
+    delete body.usd_per_chip_hour;
+    let fl;
+    try { fl = await api("POST", "/api/fleet", body); } catch (err) {
+      if (!err.field) err.field = "power";
+      throw err;
+    }
+    if (seq !== state.seq) return;
+    state.fleetChips = fl.chips;
+    renderFleet(fl);
+    mark("fleet", seq);
   }
 
   function renderEstimate(e) {
@@ -165,6 +269,12 @@
     setOut("out-chips", e.chips, fmt.num(e.chips, 0));
     setOut("out-system", e.system, e.system);
     setOut("out-params", e.params_total, fmt.si(e.params_total));
+    const note = $("power-note");
+    if (sizing() === "power") {
+      note.textContent = state.picked ? "the clicked plan runs on " + fmt.num(e.chips, 0) + " of the " +
+        fmt.num(state.fleetChips, 0) + " chips this power buys" : (e.chips_note || "");
+      note.hidden = false;
+    }
     const eb = e.error_bars || {};
     const rows = Object.entries(eb.by_chip_type || {});
     if (rows.length) {
@@ -199,27 +309,47 @@
   const fresh = (seq) => seq === state.seq;
   const mark = (name, seq) => { if (fresh(seq)) document.body.dataset[name] = String(seq); };
 
+  /* A follow-up failed: a busy server is retried after its Retry-After; an input error also
+   * goes to the banner. Returns true when a retry was scheduled. */
+  function followUpError(name, seq, err, retry) {
+    if (err.status === 429 && retry) {
+      const s = Math.min(Math.max(err.retryAfter, 1), 10);
+      debounce(name, () => { if (fresh(seq)) retry(); }, 1000 * s);
+      return true;
+    }
+    if (isInputError(err)) setError(name, err);
+    return false;
+  }
+
   async function runSearch() {
     if (!state.features.search) { $("search-note").textContent = "(search is not in this build)"; return; }
     const seq = state.seq;
     $("search-note").textContent = "searching…";
     try {
       const body = jobBody();
-      const n = intVal("chips");
-      // sized from a power envelope: search every count up to what it powers (N/2 to N:
-      // powers of two, 3·2^k and N itself), as an envelope rarely divides into a layout
-      body.chips = sizing() === "power" && n > 1 ? Math.ceil(n / 2) + "-" + n : n;
+      if (sizing() === "power") {
+        // every count the envelope can run, from half of it up: powers of two, 3·2^k and the
+        // largest, capped at the system's largest cluster
+        const cap = Math.min(state.fleetChips || 1, clusterMax());
+        body.chips = cap > 1 ? Math.ceil(cap / 2) + "-" + cap : cap;
+      } else {
+        body.chips = numberField("chips", { max: 1e7 });
+      }
       body.top = 10;
       const r = await api("POST", "/api/search", body);
       if (!fresh(seq)) return;
       state.search = r;
       $("search-note").textContent = (r.note || "") + (r.plans.length ? " — click a plan to use it" : "");
-      table($("search-table"), ["#", "plan (click to use)", "step time", "MFU", "memory/rank", "days", p0cost(r)],
-        r.plans.map((p, i) => [i + 1, p.describe, fmt.seconds(p.step_time_s), fmt.pct(p.mfu), fmt.gib(p.memory_bytes),
+      table($("search-table"), ["#", "plan (click to use)", "chips", "step time", "MFU", "memory/rank", "days", p0cost(r)],
+        r.plans.map((p, i) => [i + 1, p.describe, fmt.num(p.chips, 0), fmt.seconds(p.step_time_s), fmt.pct(p.mfu), fmt.gib(p.memory_bytes),
           p.days_to_train === null ? "—" : fmt.num(p.days_to_train, 1), fmt.usd(p.cost_usd)]),
         (i) => applyPlan(r.plans[i].plan));
     } catch (err) {
       if (!fresh(seq)) return;
+      if (followUpError("search", seq, err, runSearch)) {
+        $("search-note").textContent = "the server is busy with other searches; retrying in a moment…";
+        return;
+      }
       $("search-note").textContent = err.message;
       $("search-table").replaceChildren();
     }
@@ -230,11 +360,15 @@
     return r.plans.length && r.plans[0].per_step ? "cost per step" : "cost (failure-free)";
   }
 
+  /* Use a plan from the best-plans table: its degrees and chip count. In power mode the
+   * plan is kept (not re-rounded to the fleet) until an input it depends on changes. */
   function applyPlan(p) {
     for (const k of ["tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero_stage", "fsdp_shard"]) $(k).value = String(p[k]);
-    $("chips").value = String(p.tp * p.pp * p.cp * p.dp);
+    const chips = p.tp * p.pp * p.cp * p.dp;
+    $("chips").value = String(chips);
     $("recompute").value = p.recompute;
     $("sequence_parallel").checked = !!p.sequence_parallel;
+    state.picked = sizing() === "power" ? { chips: chips } : null;
     update();
   }
 
@@ -242,13 +376,15 @@
     const seq = state.seq;
     try {
       const b = Object.assign(estimateBody(), priceBody(), { pricing: $("pricing").value });
+      if (state.est && state.estSeq === seq) { b.chips = state.est.chips; delete b.round_chips; }
       const c = await api("POST", "/api/cost", b);
       if (!fresh(seq)) return;
       renderCost(c);
     } catch (err) {
       if (!fresh(seq)) return;
-      kv($("cost-box"), [["cost", err.message]]);
-      if (window.Plotly) window.Plotly.purge($("chart-goodput"));
+      if (!state.errors.estimate) followUpError("cost", seq, err, null);
+      kv($("cost-box"), [["not priced", err.message]]);
+      GT.charts.clear("chart-goodput");
     }
     mark("cost", seq);
   }
@@ -264,7 +400,13 @@
   function renderCost(c) {
     figures($("cost-box"), "cost-", c.figures);
     if (c.price) $("cost-box").appendChild(el("div", "price: " + (c.assumptions.price || c.price.basis || ""), "small note"));
-    if (c.goodput_chart) GT.charts.bars("chart-goodput", c.goodput_chart.labels, c.goodput_chart.values, c.goodput_chart.title, c.goodput_chart.unit);
+    const g = c.goodput_chart;
+    if (g) GT.charts.bars("chart-goodput", g.labels, g.values, g.title, g.unit, g.x_title);
+  }
+
+  function clearCompare(note) {
+    GT.charts.clear("chart-pareto");
+    table($("compare-table"), ["compare"], [[note]]);
   }
 
   async function runCompare() {
@@ -273,9 +415,13 @@
     // the chip being planned is the reference of the price-performance ratios when compared
     const chips = Array.from($("compare-chips").selectedOptions).map((o) => o.value)
       .sort((a, b) => (b === cur) - (a === cur));
-    if (chips.length === 0) { mark("compare", seq); return; }
+    if (chips.length === 0) {
+      clearCompare("select chips to compare (Prices → compare chips)");
+      mark("compare", seq);
+      return;
+    }
     try {
-      const b = Object.assign(jobBody(), priceBody(), { chips: intVal("chips"), compare: chips, pricing: $("pricing").value });
+      const b = Object.assign(jobBody(), priceBody(), { chips: planChips(), compare: chips, pricing: $("pricing").value });
       delete b.chip;
       delete b.system;
       delete b.usd_per_chip_hour; // one rental price cannot apply to every chip
@@ -287,7 +433,11 @@
           fmt.num(x.price_performance_vs_ref, 2) + "×", x.pareto ? "yes" : ""]));
     } catch (err) {
       if (!fresh(seq)) return;
-      table($("compare-table"), ["compare"], [[err.message]]);
+      if (followUpError("compare", seq, err, runCompare)) {
+        clearCompare("the server is busy with other searches; retrying in a moment…");
+        return;
+      }
+      clearCompare(err.message);
     }
     mark("compare", seq);
   }
@@ -300,12 +450,14 @@
     if (!state.features.fleet) return;
     const seq = state.seq;
     try {
-      const f = await api("POST", "/api/fleet", Object.assign({ chip: $("chip").value, chips: intVal("chips"),
-        precision: $("precision").value }, priceBody()));
+      const body = Object.assign({ chip: $("chip").value, chips: planChips(), precision: $("precision").value }, priceBody());
+      delete body.usd_per_chip_hour;
+      const f = await api("POST", "/api/fleet", body);
       if (!fresh(seq)) return;
       renderFleet(f);
     } catch (err) {
       if (!fresh(seq)) return;
+      if (!state.errors.estimate) followUpError("fleet", seq, err, null);
       kv($("fleet-box"), [["fleet", err.message]]);
     }
     mark("fleet", seq);
@@ -326,6 +478,7 @@
     } catch (err) {
       table($("errors-table"), ["validation"], [[err.message]]);
     }
+    document.body.dataset.validation = "done";
   }
 
   // ------------------------------------------------------------------ setup
@@ -335,13 +488,30 @@
     fill($("system"), items, "");
   }
 
+  /* Inputs a clicked plan depends on: changing one of them drops the clicked plan. */
+  const PLAN_DEPENDS = new Set(["model", "config", "use-config", "chip", "system", "power", "seq", "global_batch",
+    "precision", "framework", "tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero_stage", "fsdp_shard", "recompute",
+    "sequence_parallel"]);
+
+  function onInput(ev) {
+    if (ev && ev.target && PLAN_DEPENDS.has(ev.target.id)) state.picked = null;
+    debounce("update", update, 200);
+  }
+
+  function setSizing(power) {
+    $("power-label").hidden = !power;
+    $("power-note").hidden = !power;
+    $("chips-label").hidden = power;
+    state.picked = null;
+  }
+
   async function init() {
     try {
       const [choices, health] = await Promise.all([api("GET", "/api/choices"), api("GET", "/api/health")]);
       state.choices = choices;
       state.features = health.features || {};
     } catch (err) {
-      showError("cannot reach the API: " + err.message);
+      setError("init", new InputError("cannot reach the API: " + err.message));
       setStatus("error", "offline");
       return;
     }
@@ -357,15 +527,10 @@
     $("chip").addEventListener("change", () => systemsFor($("chip").value));
     for (const name of ["search", "cost", "compare", "fleet"]) document.body.dataset[name] = state.features[name] ? "on" : "off";
 
-    $("inputs").addEventListener("input", () => debounce("update", update, 200));
-    $("inputs").addEventListener("change", () => debounce("update", update, 200));
+    $("inputs").addEventListener("input", onInput);
+    $("inputs").addEventListener("change", onInput);
     for (const r of document.querySelectorAll("input[name=sizing]")) {
-      r.addEventListener("change", () => {
-        const power = r.value === "power" && r.checked;
-        if (!r.checked) return;
-        $("power-label").hidden = !power;
-        $("chips-label").hidden = power;
-      });
+      r.addEventListener("change", () => { if (r.checked) setSizing(r.value === "power"); });
     }
     $("run-search").addEventListener("click", runSearch);
     loadValidation();

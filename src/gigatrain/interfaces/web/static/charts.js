@@ -64,8 +64,12 @@
     }
   };
 
+  /* An axis title: plotly.js 3 reads only {text: ...} objects (a bare string is ignored). */
+  const axisTitle = (text) => ({ text: text, standoff: 8, font: { size: 12 } });
+
   const LAYOUT = {
-    margin: { l: 60, r: 20, t: 36, b: 44 },
+    autosize: true, // the height comes from the container's CSS (.chart), so a resize keeps it
+    margin: { l: 70, r: 20, t: 36, b: 50 },
     font: { family: "system-ui, sans-serif", size: 12 },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
@@ -79,22 +83,29 @@
     root.Plotly.react(el, traces, Object.assign({}, LAYOUT, layout), CONFIG);
   }
 
+  /* Remove a chart (its data no longer matches the inputs). */
+  function clear(el) {
+    if (typeof el === "string") el = document.getElementById(el);
+    if (el && root.Plotly) root.Plotly.purge(el);
+  }
+
   /* Stacked bar of per-rank memory parts, with the chip's capacity as a line. */
   function memory(el, est) {
     const parts = Object.entries(est.memory_breakdown || {}).filter(([, v]) => v > 0);
     const traces = parts.map(([k, v], i) => ({
-      type: "bar", orientation: "h", name: k.replace("memory/", ""), x: [v / GIB], y: ["rank"],
+      type: "bar", orientation: "h", name: k.replace("memory/", ""), x: [v / GIB], y: ["worst rank"],
       marker: { color: COLORS[i % COLORS.length] },
       hovertemplate: k.replace("memory/", "") + ": %{x:.2f} GiB<extra></extra>",
     }));
     const cap = est.memory_capacity_bytes / GIB;
     const total = est.memory_bytes / GIB;
     draw(el, traces, {
-      barmode: "stack", height: 230,
+      barmode: "stack",
       title: { text: "Memory per rank (" + est.worst_stage + " stage): " + num(total, 1) +
         " of " + num(cap, 1) + " GiB" + (est.fits ? "" : " — does NOT fit"), font: { size: 13 } },
-      xaxis: { title: "GiB", range: [0, Math.max(cap, total) * 1.08] },
-      yaxis: { showticklabels: false },
+      xaxis: { title: axisTitle("memory per rank (GiB)"), range: [0, Math.max(cap, total) * 1.08] },
+      yaxis: { title: axisTitle("rank"), showticklabels: false },
+      legend: { orientation: "h", y: -0.45 },
       shapes: [{ type: "line", x0: cap, x1: cap, y0: -0.5, y1: 0.5, line: { color: "#c00", width: 3, dash: "dash" } }],
       annotations: [{ x: cap, y: 0.5, text: "capacity", showarrow: false, yanchor: "bottom", font: { color: "#c00" } }],
     });
@@ -109,10 +120,12 @@
       hovertemplate: k.replace("time/", "") + ": %{x:.4g} s<extra></extra>",
     }));
     draw(el, traces, {
-      barmode: "stack", height: 230,
+      barmode: "stack",
       title: { text: "Step time: " + fmt.seconds(est.step_time_s) + " (" + num(est.microbatches, 0) +
         " micro-batches)", font: { size: 13 } },
-      xaxis: { title: "seconds" }, yaxis: { showticklabels: false },
+      xaxis: { title: axisTitle("time per step, exposed (s)") },
+      yaxis: { title: axisTitle("slowest rank"), showticklabels: false },
+      legend: { orientation: "h", y: -0.45 },
     });
   }
 
@@ -135,9 +148,9 @@
       },
     ];
     draw(el, traces, {
-      height: 340, title: { text: title || "Cost vs time to train, across chips", font: { size: 13 } },
-      xaxis: { title: "days to train", rangemode: "tozero" },
-      yaxis: { title: "cost (USD)", rangemode: "tozero", tickprefix: "$" },
+      title: { text: title || "Cost vs time to train, across chips", font: { size: 13 } },
+      xaxis: { title: axisTitle("time to train (days, with goodput)"), rangemode: "tozero" },
+      yaxis: { title: axisTitle("cost of the run (USD)"), rangemode: "tozero", tickprefix: "$" },
       showlegend: false,
     });
   }
@@ -158,17 +171,19 @@
       hovertemplate: "%{x}: median |error| %{y:.1f}%<br>%{customdata} runs<extra></extra>",
     }];
     draw(el, traces, {
-      height: 300, title: { text: "Prediction error vs measured runs, by chip (bar: median |error|, whisker: p90)", font: { size: 13 } },
-      yaxis: { title: "|error| %", rangemode: "tozero" }, showlegend: false,
+      title: { text: "Prediction error vs measured runs, by chip (bar: median |error|, whisker: p90)", font: { size: 13 } },
+      xaxis: { title: axisTitle("chip of the measured runs") },
+      yaxis: { title: axisTitle("|predicted / measured − 1| (%)"), rangemode: "tozero" }, showlegend: false,
     });
   }
 
   /* Bars of named figures, e.g. goodput losses or a fleet's power split. */
-  function bars(el, labels, values, title, unit) {
+  function bars(el, labels, values, title, unit, xTitle) {
     draw(el, [{ type: "bar", x: labels, y: values, marker: { color: COLORS.slice(0, labels.length) },
       hovertemplate: "%{x}: %{y:.4g} " + (unit || "") + "<extra></extra>" }],
-      { height: 280, title: { text: title, font: { size: 13 } }, yaxis: { title: unit || "" }, showlegend: false });
+      { title: { text: title, font: { size: 13 } }, xaxis: { title: axisTitle(xTitle || "") },
+        yaxis: { title: axisTitle(unit || ""), rangemode: "tozero" }, showlegend: false });
   }
 
-  root.GT = Object.assign(root.GT || {}, { fmt: fmt, charts: { memory, stepTime, pareto, errors, bars, draw } });
+  root.GT = Object.assign(root.GT || {}, { fmt: fmt, charts: { memory, stepTime, pareto, errors, bars, draw, clear } });
 })(typeof window !== "undefined" ? window : this);
