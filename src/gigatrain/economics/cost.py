@@ -2,8 +2,12 @@
 
 Whole-run time (DESIGN.md question 3):
 
-    compute_s = tokens / tokens_per_s             (failure-free, from the step-time model)
-    wall_s    = compute_s / goodput               (gigatrain.economics.goodput)
+    steady_s  = tokens / tokens_per_s             (steady state, from the step-time model)
+    compute_s = steady_s · Π realised factors      (batch ramp, stragglers, diurnal:
+                                                    gigatrain.economics.realised; off with
+                                                    ``CostOptions(realised=False)``)
+    wall_s    = compute_s / goodput               (gigatrain.economics.goodput, mitigation
+                                                    "automated" by default)
     chip_h    = chips · wall_s / 3600
 
 Rent:  cost = chip_h · price per chip-hour (on-demand, 1-yr or 3-yr commitment, capacity block).
@@ -34,13 +38,17 @@ from dataclasses import asdict, dataclass, field, replace
 from ..catalog.frameworks import knobs_for
 from ..catalog.hardware import PriceRecord, default_system_for, load_prices
 from ..errors import GigatrainError
+from ..model.critical_batch import batch_bound
 from ..model.estimate import Estimate, estimate
 from ..model.knobs import Knobs
 from ..specs import Job, ModelSpec, Plan, SystemSpec
 from .goodput import Goodput, checkpoint_bytes, goodput
 from .power import ChipPower, Energy, chip_power, cite, const, run_energy
 from .quantities import J_PER_KWH, S_PER_HOUR, S_PER_YEAR
+from .realised import realised_factors
 
+#: below this MFU a cost report warns that the job is past its useful size
+LOW_MFU = 0.15
 PRICINGS = ("on_demand", "reserved_1yr", "reserved_3yr", "capacity_block", "own")
 _CUD_KEYS = {"aws": "cud_aws", "gcp": "cud_gcp", "azure": "cud_azure"}
 
@@ -152,6 +160,10 @@ class CostOptions:
     restart_s: float | None = None
     checkpoint_bytes_per_s_per_chip: float | None = None
     goodput: float | None = None
+    #: failure mitigation (economics.goodput.MITIGATIONS)
+    mitigation: str = "automated"
+    #: add what whole runs realise beyond the steady state (economics.realised); False = ideal
+    realised: bool = True
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,11 @@ class RunCost:
     fits: bool = True
     global_batch: int = 0
     seq_len: int = 0
+    #: failure-free steady-state time (step-time model only) and the cost at that time
+    steady_s: float = 0.0
+    steady_usd: float = 0.0
+    #: realised-run time factors (batch ramp, stragglers, diurnal); product × steady_s = compute_s
+    overheads: dict[str, float] = field(default_factory=dict)
 
     @property
     def days(self) -> float:
@@ -224,7 +241,13 @@ def run_cost(
             raise GigatrainError("run_cost needs a plan or an estimate")
         est = estimate(model, system, job, plan, knobs or knobs_for(job.framework))
     chips = est.chips
-    compute_s = job.tokens / est.tokens_per_s
+    steady_s = job.tokens / est.tokens_per_s
+    notes: dict[str, str] = {}
+    overheads: dict[str, float] = {}
+    if o.realised:
+        overheads, ov_notes = realised_factors(model, system, job, est, knobs)
+        notes.update({f"realised/{k}": v for k, v in ov_notes.items()})
+    compute_s = steady_s * math.prod(overheads.values())
     g = goodput(
         chips,
         checkpoint_bytes(model, job),
@@ -232,10 +255,11 @@ def run_cost(
         restart_s=o.restart_s,
         write_bytes_per_s_per_chip=o.checkpoint_bytes_per_s_per_chip,
         fixed=o.goodput,
+        mitigation=o.mitigation,
+        step_s=est.step_time_s,
     )
     wall_s = g.wall_s(compute_s)
     chip_h = chips * wall_s / S_PER_HOUR
-    notes: dict[str, str] = {}
     pw: ChipPower | None
     energy: Energy | None
     try:
@@ -320,6 +344,18 @@ def run_cost(
         notes.setdefault("energy", "included in the rental price (shown, not charged)")
     total = sum(parts.values())
     flops = job.tokens * est.model_flops_per_token
+    bound = batch_bound(flops, job.seq_len)
+    if job.global_batch_seqs > bound.seqs:
+        notes["warning/batch"] = (
+            f"global batch {job.global_batch_seqs:,} is above the critical-batch bound "
+            f"{bound.seqs:,} sequences ({bound.source}): extra sequences buy fewer steps saved"
+        )
+    if est.mfu < LOW_MFU:
+        notes["warning/scale"] = (
+            f"MFU {est.mfu:.1%} on {chips:,} chips: adding chips has stopped helping this job "
+            f"(global batch {job.global_batch_seqs:,}, ≤ {bound.seqs:,} useful); `gigatrain "
+            f"fleet --chips {chips} --model {model.slug}` finds the largest useful job"
+        )
     if pw is not None:
         notes.update({f"power/{k}": v for k, v in pw.assumptions.items()})
     notes.update({f"goodput/{k}": v for k, v in g.assumptions.items()})
@@ -349,15 +385,25 @@ def run_cost(
         fits=est.fits,
         global_batch=job.global_batch_seqs,
         seq_len=job.seq_len,
+        steady_s=steady_s,
+        steady_usd=total * steady_s / wall_s if wall_s > 0 and math.isfinite(wall_s) else total,
+        overheads=overheads,
     )
 
 
 # ---------------------------------------------------------------- plans and comparisons
-def default_global_batch(seq_len: int) -> int:
+def default_global_batch(seq_len: int, compute_flop: float | None = None) -> int:
     """Sequences per batch for ~16M tokens (Llama 3 405B's batch, [L3] Table 4), rounded to a
-    power of two: seq 8,192 → 2,048; 4,096 → 4,096; 2,048 → 8,192."""
+    power of two: seq 8,192 → 2,048; 4,096 → 4,096; 2,048 → 8,192. With the run's
+    ``compute_flop``, never above the critical-batch bound B_opt(C) (model.critical_batch:
+    DeepSeek LLM fit; a 7B × 2T run gets 8M tokens, not 16M)."""
     target = const("tokens_per_batch_large_run") / max(seq_len, 1)
-    return max(1, 2 ** round(math.log2(max(target, 1.0))))
+    b = max(1, 2 ** round(math.log2(max(target, 1.0))))
+    if compute_flop:
+        bound = batch_bound(compute_flop, seq_len).seqs
+        while b > bound and b > 1:
+            b //= 2
+    return b
 
 
 def plan_for(
@@ -374,7 +420,8 @@ def plan_for(
 
     With ``allow_fewer``, a chip count that admits no layout (e.g. 100,000 chips and a
     power-of-two batch) falls back to the best plan on 75–100 % of the chips (search's chip
-    range: both ends, powers of two and 3·2ᵏ); the estimate's ``chips`` says how many.
+    range: both ends, powers of two and 3·2ᵏ; then k·2ʲ for k in 1, 3, 5, 9, 15, 45); the
+    estimate's ``chips`` says how many.
     """
     try:
         from ..search.engine import best_plan
@@ -385,9 +432,14 @@ def plan_for(
     except GigatrainError as e:
         if not allow_fewer or "layout" not in str(e) or chips < 8:
             raise
-        return best_plan(
-            model, system, job, f"{-(-3 * chips // 4)}-{chips}", objective=objective, **kw
-        )
+        from .jobs import smooth_counts
+
+        try:
+            return best_plan(
+                model, system, job, f"{-(-3 * chips // 4)}-{chips}", objective=objective, **kw
+            )
+        except GigatrainError:
+            return best_plan(model, system, job, smooth_counts(chips), objective=objective, **kw)
 
 
 def _grid_best_plan(

@@ -343,7 +343,10 @@ def _job_for(
     else:
         tok = parse_count("--tokens", tokens)
     s = seq or int(info.get("train_seq_len") or 4096)
-    return m, make_job(s, global_batch or default_global_batch(s), tok, precision, framework)
+    from ..model.workload import model_flops_per_token
+
+    gb = global_batch or default_global_batch(s, tok * model_flops_per_token(m, s))
+    return m, make_job(s, gb, tok, precision, framework)
 
 
 def _options(
@@ -356,6 +359,8 @@ def _options(
     goodput: float | None,
     interruptions: float | None,
     restart: str | None,
+    mitigation: str = "automated",
+    realised: bool = True,
 ) -> Any:
     from ..economics.cost import CostOptions
     from ..economics.quantities import parse_duration_s, parse_usd, parse_usd_per_kwh
@@ -370,6 +375,8 @@ def _options(
         goodput=goodput,
         interruptions_per_chip_day=interruptions,
         restart_s=_opt(parse_duration_s, "--restart", restart),
+        mitigation=mitigation,
+        realised=realised,
     )
 
 
@@ -391,7 +398,14 @@ def _cost_tables(c: Any) -> None:
         f"{c.global_batch * c.seq_len / 1e6:,.3g}M tokens",
     )
     t.add_row("MFU (step-time model)", pct(c.mfu))
-    t.add_row("failure-free time", _fmt("duration", c.compute_s))
+    t.add_row("steady-state time (ideal)", _fmt("duration", c.steady_s))
+    if c.overheads:
+        t.add_row(
+            "realised, failure-free",
+            f"{_fmt('duration', c.compute_s)} (× "
+            + " × ".join(f"{v:.3f} {k}" for k, v in c.overheads.items())
+            + ")",
+        )
     t.add_row(
         "job MTBF",
         f"{_fmt('duration', g.mtbf_s)} "
@@ -407,7 +421,7 @@ def _cost_tables(c: Any) -> None:
         f"{g.goodput:.1%} (lost: checkpoints {g.loss_checkpoint:.1%}, rework "
         f"{g.loss_rework:.1%}, restarts {g.loss_restart:.1%})",
     )
-    t.add_row("wall clock", _fmt("duration", c.wall_s))
+    t.add_row("wall clock" + (" (realised run)" if c.overheads else ""), _fmt("duration", c.wall_s))
     t.add_row("chip-hours", f"{c.chip_hours:,.4g}" if math.isfinite(c.chip_hours) else "∞")
     if c.power is not None and c.energy is not None:
         t.add_row("power per chip (facility, average)", _fmt("power", c.power.facility_avg_w))
@@ -427,10 +441,14 @@ def _cost_tables(c: Any) -> None:
             k, _fmt("money", v), pct(v / c.total_usd) if c.total_usd and math.isfinite(v) else "–"
         )
     ct.add_row("[bold]total[/]", f"[bold]{_fmt('money', c.total_usd)}[/]", "100%")
+    if c.overheads or c.goodput.goodput < 1:
+        ct.add_row(
+            "steady-state ideal (no failures, ramp, stragglers)", _fmt("money", c.steady_usd), ""
+        )
     ct.add_row("per 10^18 model FLOP delivered", f"${c.usd_per_exaflop:,.3g}", "")
     console.print(ct)
     for k, v in c.assumptions.items():
-        console.print(f"  [dim]{k}: {v}[/]", highlight=False)
+        console.print(f"  [dim]{escape(k)}: {escape(v)}[/]", highlight=False)
 
 
 @app.command()
@@ -471,6 +489,13 @@ def cost(
         float | None, typer.Option("--interruptions-per-chip-day", help="failure rate")
     ] = None,
     restart: Annotated[str | None, typer.Option(help="restart time, e.g. 5min")] = None,
+    mitigation: Annotated[
+        str, typer.Option(help="failure mitigation: manual | automated | async | in_memory | elastic")
+    ] = "automated",
+    steady_state: Annotated[
+        bool,
+        typer.Option("--steady-state", help="ideal run: no batch ramp, stragglers or diurnal loss"),
+    ] = False,
     tp: Annotated[int | None, typer.Option(help="fix the plan instead of searching: tp")] = None,
     pp: Annotated[int, typer.Option(help="with --tp: pipeline degree")] = 1,
     cp: Annotated[int, typer.Option(help="with --tp: context-parallel degree")] = 1,
@@ -516,6 +541,8 @@ def cost(
             goodput,
             interruptions,
             restart,
+            mitigation,
+            not steady_state,
         ),
     )
     if c.chips != n:
