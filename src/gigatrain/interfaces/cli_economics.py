@@ -455,10 +455,26 @@ def _cost_tables(c: Any) -> None:
 def cost(
     model: Annotated[str, typer.Option("--model", "-m", help="catalog slug or model file")],
     chip: Annotated[str, typer.Option("--chip", "-c", help="chip slug")],
-    chips: Annotated[str, typer.Option(help="number of chips, e.g. 16384 or 100k")],
+    chips: Annotated[
+        str, typer.Option(help="number of chips, e.g. 16384 or 100k; a range 1024-1M gives the "
+                          "time-cost Pareto front with its knee")
+    ],
     tokens: Annotated[
         str | None, typer.Option(help="token budget, e.g. 20T (default: the model's)")
     ] = None,
+    objective: Annotated[
+        str, typer.Option(help="with a chip range: cost | time | knee")
+    ] = "cost",
+    deadline: Annotated[
+        float | None, typer.Option(help="with a chip range: at most this many days")
+    ] = None,
+    budget: Annotated[
+        str | None, typer.Option(help="with a chip range: at most this much, e.g. $500M")
+    ] = None,
+    max_slowdown: Annotated[
+        float | None,
+        typer.Option("--max-slowdown", help="cost winner at most this × the fastest (0 = no limit)"),
+    ] = 2.0,
     global_batch: Annotated[
         int | None,
         typer.Option(
@@ -513,6 +529,12 @@ def cost(
 
     m, job = _job_for(model, tokens, seq, global_batch, precision, framework)
     system, *_ = resolve_system(chip)
+    opts = _options(pricing, usd_per_chip_hour, chip_price, usd_per_kwh, pue, provider, goodput,
+                    interruptions, restart, mitigation, not steady_state)  # fmt: skip
+    if "-" in chips.strip().lstrip("-"):
+        _cost_range(m, system, job, chips, objective, opts, max_slowdown, deadline, budget,
+                    as_json)  # fmt: skip
+        return
     n = int(parse_count_words("--chips", chips))
     if tp is None:
         _, est = plan_for(m, system, job, n, allow_fewer=True)
@@ -526,25 +548,7 @@ def cost(
             make_plan(n, tp=tp, pp=pp, cp=cp, ep=ep, micro_batch=micro_batch, zero_stage=zero),
             knobs_for(framework),
         )
-    c = run_cost(
-        m,
-        system,
-        job,
-        est=est,
-        options=_options(
-            pricing,
-            usd_per_chip_hour,
-            chip_price,
-            usd_per_kwh,
-            pue,
-            provider,
-            goodput,
-            interruptions,
-            restart,
-            mitigation,
-            not steady_state,
-        ),
-    )
+    c = run_cost(m, system, job, est=est, options=opts)
     if c.chips != n:
         from dataclasses import replace
 
@@ -559,6 +563,46 @@ def cost(
         _dump(c.to_dict())
         return
     _cost_tables(c)
+
+
+def _cost_range(
+    m: Any,
+    system: Any,
+    job: Any,
+    chips: str,
+    objective: str,
+    opts: Any,
+    max_slowdown: float | None,
+    deadline: float | None,
+    budget: str | None,
+    as_json: bool,
+) -> None:
+    from ..economics.objectives import plan_range
+    from ..economics.quantities import parse_count_words, parse_usd
+
+    lo_text, hi_text = chips.split("-", 1)
+    lo, hi = (int(parse_count_words("--chips", x)) for x in (lo_text, hi_text))
+    r = plan_range(m, system, job, (lo, hi), objective, options=opts,
+                   max_slowdown=max_slowdown or None, deadline_days=deadline,
+                   budget_usd=_opt(parse_usd, "--budget", budget))  # fmt: skip
+    if as_json:
+        _dump(r.to_dict())
+        return
+    t = Table(
+        title=f"{m.slug} · {job.tokens:.3g} tokens · {system.chip.slug} {lo:,}–{hi:,} chips · "
+        f"realised runs (goodput {opts.mitigation}), time–cost Pareto front",
+        title_justify="left",
+    )
+    for c in ("chips", "plan", "MFU", "goodput", "days", "cost", "steady-state cost", ""):
+        t.add_column(c, justify="left" if c in ("plan", "") else "right", overflow="fold")
+    for i, c in enumerate(r.front):
+        mark = [x for x, on in (("knee", i == r.knee), (f"← {objective}", i == r.winner),
+                                ("outside limits", not r.allowed[i])) if on]  # fmt: skip
+        t.add_row(f"{c.chips:,}", c.plan, f"{c.mfu:.1%}", f"{c.goodput.goodput:.1%}",
+                  f"{c.days:,.1f}", _fmt("money", c.total_usd), _fmt("money", c.steady_usd),
+                  ", ".join(mark))  # fmt: skip
+    console.print(t)
+    console.print(f"  {r.note}", highlight=False)
 
 
 # ---------------------------------------------------------------- compare
