@@ -1,0 +1,284 @@
+"""``gigatrain infer | infer-compare | finetune | rl``: serving and post-training at the command
+line. Rendering only: numbers come from :mod:`gigatrain.serving` and
+:mod:`gigatrain.posttrain`; prices from the catalog via :func:`economics.cost.choose_price`.
+Durations are parsed at this edge ("500ms", "0.5s", "30 ms"); JSON output is SI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import GigatrainError
+
+if TYPE_CHECKING:
+    from ..serving.search import ServingSearchResult
+
+app = typer.Typer()
+console = Console()
+
+_DUR = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(us|µs|ms|s|min)?\s*$", re.IGNORECASE)
+_DUR_SCALE = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, None: 1e-3}
+
+
+def parse_duration(field: str, text: str | None) -> float | None:
+    """``"500ms"`` → 0.5, ``"0.5s"`` → 0.5, a bare number is milliseconds."""
+    if text is None:
+        return None
+    m = _DUR.match(str(text))
+    if not m:
+        raise GigatrainError(f"{field}: cannot read {text!r} as a duration (examples: 500ms, 0.5s, 30)")
+    v = float(m.group(1)) * _DUR_SCALE[m.group(2).lower() if m.group(2) else None]
+    if not v > 0 or not math.isfinite(v):
+        raise GigatrainError(f"{field} must be a positive duration, got {text!r}")
+    return v
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _dump(obj: Any) -> None:
+    sys.stdout.write(json.dumps(_finite(obj), indent=2, default=str, allow_nan=False) + "\n")
+
+
+def price_for(chip: str, pricing: str, usd_per_chip_hour: float | None) -> tuple[float | None, str]:
+    """The catalog's price for ``chip`` (newest record of ``pricing``), or the one given."""
+    if usd_per_chip_hour is not None:
+        if not usd_per_chip_hour > 0:
+            raise GigatrainError(f"--usd-per-chip-hour must be positive, got {usd_per_chip_hour!r}")
+        return usd_per_chip_hour, "given"
+    from ..economics.cost import choose_price
+
+    try:
+        p = choose_price(chip, pricing)
+    except GigatrainError as e:
+        return None, f"no price ({e})"
+    if p.kind == "purchase":
+        return None, "own pricing needs a rental price for $/token; give --usd-per-chip-hour"
+    return p.value, p.describe()
+
+
+def _precisions(text: str, peaks: dict[str, float]) -> tuple[str, ...]:
+    """``auto`` = bf16 plus every narrower format the chip has a tensor-core peak for."""
+    from ..serving.deploy import SERVING_DTYPES, check_dtype
+
+    if text.strip().lower() == "auto":
+        return ("bf16", *(d for d in ("fp8", "fp4") if peaks.get(d)))
+
+    vals = tuple(check_dtype("--precision", p.strip(), SERVING_DTYPES) for p in text.split(",") if p.strip())
+    if not vals:
+        raise GigatrainError(f"--precision takes a comma-separated list of {', '.join(SERVING_DTYPES)}")
+    return vals
+
+
+def _run_search(model: str, chip: str, input_len: int, output_len: int, ttft: str | None, tpot: str | None,
+                requests_per_s: float | None, tokens_per_s: str | None, precision: str, max_replica_chips: int,
+                spec: int, disaggregate: bool, pricing: str, usd_per_chip_hour: float | None,
+                system: str | None = None) -> ServingSearchResult:
+    from dataclasses import replace
+
+    from ..catalog.hardware import default_system_for, get_chip, get_system
+    from ..catalog.models import get_model
+    from ..serving.deploy import Request
+    from ..serving.search import ServingTargets, search_serving
+    from .units import parse_count
+
+    for name, v in (("--input-len", input_len), ("--output-len", output_len)):
+        if v < 1 or v > 10_000_000:
+            raise GigatrainError(f"{name}={v} must be in 1..10,000,000 tokens")
+    if requests_per_s is not None and not requests_per_s > 0:
+        raise GigatrainError(f"--requests-per-s must be positive, got {requests_per_s!r}")
+    if spec < 0 or spec > 8:
+        raise GigatrainError(f"--spec={spec} must be in 0..8 draft tokens")
+    m = get_model(model)
+    sysm = get_system(system) if system else default_system_for(get_chip(chip))
+    price, note = price_for(sysm.chip.slug, pricing, usd_per_chip_hour)
+    targets = ServingTargets(
+        ttft_s=parse_duration("--ttft", ttft), tpot_s=parse_duration("--tpot", tpot),
+        requests_per_s=requests_per_s,
+        output_tokens_per_s=parse_count("--tokens-per-s", tokens_per_s) if tokens_per_s else None,
+    )
+    res = search_serving(m, sysm, Request(input_len, output_len), targets, precisions=_precisions(precision, sysm.chip.peak_flops_per_s),
+                         max_replica_chips=max_replica_chips, spec_tokens=(0, spec) if spec else (0,),
+                         disaggregate=disaggregate, usd_per_chip_hour=price)
+    return replace(res, price_note=note)
+
+
+def _short(d: Any) -> str:
+    """``tp8·ep8 dpa fp4/kv8`` — the layout in table width."""
+    s = f"tp{d.tp}" + (f"·pp{d.pp}" if d.pp > 1 else "") + (f"·ep{d.ep}" if d.ep > 1 else "")
+    s += (" dpa" if d.dp_attention else "") + f" {d.weight_dtype}/kv{d.kv_dtype.removeprefix('bf').removeprefix('fp')}"
+    s += f" spec{d.spec_tokens}" if d.spec_tokens else ""
+    s += f" +P{d.prefill_chips}" if d.prefill_chips else ""
+    return s
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1e3:,.0f}" if x >= 0.1 else f"{x * 1e3:,.1f}"
+
+
+def _table(title: str) -> Table:
+    from rich import box
+
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+
+
+def _money(x: float | None, per: str = "") -> str:
+    if x is None:
+        return "–"
+    if x >= 1e6:
+        return f"${x / 1e6:,.2f}M{per}"
+    if x >= 1e3:
+        return f"${x / 1e3:,.1f}k{per}"
+    return f"${x:,.3g}{per}" if x < 1 else f"${x:,.2f}{per}"
+
+
+def render_search(res: ServingSearchResult, out: Console) -> None:
+    from .units import gib, seconds, si
+
+    t = res.targets
+    tgt = ", ".join(x for x in (f"TTFT ≤ {seconds(t.ttft_s)}" if t.ttft_s else "",
+                                f"TPOT ≤ {seconds(t.tpot_s)}" if t.tpot_s else "") if x) or "no latency target"
+    out.print(f"[bold]infer[/] {escape(res.model)} on {escape(res.chip)} ({escape(res.system)}) · "
+              f"{res.request.input_len:,} in / {res.request.output_len:,} out · {tgt}", highlight=False)
+    out.print(f"{res.candidates:,} deployments evaluated in {res.eval_s * 1e3:,.0f} ms; {res.fitting:,} fit, "
+              f"{res.feasible:,} meet the targets · price: {escape(res.price_note)}", highlight=False)
+    if res.best is None:
+        out.print(f"[red]{escape(res.diagnosis)}[/]", highlight=False)
+        return
+    tab = _table("best deployments (by output tokens/s per chip)")
+    for c in ("layout", "chips", "conc", "TTFT ms", "TPOT ms", "tok/s/user", "tok/s/chip", "$/M out"):
+        tab.add_column(c, justify="left" if c == "layout" else "right", no_wrap=True)
+    for e in res.top:
+        d = e.deployment
+        tab.add_row(_short(d), str(e.replica_chips), f"{d.concurrency:,}",
+                    _ms(e.ttft_s), _ms(e.tpot_s), f"{e.tokens_per_s_per_user:,.1f}",
+                    f"{e.output_tokens_per_s_per_chip:,.1f}", _money(e.usd_per_m_output_tokens))
+    out.print(tab)
+    b = res.best
+    mem = b.memory_bytes_per_chip
+    out.print(f"[bold]best[/]: {escape(b.deployment.describe())} · matmuls in {b.compute_dtype} · "
+              f"{_money(b.usd_per_m_input_tokens)}/M input, {_money(b.usd_per_m_output_tokens)}/M output tokens · memory per chip "
+              f"{gib(mem['total'])} (weights {gib(mem['weights'])}, KV {gib(mem['kv_cache'])}, workspace "
+              f"{gib(mem['workspace'])}) · max concurrency {b.max_concurrency:,}", highlight=False)
+    parts = ", ".join(f"{k.split('/')[-1].removesuffix('_s')} {seconds(v)}" for k, v in b.time_s.items()
+                      if k.startswith("decode/") and v > 0)
+    out.print(f"decode step {seconds(b.time_s['decode_step_s'])} = {parts}; prefill {seconds(b.time_s['prefill_s'])}, "
+              f"queue {seconds(b.time_s['queue_s'])}, interference/token {seconds(b.time_s['prefill_interference_s'])}",
+              highlight=False)
+    if b.joules_per_output_token is not None:
+        out.print(f"energy {b.joules_per_output_token:,.2f} J per output token (facility, "
+                  f"{b.watts_per_chip:,.0f} W per chip)", highlight=False)
+    if res.fleet is not None:
+        f = res.fleet
+        out.print(f"[bold]fleet[/]: {f.replicas:,} replicas × {b.replica_chips} = [bold]{f.chips:,} chips[/], "
+                  f"capacity {f.requests_per_s:,.1f} req/s ({si(f.requests_per_s * res.request.output_len)} output tok/s)"
+                  + (f", {_money(f.usd_per_hour, '/h')} ({_money(f.usd_per_hour * 8760, '/yr')})" if f.usd_per_hour else "")
+                  + (f", {f.facility_watts / 1e6:,.2f} MW" if f.facility_watts else ""), highlight=False)
+    if res.curve:
+        c = _table("throughput vs interactivity (Pareto front of all fitting deployments)")
+        for col in ("tok/s/user", "out tok/s/chip", "TTFT ms", "layout"):
+            c.add_column(col, justify="left" if col == "layout" else "right")
+        step = max(1, len(res.curve) // 10)
+        for p in res.curve[::step]:
+            c.add_row(f"{p.tokens_per_s_per_user:,.1f}", f"{p.output_tokens_per_s_per_chip:,.1f}", _ms(p.ttft_s), p.layout)
+        out.print(c)
+
+
+InputLen = Annotated[int, typer.Option("--input-len", help="prompt tokens per request")]
+OutputLen = Annotated[int, typer.Option("--output-len", help="generated tokens per request")]
+Ttft = Annotated[str | None, typer.Option("--ttft", help="time-to-first-token target, e.g. 500ms")]
+Tpot = Annotated[str | None, typer.Option("--tpot", help="time-per-output-token target, e.g. 30ms")]
+Rps = Annotated[float | None, typer.Option("--requests-per-s", help="demand in requests/s (sizes the fleet)")]
+Tps = Annotated[str | None, typer.Option("--tokens-per-s", help="demand in output tokens/s, e.g. 10M")]
+Prec = Annotated[str, typer.Option("--precision", help="weight formats to consider: auto (those the chip computes natively) or a list, e.g. bf16,fp8,fp4")]
+MaxChips = Annotated[int, typer.Option("--max-replica-chips", help="largest replica (chips)")]
+Spec = Annotated[int, typer.Option("--spec", help="also try speculative decoding with N draft tokens")]
+Disagg = Annotated[bool, typer.Option("--disaggregate", help="also try separate prefill workers")]
+PricingOpt = Annotated[str, typer.Option("--pricing", help="on_demand | reserved_1yr | reserved_3yr | capacity_block")]
+UsdOpt = Annotated[float | None, typer.Option("--usd-per-chip-hour", help="price override")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+@app.command()
+def infer(
+    model: Annotated[str, typer.Option("--model", "-m", help="catalog slug or config path")],
+    chip: Annotated[list[str], typer.Option("--chip", "-c", help="chip slug; repeat to compare chips")],
+    input_len: InputLen = 1024, output_len: OutputLen = 1024, ttft: Ttft = None, tpot: Tpot = None,
+    requests_per_s: Rps = None, tokens_per_s: Tps = None, precision: Prec = "auto",
+    max_replica_chips: MaxChips = 64, spec: Spec = 0, disaggregate: Disagg = False,
+    pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None,
+    system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Best serving deployment under TTFT/TPOT targets; fleet and $ per million tokens for a demand."""
+    if len(chip) > 1:
+        _compare(model, chip, input_len, output_len, ttft, tpot, requests_per_s, tokens_per_s, precision,
+                 max_replica_chips, spec, disaggregate, pricing, as_json)
+        return
+    res = _run_search(model, chip[0], input_len, output_len, ttft, tpot, requests_per_s, tokens_per_s, precision,
+                      max_replica_chips, spec, disaggregate, pricing, usd_per_chip_hour, system)
+    if as_json:
+        _dump(res.to_dict())
+        return
+    render_search(res, console)
+
+
+@app.command("infer-compare")
+def infer_compare(
+    model: Annotated[str, typer.Option("--model", "-m", help="catalog slug or config path")],
+    chip: Annotated[list[str], typer.Option("--chip", "-c", help="chip slugs to compare (repeat)")],
+    input_len: InputLen = 1024, output_len: OutputLen = 1024, ttft: Ttft = None, tpot: Tpot = None,
+    requests_per_s: Rps = None, tokens_per_s: Tps = None, precision: Prec = "auto",
+    max_replica_chips: MaxChips = 64, spec: Spec = 0, disaggregate: Disagg = False,
+    pricing: PricingOpt = "on_demand", as_json: JsonOpt = False,
+) -> None:
+    """Serving across chips: the best deployment of each, chips for the demand, $/M tokens."""
+    _compare(model, chip, input_len, output_len, ttft, tpot, requests_per_s, tokens_per_s, precision,
+             max_replica_chips, spec, disaggregate, pricing, as_json)
+
+
+def _compare(model: str, chips: list[str], input_len: int, output_len: int, ttft: str | None, tpot: str | None,
+             requests_per_s: float | None, tokens_per_s: str | None, precision: str, max_replica_chips: int,
+             spec: int, disaggregate: bool, pricing: str, as_json: bool) -> None:
+    if len(chips) < 1 or len(chips) > 16:
+        raise GigatrainError(f"give 1 to 16 --chip values, got {len(chips)}")
+    results = [_run_search(model, c, input_len, output_len, ttft, tpot, requests_per_s, tokens_per_s, precision,
+                           max_replica_chips, spec, disaggregate, pricing, None) for c in chips]
+    if as_json:
+        _dump([r.to_dict() for r in results])
+        return
+    t = _table(f"serving {escape(model)} · {input_len:,} in / {output_len:,} out"
+               + (f" · TTFT ≤ {ttft}" if ttft else "") + (f" · TPOT ≤ {tpot}" if tpot else ""))
+    for c in ("chip", "best layout", "TTFT ms", "TPOT ms", "tok/s/chip", "$/M out", "$/M in", "J/tok", "chips", "$/h"):
+        t.add_column(c, justify="left" if c in ("chip", "best layout") else "right")
+    for r in results:
+        b = r.best
+        if b is None:
+            t.add_row(r.chip, f"[red]{escape(r.diagnosis)}[/]", *["–"] * 8)
+            continue
+        t.add_row(r.chip, _short(b.deployment) + f" c{b.deployment.concurrency}", _ms(b.ttft_s), _ms(b.tpot_s),
+                  f"{b.output_tokens_per_s_per_chip:,.1f}", _money(b.usd_per_m_output_tokens),
+                  _money(b.usd_per_m_input_tokens),
+                  f"{b.joules_per_output_token:,.2f}" if b.joules_per_output_token is not None else "–",
+                  f"{r.fleet.chips:,}" if r.fleet else "–",
+                  _money(r.fleet.usd_per_hour, "/h") if r.fleet and r.fleet.usd_per_hour else "–")
+    console.print(t)
+    if any(r.fleet for r in results):
+        console.print("chips and $/h: the fleet for the stated demand; J/tok: facility joules per output token",
+                      highlight=False)
