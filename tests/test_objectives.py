@@ -49,3 +49,19 @@ def test_deadline_and_budget_filter() -> None:
     assert r.winner is None and not any(r.allowed)
     with pytest.raises(Exception, match="objective"):
         ob.choose(_front(), "speed")  # type: ignore[arg-type]
+
+
+def test_compare_uses_one_provider_unless_asked() -> None:
+    from gigatrain.api import make_job
+    from gigatrain.catalog.models import get_model
+    from gigatrain.economics import cost
+
+    m, job = get_model("llama-3.1-8b"), make_job(8192, 256, 1e12)
+    rows = cost.compare_chips(m, job, 256, ["h100-sxm", "b200", "tpu-v4"])
+    provs = {r.cost.price.provider for r in rows if r.cost.price}
+    assert provs == {"AWS"}  # H100's newest price is AWS: B200 at AWS's price, TPU v4 none
+    tpu = rows[2].cost
+    assert tpu.price is None and "from AWS" in tpu.assumptions["price"]
+    mixed = cost.compare_chips(m, job, 256, ["h100-sxm", "b200", "tpu-v4"], mix_providers=True)
+    assert mixed[2].cost.price is not None and mixed[2].cost.price.provider == "GCP"
+    assert cost.provider_of("AWS p5.48xlarge $98.32/instance-hr / 8") == "AWS"

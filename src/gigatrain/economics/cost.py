@@ -70,12 +70,24 @@ class PriceChoice:
     as_of: str
     label: str = ""
 
+    @property
+    def provider(self) -> str:
+        """Who sells at this price: the first word of its basis (AWS, GCP, Azure, CoreWeave...)."""
+        return provider_of(self.basis)
+
     def describe(self) -> str:
         unit = "/chip-h" if self.kind != "purchase" else "/chip"
         lab = f", {self.label}" if self.label else ""
         return (
             f"${self.value:,.4g}{unit} {self.kind} ({self.basis}; {self.source}, {self.as_of}{lab})"
         )
+
+
+def provider_of(basis: str) -> str:
+    """The seller named first in a price's basis ("AWS p5.48xlarge ..." → "AWS"; "GCP A3" →
+    "GCP"; "Lambda H100" → "Lambda"); "given" for user prices."""
+    word = (basis or "").split()[0] if (basis or "").split() else ""
+    return word.strip(",;:()") or "unknown"
 
 
 def _provider(basis: str) -> str | None:
@@ -526,18 +538,31 @@ def compare_chips(
     options: CostOptions | None = None,
     objective: str = "time",
     progress: object | None = None,
+    mix_providers: bool = False,
     **search_kw: object,
 ) -> list[ComparisonRow]:
     """Cost and time of the same model and token budget on each chip, each with the plan
     search picks for it; ratios relative to the first chip. ``progress(i, n, chip)`` is called
     before each chip (the CLI draws a progress bar); ``search_kw`` (e.g. ``constraints`` with a
-    time limit) bound each chip's search."""
+    time limit) bound each chip's search.
+
+    Prices come from one provider at a time: ``options.provider``, else the provider of the
+    first chip's price; a chip that provider does not sell gets no price (and a note) unless
+    ``mix_providers`` lets each chip take its own newest price."""
     from ..catalog.hardware import get_chip
 
     if not chip_slugs:
         raise GigatrainError("compare needs at least one --chip")
     if job.tokens <= 0:
         raise GigatrainError("compare needs a token budget (--tokens, e.g. 15T)")
+    o = options or CostOptions()
+    provider = o.provider
+    if provider is None and not mix_providers and o.pricing != "own" and o.usd_per_chip_hour is None:
+        try:
+            provider = choose_price(get_chip(chip_slugs[0]).slug, o.pricing).provider
+        except GigatrainError:
+            provider = None
+    opts = replace(o, provider=provider)
     rows: list[RunCost] = []
     for i, name in enumerate(chip_slugs):
         if callable(progress):
@@ -545,7 +570,11 @@ def compare_chips(
         chip = get_chip(name)
         system = default_system_for(chip)
         _, est = plan_for(model, system, job, chips, objective, allow_fewer=True, **search_kw)
-        rc = run_cost(model, system, job, est=est, options=options, price_optional=True)
+        rc = run_cost(model, system, job, est=est, options=opts, price_optional=True)
+        if rc.price is None and provider is not None:
+            rc = replace(rc, assumptions={**rc.assumptions, "price": (
+                f"no {o.pricing} price from {provider} in prices.yaml; choose another "
+                f"--provider or allow --mix-providers")})  # fmt: skip
         if est.chips != chips:
             rc = replace(
                 rc,

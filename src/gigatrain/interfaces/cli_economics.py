@@ -627,7 +627,13 @@ def compare(
     usd_per_kwh: Annotated[
         str | None, typer.Option("--usd-per-kwh", help="electricity (own)")
     ] = None,
-    provider: Annotated[str | None, typer.Option(help="only prices whose basis names this")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(help="prices from this provider (default: the first chip's price provider)"),
+    ] = None,
+    mix_providers: Annotated[
+        bool, typer.Option("--mix-providers", help="let each chip take its own newest price")
+    ] = False,
     plot: Annotated[Path | None, typer.Option(help="write time-vs-cost plot (.png/.svg)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON (SI units)")] = False,
 ) -> None:
@@ -635,6 +641,7 @@ def compare(
     search picks for it; price-performance relative to the first chip; Pareto-marked."""
     from rich.progress import Progress
 
+    from ..catalog.hardware import get_chip
     from ..economics.cost import compare_chips
     from ..economics.quantities import parse_count_words
 
@@ -653,7 +660,8 @@ def compare(
                 task, completed=i, description=f"searching plans: {name}" if name else "done"
             )
 
-        rows = compare_chips(m, job, n, chip, options=opts, progress=tick)
+        rows = compare_chips(m, job, n, chip, options=opts, progress=tick,
+                             mix_providers=mix_providers)  # fmt: skip
     if plot is not None:
         from .plots import compare_plot
 
@@ -671,9 +679,12 @@ def compare(
             }
         )
         return
+
+    provs = sorted({r.cost.price.provider for r in rows if r.cost.price})
     t = Table(
-        title=f"{m.slug} · {job.tokens:.3g} tokens · {n:,} chips · {pricing.value} "
-        f"(ratios vs {rows[0].chip}; * = Pareto-optimal in time and cost)",
+        title=f"{m.slug} · {job.tokens:.3g} tokens · {n:,} chips · {pricing.value} · "
+        f"provider {', '.join(provs) or 'none'} (price-performance on the realised training run, "
+        f"vs {rows[0].chip}; peak basis secondary; * = Pareto-optimal in time and cost)",
         title_justify="left",
     )
     for c in (
@@ -684,17 +695,33 @@ def compare(
         "days",
         "cost",
         "$/EFLOP",
-        "price-perf",
+        "price-perf (run)",
         "speed",
-        "price",
+        "price-perf (peak)",
+        "price (provider, date, label)",
         "",
     ):
         t.add_column(
             c, justify="left" if c in ("chip", "plan", "price") else "right", overflow="fold"
         )
+    ref_peak = math.nan
+    peaks = []
     for r in rows:
         c = r.cost
-        price = f"${c.price.value:,.4g} {c.price.as_of}" if c.price else ""
+        try:
+            pk = (c.price.value / (get_chip(c.chip).peak(job.precision) / 1e15)) if c.price else math.nan
+        except (GigatrainError, KeyError):
+            pk = math.nan
+        peaks.append(pk)
+    ref_peak = peaks[0]
+    for r, pk in zip(rows, peaks, strict=True):
+        c = r.cost
+        price = (
+            f"${c.price.value:,.4g}/chip-h {c.price.provider}, {c.price.as_of}"
+            + (f", {c.price.label}" if c.price.label else "")
+            if c.price
+            else ""
+        )
         t.add_row(
             c.chip + (" †" if "chips" in c.assumptions else ""),
             c.plan,
@@ -705,6 +732,7 @@ def compare(
             _num(c.usd_per_exaflop, "${:,.3g}"),
             _num(r.price_performance, "{:.2f}×"),
             _num(r.speed, "{:.2f}×"),
+            _num(ref_peak / pk if pk else math.nan, "{:.2f}×"),
             price or "no price",
             "*" if r.pareto else "",
         )
