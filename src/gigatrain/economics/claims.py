@@ -52,7 +52,7 @@ from .goodput import goodput
 from .power import chip_power, const, const_record
 from .quantities import FORMATTERS, PARSERS, fmt_power
 
-VERDICTS = ("consistent", "inconsistent", "cannot tell")
+VERDICTS = ("consistent", "inconsistent", "cannot tell", "open", "error")
 DEFAULT_TOLERANCE = 0.10
 _RANGE_SPLIT = re.compile(r"\s*(?:–|—|\bto\b|(?<![eE\s])-(?=\s*[\d$.]))\s*")
 
@@ -83,6 +83,8 @@ class Verdict:
     claimed_interval: tuple[float, float] | None
     arithmetic: list[str]
     note: str = ""
+    #: for each assumption, the values for which the claim holds ("holds if pue ≤ 1.39")
+    thresholds: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -134,11 +136,14 @@ class _Getter:
     ):
         self.cid, self.claim, self.assumptions = cid, claim, assumptions
         self.overrides = dict(overrides or {})
+        self.reads: set[str] = set()
+        self.inline: Mapping[str, Any] = assumptions.get("_inline_chips") or {}
 
     def where(self, name: str) -> str:
         return f"claim {self.cid!r}: {name}"
 
     def raw(self, name: str, default: Any = None, required: bool = True) -> Any:
+        self.reads.add(name)
         for src in (self.overrides, self.claim, self.assumptions):
             if name in src and src[name] is not None:
                 return src[name]
@@ -181,7 +186,10 @@ class _Getter:
         return min(vals), max(vals)  # type: ignore[type-var]
 
     def chip(self, name: str = "chip") -> Any:
-        return get_chip(str(self.raw(name)))
+        slug = str(self.raw(name))
+        if slug in self.inline:
+            return self.inline[slug]
+        return get_chip(slug)
 
     def num(self, name: str, default: float | None = None) -> float | None:
         """A plain number or ratio (``0.4``, ``40%``); ``default`` when absent (None: optional)."""
@@ -223,17 +231,53 @@ Result = tuple[float, list[str]]
 
 
 def _power_per_chip(g: _Getter) -> tuple[float, str, list[str]]:
-    """All-in provisioned watts per chip (facility, or IT when power_is: it)."""
+    """All-in provisioned watts per chip (facility, or IT when power_is: it). A mixed fleet
+    (``fleet: [{chip, share}]``, shares of the power) gets the share-weighted harmonic mean:
+    chips = Σ share_i·P / W_i, so W = 1 / Σ(share_i / W_i)."""
+    mix = g.raw("fleet", required=False)
+    if mix is not None:
+        return _mixed_power_per_chip(g, mix)
+    return _single_power_per_chip(g)
+
+
+def _mixed_power_per_chip(g: _Getter, mix: Any) -> tuple[float, str, list[str]]:
+    if not isinstance(mix, list) or not mix:
+        raise GigatrainError(f"{g.where('fleet')}: a list of {{chip, share}}, got {mix!r}")
+    inv, lines, total, basis = 0.0, [], 0.0, "facility"
+    for i, part in enumerate(mix):
+        if not isinstance(part, Mapping) or "chip" not in part:
+            raise GigatrainError(f"{g.where(f'fleet[{i}]')}: needs chip and share")
+        share = PARSERS["ratio"](g.where(f"fleet[{i}].share"), part.get("share", 1.0))
+        sub = _Getter(g.cid, {**g.claim, **part, "fleet": None}, g.assumptions, g.overrides)
+        sub.inline = g.inline
+        per, basis, sub_lines = _single_power_per_chip(sub)
+        g.reads |= sub.reads
+        inv += share / per
+        total += share
+        lines += [f"{share:.0%} of the power: " + x for x in sub_lines]
+    if abs(total - 1) > 0.01:
+        raise GigatrainError(f"{g.where('fleet')}: shares sum to {total:.0%}, not 100%")
+    per = 1 / inv
+    lines.append(f"mixed fleet: 1 / Σ(share / W) = {per:,.0f} W per chip ({basis})")
+    return per, basis, lines
+
+
+def _single_power_per_chip(g: _Getter) -> tuple[float, str, list[str]]:
     chip = g.chip()
     allin = g.q("allin_w", "power", required=False)
     tdp = g.q("chip_w", "power", required=False)
-    pw = chip_power(
-        chip,
-        pue=g.num("pue"),
-        server_ratio=g.num("server_ratio"),
-        tdp_w=tdp,
-        allin_w=allin,
-    )
+    try:
+        pw = chip_power(
+            chip,
+            pue=g.num("pue"),
+            server_ratio=g.num("server_ratio"),
+            tdp_w=tdp,
+            allin_w=allin,
+        )
+    except GigatrainError as e:
+        if "TDP" not in str(e):
+            raise
+        raise CannotTellError(f"{chip.slug}: {e}") from None
     it = str(g.raw("power_is", "facility")).lower() == "it"
     per = pw.it_peak_w if it else pw.facility_peak_w
     line = (
@@ -403,6 +447,124 @@ def _price_performance(g: _Getter) -> Result:
     return ratios[0], lines
 
 
+def _chips_and_power(g: _Getter) -> tuple[float, float, list[str]]:
+    """(chips, facility-or-IT power) from whichever of ``chips`` / ``power`` the claim gives."""
+    per, basis, lines = _power_per_chip(g)
+    n = g.q("chips", "count", required=False)
+    if n is None:
+        p = g.q("power", "power")
+        n = p / per
+        lines.append(f"chips = {fmt_power(p)} ({basis}) / {per:,.0f} W = {n:,.0f}")
+    else:
+        p = n * per
+        lines.append(f"power = {n:,.0f} chips × {per:,.0f} W = {fmt_power(p)} ({basis})")
+    return n, p, lines
+
+
+def _capex(g: _Getter) -> Result:
+    """Capital cost: chips × purchase price × server cost ratio + IT MW × data-center capex
+    per MW (Cushman & Wakefield 2025 mean $11.7M/MW, economics.yaml)."""
+    from .cost import choose_price
+
+    n, p, lines = _chips_and_power(g)
+    chip = g.chip()
+    price = g.q("chip_price", "money", required=False)
+    if price is None:
+        try:
+            pc = choose_price(chip.slug, "own")
+        except GigatrainError as e:
+            raise CannotTellError(f"{e} (state chip_price)") from None
+        price, src = pc.value, f"{pc.basis}; {pc.source}, {pc.as_of}"
+    else:
+        src = "stated"
+    ratio = g.num("server_cost_ratio", 1.0)
+    capex_mw = g.q("dc_capex_usd_per_mw", "money", const("dc_capex_usd_per_mw"))
+    pw = chip_power(chip, pue=g.num("pue"), server_ratio=g.num("server_ratio"),
+                    tdp_w=g.q("chip_w", "power", required=False),
+                    allin_w=g.q("allin_w", "power", required=False))  # fmt: skip
+    it_mw = n * pw.it_peak_w / 1e6
+    hw, dc = n * price * ratio, it_mw * capex_mw
+    lines += [
+        f"hardware = {n:,.0f} × ${price:,.0f} ({src}) × {ratio:g} = {fmt('money', hw)}",
+        f"building = {it_mw:,.4g} MW IT × ${capex_mw / 1e6:,.3g}M/MW = {fmt('money', dc)}",
+        f"capex = {fmt('money', hw + dc)}",
+    ]
+    g.overrides["_power"] = p
+    return hw + dc, lines
+
+
+def _capex_per_gw(g: _Getter) -> Result:
+    total, lines = _capex(g)
+    p = g.overrides.pop("_power")
+    v = total / (p / 1e9)
+    lines.append(f"per GW = {fmt('money', total)} / {p / 1e9:,.4g} GW = {fmt('money', v)}")
+    return v, lines
+
+
+def _contract_value(g: _Getter) -> Result:
+    """Rental value of a contract: chips × $/chip-hour × period (hours)."""
+    from .cost import choose_price
+
+    n, _, lines = _chips_and_power(g)
+    t = g.q("period", "duration")
+    rate = g.q("usd_per_chip_hour", "money", required=False)
+    if rate is None:
+        try:
+            pc = choose_price(g.chip().slug, str(g.raw("pricing", "on_demand")),
+                              g.raw("provider", required=False))  # fmt: skip
+        except GigatrainError as e:
+            raise CannotTellError(f"{e} (state usd_per_chip_hour)") from None
+        rate, src = pc.value, pc.describe()
+    else:
+        src = "stated"
+    v = n * rate * t / 3600.0
+    lines.append(
+        f"value = {n:,.0f} chips × ${rate:,.4g}/chip-h ({src}) × {t / 3600:,.0f} h = "
+        f"{fmt('money', v)}"
+    )
+    return v, lines
+
+
+def _quarter_key(where: str, v: Any) -> str:
+    """'2026Q3' / '2026-09' / '2026-09-30' / 2026 → a sortable 'YYYY-MM' (quarter → its last
+    month)."""
+    t = str(v).strip().upper()
+    m = re.fullmatch(r"(\d{4})\s*-?\s*Q([1-4])", t)
+    if m:
+        return f"{m.group(1)}-{int(m.group(2)) * 3:02d}"
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-\d{2})?", t)
+    if m:
+        return f"{m.group(1)}-{m.group(2) or '12'}"
+    raise GigatrainError(f"{where}: {v!r} is not a date (2026Q3, 2026-09, 2026)")
+
+
+def _chips_by_date(g: _Getter) -> Result:
+    """A build schedule: ``schedule: [{by, power | chips}]`` (increments); chips online by
+    ``at`` = Σ chips of the steps due by then (power steps / all-in W per chip)."""
+    sched = g.raw("schedule")
+    if not isinstance(sched, list) or not sched:
+        raise GigatrainError(f"{g.where('schedule')}: a list of {{by, power | chips}}")
+    at = _quarter_key(g.where("at"), g.raw("at"))
+    per, basis, lines = _power_per_chip(g)
+    total = 0.0
+    for i, step in enumerate(sched):
+        w = g.where(f"schedule[{i}]")
+        if not isinstance(step, Mapping) or "by" not in step:
+            raise GigatrainError(f"{w}: needs by and power or chips")
+        if _quarter_key(w, step["by"]) > at:
+            continue
+        if "chips" in step:
+            n = PARSERS["count"](w, step["chips"])
+            lines.append(f"by {step['by']}: +{n:,.0f} chips")
+        else:
+            p = PARSERS["power"](w, step.get("power"))
+            n = p / per
+            lines.append(f"by {step['by']}: +{fmt_power(p)} / {per:,.0f} W = +{n:,.0f} chips")
+        total += n
+    lines.append(f"online by {g.raw('at')}: {total:,.0f} chips ({basis} power basis)")
+    return total, lines
+
+
 def _statement(g: _Getter) -> Result:
     raise CannotTellError(str(g.raw("note", "not an arithmetic claim; check the cited sources")))
 
@@ -417,8 +579,91 @@ KINDS: dict[str, tuple[Callable[[_Getter], Result], str]] = {
     "price_performance": (_price_performance, "ratio"),
     "training_compute": (_training_compute, "flop"),
     "time_to_train": (_time_to_train, "duration"),
+    "capex": (_capex, "money"),
+    "capex_per_gw": (_capex_per_gw, "money"),
+    "contract_value": (_contract_value, "money"),
+    "chips_by_date": (_chips_by_date, "count"),
     "statement": (_statement, "ratio"),
 }
+
+#: assumptions whose flip points are searched, with their dimension and plausible range
+THRESHOLD_RANGES: dict[str, tuple[str, float, float, str]] = {
+    "allin_w": ("power", 100.0, 5000.0, "all-in power per chip"),
+    "pue": ("ratio", 1.0, 2.0, "PUE"),
+    "mfu": ("ratio", 0.05, 0.9, "MFU"),
+    "usd_per_kwh": ("energy_price", 0.01, 0.5, "electricity price"),
+    "usd_per_chip_hour": ("money", 0.1, 50.0, "price per chip-hour"),
+    "chip_price": ("money", 1e3, 1e6, "chip price"),
+    "dc_capex_usd_per_mw": ("money", 2e6, 5e7, "data-center capex per MW"),
+}
+_GRID = 48
+
+
+def _as_text(dim: str, v: float) -> Any:
+    """An override value the parsers accept (power needs a unit)."""
+    return f"{v:.9g} W" if dim == "power" else v
+
+
+def thresholds(
+    fn: Callable[[_Getter], Result], cid: str, raw: Mapping[str, Any],
+    assumptions: Mapping[str, Any], names: set[str], claimed: Claimed,
+) -> list[str]:
+    """For each assumption in ``names`` ∩ :data:`THRESHOLD_RANGES`: the values (within its
+    plausible range) for which the computed value lies in the claimed interval, found on a log
+    grid and refined by bisection. "holds if all-in power per chip 1,260 W – 1,470 W"."""
+    out = []
+    for name in sorted(names & set(THRESHOLD_RANGES)):
+        dim, lo, hi, label = THRESHOLD_RANGES[name]
+
+        def inside(x: float, name: str = name, dim: str = dim) -> bool | None:
+            try:
+                v = fn(_Getter(cid, raw, assumptions, {name: _as_text(dim, x)}))[0]
+            except (CannotTellError, GigatrainError, ZeroDivisionError):
+                return None
+            return claimed.lo <= v <= claimed.hi
+
+        xs = [lo * (hi / lo) ** (i / (_GRID - 1)) for i in range(_GRID)]
+        ins = [inside(x) for x in xs]
+        if all(v is None for v in ins):
+            continue
+        edges = []
+        for i in range(1, _GRID):
+            if ins[i - 1] is not None and ins[i] is not None and ins[i - 1] != ins[i]:
+                a, b = xs[i - 1], xs[i]
+                for _ in range(30):
+                    mid = math.sqrt(a * b)
+                    if inside(mid) == ins[i - 1]:
+                        a = mid
+                    else:
+                        b = mid
+                edges.append(math.sqrt(a * b))
+        spans, start = [], (lo if ins[0] else None)
+        for e in edges:
+            if start is None:
+                start = e
+            else:
+                spans.append((start, e))
+                start = None
+        if start is not None:
+            spans.append((start, hi))
+        def f(x: float, dim: str = dim) -> str:
+            return fmt(dim, x) if dim != "ratio" else f"{x:.3g}"
+
+        if not spans:
+            out.append(f"no {label} in {f(lo)} – {f(hi)} makes it hold")
+            continue
+        parts = []
+        for a, b in spans:
+            if a == lo and b == hi:
+                parts.append(f"any {label} in {f(lo)} – {f(hi)}")
+            elif a == lo:
+                parts.append(f"{label} ≤ {f(b)}")
+            elif b == hi:
+                parts.append(f"{label} ≥ {f(a)}")
+            else:
+                parts.append(f"{label} {f(a)} – {f(b)}")
+        out.append("holds if " + " or ".join(parts))
+    return out
 
 
 def _tolerance(where: str, v: Any) -> float:
@@ -446,10 +691,11 @@ def check_claim(i: int, raw: Any, assumptions: Mapping[str, Any]) -> Verdict:
         f"claim {cid!r}: tolerance", raw.get("tolerance", assumptions.get("tolerance"))
     )
     g = _Getter(cid, raw, assumptions)
+    is_open = kind != "statement" and raw.get("claimed") is None
     try:
         claimed = (
             parse_claimed(g.where("claimed"), raw.get("claimed"), dim, tol)
-            if kind != "statement"
+            if kind != "statement" and not is_open
             else None
         )
         value, lines = fn(g)
@@ -467,8 +713,13 @@ def check_claim(i: int, raw: Any, assumptions: Mapping[str, Any]) -> Verdict:
             [],
             str(e),
         )
+    if is_open:
+        return Verdict(cid, says, kind, "open", dim, value, None, "", None,
+                       [*lines, f"computed {fmt(dim, value)} (open question: no claimed value)"],
+                       str(raw.get("note", "")))  # fmt: skip
     assert claimed is not None
     band = g.overrides.pop("_band", (value, value))
+    g.overrides.pop("_power", None)
     alts = raw.get("alternatives") or {}
     if not isinstance(alts, Mapping):
         raise GigatrainError(f"claim {cid!r}: alternatives must map an assumption to a list")
@@ -494,6 +745,8 @@ def check_claim(i: int, raw: Any, assumptions: Mapping[str, Any]) -> Verdict:
         f"claimed {claimed.text}{tol_text} → {fmt(dim, claimed.lo)} – "
         f"{fmt(dim, claimed.hi)}; computed {fmt(dim, value)} → {verdict}"
     )
+    expensive = kind == "price_performance" and str(raw.get("basis", "peak")) == "training"
+    flips = [] if expensive else thresholds(fn, cid, raw, assumptions, g.reads, claimed)
     return Verdict(
         cid,
         says,
@@ -506,6 +759,7 @@ def check_claim(i: int, raw: Any, assumptions: Mapping[str, Any]) -> Verdict:
         (claimed.lo, claimed.hi),
         lines,
         str(raw.get("note", "")),
+        flips,
     )
 
 
@@ -530,10 +784,63 @@ def check_claims(data: Mapping[str, Any] | Path | str) -> CheckReport:
     claims = data.get("claims")
     if not isinstance(claims, list) or not claims:
         raise GigatrainError("the claim file needs a non-empty 'claims:' list")
-    verdicts = [check_claim(i, c, assumptions) for i, c in enumerate(claims)]
+    inline = inline_chips(data.get("chips"))
+    ctx = {**assumptions, "_inline_chips": inline} if inline else assumptions
+    verdicts = []
+    for i, c in enumerate(claims):
+        try:
+            verdicts.append(check_claim(i, c, ctx))
+        except (GigatrainError, KeyError, ValueError, TypeError) as e:
+            cid = str(c.get("id", f"#{i + 1}")) if isinstance(c, Mapping) else f"#{i + 1}"
+            says = str(c.get("says", "")) if isinstance(c, Mapping) else ""
+            kind = str(c.get("kind", "")) if isinstance(c, Mapping) else ""
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+            verdicts.append(Verdict(cid, says, kind, "error", "ratio", None, None,
+                                    str(c.get("claimed", "")) if isinstance(c, Mapping) else "",
+                                    None, [], f"{type(e).__name__}: {msg}"))  # fmt: skip
     return CheckReport(
         str(data.get("title", "")),
         str(data.get("source", "")),
         {str(k): str(v) for k, v in assumptions.items()},
         verdicts,
     )
+
+
+def inline_chips(raw: Any) -> dict[str, Any]:
+    """Chips given in the claim file (``chips: {slug: {bf16_tflops, tdp_w, hbm_gb, ...}}``) as
+    :class:`ChipSpec` — for chips not in the catalog (e.g. an announced part)."""
+    from ..specs import ChipSpec
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise GigatrainError("chips: must map a slug to {bf16_tflops, tdp_w, ...}")
+    out = {}
+    for slug, spec in raw.items():
+        where = f"chips.{slug}"
+        if not isinstance(spec, Mapping):
+            raise GigatrainError(f"{where}: must be a mapping (bf16_tflops, tdp_w, ...)")
+        known = {"name", "bf16_tflops", "fp8_tflops", "tdp_w", "hbm_gb", "hbm_tb_per_s",
+                 "source", "note"}  # fmt: skip
+        bad = sorted(set(spec) - known)
+        if bad:
+            raise GigatrainError(f"{where}: unknown field(s) {', '.join(bad)}; valid: "
+                                 f"{', '.join(sorted(known))}")  # fmt: skip
+        if "bf16_tflops" not in spec:
+            raise GigatrainError(f"{where}.bf16_tflops is missing")
+        peaks = {"bf16": PARSERS["ratio"](f"{where}.bf16_tflops", spec["bf16_tflops"]) * 1e12}
+        if "fp8_tflops" in spec:
+            peaks["fp8"] = PARSERS["ratio"](f"{where}.fp8_tflops", spec["fp8_tflops"]) * 1e12
+        tdp = spec.get("tdp_w")
+        out[str(slug)] = ChipSpec(
+            slug=str(slug),
+            name=str(spec.get("name", slug)),
+            vendor="given",
+            peak_flops_per_s=peaks,
+            hbm_bytes=float(spec.get("hbm_gb", 0) or 0) * 1e9,
+            hbm_bandwidth_bytes_per_s=float(spec.get("hbm_tb_per_s", 0) or 0) * 1e12,
+            tdp_w=None if tdp is None else PARSERS["power"](f"{where}.tdp_w", tdp if isinstance(tdp, str) else f"{tdp} W"),
+            labels={"tdp_w": "ESTIMATE"},
+            source=str(spec.get("source", "given in the claim file")),
+        )
+    return out

@@ -751,7 +751,8 @@ def _num(v: float, pattern: str) -> str:
 
 
 # ---------------------------------------------------------------- check
-_STYLE = {"consistent": "green", "inconsistent": "red", "cannot tell": "yellow"}
+_STYLE = {"consistent": "green", "inconsistent": "red", "cannot tell": "yellow", "open": "cyan",
+          "error": "magenta"}  # fmt: skip
 
 
 @app.command()
@@ -769,29 +770,38 @@ def check(
     if as_json:
         _dump(rep.to_dict())
         return
+    # claim text is data, never markup: "[/]" or "[red]" in a claim must print as written
     if rep.title:
-        console.print(f"[bold]{rep.title}[/]", highlight=False)
+        console.print(f"[bold]{escape(rep.title)}[/]", highlight=False)
     if rep.source:
-        console.print(f"[dim]source: {rep.source}[/]", highlight=False)
+        console.print(f"[dim]source: {escape(rep.source)}[/]", highlight=False)
     if rep.assumptions:
         console.print(
             "[dim]assumptions: "
-            + ", ".join(f"{k}={v}" for k, v in rep.assumptions.items())
+            + escape(", ".join(f"{k}={v}" for k, v in rep.assumptions.items()))
             + "[/]",
             highlight=False,
         )
     for v in rep.verdicts:
         style = _STYLE[v.verdict]
         console.print(
-            f"\n[{style} bold]{v.verdict.upper():>13}[/]  [bold]{v.id}[/]: {v.says}",
+            f"\n[{style} bold]{v.verdict.upper():>13}[/]  [bold]{escape(v.id)}[/]: "
+            f"{escape(v.says)}",
             highlight=False,
         )
         for line in v.arithmetic:
-            console.print(f"{'':15}{line}", highlight=False)
+            console.print(f"{'':15}{escape(line)}", highlight=False)
+        for line in v.thresholds:
+            console.print(f"{'':15}[bold]{escape(line)}[/]", highlight=False)
         if v.note:
-            console.print(f"{'':15}[dim]note: {v.note}[/]", highlight=False)
+            console.print(f"{'':15}[dim]note: {escape(v.note)}[/]", highlight=False)
     n = rep.counts()
     console.print("\n" + "  ·  ".join(f"[{_STYLE[k]}]{k}: {c}[/]" for k, c in n.items()))
+    errors = [v for v in rep.verdicts if v.verdict == "error"]
+    if errors:  # every claim was checked; still tell scripts that some could not be
+        for v in errors:
+            sys.stderr.write(f"error: {v.note.split(': ', 1)[-1]}\n")
+        raise typer.Exit(2)
 
 
 # ---------------------------------------------------------------- roadmap
