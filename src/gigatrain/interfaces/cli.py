@@ -25,6 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # plain click help and errors: option names never truncated at 80 columns, no boxes in
+    # logs, and a faster `--help` (Typer's Rich help truncates long option names)
+    rich_markup_mode=None,
 )
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -191,11 +194,31 @@ def exit_code_for(err: GigatrainError) -> int:
     return err.exit_code
 
 
+def _command_name(info: typer.models.CommandInfo) -> str:
+    return info.name or info.callback.__name__.lower().replace("_", "-")  # Typer's rule
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command named in ``argv`` (Typer builds every command's options
+    from its signature on each run; building one keeps a cold start fast), else the full app."""
+    wanted = argv[0] if argv else None
+    found = [c for c in app.registered_commands if _command_name(c) == wanted]
+    if len(found) != 1:
+        return app
+    one = typer.Typer(name=app.info.name, help=app.info.help, no_args_is_help=True,
+                      pretty_exceptions_enable=False, add_completion=False,
+                      rich_markup_mode=None)
+    one.registered_callback = app.registered_callback  # stays a group: `gigatrain CMD ...`
+    one.registered_commands = found
+    return one
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Usage errors go through click's own path (message, exit 2); bad input is one
     escaped line and exit 2; "nothing fits" exits 1; never a traceback."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=argv, prog_name="gigatrain", standalone_mode=True)
+        _app_for(args)(args=args, prog_name="gigatrain", standalone_mode=True)
     except GigatrainError as e:
         err_console.print(f"[red]error:[/] {escape(str(e))}", highlight=False)
         raise SystemExit(exit_code_for(e)) from None
