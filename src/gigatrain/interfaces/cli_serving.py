@@ -282,3 +282,46 @@ def _compare(model: str, chips: list[str], input_len: int, output_len: int, ttft
     if any(r.fleet for r in results):
         console.print("chips and $/h: the fleet for the stated demand; J/tok: facility joules per output token",
                       highlight=False)
+
+
+@app.command("validate-serving")
+def validate_serving(
+    runs: Annotated[str | None, typer.Option(help="a CSV in the inference_runs.csv schema (default: the shipped runs)")] = None,
+    as_json: JsonOpt = False,
+    show_unsupported: Annotated[bool, typer.Option("--unsupported", help="list unsupported rows with reasons")] = False,
+) -> None:
+    """Score the serving model against measured serving runs (median and p90 |error| per source)."""
+    from pathlib import Path
+
+    from ..validate.serving import score_cases, summarize
+    from ..validate.serving_runs import case_from_row, read_serving_rows
+
+    rows = read_serving_rows(Path(runs) if runs else None)
+    if not rows:
+        raise GigatrainError(f"runs file {runs} has no data rows")
+    results = score_cases([case_from_row(r) for r in rows])
+    summary = summarize(results)
+    if as_json:
+        _dump({"rows": [r.to_dict() for r in results], "summary": summary})
+        return
+    console.print(f"serving validation: {summary['rows']:,} rows, {summary['supported']:,} scored "
+                  f"({summary['predicted_oom']} predicted not to fit); rel_error = predicted/measured − 1",
+                  highlight=False)
+    t = _table("median and p90 |error| per source and metric")
+    for c in ("source", "metric", "rows", "median", "p90", "within 15%"):
+        t.add_column(c, justify="left" if c in ("source", "metric") else "right")
+    for key, st in summary["groups"].items():
+        src, met = key.split("|")
+        if not st["rows"]:
+            continue
+        bold = met in ("throughput", "latency")
+        name = f"[bold]{met}[/]" if bold else met
+        t.add_row(src, name, f"{st['rows']:,}", f"{st['median_abs_error']:.1%}", f"{st['p90_abs_error']:.1%}",
+                  f"{st['within_15pct']:.0%}")
+    console.print(t)
+    for src, st in summary["per_source_rows"].items():
+        console.print(f"{src}: {st['supported']:,} of {st['rows']:,} rows scored", highlight=False)
+    if show_unsupported:
+        for src, reasons in summary["unsupported_reasons"].items():
+            for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+                console.print(f"  {src}: {n:,} × {escape(reason)}", highlight=False)

@@ -46,6 +46,7 @@ class Deployment:
     spec_tokens: int = 0  # draft tokens per step (0 = no speculative decoding)
     prefill_chips: int = 0  # disaggregated prefill chips per decode replica (0 = colocated)
     prefill_tp: int = 0  # chips per prefill worker (0 = tp)
+    api_server: bool = True  # requests arrive over an HTTP/gRPC front end (adds its TTFT overhead)
 
     @property
     def chips(self) -> int:
@@ -95,6 +96,7 @@ class DeploymentArrays:
     spec_tokens: np.ndarray
     prefill_chips: np.ndarray
     prefill_tp: np.ndarray
+    api_server: np.ndarray  # bool
     input_len: np.ndarray
     output_len: np.ndarray
 
@@ -111,7 +113,7 @@ class DeploymentArrays:
             concurrency=int(self.concurrency[i]),
             batching="static" if self.static[i] else "continuous",
             spec_tokens=int(self.spec_tokens[i]), prefill_chips=int(self.prefill_chips[i]),
-            prefill_tp=int(self.prefill_tp[i]),
+            prefill_tp=int(self.prefill_tp[i]), api_server=bool(self.api_server[i]),
         )
 
 
@@ -184,6 +186,7 @@ def to_arrays(deps: list[Deployment], reqs: list[Request], chip_peaks: dict[str,
         spec_tokens=col(lambda d: d.spec_tokens).astype(float),
         prefill_chips=col(lambda d: d.prefill_chips),
         prefill_tp=col(lambda d: d.prefill_tp or d.tp),
+        api_server=col(lambda d: bool(d.api_server)),
         input_len=np.array([r.input_len for r in reqs], dtype=float),
         output_len=np.array([r.output_len for r in reqs], dtype=float),
     )

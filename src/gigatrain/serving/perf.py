@@ -13,7 +13,8 @@ Per pipeline stage and chip (most-loaded stage: ⌈L/pp⌉ layers, embeddings an
   - TP all-reduce, 2 per layer, of T·h·2 bytes: α + 2(n−1)/n·S/(bw·eff) (α-β, Thakur et al.
     2005; one pass of S with NVLS in-network reduction); with data-parallel attention, an MoE
     layer instead does 2 all-to-alls (dispatch/combine) of (T/tp)·top_k·h·2·(ep−1)/ep bytes.
-  - kernel launch floor per layer, and a host step overhead per iteration.
+  - kernel launch floor per layer, and host time per iteration: a fixed part plus a part per
+    sequence in the batch (scheduler, sampling; per DP-attention rank, which has its own).
 * **Prefill** of one request of I tokens: the same parts with T = I and a causal mean context
   (I+1)/2 (compute-bound: FLOPs at the GEMM efficiency curve e_max·F/(F + F½) of the training
   model). With data-parallel attention a request's attention runs on one rank (latency) while
@@ -106,8 +107,11 @@ class _Stage:
         ) + self.wb_expert * self.n_moe * s.moe_expert_params / tp
 
     def _eff(self, op_flops: np.ndarray) -> np.ndarray:
-        """GEMM efficiency e_max·F/(F + F½) at per-op FLOPs F (the training model's curve)."""
-        return np.maximum(self.e_max * op_flops / (op_flops + self.f_half), 1e-3)
+        """GEMM efficiency e_max·F/(F + F½·r) at per-op FLOPs F. The training model's curve
+        (F½ = ``matmul_half_flops``) mixes two effects; here the roofline max() already charges
+        small-M GEMMs their weight reads, so only ``gemm_half_scale``·F½ of the ramp remains."""
+        half = self.f_half * self.k.gemm_half_scale
+        return np.maximum(self.e_max * op_flops / (op_flops + half), 1e-3)
 
     def step(self, tokens: np.ndarray, seqs: np.ndarray, ctx: np.ndarray, causal: bool,
              attn_on_one_rank: bool = False) -> dict[str, np.ndarray]:
@@ -180,7 +184,8 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
     t_stage = sum(dec.values())
     alpha = k.spec_acceptance
     exp_tokens = np.where(spec > 0, (1.0 - alpha ** (spec + 1.0)) / max(1.0 - alpha, 1e-9), 1.0)
-    t_iter = (pp * t_stage) * (1.0 + spec * k.spec_draft_cost) + k.step_overhead_s
+    host_s = k.step_overhead_s + k.per_seq_step_overhead_s * C / np.where(a.dp_attention, tp, 1.0)
+    t_iter = (pp * t_stage) * (1.0 + spec * k.spec_draft_cost) + host_s
     # ---------------- prefill: requests arriving together are prefilled as one batch of up to
     # ``prefill_chunk_tokens`` (chunked prefill); each pays its share of the batch's time
     pf_tokens = np.where(a.static, isl, np.maximum(isl, np.minimum(float(k.prefill_chunk_tokens), (C / osl) * isl)))
@@ -208,7 +213,8 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
     interfere = np.where(disagg | a.static, 0.0, (C / osl) * pf_cost)
     tpot = t_iter / exp_tokens + interfere
     svc = np.where(disagg, p_cost, pf_cost)  # engine time a prefill occupies
-    lat = np.where(disagg, p_lat + t_kv, pp * pf_lat) + k.ttft_overhead_s
+    front = np.where(a.api_server, k.ttft_overhead_s, 0.0)
+    lat = np.where(disagg, p_lat + t_kv, pp * pf_lat) + front
     ttft = lat + t_iter / 2.0
     for _ in range(30):  # closed loop: λ depends on the cycle, the queue on λ
         cycle = ttft + np.maximum(osl - 1.0, 0.0) * tpot
@@ -216,7 +222,7 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
         rho = np.minimum(lam * svc / workers, 0.98)
         wait = rho * svc / (2.0 * (1.0 - rho))
         ttft = np.where(disagg, lat + wait, lat + wait + t_iter / 2.0)
-    static_ttft = pp * (C * pf_cost + (pf_lat - pf_cost)) + k.step_overhead_s + k.ttft_overhead_s
+    static_ttft = pp * (C * pf_cost + (pf_lat - pf_cost)) + k.step_overhead_s + front
     ttft = np.where(a.static, static_ttft, ttft)
     cycle = ttft + np.maximum(osl - 1.0, 0.0) * tpot
     replica_chips = tp * pp + a.prefill_chips
@@ -234,7 +240,7 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
         "decode/attention_s": pp * dec["attention"],
         "decode/comm_s": pp * dec["comm"],
         "decode/kernels_s": pp * dec["kernels"],
-        "decode/step_overhead_s": k.step_overhead_s * np.ones_like(C),
+        "decode/host_s": host_s,
         "decode/spec_draft_s": pp * t_stage * spec * k.spec_draft_cost,
         "decode_step_s": t_iter,
         "tokens_per_step": exp_tokens,
@@ -242,7 +248,7 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
         "prefill_s": np.where(disagg, p_lat, pp * pf_lat),
         "kv_transfer_s": t_kv,
         "queue_s": np.where(a.static, 0.0, np.maximum(ttft - lat - np.where(disagg, 0.0, t_iter / 2.0), 0.0)),
-        "ttft_overhead_s": k.ttft_overhead_s * np.ones_like(C),
+        "ttft_overhead_s": front,
         "ttft_s": ttft,
         "tpot_s": tpot,
         "e2e_s": cycle,

@@ -113,7 +113,7 @@ def _candidates(model: ModelSpec, system: SystemSpec, req: Request, precisions: 
         weight_bytes=np.array(cols[4], dtype=float), kv_bytes=np.array(cols[5], dtype=float),
         compute_dtype=np.array(cols[6], dtype=object), concurrency=np.array(cols[7], dtype=float),
         static=np.zeros(n, dtype=bool), spec_tokens=np.array(cols[8], dtype=float),
-        prefill_chips=np.array(cols[9]), prefill_tp=np.array(cols[10]),
+        prefill_chips=np.array(cols[9]), prefill_tp=np.array(cols[10]), api_server=np.ones(n, dtype=bool),
         input_len=np.full(n, float(req.input_len)), output_len=np.full(n, float(req.output_len)),
     )
     return arr, dtypes

@@ -1,0 +1,43 @@
+"""Serving model vs the shipped measured serving runs: fails if accuracy regresses past the bars.
+
+Bars (current figures in the README, "Serving and post-training"): all scored rows, median
+|error| ≤ 22% for throughput metrics and ≤ 31% for latency metrics; TPOT on InferenceMAX ≤ 23%;
+TensorRT-LLM offline throughput ≤ 20%; at least 3,300 rows scored. The issue's target (15% /
+20%) is not reached yet; these bars only stop regressions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gigatrain.validate.serving import score_cases, shipped_cases, summarize
+
+
+@pytest.fixture(scope="module")
+def summary() -> dict:
+    return summarize(score_cases(shipped_cases()))
+
+
+def test_rows_scored(summary: dict) -> None:
+    assert summary["supported"] >= 3300
+
+
+def test_throughput_and_latency_bars(summary: dict) -> None:
+    g = summary["groups"]
+    assert g["all|throughput"]["median_abs_error"] <= 0.22
+    assert g["all|latency"]["median_abs_error"] <= 0.31
+    assert g["inferencemax|tpot_ms"]["median_abs_error"] <= 0.23
+    assert g["nvidia_trtllm_perf_overview|output_tok_per_s_total"]["median_abs_error"] <= 0.20
+
+
+def test_rows_are_finite_and_json_shaped() -> None:
+    res = score_cases(shipped_cases()[:400])
+    for r in res:
+        d = r.to_dict()
+        assert set(d) >= {"row_id", "metric", "predicted", "measured", "rel_error", "status", "reason"}
+        if r.rel_error is not None:
+            assert r.predicted is not None and math.isfinite(r.predicted) and r.predicted > 0
+        else:
+            assert r.status == "unsupported" and r.reason
