@@ -48,6 +48,14 @@ def smooth_counts(n: int, lo_frac: float = 0.75) -> list[int]:
     return sorted(out, reverse=True)
 
 
+def _smooth(n: int) -> bool:
+    """n = k·2^j with k in the odd factors :func:`smooth_counts` uses (or n ≤ 64)."""
+    k = n
+    while k % 2 == 0 and k > 0:
+        k //= 2
+    return n <= 64 or k in (1, 3, 5, 9, 15, 45)
+
+
 @dataclass(frozen=True)
 class JobPoint:
     """One job size: the best plan found and the run's time with failures."""
@@ -81,16 +89,19 @@ def job_point(
     bound: BatchBound,
     mitigation: str = "automated",
 ) -> JobPoint:
-    """Fastest plan on (about) ``chips`` chips with the global batch ≤ ``bound.seqs``; a count
-    no layout divides falls back to the nearest smooth count below (:func:`smooth_counts`)."""
+    """Fastest plan on (about) ``chips`` chips with the global batch in [bound/64, bound]
+    sequences; a count no layout divides falls back to the nearest smooth counts below
+    (:func:`smooth_counts`)."""
     import time
 
     from ..search.engine import Constraints, search
 
-    cons = Constraints(global_batch=(1, max(1, bound.seqs)))
+    # batches from 1/64 of the bound up to it: smaller ones only slow a large job down
+    cons = Constraints(global_batch=(max(1, bound.seqs // 64), max(1, bound.seqs)))
     t0 = time.perf_counter()
     res = None
-    for counts in ([chips], smooth_counts(chips)):
+    tries = ([chips], smooth_counts(chips)) if _smooth(chips) else (smooth_counts(chips),)
+    for counts in tries:
         try:
             res = search(model, system, job, counts, "time", cons, top=1)
             if res.top:
