@@ -325,3 +325,163 @@ def validate_serving(
         for src, reasons in summary["unsupported_reasons"].items():
             for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
                 console.print(f"  {src}: {n:,} × {escape(reason)}", highlight=False)
+
+
+# ------------------------------------------------------------------ post-training
+def _plan_or_none(tp: int | None, pp: int | None, dp: int | None, chips: int, micro_batch: int, zero: int,
+                  recompute: str) -> Any:
+    from ..specs import Plan
+
+    if tp is None and pp is None and dp is None:
+        return None
+    tp, pp = tp or 1, pp or 1
+    if chips % (tp * pp):
+        raise GigatrainError(f"tp={tp} × pp={pp} does not divide {chips} chips")
+    return Plan(tp=tp, pp=pp, dp=dp or chips // (tp * pp), micro_batch=micro_batch, zero_stage=zero,
+                recompute=recompute, sequence_parallel=tp > 1)  # type: ignore[arg-type]
+
+
+def _breakdown_table(title: str, d: dict[str, float], unit: str) -> Table:
+    from .units import gib, seconds
+
+    t = _table(title)
+    t.add_column("part")
+    t.add_column(unit, justify="right")
+    for k, v in d.items():
+        if v:
+            t.add_row(k.split("/", 1)[-1], gib(v) if unit == "memory" else seconds(v))
+    return t
+
+
+@app.command()
+def finetune(
+    model: Annotated[str, typer.Option("--model", "-m", help="catalog slug or config path")],
+    chip: Annotated[str, typer.Option("--chip", "-c", help="chip slug")],
+    chips: Annotated[int, typer.Option(help="number of chips")],
+    method: Annotated[str, typer.Option(help="full | lora | qlora")] = "lora",
+    lora_rank: Annotated[int, typer.Option("--lora-rank", help="adapter rank r")] = 16,
+    lora_targets: Annotated[str, typer.Option("--lora-targets", help="attention | all (attention + MLP/experts)")] = "all",
+    seq: Annotated[int, typer.Option(help="sequence length (packed)")] = 4096,
+    global_batch: Annotated[int, typer.Option("--global-batch", help="sequences per optimizer step")] = 64,
+    tokens: Annotated[str, typer.Option(help="fine-tuning tokens, e.g. 1B (days and cost)")] = "0",
+    precision: Annotated[str, typer.Option(help="matmul precision: bf16 | fp8")] = "bf16",
+    tp: Annotated[int | None, typer.Option(help="tensor parallel (default: searched)")] = None,
+    pp: Annotated[int | None, typer.Option(help="pipeline parallel (default: searched)")] = None,
+    dp: Annotated[int | None, typer.Option(help="data parallel (default chips/(tp·pp))")] = None,
+    micro_batch: Annotated[int, typer.Option("--micro-batch")] = 1,
+    zero: Annotated[int, typer.Option(help="ZeRO stage (3 = FSDP)")] = 1,
+    recompute: Annotated[str, typer.Option(help="none | selective | full")] = "selective",
+    framework: Annotated[str, typer.Option(help="framework profile (catalog frameworks)")] = "megatron",
+    pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Full SFT, LoRA or QLoRA: memory per chip (adapters, frozen weights), step time, days, cost."""
+    from ..api import make_job
+    from ..catalog.hardware import default_system_for, get_chip
+    from ..catalog.models import get_model
+    from ..posttrain.finetune import METHODS, FinetuneSpec, best_finetune_plan
+    from .units import gib, parse_count, seconds
+
+    if method not in METHODS:
+        raise GigatrainError(f"--method={method!r}; valid: {', '.join(METHODS)}")
+    if chips < 1:
+        raise GigatrainError(f"--chips must be positive, got {chips}")
+    m = get_model(model)
+    sysm = default_system_for(get_chip(chip))
+    tok = 0.0 if tokens in ("0", "") else parse_count("--tokens", tokens)
+    job = make_job(seq, global_batch, tok, precision, framework)
+    plan = _plan_or_none(tp, pp, dp, chips, micro_batch, zero, recompute)
+    spec = FinetuneSpec(method=method, lora_rank=lora_rank, lora_targets=lora_targets)  # type: ignore[arg-type]
+    e = best_finetune_plan(m, sysm, job, chips, spec, plan)
+    price, note = price_for(sysm.chip.slug, pricing, usd_per_chip_hour)
+    hours = e.days_to_train * 24 if e.days_to_train else None
+    cost = hours * chips * price if hours is not None and price is not None else None
+    if as_json:
+        _dump({**e.to_dict(), "usd_per_chip_hour": price, "price": note, "cost_usd": cost})
+        return
+    console.print(f"[bold]finetune[/] {method} {escape(m.slug)} on {chips:,} × {sysm.chip.slug} · {e.plan.describe()} · "
+                  f"trainable {e.trainable_params / 1e6:,.1f} M of {e.total_params / 1e9:,.2f} B params · frozen "
+                  f"{e.frozen_dtype}", highlight=False)
+    fit = "[green]fits[/]" if e.fits else "[red]does not fit[/]"
+    console.print(f"memory per chip {gib(e.memory_bytes)} of {gib(e.memory_capacity_bytes)} ({fit}) · step "
+                  f"{seconds(e.step_time_s)} · {e.tokens_per_s_per_chip:,.0f} tokens/s per chip", highlight=False)
+    console.print(_breakdown_table("memory per chip", e.memory_breakdown, "memory"))
+    console.print(_breakdown_table("step time", e.time_breakdown, "time"))
+    if e.days_to_train is not None:
+        console.print(f"{tok:.3g} tokens: {e.days_to_train:,.2f} days" + (f", {_money(cost)} at {escape(note)}" if cost else ""),
+                      highlight=False)
+
+
+@app.command()
+def rl(
+    model: Annotated[str, typer.Option("--model", "-m", help="catalog slug or config path")],
+    chip: Annotated[str, typer.Option("--chip", "-c", help="chip slug")],
+    chips: Annotated[int, typer.Option(help="number of chips")],
+    algorithm: Annotated[str, typer.Option(help="grpo | ppo")] = "grpo",
+    prompts: Annotated[int, typer.Option(help="prompts per RL step")] = 512,
+    samples: Annotated[int, typer.Option(help="responses per prompt")] = 8,
+    prompt_len: Annotated[int, typer.Option("--prompt-len")] = 512,
+    response_len: Annotated[int, typer.Option("--response-len", help="mean response tokens")] = 1024,
+    train_steps: Annotated[int, typer.Option("--train-steps", help="optimizer steps per RL step")] = 1,
+    gen_tp: Annotated[int, typer.Option("--gen-tp", help="chips per generation replica")] = 8,
+    gen_precision: Annotated[str, typer.Option("--gen-precision", help="bf16 | fp8 | fp4")] = "bf16",
+    placement: Annotated[str, typer.Option(help="colocated | disaggregated")] = "colocated",
+    rollout_fraction: Annotated[float, typer.Option("--rollout-fraction", help="disaggregated: share of chips generating")] = 0.5,
+    off_policy: Annotated[int, typer.Option("--off-policy", help="steps of staleness allowed (≥1 overlaps)")] = 0,
+    tail_factor: Annotated[float, typer.Option("--tail-factor", help="longest / mean response length")] = 1.0,
+    no_reference: Annotated[bool, typer.Option("--no-reference", help="no KL reference model")] = False,
+    reward_model: Annotated[bool, typer.Option("--reward-model", help="a learned reward model forward pass")] = False,
+    tp: Annotated[int | None, typer.Option(help="training tensor parallel (default: searched)")] = None,
+    pp: Annotated[int | None, typer.Option(help="training pipeline parallel (default: searched)")] = None,
+    precision: Annotated[str, typer.Option(help="training matmul precision")] = "bf16",
+    framework: Annotated[str, typer.Option(help="training framework profile")] = "megatron",
+    steps: Annotated[int, typer.Option(help="RL steps (days and cost)")] = 0,
+    pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """PPO/GRPO: time per RL step (rollout, log-probs, training, weight sync), days and $ for N steps."""
+    from ..api import make_job
+    from ..catalog.hardware import default_system_for, get_chip
+    from ..catalog.models import get_model
+    from ..posttrain.finetune import FinetuneSpec, best_finetune_plan
+    from ..posttrain.rl import RLSpec, rl_estimate
+    from .units import seconds
+
+    if steps < 0:
+        raise GigatrainError(f"--steps must be ≥ 0, got {steps}")
+    m = get_model(model)
+    sysm = default_system_for(get_chip(chip))
+    spec = RLSpec(algorithm=algorithm, prompts_per_step=prompts, samples_per_prompt=samples,  # type: ignore[arg-type]
+                  prompt_len=prompt_len, response_len=response_len, train_steps_per_rl_step=train_steps,
+                  kl_reference=not no_reference, learned_reward=reward_model, gen_tp=gen_tp,
+                  gen_dtype=gen_precision, placement=placement, rollout_fraction=rollout_fraction,  # type: ignore[arg-type]
+                  off_policy_steps=off_policy, tail_factor=tail_factor)
+    from ..posttrain.rl import _check
+
+    _check(spec, chips)
+    train_chips = chips if placement == "colocated" else chips - round(chips * rollout_fraction)
+    seqs = max(spec.sequences // train_steps, 1)
+    job = make_job(prompt_len + response_len, seqs, 0.0, precision, framework)
+    plan = _plan_or_none(tp, pp, None, train_chips, 1, 1, "selective")
+    plan = best_finetune_plan(m, sysm, job, train_chips, FinetuneSpec(method="full"), plan).plan
+    price, note = price_for(sysm.chip.slug, pricing, usd_per_chip_hour)
+    e = rl_estimate(m, sysm, chips, spec, plan, job, steps, price)
+    if as_json:
+        _dump({**e.to_dict(), "price": note})
+        return
+    console.print(f"[bold]rl[/] {algorithm} {escape(m.slug)} on {chips:,} × {sysm.chip.slug} ({placement}) · "
+                  f"{spec.sequences:,} responses/step ({prompts:,} prompts × {samples}) of {response_len:,} tokens · "
+                  f"training {plan.describe()}", highlight=False)
+    t = _table("one RL step")
+    for c in ("part", "time", "share"):
+        t.add_column(c, justify="left" if c == "part" else "right")
+    tot = sum(e.time_s.values())
+    for k, v in e.time_s.items():
+        t.add_row(k, seconds(v), f"{v / tot:.0%}")
+    t.add_row("[bold]step[/]", seconds(e.step_time_s), "")
+    console.print(t)
+    console.print(f"rollout {e.rollout_share:.0%} · train {e.train_share:.0%} · {e.tokens_per_s_per_chip:,.0f} tokens/s per chip"
+                  f" · generation concurrency {e.rollout_concurrency_per_replica:,} per replica", highlight=False)
+    if e.days is not None:
+        console.print(f"{steps:,} steps: {e.days:,.2f} days" + (f", {_money(e.cost_usd)} at {escape(note)}" if e.cost_usd else ""),
+                      highlight=False)
+    for n in e.notes:
+        console.print(f"note: {escape(n)}", highlight=False)
