@@ -8,7 +8,8 @@ Failure-free realised time of a run, before goodput (gigatrain.economics.goodput
   runs more slowly (fewer micro-batches per step: larger pipeline bubble, less DP overlap).
   r = 3.17 % (DeepSeek-V3: 469B of 14.8T tokens ramped from 1/5 to the full batch), b = 1/2
   (the ramp's mean 0.6, rounded to a divisible batch; ESTIMATE). Evaluated with the step-time
-  model on the run's own plan; where the plan cannot take the smaller batch the term is 1.
+  model on the run's own plan, or — when that plan has more replicas than the ramp batch has
+  sequences — on the fastest plan the search finds for the smaller batch on the same chips.
 * stragglers: a synchronous step waits for the slowest machine; MegaScale found ~0.5 % of
   machines ~10 % slower and gained +0.7 MFU points (of 55.2 %) by excluding them: ×1.0127 for
   multi-node jobs (SECONDARY).
@@ -41,15 +42,25 @@ def ramp_speed_ratio(
     b = const("batch_ramp_batch_fraction") if batch_fraction is None else batch_fraction
     plan = est.plan
     small = int(job.global_batch_seqs * b)
-    if small < 1 or small % plan.dp:
+    if small < 1:
         return None
-    per_replica = small // plan.dp
-    mbs = max(d for d in range(1, plan.micro_batch + 1) if per_replica % d == 0)
-    try:
-        e2 = estimate(model, system, replace(job, global_batch_seqs=small),
-                      replace(plan, micro_batch=mbs), knobs or knobs_for(job.framework))  # fmt: skip
-    except GigatrainError:
-        return None
+    job2 = replace(job, global_batch_seqs=small)
+    e2: Estimate | None = None
+    if small % plan.dp == 0:
+        per_replica = small // plan.dp
+        mbs = max(d for d in range(1, plan.micro_batch + 1) if per_replica % d == 0)
+        try:
+            e2 = estimate(model, system, job2, replace(plan, micro_batch=mbs),
+                          knobs or knobs_for(job.framework))  # fmt: skip
+        except GigatrainError:
+            e2 = None
+    if e2 is None:  # the plan has more replicas than the ramp has sequences: re-plan
+        try:
+            from ..search.engine import best_plan
+
+            _, e2 = best_plan(model, system, job2, est.chips, "time")
+        except GigatrainError:
+            return None
     return est.tokens_per_s / e2.tokens_per_s if e2.tokens_per_s > 0 else None
 
 
