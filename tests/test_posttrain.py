@@ -70,3 +70,19 @@ def test_rl_bad_input() -> None:
         rl_estimate(m, s, 16, RLSpec(), Plan(tp=8, dp=1), Job(seq_len=1536, global_batch_seqs=512))
     with pytest.raises(GigatrainError, match="lora_rank=0"):
         lora_params(m, 0)
+
+
+def test_posttrain_validation_bars() -> None:
+    """Regression bars on the shipped post-training runs (README figures): SFT/LoRA throughput
+    (NeMo, Megatron-Bridge, Automodel) median ≤ 15%; RL step time median ≤ 33%."""
+    from gigatrain.validate.serving_posttrain import score_posttrain, summarize_posttrain
+
+    res = score_posttrain()
+    g = summarize_posttrain(res)["groups"]
+    sft = [abs(r.rel_error) for r in res if r.rel_error is not None and r.source.startswith("nvidia_")]
+    assert len(sft) >= 15
+    import numpy as np
+
+    assert float(np.median(sft)) <= 0.15
+    assert g["nemo_rl_perf_summary|step_time_s"]["median_abs_error"] <= 0.33
+    assert g["nemo_rl_perf_summary|step_time_s"]["rows"] >= 30

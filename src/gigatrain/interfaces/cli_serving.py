@@ -485,3 +485,28 @@ def rl(
                       highlight=False)
     for n in e.notes:
         console.print(f"note: {escape(n)}", highlight=False)
+
+
+@app.command("validate-posttrain")
+def validate_posttrain(
+    runs: Annotated[str | None, typer.Option(help="a CSV in the posttrain_runs.csv schema (default: the shipped runs)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score fine-tuning and RL estimates against measured post-training runs."""
+    from pathlib import Path
+
+    from ..validate.serving_posttrain import score_posttrain, summarize_posttrain
+
+    res = score_posttrain(Path(runs) if runs else None)
+    s = summarize_posttrain(res)
+    if as_json:
+        _dump({"rows": [r.to_dict() for r in res], "summary": s})
+        return
+    console.print(f"post-training validation: {s['rows']:,} rows, {s['supported']:,} scored", highlight=False)
+    t = _table("median and p90 |error| per source and metric")
+    for c in ("source", "metric", "rows", "median", "p90"):
+        t.add_column(c, justify="left" if c in ("source", "metric") else "right")
+    for key, st in s["groups"].items():
+        src, met = key.split("|")
+        t.add_row(src, met, str(st["rows"]), f"{st['median_abs_error']:.1%}", f"{st['p90_abs_error']:.1%}")
+    console.print(t)

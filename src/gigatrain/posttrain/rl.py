@@ -63,6 +63,8 @@ class RLSpec:
     learned_reward: bool = False  # a reward model forward pass (PPO/RLHF); False = rule-based
     gen_tp: int = 8
     gen_dtype: str = "bf16"
+    gen_ep: int = 1  # expert parallelism inside a generation replica (MoE)
+    gen_dp_attention: bool = False  # data-parallel attention in the engine (SGLang/TRT-LLM style)
     placement: Placement = "colocated"
     rollout_fraction: float = 0.5  # disaggregated: share of chips generating
     off_policy_steps: int = 0  # ≥ 1 overlaps generation with training (disaggregated only)
@@ -126,8 +128,8 @@ def rollout_time(model: ModelSpec, system: SystemSpec, spec: RLSpec, chips: int)
     req = Request(spec.prompt_len, spec.response_len)
     dep = Deployment(tp=spec.gen_tp, weight_dtype=spec.gen_dtype, kv_dtype=spec.gen_dtype if spec.gen_dtype != "fp4" else "fp8",
                      concurrency=per_replica, api_server=False,
-                     dp_attention=model.mla is not None and spec.gen_tp > 1,
-                     ep=spec.gen_tp if model.moe is not None and model.moe.num_experts % spec.gen_tp == 0 else 1)
+                     dp_attention=spec.gen_dp_attention and spec.gen_tp > 1 and model.moe is not None,
+                     ep=spec.gen_ep if model.moe is not None else 1)
     s = served_model(model)
     arr = to_arrays([dep], [req], system.chip.peak_flops_per_s)
     r = evaluate(s, system, arr, DEFAULT_SERVING_KNOBS)
@@ -159,6 +161,7 @@ def rl_estimate(model: ModelSpec, system: SystemSpec, chips: int, spec: RLSpec, 
                              f"({spec.placement}); tp·pp·cp·dp must equal {train_chips}")
     t_roll, conc, roll_fits = rollout_time(model, system, spec, gen_chips)
     seq = spec.prompt_len + spec.response_len
+    seq += (-seq) % (2 * train_plan.cp)  # context parallelism splits a sequence into 2·cp chunks
     train_seqs = spec.sequences // spec.train_steps_per_rl_step
     if train_seqs < 1:
         raise GigatrainError("train_steps_per_rl_step exceeds the sequences generated per step")

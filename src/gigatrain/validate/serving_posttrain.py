@@ -1,0 +1,219 @@
+"""Score fine-tuning and RL estimates against measured post-training runs (``posttrain_runs.csv``).
+
+Interpretation of each source (stated assumptions):
+
+* NeMo / Megatron-Bridge SFT and LoRA tables: the layout string gives TP, PP, VP, (CP, DP), MBS;
+  global batch and packed sequence length as printed; framework profile ``megatron``.
+* NeMo Automodel LoRA: TP, FSDP (ZeRO-3 over the FSDP ranks), MBS; profile ``torchtitan``
+  (PyTorch FSDP2 + TP, the same stack).
+* torchtune: 8-GPU A100 FSDP rows only (ZeRO-3, A100 80GB assumed, profile ``pytorch-fsdp``);
+  tokens/s read as the 8 GPUs' total: the per-GPU reading (SERVING.md's grade-B assumption)
+  would put 70B LoRA at 3,384 tokens/s per A100, ≈ 3× the A100's 312 TFLOP/s peak at
+  4·N FLOPs per token; rows with CPU offload, 8-bit/paged optimizers or consumer GPUs are not
+  represented.
+* NeMo-RL GRPO: generation TP·PP and training TP, CP, EP, PP as printed; G-GBS responses per
+  step, G-GBS/T-GBS optimizer steps; "G-Average Seq len" read as prompt + response with a
+  128-token prompt (ESTIMATE: OpenMathInstruct-2/DAPO prompts are short); the rollout waits for
+  the longest response, tail factor = (max length − prompt)/(mean response); "On policy" rows
+  colocated; "N-step Off" rows disaggregated, half the GPUs generating, generation overlapped.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog.hardware import get_system
+from ..catalog.models import get_model
+from ..errors import GigatrainError
+from ..posttrain.finetune import FinetuneSpec, finetune_estimate
+from ..posttrain.rl import RLSpec, rl_estimate
+from ..specs import Job, ModelSpec, Plan, SystemSpec
+from .serving_runs import POSTTRAIN_CSV
+
+MODELS = (("deepseek-v3", "deepseek-v3"), ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("qwen3-30b-a3b", "qwen3-30b-a3b"),
+          ("qwen3-32b", "qwen3-32b"), ("qwen2.5-32b", "qwen2.5-72b"), ("qwen2.5-7b", "qwen2.5-7b"),
+          ("llama-3.1-8b", "llama-3.1-8b"), ("llama3-8b", "llama-3-8b"), ("llama-3.1-70b", "llama-3.1-70b"),
+          ("llama3-70b", "llama-3-70b"), ("llama-3-70b", "llama-3-70b"), ("llama-3.1-405b", "llama-3.1-405b"),
+          ("llama-2-7b", "llama-2-7b"), ("llama2-7b", "llama-2-7b"), ("llama-2-13b", "llama-2-13b"),
+          ("llama-2-70b", "llama-2-70b"), ("llama2-70b", "llama-2-70b"))
+CHIPS = {"h100-sxm-80gb": "h100-sxm", "h100-sxm-80gb (dgx-h100)": "h100-sxm", "gb200": "gb200", "gb300": "gb300",
+         "a100": "a100-80gb"}
+RL_PROMPT_TOKENS = 128
+
+
+@dataclass(frozen=True)
+class PostResult:
+    row_id: str
+    source: str
+    metric: str
+    predicted: float | None
+    measured: float
+    rel_error: float | None
+    status: str
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _num(text: str) -> float | None:
+    m = re.search(r"([0-9][0-9,]*\.?[0-9]*)", text or "")
+    return float(m.group(1).replace(",", "")) if m else None
+
+
+def _deg(layout: str, name: str) -> int | None:
+    m = re.search(rf"\b{name}\s+(\d+)", layout)
+    return int(m.group(1)) if m else None
+
+
+def _model_slug(name: str) -> str | None:
+    low = name.lower().replace(" ", "-")
+    low = low.replace("qwen2.5-32b", "qwen2.5-32b")
+    for key, slug in MODELS:
+        if key in low:
+            return None if key == "qwen2.5-32b" else slug  # no Qwen2.5 32B architecture in the catalog
+    return None
+
+
+def _predict(r: dict[str, str]) -> tuple[float, str] | str:
+    """(predicted value, '') or the reason the row is unsupported."""
+    src, task, metric = r["source_group"], r["task"], r["metric"]
+    slug = _model_slug(r["model_name"])
+    if slug is None:
+        return f"model {r['model_name']!r} has no architecture in the catalog"
+    chip = CHIPS.get(r["chip_type"].strip().lower())
+    if chip is None:
+        return f"chip {r['chip_type']!r} is not in the catalog"
+    model, system = get_model(slug), get_system(chip)
+    chips = int(_num(r["num_chips"]) or 0)
+    layout = r["parallel_layout"]
+    fp8 = "fp8" in r["precision"].lower()
+    precision = "fp8" if fp8 else "bf16"
+    if src == "nemo_rl_perf_summary":
+        return _predict_rl(r, model, system, chips, precision)
+    if src == "torchtune_readme":
+        if chips != 8 or "offload" in layout.lower() or "fsdp" not in layout.lower():
+            return "torchtune row on one GPU, with CPU offload, or without FSDP: not represented"
+        if metric == "peak_mem_gib":
+            return "torchtune peak memory mixes GB/GiB and allocator reporting; not scored"
+        seq = int(_num(r["seq_len_or_prompt_len"]) or 2048)
+        mbs = int(_num(r["global_batch"]) or 2)
+        plan = Plan(tp=1, pp=1, dp=8, zero_stage=3, micro_batch=mbs, recompute="full", sequence_parallel=False)
+        framework, gbs = "pytorch-fsdp", mbs * 8
+    else:
+        seq = int(_num(r["seq_len_or_prompt_len"]) or 4096)
+        gbs = int(_num(r["global_batch"]) or 32)
+        tp, pp = _deg(layout, "TP") or 1, _deg(layout, "PP") or 1
+        cp, vp, mbs = _deg(layout, "CP") or 1, _deg(layout, "VP") or 1, _deg(layout, "MBS") or 1
+        fsdp = _deg(layout, "FSDP")
+        dp = chips // (tp * pp * cp)
+        if dp < 1:
+            return f"layout {layout!r} needs more than {chips} chips"
+        automodel = src == "nvidia_nemo_automodel_perf"
+        plan = Plan(tp=tp, pp=pp, cp=cp, dp=dp, vpp=vp if pp > 1 else 1, micro_batch=mbs,
+                    zero_stage=3 if (automodel or fsdp) else 1, schedule="interleaved" if vp > 1 and pp > 1 else "1f1b",
+                    recompute="selective", sequence_parallel=tp > 1)
+        framework = "torchtitan" if automodel else "megatron"
+    method = {"sft_full": "full", "lora": "lora", "qlora": "qlora"}.get(task)
+    if method is None:
+        return f"task {task!r} is not modelled"
+    job = Job(seq_len=seq, global_batch_seqs=gbs, precision=precision, framework=framework)  # type: ignore[arg-type]
+    e = finetune_estimate(model, system, job, plan, FinetuneSpec(method=method))  # type: ignore[arg-type]
+    if metric == "tokens_per_s_per_chip":
+        return (e.tokens_per_s if src == "torchtune_readme" else e.tokens_per_s_per_chip), ""
+    if metric == "step_time_s":
+        return e.step_time_s, ""
+    return f"metric {metric!r} is not predicted"
+
+
+def _predict_rl(r: dict[str, str], model: ModelSpec, system: SystemSpec, chips: int,
+                precision: str) -> tuple[float, str] | str:
+    layout = r["parallel_layout"]
+    g = re.search(r"generation \[TP,PP\]=\[(\d+),(\d+)\]", layout)
+    t = re.search(r"training \[TP,CP,EP,PP,VPP\]=\[([^\]]*)\]", layout)
+    gbs = re.search(r"G-GBS ([\d,]+) / T-GBS ([\d,]+)", r["global_batch"])
+    if not (g and t and gbs):
+        return "NeMo-RL layout or batch not parsed"
+    vals = [int(v) for v in t.group(1).split(",") if v.strip().isdigit()]
+    if len(vals) < 4:
+        return "NeMo-RL training layout not parsed"
+    ttp, tcp, tep, tpp = vals[:4]
+    g_seqs, t_seqs = (int(x.replace(",", "")) for x in gbs.groups())
+    avg = _num(r["response_len"])
+    max_len = _num(r["seq_len_or_prompt_len"])
+    if not avg or not max_len:
+        return "sequence lengths not stated"
+    off = "off" in layout.lower()
+    placement = "disaggregated" if off else "colocated"
+    train_chips = chips // 2 if off else chips
+    dp = train_chips // (ttp * tcp * tpp)
+    if dp < 1 or train_chips % (ttp * tcp * tpp):
+        return f"training layout does not divide {train_chips} chips"
+    resp = max(int(avg) - RL_PROMPT_TOKENS, 1)
+    tail = min(max((max_len - RL_PROMPT_TOKENS) / resp, 1.0), 8.0)
+    gen_tp = int(g.group(1)) * int(g.group(2))
+    spec = RLSpec(prompts_per_step=g_seqs, samples_per_prompt=1, prompt_len=RL_PROMPT_TOKENS, response_len=resp,
+                  train_steps_per_rl_step=max(g_seqs // t_seqs, 1), gen_tp=gen_tp,
+                  gen_dtype="fp8" if precision == "fp8" else "bf16", placement=placement,  # type: ignore[arg-type]
+                  off_policy_steps=1 if off else 0, tail_factor=tail)
+    ep = tep if model.moe is not None else 1
+    plan = Plan(tp=ttp, cp=tcp, pp=tpp, dp=dp, ep=ep, zero_stage=1, recompute="selective", sequence_parallel=ttp > 1)
+    seq = int(avg) + (-int(avg)) % (2 * tcp)  # context parallel splits the sequence in 2·cp chunks
+    job = Job(seq_len=seq, global_batch_seqs=t_seqs, precision=precision, framework="megatron")  # type: ignore[arg-type]
+    e = rl_estimate(model, system, chips, spec, plan, job)
+    if r["metric"] == "step_time_s":
+        return e.step_time_s, ""
+    if r["metric"] == "tokens_per_s_per_chip":
+        return g_seqs * avg / e.step_time_s / chips, ""
+    return f"metric {r['metric']!r} is not predicted"
+
+
+def score_posttrain(path: Path | None = None) -> list[PostResult]:
+    p = Path(path) if path else POSTTRAIN_CSV
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise GigatrainError(f"cannot read post-training runs file {p}: {e.strerror}") from None
+    out = []
+    for r in rows:
+        measured = float(r.get("measured_value") or "nan")
+        try:
+            got = _predict(r)
+        except GigatrainError as e:
+            got = f"cannot be estimated: {e}"
+        if isinstance(got, str):
+            out.append(PostResult(r["row_id"], r["source_group"], r["metric"], None, measured, None, "unsupported", got))
+        else:
+            pred = got[0]
+            out.append(PostResult(r["row_id"], r["source_group"], r["metric"], pred, measured, pred / measured - 1.0, "ok"))
+    return out
+
+
+def summarize_posttrain(res: list[PostResult]) -> dict:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in res:
+        if r.rel_error is not None:
+            groups[f"{r.source}|{r.metric}"].append(r.rel_error)
+            groups[f"all|{r.metric}"].append(r.rel_error)
+    return {"rows": len(res), "supported": sum(r.rel_error is not None for r in res),
+            "groups": {k: {"rows": len(v), "median_abs_error": float(np.median(np.abs(v))),
+                           "p90_abs_error": float(np.percentile(np.abs(v), 90))} for k, v in sorted(groups.items())}}
+
+
+def main() -> None:  # python -m gigatrain.validate.serving_posttrain
+    res = score_posttrain()
+    s = summarize_posttrain(res)
+    print(f"rows {s['rows']}, supported {s['supported']}")
+    for k, v in s["groups"].items():
+        print(f"{k:55s} n={v['rows']:3d} median={v['median_abs_error']:.3f} p90={v['p90_abs_error']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
