@@ -265,16 +265,15 @@ def _compare(model: str, chips: list[str], input_len: int, output_len: int, ttft
         return
     t = _table(f"serving {escape(model)} · {input_len:,} in / {output_len:,} out"
                + (f" · TTFT ≤ {ttft}" if ttft else "") + (f" · TPOT ≤ {tpot}" if tpot else ""))
-    for c in ("chip", "best layout", "TTFT ms", "TPOT ms", "tok/s/chip", "$/M out", "$/M in", "J/tok", "chips", "$/h"):
-        t.add_column(c, justify="left" if c in ("chip", "best layout") else "right")
+    for c in ("chip", "best layout", "TTFT ms", "TPOT ms", "tok/s/chip", "$/M out", "J/tok", "chips", "$/h"):
+        t.add_column(c, justify="left" if c in ("chip", "best layout") else "right", no_wrap=True)
     for r in results:
         b = r.best
         if b is None:
-            t.add_row(r.chip, f"[red]{escape(r.diagnosis)}[/]", *["–"] * 8)
+            t.add_row(r.chip, f"[red]{escape(r.diagnosis)}[/]", *["–"] * 7)
             continue
         t.add_row(r.chip, _short(b.deployment) + f" c{b.deployment.concurrency}", _ms(b.ttft_s), _ms(b.tpot_s),
                   f"{b.output_tokens_per_s_per_chip:,.1f}", _money(b.usd_per_m_output_tokens),
-                  _money(b.usd_per_m_input_tokens),
                   f"{b.joules_per_output_token:,.2f}" if b.joules_per_output_token is not None else "–",
                   f"{r.fleet.chips:,}" if r.fleet else "–",
                   _money(r.fleet.usd_per_hour, "/h") if r.fleet and r.fleet.usd_per_hour else "–")
