@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from ..errors import GigatrainError
@@ -10,8 +11,9 @@ _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15
 _NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgtpe]?)\s*$", re.IGNORECASE)
 
 
-def parse_count(field: str, text: str | float | int) -> float:
-    """``"15T"`` → 1.5e13, ``"2048"`` → 2048.0, ``"1.5e6"`` → 1.5e6 (K, M, B/G, T, P, E suffixes)."""
+def parse_count(field: str, text: str | float | int, maximum: float = 1e24) -> float:
+    """``"15T"`` → 1.5e13, ``"2048"`` → 2048.0, ``"1.5e6"`` → 1.5e6 (K, M, B/G, T, P, E suffixes);
+    NaN, infinities, zero, negatives and values above ``maximum`` are one-line errors."""
     if isinstance(text, int | float):
         value = float(text)
     else:
@@ -19,8 +21,10 @@ def parse_count(field: str, text: str | float | int) -> float:
         if not m:
             raise GigatrainError(f"{field}: cannot read {text!r} as a number (examples: 2048, 15T, 1.5e12)")
         value = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
-    if value != value or value <= 0:
-        raise GigatrainError(f"{field} must be positive, got {text!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise GigatrainError(f"{field} must be a finite positive number, got {text!r}")
+    if value > maximum:
+        raise GigatrainError(f"{field}={value:.3g} is beyond the supported maximum {maximum:.0e}")
     return value
 
 
