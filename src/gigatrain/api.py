@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .catalog.frameworks import get_framework, knobs_for
+from .catalog.frameworks import default_framework, get_framework, knobs_for
 from .catalog.hardware import get_chip, get_system
 from .catalog.models import get_model
 from .errors import GigatrainError, require_positive
@@ -17,6 +18,9 @@ from .model.estimate import Estimate, estimate
 from .model.knobs import DEFAULT_KNOBS, Knobs
 from .model.plans import check_tp
 from .specs import RECOMPUTE_MODES, Job, ModelSpec, Plan, SystemSpec
+
+if TYPE_CHECKING:
+    from .search.engine import Candidate, SearchResult
 
 MAX_CHIPS = 10_000_000
 MAX_SEQ = 10_000_000
@@ -105,6 +109,8 @@ def resolve(model: str | ModelSpec, chip: str, seq: int | None, global_batch: in
             framework: str = "megatron") -> Resolved:
     m = model if isinstance(model, ModelSpec) else get_model(model)
     sys_spec, prof, prof_knobs = resolve_system(chip, system, profile)
+    if framework in ("", "auto"):  # the chip family's usual framework (Trainium → Neuron, TPU → JAX)
+        framework = default_framework(sys_spec.chip.vendor)
     job = make_job(4096 if seq is None else seq, global_batch, tokens, precision, framework)
     return Resolved(m, sys_spec, job, prof, prof_knobs)
 
@@ -122,4 +128,87 @@ def estimate_named(model: str | ModelSpec, chip: str, chips: int, *, seq: int | 
         check_tp(r.model, tp)  # the most useful message first: heads, not chip arithmetic
     p = make_plan(chips, **plan)  # type: ignore[arg-type]
     est = estimate(r.model, r.system, r.job, p, knobs or r.knobs(), profile=r.profile)
-    return check_estimate(est)  # never a NaN, infinite or negative number out
+    return check_estimate(with_evidence(est, r))  # never a NaN, infinite or negative number out
+
+
+def with_evidence(est: Estimate, r: Resolved) -> Estimate:
+    """``est`` with its held-out error bar, evidence label and framework warnings attached."""
+    from dataclasses import replace
+
+    from .search.capabilities import unrunnable_reasons
+    from .validate.error_bars import annotate
+
+    fw = r.job.framework
+    warnings = tuple(unrunnable_reasons(get_framework(fw).capabilities, r.model, est.plan, fw))
+    return replace(est, warnings=warnings, **annotate(est, fw, r.system.chip.vendor, r.system.chip.slug))  # type: ignore[arg-type]
+
+
+#: a winner above this fraction of HBM is flagged: the held-out memory error (median ~11 % over
+#: the 1,768 rows that report peak memory) leaves no margin there
+MEMORY_FLAG_FRACTION = 0.9
+#: below this MFU a plan is flagged as a poor use of the chips
+LOW_MFU = 0.10
+
+
+def annotate_search(res: SearchResult, r: Resolved) -> SearchResult:
+    """``res`` with error bars and evidence on every candidate's estimate and the notes a
+    practitioner needs: plausibility flags on the winner, why it beats the runner-up, and which
+    layouts the framework cannot run (so the search never offered them)."""
+    from dataclasses import replace
+
+    top = tuple(replace(c, estimate=with_evidence(c.estimate, r)) for c in res.top)
+    return replace(res, top=top, notes=tuple(search_notes(replace(res, top=top), r)))
+
+
+def search_notes(res: SearchResult, r: Resolved) -> list[str]:
+    from .validate.error_bars import best_measured_mfu, scale_bucket
+
+    notes: list[str] = []
+    if not res.top:
+        return notes
+    best = res.top[0]
+    e, plan = best.estimate, best.plan
+    vendor = r.system.chip.vendor
+    record = best_measured_mfu(vendor, best.chips)
+    if record is not None and e.mfu > record:
+        notes.append(f"plausibility: MFU {e.mfu:.1%} is above the best measured on {vendor} chips at "
+                     f"{scale_bucket(best.chips)} chips ({record:.1%}); treat it as optimistic")
+    if e.mfu < LOW_MFU:
+        notes.append(f"plausibility: MFU {e.mfu:.1%} is below {LOW_MFU:.0%}: too many chips for this model "
+                     "and batch; fewer chips or a larger global batch use them better")
+    inner = r.system.tiers[0]
+    if plan.tp > inner.domain_chips:
+        notes.append(f"plausibility: TP={plan.tp} spans {plan.tp // inner.domain_chips} {inner.name} domains of "
+                     f"{inner.domain_chips} chips; published recipes keep TP inside one (rank it with --tp)")
+    if best.memory_frac > MEMORY_FLAG_FRACTION:
+        notes.append(f"plausibility: uses {best.memory_frac:.0%} of HBM; the model's memory error leaves "
+                     f"no margin above {MEMORY_FLAG_FRACTION:.0%} (--max-memory {MEMORY_FLAG_FRACTION})")
+    runner = next((c for c in res.top[1:] if _layout(c.plan) != _layout(plan)), None)
+    if runner is not None:
+        notes.append(_why_better(best, runner))
+    caps = get_framework(r.job.framework).capabilities
+    excluded = [f"ZeRO-{z}" for z in (2, 3) if z not in caps.zero_stages]
+    excluded += [f"ZeRO-{z} with PP" for z in (2, 3) if z in caps.zero_stages and z not in caps.zero_stages_with_pp]
+    excluded += [name for flag, name in ((caps.interleaved, "interleaved pipelines"), (caps.context_parallel, "CP"),
+                                         (caps.expert_parallel, "EP"), (caps.uneven_pipeline, "uneven pipeline stages"))
+                 if not flag]
+    if excluded:
+        notes.append(f"{r.job.framework} cannot run {', '.join(excluded)}, so the search left them out "
+                     "(--framework changes the capability table)")
+    return notes
+
+
+def _layout(p: Plan) -> tuple[int, ...]:
+    return (p.tp, p.pp, p.dp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero_stage, p.fsdp_shard)
+
+
+def _why_better(best: Candidate, runner: Candidate) -> str:
+    """One line: by how much the winner beats the next different layout, and the time leaves
+    that differ most."""
+    a, b = best.estimate.time_breakdown, runner.estimate.time_breakdown
+    diffs = sorted(((b.get(k, 0.0) - a.get(k, 0.0), k) for k in set(a) | set(b)), key=lambda x: -abs(x[0]))
+    parts = [f"{k.split('/', 1)[-1].replace('/', ' ')} {'−' if d > 0 else '+'}{abs(d):.3g} s"
+             for d, k in diffs[:3] if abs(d) > 1e-6]
+    gain = runner.step_time_s / best.step_time_s - 1
+    return (f"why: {best.plan.describe()} beats the next layout ({runner.plan.describe()}) by {gain:.1%} "
+            f"per step: {', '.join(parts)}")

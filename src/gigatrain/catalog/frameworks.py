@@ -35,6 +35,8 @@ class Capabilities:
     selective_recompute: str = "attention"
     #: ZeRO stage a run uses when its description names none
     default_zero_stage: int = 1
+    #: activation recompute a run uses when its description names none
+    default_recompute: str = "none"
     precisions: tuple[str, ...] = ("fp32", "bf16", "fp16", "fp8", "fp4")
     source: str = ""
 

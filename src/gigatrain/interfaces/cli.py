@@ -103,7 +103,7 @@ def estimate(
     tokens: Annotated[str, typer.Option(help="training token budget, e.g. 15T")] = "0",
     precision: Annotated[str, typer.Option(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
     system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
-    framework: Annotated[str, typer.Option(help="framework efficiency profile (catalog frameworks)")] = "megatron",
+    framework: Annotated[str, typer.Option(help="framework profile (catalog frameworks); auto = the chip family's usual one")] = "auto",
     profile: Annotated[Path | None, typer.Option(help="calibration profile YAML")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:

@@ -152,6 +152,8 @@ def render(res: SearchResult, out: Console, wide: bool = False) -> None:
         out.print(_plan_table(f"Top {len(res.top)} plans", list(res.top), res, compact))
         out.print("[bold]Best plan[/]")
         estimate_tables(res.top[0].estimate, out)
+        for note in res.notes:
+            out.print(f"• {escape(note)}", highlight=False)
     if res.pareto_axes:
         a, b = res.pareto_axes
         out.print(_plan_table(f"Pareto front: {a} vs {b} ({len(res.pareto)} plans)",
@@ -181,7 +183,7 @@ def search(
     seq: Annotated[int, _opt(help="sequence length")] = 4096,
     tokens: Annotated[str, _opt(help="training token budget, e.g. 15T (for days and $)")] = "0",
     precision: Annotated[str, _opt(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
-    framework: Annotated[str, _opt(help="framework efficiency profile")] = "megatron",
+    framework: Annotated[str, _opt(help="framework profile; auto = the chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
     system: Annotated[str | None, _opt(help="system slug (default: the chip's)")] = None,
     objective: Annotated[str, _opt(help="time | time_to_train | cost | energy")] = "time",
     top: Annotated[int, _opt(help="how many plans to list")] = 10,
@@ -206,7 +208,7 @@ def search(
 ) -> None:
     """Search every parallel plan (TP, PP, VPP, DP/ZeRO/FSDP, CP, EP, micro-batch, recompute)
     for the fastest, cheapest or least-energy one that fits."""
-    from ..api import resolve
+    from ..api import annotate_search, resolve
     from ..search.engine import Constraints
     from ..search.engine import search as run_search
     from ..search.space import Axes, batch_sizes
@@ -232,6 +234,7 @@ def search(
                          usd_per_chip_hour, bar, pareto=_pareto(pareto), axes=axes)
     finally:
         bar.close()
+    res = annotate_search(res, r)  # error bars, evidence, plausibility flags, why the winner won
     if as_json:
         sys.stdout.write(json.dumps(res.to_dict(), indent=2, default=str, allow_nan=False) + "\n")
     else:

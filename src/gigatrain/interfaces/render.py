@@ -49,6 +49,9 @@ def estimate_tables(e: Estimate, console: Console) -> None:
     tt.add_row("[bold]step[/]", f"[bold]{seconds(e.step_time_s)}[/]", "100%", f"{e.microbatches:g} micro-batches")
     lo, hi = e.step_time_bounds_s
     tt.add_row("bounds", f"{seconds(lo)} – {seconds(hi)}", "", "comm all hidden – none hidden")
+    if e.step_time_interval_s:
+        a, b = e.step_time_interval_s
+        tt.add_row("held-out interval", f"{seconds(a)} – {seconds(b)}", "", "p10–p90 of held-out errors")
     console.print(tt)
 
     st = Table(title="Throughput", title_justify="left", show_header=False)
@@ -61,6 +64,20 @@ def estimate_tables(e: Estimate, console: Console) -> None:
     st.add_row("HFU (incl. recompute)", pct(e.hfu))
     st.add_row("model FLOPs per token", si(e.model_flops_per_token, "FLOP"))
     st.add_row("parameters (total / active)", f"{e.params_total / 1e9:,.2f} B / {e.params_active / 1e9:,.2f} B")
+    bar = e.error_bar
+    if bar:
+        lo_f, hi_f = float(bar["lo"]), float(bar["hi"])  # type: ignore[arg-type]
+        st.add_row("MFU held-out interval", f"{pct(e.mfu / hi_f)} – {pct(e.mfu / lo_f)}")
     if e.days_to_train is not None:
-        st.add_row(f"time to train {si(e.job.tokens)} tokens", f"{e.days_to_train:,.1f} days (no failures)")
+        days = f"{e.days_to_train:,.1f} days (no failures)"
+        if bar:
+            days += f", {e.days_to_train * lo_f:,.1f}–{e.days_to_train * hi_f:,.1f} held-out"
+        st.add_row(f"time to train {si(e.job.tokens)} tokens", days)
     console.print(st)
+    if bar:
+        console.print(f"interval: p10–p90 of held-out (leave-one-source-out) errors, {bar['rows']} rows of "
+                      f"{escape(str(bar['basis']))}", highlight=False)
+    if e.evidence:
+        console.print(f"evidence: {escape(e.evidence)}", highlight=False)
+    for w in e.warnings:
+        console.print(f"[yellow]warning:[/] {escape(w)} (the search never offers this plan)", highlight=False)

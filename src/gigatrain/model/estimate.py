@@ -84,11 +84,30 @@ class Estimate:
     step_time_bounds_s: tuple[float, float] = (0.0, 0.0)
     knobs: dict[str, float] = field(default_factory=dict)
     profile: str | None = None
+    #: held-out interval on step time (and so days and dollars): (low, high) multipliers of the
+    #: prediction with the group they come from; set by the API from validation residuals
+    error_bar: dict[str, object] | None = None
+    #: which measured runs back this prediction (chip, vendor, framework), in words
+    evidence: str = ""
+    #: why the chosen framework could not run this plan as given (empty when it can)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def step_time_interval_s(self) -> tuple[float, float] | None:
+        if not self.error_bar:
+            return None
+        return (self.step_time_s * float(self.error_bar["lo"]),  # type: ignore[arg-type]
+                self.step_time_s * float(self.error_bar["hi"]))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["plan"] = asdict(self.plan)
         d["job"] = asdict(self.job)
+        d["step_time_interval_s"] = self.step_time_interval_s
+        if self.error_bar and self.days_to_train:
+            d["days_to_train_interval"] = (self.days_to_train * float(self.error_bar["lo"]),  # type: ignore[arg-type]
+                                           self.days_to_train * float(self.error_bar["hi"]))  # type: ignore[arg-type]
+            d["mfu_interval"] = (self.mfu / float(self.error_bar["hi"]), self.mfu / float(self.error_bar["lo"]))  # type: ignore[arg-type]
         return d
 
 

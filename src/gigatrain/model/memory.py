@@ -201,8 +201,19 @@ def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
         if model.moe is not None:
             sel_tok = sel_tok + moe_l * costs[1].act_bytes_selective_per_token
             all_tok = all_tok + moe_l * costs[1].act_bytes_per_token
+        # selective recompute of an MLA model also re-derives the up-projected Q/K/V from the
+        # stored latents (DeepSeek-V3 §3.3.2; Megatron-Core --recompute-modules mla_up_proj)
+        up = dense_l * costs[0].act_bytes_mla_up_proj_per_token
+        if model.moe is not None:
+            up = up + moe_l * costs[1].act_bytes_mla_up_proj_per_token
+            if job.precision in ("fp8", "fp4"):  # FP8 recipes cache expert inputs in FP8
+                fp8_saving = moe_l * costs[1].act_bytes_experts_per_token / 2
+                sel_tok, all_tok = sel_tok - fp8_saving, all_tok - fp8_saving
+        sel_tok = sel_tok - up
+        all_tok_sel = all_tok - up
         # full recompute is capped by what any selective mode would keep
-        per_tok = np.where(drops | ((p.recompute == 2) & bool(knobs.selective_drops_elementwise)), sel_tok, all_tok)
+        per_tok = np.where(drops | ((p.recompute == 2) & bool(knobs.selective_drops_elementwise)), sel_tok,
+                           np.where(p.recompute >= 1, all_tok_sel, all_tok))
         layers = dense_l + moe_l
         # without sequence parallelism the norm inputs and residual stream (≈4 h-vectors) replicate
         replicated = np.where(p.sequence_parallel | (p.tp == 1), 0.0, layers * 8.0 * h * (1 - 1 / p.tp))

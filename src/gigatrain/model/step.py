@@ -228,24 +228,15 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
                    split: StageSplit | None = None) -> dict[str, np.ndarray]:
     """Time leaves (seconds per optimizer step) of the slowest rank; they sum to ``time/total``.
 
-    The slowest pipeline stage is the first (most layers) or the last (fewer layers plus the
-    LM head and loss), whichever takes longer per micro-batch (:func:`memory.stage_split`).
+    Every pipeline stage runs the same schedule, so the step ends when the slowest stage's
+    ranks finish: the first (most layers) or the last (fewer layers plus the LM head and loss,
+    :func:`memory.stage_split`), each with its own exposed data-parallel sync.
     """
     h, s = model.hidden_size, job.seq_len
     tokens = p.micro_batch * s / p.cp  # tokens one rank processes per micro-batch
     n_mb = job.global_batch_seqs / (p.dp * p.micro_batch)
     split = split or stage_split(model, job, p, knobs)
     full_rc = p.recompute == 2
-    single = p.pp == 1
-    first = _stage_microbatch(model, system, job, p, knobs, split.first, single)
-    last = _stage_microbatch(model, system, job, p, knobs, split.last, np.ones(len(p), dtype=bool))
-    keys = ("matmul", "lm_head", "attention", "memory_bound", "host", "tp", "cp", "ep")
-    t_first = sum(first[k] for k in keys)
-    t_last = sum(last[k] for k in keys)
-    use_last = t_last > t_first
-    st = {k: np.where(use_last, last[k], first[k]) for k in (*keys, "kernels", "cp_hidden")}
-    compute_mb = st["matmul"] + st["lm_head"] + st["attention"] + st["memory_bound"] + st["host"]
-    t_tp, t_cp, t_ep = st["tp"], st["cp"], st["ep"]
     hbm = system.chip.hbm_bandwidth_bytes_per_s * system.chip.hbm_efficiency
 
     # --- pipeline p2p ---------------------------------------------------------------------------
@@ -253,13 +244,9 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     p2p = tokens * h * 2.0 / np.where(p.sequence_parallel, p.tp, 1)
     p2p_t = p2p / pp_link.bandwidth(p2p) + pp_link.lat + BASE_LATENCY_S
     t_pp = np.where(p.pp > 1, 2 * p.vpp * p2p_t * (1 - knobs.pp_overlap), 0.0)
-
     t_mb_fixed = np.where(p.pp > 1, knobs.pp_microbatch_overhead_s, 0.0) + knobs.microbatch_overhead_s
-    per_mb = compute_mb + t_tp + t_cp + t_ep + t_pp + t_mb_fixed
-    bubble = (p.pp - 1) / p.vpp * per_mb
-    t_pipeline = n_mb * per_mb
 
-    # --- data parallel / FSDP -------------------------------------------------------------------
+    # --- data parallel / FSDP collectives (sized by the larger stage) ----------------------------
     params = params_on_rank(model, p, split)
     n_local = np.maximum(params["first"], params["last"])
     dense_local = n_local - params["expert"]
@@ -286,42 +273,48 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     # cannot accumulate a whole gradient (Rajbhandari et al. 2020 §5.2); ZeRO-1 once per step
     zero2_mb = (z == 2) & bool(knobs.zero2_reduce_per_microbatch)
     per_step_sync = np.where(z == 0, ar, np.where(zero2_mb, ag, np.where(z <= 2, rs + ag, 0.0))) + hybrid
-    # compute already covering the context-parallel exchange cannot hide DP traffic as well;
-    # per-micro-batch traffic (ZeRO-2 reduce-scatter, FSDP gathers) hides first, the per-step
-    # sync only behind what is left of the last backward
-    window = knobs.dp_overlap * np.maximum(compute_mb - st["cp_hidden"], 0.0)
     fsdp_mb = 2 * ag + rs  # ZeRO-3/FSDP: re-gather weights (fwd, bwd), reduce-scatter grads
     per_mb_dp = np.where(z >= 3, fsdp_mb, np.where(zero2_mb, rs, 0.0))
-    per_mb_hide = np.where(z >= 3, window, window * bwd_share)
-    t_mb_dp = n_mb * np.maximum(per_mb_dp - per_mb_hide, 0.0)
-    leftover = np.maximum(per_mb_hide - per_mb_dp, 0.0) * np.where(z >= 3, bwd_share, 1.0)
-    t_dp = np.maximum(per_step_sync - leftover, 0.0)
-
     # --- optimizer ----------------------------------------------------------------------------
     opt_params = np.where(z >= 1, dense_local / shard + params["expert"] / expert_dp(p), n_local)
     t_opt = opt_params * knobs.optimizer_bytes_per_param / hbm
 
-    out = {
-        "time/compute/matmul": n_mb * st["matmul"],
-        "time/compute/lm_head": n_mb * st["lm_head"],
-        "time/compute/attention": n_mb * st["attention"],
-        "time/compute/memory_bound": n_mb * st["memory_bound"],
-        "time/compute/host_overhead": n_mb * st["host"],
-        "time/comm/tp": n_mb * t_tp,
-        "time/comm/cp": n_mb * t_cp,
-        "time/comm/ep": n_mb * t_ep,
-        "time/comm/pp": n_mb * t_pp,
-        "time/overhead/microbatch": n_mb * t_mb_fixed,
-        "time/bubble": bubble,
-        "time/comm/dp": t_dp + t_mb_dp,
-        "time/optimizer": t_opt,
-        "time/overhead/step": np.full(len(p), knobs.step_overhead_s),
-    }
-    total = sum(out.values())
-    out["time/total"] = total
+    def stage_leaves(st: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        compute_mb = st["matmul"] + st["lm_head"] + st["attention"] + st["memory_bound"] + st["host"]
+        per_mb = compute_mb + st["tp"] + st["cp"] + st["ep"] + t_pp + t_mb_fixed
+        # compute already covering the context-parallel exchange cannot hide DP traffic as
+        # well; per-micro-batch traffic (ZeRO-2 reduce-scatter, FSDP gathers) hides first, the
+        # per-step sync only behind what is left of the last backward
+        window = knobs.dp_overlap * np.maximum(compute_mb - st["cp_hidden"], 0.0)
+        per_mb_hide = np.where(z >= 3, window, window * bwd_share)
+        t_mb_dp = n_mb * np.maximum(per_mb_dp - per_mb_hide, 0.0)
+        leftover = np.maximum(per_mb_hide - per_mb_dp, 0.0) * np.where(z >= 3, bwd_share, 1.0)
+        t_dp = np.maximum(per_step_sync - leftover, 0.0)
+        return {
+            "time/compute/matmul": n_mb * st["matmul"],
+            "time/compute/lm_head": n_mb * st["lm_head"],
+            "time/compute/attention": n_mb * st["attention"],
+            "time/compute/memory_bound": n_mb * st["memory_bound"],
+            "time/compute/host_overhead": n_mb * st["host"],
+            "time/comm/tp": n_mb * st["tp"],
+            "time/comm/cp": n_mb * st["cp"],
+            "time/comm/ep": n_mb * st["ep"],
+            "time/comm/pp": n_mb * t_pp,
+            "time/overhead/microbatch": n_mb * t_mb_fixed,
+            "time/bubble": (p.pp - 1) / p.vpp * per_mb,
+            "time/comm/dp": t_dp + t_mb_dp,
+            "time/optimizer": t_opt,
+            "time/overhead/step": np.full(len(p), knobs.step_overhead_s),
+        }
+
+    first = stage_leaves(_stage_microbatch(model, system, job, p, knobs, split.first, p.pp == 1))
+    last = stage_leaves(_stage_microbatch(model, system, job, p, knobs, split.last, np.ones(len(p), dtype=bool)))
+    use_last = sum(last.values()) > sum(first.values())
+    out = {k: np.where(use_last, last[k], first[k]) for k in first}
+    out["time/total"] = sum(out.values())
     # extra context for breakdown displays (not leaves)
     out["info/comm_dp_raw_s"] = per_step_sync + n_mb * per_mb_dp
     out["info/last_stage_slower"] = use_last
-    out["info/pipeline_s"] = t_pipeline
+    out["info/pipeline_s"] = out["time/total"] - out["time/bubble"] - out["time/comm/dp"] - t_opt
     out["info/microbatches"] = n_mb
     return out

@@ -44,6 +44,12 @@ class LayerCost:
     #: stored with selective recompute: GEMM outputs kept, cheap elementwise results (norm
     #: outputs, activation-function outputs) recomputed in the backward pass
     act_bytes_selective_per_token: float
+    #: MLA only: the up-projected per-head Q, K, V and the RMSNorm outputs that selective
+    #: recompute of MLA models (DeepSeek-V3 §3.3.2; Megatron-Core ``--recompute-modules
+    #: mla_up_proj layernorm``) re-derives instead of keeping
+    act_bytes_mla_up_proj_per_token: float = 0.0
+    #: routed-expert activations (stored in FP8 by FP8 recipes: DeepSeek-V3 §3.3.2)
+    act_bytes_experts_per_token: float = 0.0
 
 
 def _norm_params(model: ModelSpec) -> int:
@@ -96,8 +102,9 @@ def moe_mlp_params(model: ModelSpec) -> int:
     return moe.num_experts * expert + moe.num_shared_experts * shared + router
 
 
-def _attention_fwd(model: ModelSpec) -> tuple[float, float, int, float]:
-    """(matmul FLOPs/token, core FLOPs/token per unit context, GEMM count, activation bytes/token)."""
+def _attention_fwd(model: ModelSpec) -> tuple[float, float, int, float, float]:
+    """(matmul FLOPs/token, core FLOPs/token per unit context, GEMM count, activation bytes/token,
+    MLA up-projected Q/K/V bytes/token)."""
     h, nh, nkv, dh = model.hidden_size, model.num_attention_heads, model.num_kv_heads, model.head_dim_eff
     if model.mla is not None:
         m = model.mla
@@ -108,18 +115,21 @@ def _attention_fwd(model: ModelSpec) -> tuple[float, float, int, float]:
         qk_dim = v_dim = dh
         gemms = 2  # fused QKV, output projection
         kv_store = 2 * nkv * dh
+    # DeepSeek-V3 §3.3.2 recomputes "all RMSNorm operations and MLA up-projections": the
+    # per-head Q, K, V and the two norm outputs (GEMM inputs, 2h) are re-derived, not kept
+    up_proj = 2.0 * (nh * qk_dim + nh * (qk_dim + v_dim) + 2 * h) if model.mla is not None else 0.0
     matmul = 2.0 * (attention_params(model) - (nh if model.attention_sinks else 0))
     core = 2.0 * nh * (qk_dim + v_dim)  # QKᵀ and AV, per unit of context
     # stored (bytes, bf16): norm input, QKV-GEMM input, Q, K, V, attention output (= o-proj input)
     act = 2.0 * (h + h + nh * qk_dim + kv_store + nh * v_dim)
-    return matmul, core, gemms, act
+    return matmul, core, gemms, act, up_proj
 
 
 @cache
 def layer_costs(model: ModelSpec) -> tuple[LayerCost, ...]:
     """The distinct layer kinds of ``model`` as (dense, moe) costs; index 0 dense, 1 MoE if any."""
     h = model.hidden_size
-    attn_mm, core, attn_gemms, attn_act = _attention_fwd(model)
+    attn_mm, core, attn_gemms, attn_act, up_proj = _attention_fwd(model)
     norms = model.norms_per_layer * _norm_params(model)
     attn_p = attention_params(model)
     out: list[LayerCost] = []
@@ -141,6 +151,7 @@ def layer_costs(model: ModelSpec) -> tuple[LayerCost, ...]:
             expert_flops_fwd=0.0,
             act_bytes_per_token=attn_act + mlp_act,
             act_bytes_selective_per_token=attn_act + mlp_act - recomputed,
+            act_bytes_mla_up_proj_per_token=up_proj,
         )
     )
     if model.moe is not None:
@@ -164,6 +175,8 @@ def layer_costs(model: ModelSpec) -> tuple[LayerCost, ...]:
                 expert_flops_fwd=routed,
                 act_bytes_per_token=attn_act + act,
                 act_bytes_selective_per_token=attn_act + act - 2.0 * (2 * h + moe.top_k * fe),
+                act_bytes_mla_up_proj_per_token=up_proj,
+                act_bytes_experts_per_token=2.0 * moe.top_k * (h + k * fe),
             )
         )
     return tuple(out)

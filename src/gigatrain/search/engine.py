@@ -139,6 +139,8 @@ class SearchResult:
     price: Price | None
     watts_per_chip: float | None
     diagnosis: Diagnosis | None = None
+    #: plausibility flags and why the winner won (filled by the API, which knows the evidence)
+    notes: tuple[str, ...] = ()
 
     @property
     def best(self) -> Candidate:
@@ -165,6 +167,7 @@ class SearchResult:
             "price": asdict(self.price) if self.price else None,
             "watts_per_chip": self.watts_per_chip,
             "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
+            "notes": list(self.notes),
         }
 
 

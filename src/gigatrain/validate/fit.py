@@ -23,20 +23,35 @@ import yaml
 
 from ..catalog.frameworks import DATA, load_frameworks
 from ..model.knobs import DEFAULT_KNOBS, Knobs
+from .error_bars import ERROR_BARS, write_error_bars
 from .runs import DATA as RUNS_DATA
 from .runs import Case, case_from_row, read_rows, shipped_rows
-from .score import GIB, score_cases
+from .score import GIB, RowResult, score_cases
 
-#: knob → candidate values searched (log-spaced where the range spans decades)
+#: knob → candidate values searched, in order of priority: a framework with n rows gets at most
+#: ``max(1, n // ROWS_PER_KNOB)`` of them (never more knobs than rows). Every grid lies inside
+#: the knob's physical range (``model.knobs.KNOB_RANGES``): a framework is never faster than the
+#: model (scale ≥ 1), overlaps are fractions, overheads are bounded.
 FITTED_KNOBS: dict[str, np.ndarray] = {
-    "compute_time_scale": np.round(np.geomspace(0.8, 5.0, 34), 3),
+    "compute_time_scale": np.round(np.geomspace(1.0, 2.5, 25), 3),
+    "dp_overlap": np.array([0.0, 0.25, 0.5, 0.7, 0.8, 0.9, 1.0]),
     "host_op_overhead_s": np.concatenate([[0.0], np.geomspace(2e-6, 200e-6, 21)]),
     "pp_microbatch_overhead_s": np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 21)]),
-    "microbatch_overhead_s": np.concatenate([[0.0], np.geomspace(1e-4, 0.1, 16)]),
     "tp_overlap": np.array([0.0, 0.25, 0.5, 0.75]),
-    "elementwise_traffic_ratio": np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]),
-    "dp_overlap": np.array([0.5, 0.7, 0.8, 0.9, 1.0]),
 }
+#: rows needed per fitted knob
+ROWS_PER_KNOB = 3
+#: knobs earlier fits set that are now left at their sourced defaults (reset before fitting)
+RETIRED_KNOBS = ("elementwise_traffic_ratio", "microbatch_overhead_s", "recompute_working_layers",
+                 "logit_bytes")
+
+
+def knobs_to_fit(cases: list[Case]) -> list[str]:
+    """The knobs a framework's rows can support, in priority order (pipeline overhead only
+    where rows use pipelining)."""
+    uses_pp = any(c.plan.pp > 1 for c in cases)
+    names = [k for k in FITTED_KNOBS if k != "pp_microbatch_overhead_s" or uses_pp]
+    return names[: max(1, len(cases) // ROWS_PER_KNOB)] if cases else []
 
 
 def _loss(cases: list[Case], knobs: Knobs) -> float:
@@ -46,14 +61,12 @@ def _loss(cases: list[Case], knobs: Knobs) -> float:
 
 
 def fit_knobs(cases: list[Case], start: Knobs = DEFAULT_KNOBS, rounds: int = 2) -> tuple[Knobs, float]:
-    """Coordinate search over ``FITTED_KNOBS`` from ``start``; returns (knobs, median |log err|)."""
+    """Coordinate search over :func:`knobs_to_fit` from ``start``; returns (knobs, median |log err|)."""
     best, best_loss = start, _loss(cases, start)
-    uses_pp = any(c.plan.pp > 1 for c in cases)
+    names = knobs_to_fit(cases)
     for _ in range(rounds):
-        for name, grid in FITTED_KNOBS.items():
-            if name == "pp_microbatch_overhead_s" and not uses_pp:
-                continue
-            for v in grid:
+        for name in names:
+            for v in FITTED_KNOBS[name]:
                 cand = best.with_(**{name: float(v)})
                 loss = _loss(cases, cand)
                 if loss < best_loss - 1e-6:
@@ -63,11 +76,9 @@ def fit_knobs(cases: list[Case], start: Knobs = DEFAULT_KNOBS, rounds: int = 2) 
 
 #: memory knobs fitted per framework on rows that report peak memory
 MEMORY_KNOBS: dict[str, np.ndarray] = {
-    "activation_memory_scale": np.round(np.geomspace(0.6, 4.0, 25), 3),
+    "activation_memory_scale": np.round(np.geomspace(0.6, 3.0, 21), 3),
     "memory_fragmentation": np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.3]),
-    "recompute_working_layers": np.array([1.0, 2.0, 3.0, 4.0, 6.0, 8.0]),
     "memory_overhead_bytes": np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0]) * 2**30,
-    "logit_bytes": np.array([4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 18.0]),
     "tp_unsharded_act_fraction": np.array([0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3]),
 }
 
@@ -122,6 +133,31 @@ def shipped_cases() -> list[Case]:
     return [c for c in (case_from_row(r) for r in shipped_rows()) if isinstance(c, Case)]
 
 
+def fit_framework(fw: str, cs: list[Case], fits: dict[str, tuple[Knobs, float, int]],
+                  ooms: list[Case] | None = None) -> tuple[Knobs, float, int]:
+    """Fit one framework's knobs on its rows, starting from its parent's fit (``inherits``)
+    or its catalog profile with every fitted knob reset to the sourced default."""
+    profiles = load_frameworks()
+    parent = profiles[fw].inherits
+    base = fits[parent][0] if parent in fits else profiles[fw].knobs
+    reset = (*FITTED_KNOBS, *RETIRED_KNOBS) + (() if parent in fits else tuple(MEMORY_KNOBS))
+    start = base.with_(**{k: getattr(DEFAULT_KNOBS, k) for k in reset})
+    if parent is None and any(c.peak_mem_gib for c in cs):
+        start, _ = fit_memory_knobs(cs, start, ooms)
+    knobs, loss = fit_knobs(cs, start)
+    return knobs, loss, len(cs)
+
+
+def generic_profile(fits: dict[str, tuple[Knobs, float, int]]) -> Knobs:
+    """The profile for unknown frameworks: the median of each fitted knob over frameworks."""
+    fitted = [f for fw, f in fits.items() if fw != "generic" and f[2] > 0]
+    med = {k: float(np.median([getattr(f[0], k) for f in fitted])) for k in FITTED_KNOBS}
+    med["pp_microbatch_overhead_s"] = float(
+        np.median([f[0].pp_microbatch_overhead_s for f in fitted if f[0].pp_microbatch_overhead_s > 0] or [0.0])
+    )
+    return DEFAULT_KNOBS.with_(**med)
+
+
 def fit_all(cases: list[Case], ooms: list[Case] | None = None) -> dict[str, tuple[Knobs, float, int]]:
     """Per framework: (fitted knobs, loss, rows). Generic = median of fitted knob values."""
     fits: dict[str, tuple[Knobs, float, int]] = {}
@@ -129,56 +165,60 @@ def fit_all(cases: list[Case], ooms: list[Case] | None = None) -> dict[str, tupl
     # parents first, so a profile that ``inherits`` starts from its parent's fitted knobs
     order = sorted(cases_by_framework(cases).items(), key=lambda kv: (profiles[kv[0]].inherits is not None, kv[0]))
     for fw, cs in order:
-        if fw == "generic":
-            continue
-        parent = profiles[fw].inherits
-        base = fits[parent][0] if parent in fits else profiles[fw].knobs
-        start = base.with_(**{k: getattr(DEFAULT_KNOBS, k) for k in FITTED_KNOBS})
-        if parent is None and any(c.peak_mem_gib for c in cs):
-            start, _ = fit_memory_knobs(cs, start.with_(**{k: getattr(DEFAULT_KNOBS, k) for k in MEMORY_KNOBS}), ooms)
-        knobs, loss = fit_knobs(cs, start)
-        fits[fw] = (knobs, loss, len(cs))
-    med = {k: float(np.median([getattr(f[0], k) for f in fits.values()])) for k in FITTED_KNOBS}
-    med["pp_microbatch_overhead_s"] = float(
-        np.median([f[0].pp_microbatch_overhead_s for f in fits.values() if f[0].pp_microbatch_overhead_s > 0] or [0.0])
-    )
-    generic = DEFAULT_KNOBS.with_(**med)
-    fits["generic"] = (generic, _loss(cases_by_framework(cases).get("generic", []), generic) if "generic" in cases_by_framework(cases) else float("nan"), 0)
+        if fw != "generic":
+            fits[fw] = fit_framework(fw, cs, fits, ooms)
+    generic = generic_profile(fits)
+    own = cases_by_framework(cases).get("generic", [])
+    fits["generic"] = (generic, _loss(own, generic) if own else float("nan"), 0)
     return fits
 
 
-def leave_one_source_out(cases: list[Case],
-                         progress: Callable[[str, float], None] | None = None) -> dict[str, float]:
-    """Median |rel error| of each source when predicted with profiles fitted without it.
+def leave_one_source_out(cases: list[Case], ooms: list[Case] | None = None,
+                         progress: Callable[[str, float], None] | None = None
+                         ) -> tuple[dict[str, float], list[RowResult]]:
+    """Each source predicted by profiles fitted without it: (median |rel error| per source,
+    every held-out row's result).
 
-    A held-out source's framework keeps its profile only if other sources still fit it;
-    otherwise the source is predicted with the generic profile. ``progress(source, error)``
-    is called as each source finishes (a full run takes ~15 minutes).
+    Only the frameworks the held-out source uses are refitted (the others never saw its rows);
+    a framework no other source covers falls back to the generic profile, itself the median
+    of the remaining fits. ``progress(source, error)`` is called as each source finishes.
     """
+    full = fit_all(cases, ooms)
     out: dict[str, float] = {}
-    groups = sorted({c.source_group for c in cases})
-    for g in groups:
+    rows: list[RowResult] = []
+    profiles = load_frameworks()
+    for g in sorted({c.source_group for c in cases}):
         train = [c for c in cases if c.source_group != g]
         test = [c for c in cases if c.source_group == g]
-        fits = fit_all(train)
-        overrides = {fw: k for fw, (k, _, n) in fits.items() if n > 0 or fw == "generic"}
-        res = score_cases(test, overrides={fw: overrides.get(fw, overrides["generic"]) for fw in {c.job.framework for c in test}})
+        train_ooms = [c for c in (ooms or []) if c.source_group != g]
+        by_fw = cases_by_framework(train)
+        fits = {fw: f for fw, f in full.items() if fw != "generic"}
+        mine = sorted({c.job.framework for c in test}, key=lambda fw: profiles[fw].inherits is not None)
+        for fw in mine:
+            fits.pop(fw, None)
+        for fw in mine:
+            if fw != "generic" and by_fw.get(fw):
+                fits[fw] = fit_framework(fw, by_fw[fw], fits, train_ooms)
+        generic = generic_profile(fits)
+        res = score_cases(test, overrides={fw: fits[fw][0] if fw in fits else generic for fw in mine})
+        rows += res
         out[g] = float(np.median([abs(r.rel_error) for r in res]))
         if progress:
             progress(g, out[g])
-    return out
+    return out, rows
 
 
-def write_profiles(fits: dict[str, tuple[Knobs, float, int]]) -> None:
+def write_profiles(fits: dict[str, tuple[Knobs, float, int]], fitted_names: dict[str, list[str]]) -> None:
     raw = yaml.safe_load(DATA.read_text(encoding="utf-8"))
     today = dt.date.today().isoformat()
     for fw, (knobs, loss, n) in fits.items():
         if fw not in raw:
             continue
-        over = {k: v for k, v in asdict(knobs).items() if v != getattr(DEFAULT_KNOBS, k)}
+        semantic = ("uneven_pipeline_stages", "selective_drops_elementwise")  # set by capabilities
+        over = {k: v for k, v in asdict(knobs).items() if v != getattr(DEFAULT_KNOBS, k) and k not in semantic}
         raw[fw]["knobs"] = over
         raw[fw]["fitted"] = {
-            "knobs": sorted(FITTED_KNOBS) + (sorted(MEMORY_KNOBS) if any(
+            "knobs": fitted_names.get(fw, []) + (sorted(MEMORY_KNOBS) if any(
                 getattr(knobs, k) != getattr(DEFAULT_KNOBS, k) for k in MEMORY_KNOBS) else []),
             "rows": n,
             "median_abs_log_error": None if loss != loss else round(loss, 4),
@@ -186,7 +226,14 @@ def write_profiles(fits: dict[str, tuple[Knobs, float, int]]) -> None:
             "date": today,
         }
     header = DATA.read_text(encoding="utf-8").split("\n\n")[0]
-    DATA.write_text(header + "\n\n" + yaml.safe_dump(raw, sort_keys=False, width=100))
+    DATA.write_text(header + "\n\n" + yaml.dump(raw, Dumper=_NoAliasDumper, sort_keys=False, width=100))
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes repeated lists in full (the catalog reader refuses YAML aliases)."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def main() -> None:
@@ -198,16 +245,25 @@ def main() -> None:
     fits = fit_all(cases, oom_cases())
     for fw, (knobs, loss, n) in fits.items():
         vals = ", ".join(f"{k}={getattr(knobs, k):.3g}" for k in FITTED_KNOBS)
+        vals += "; " + ", ".join(f"{k}={getattr(knobs, k):.3g}" for k in MEMORY_KNOBS)
         print(f"{fw:20s} rows={n:5d} median|log err|={loss:.3f}  {vals}")
     if args.write:
-        write_profiles(fits)
+        by_fw = cases_by_framework(cases)
+        write_profiles(fits, {fw: knobs_to_fit(cs) for fw, cs in by_fw.items()}
+                       | {"generic": [k for k in FITTED_KNOBS]})
         print(f"wrote {DATA}")
     if args.loso:
         def show(g: str, e: float) -> None:
             print(f"held out {g:30s} median |rel err| {e:.3f}", flush=True)
 
-        errs = leave_one_source_out(cases, show)
-        print(f"median over sources: {np.median(list(errs.values())):.3f}")
+        errs, held_out = leave_one_source_out(cases, oom_cases(), show)
+        a = np.abs([r.rel_error for r in held_out if r.rel_error is not None])
+        print(f"median over sources: {np.median(list(errs.values())):.3f}; p90 over sources: "
+              f"{np.percentile(list(errs.values()), 90):.3f}; over rows: median {np.median(a):.3f}, "
+              f"p90 {np.percentile(a, 90):.3f}")
+        if args.write:
+            write_error_bars(held_out, cases)
+            print(f"wrote {ERROR_BARS}")
 
 
 if __name__ == "__main__":

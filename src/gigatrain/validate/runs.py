@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..catalog.frameworks import framework_for_text
-from ..catalog.hardware import default_system_for, get_chip, get_system
+from ..catalog.frameworks import Capabilities, framework_for_text, get_framework
+from ..catalog.hardware import default_system_for, get_chip
 from ..catalog.models import load_models
 from ..errors import GigatrainError
-from ..specs import Job, ModelSpec, MoESpec, Plan, SystemSpec
+from ..specs import ChipSpec, Job, ModelSpec, MoESpec, Plan, SystemSpec
+from .conventions import cores_per_chip, flops_convention, peak_basis_flops, system_for_text
 
 DATA = Path(__file__).parent / "data"
 SHIPPED = ("published_runs.csv", "vtrain_runs.csv", "ultrascale_playbook_runs.csv")
@@ -28,11 +29,6 @@ REQUIRED_COLUMNS = (
 )
 #: chip keys in the sweeps that the catalog aliases do not carry
 EXTRA_CHIP_KEYS = {"A100": "a100-80gb"}  # vTrain: 40 vs 80 GB not stated; compute is identical
-#: systems named by a source's own text, where it differs from the chip's default system
-SOURCE_SYSTEMS = {
-    # Ultra-Scale Playbook: "inter-node traffic goes over EFA" (SOURCES-measured-sweeps.md §2)
-    "ultrascale_playbook": "p5-h100",
-}
 
 
 @dataclass(frozen=True)
@@ -49,6 +45,8 @@ class Case:
     flops_convention: str  # for tflops_per_chip: megatron_eq3 | model_noncausal | model_causal
     peak_mem_gib: float | None = None
     spec_grade: str = ""
+    #: what the row did not state and was assumed (vocab, layout, peak basis), for the report
+    assumptions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,12 +137,52 @@ def _catalog_by_shape() -> dict[tuple, ModelSpec]:
     return out
 
 
-def model_from_row(r: dict[str, str]) -> ModelSpec:
+def _norm_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9.]", "", text.lower().replace("llama2", "llama-2").replace("-", ""))
+
+
+@cache
+def _catalog_by_name() -> dict[str, ModelSpec]:
+    out: dict[str, ModelSpec] = {}
+    for m in load_models().values():
+        for key in (m.slug, m.name):
+            if key:
+                out.setdefault(_norm_name(key), m)
+    return out
+
+
+def catalog_model_named(name: str) -> ModelSpec | None:
+    """The catalog model a row's ``model_name`` names ("Llama 3.1 405B" → llama-3.1-405b), or
+    None: the longest catalog name that the row's name starts with or equals."""
+    key = _norm_name(name.split("(")[0])
+    if not key:
+        return None
+    by_name = _catalog_by_name()
+    if key in by_name:
+        return by_name[key]
+    hits = [k for k in by_name if len(k) >= 5 and key.startswith(k) and not key[len(k):len(k) + 1].isdigit()]
+    return by_name[max(hits, key=len)] if hits else None
+
+
+#: vocabulary assumed when a row gives none and no catalog model has its shape: GPT-style BPE
+#: (50,257, GPT-2/3) for models named GPT, the LLaMA/MaxText SentencePiece 32,000 otherwise
+ASSUMED_VOCAB = {"gpt": 50257, "": 32000}
+
+
+def model_from_row(r: dict[str, str], assumed: list[str] | None = None) -> ModelSpec:
     """The architecture in a row; flags (gating, tying, norms) from the catalog model of the same
-    shape when there is one, otherwise from ``arch_notes`` keywords."""
+    shape when there is one, otherwise from ``arch_notes`` keywords. A row without architecture
+    columns takes the catalog model its ``model_name`` names; a row without a vocabulary takes
+    :data:`ASSUMED_VOCAB`. Each such assumption is appended to ``assumed``."""
+    assumed = assumed if assumed is not None else []
     L, h, nh = int(_num(r["num_layers"]) or 0), int(_num(r["hidden_size"]) or 0), int(_num(r["num_attention_heads"]) or 0)
     if not (L and h and nh):
-        raise GigatrainError("architecture columns (num_layers, hidden_size, num_attention_heads) are empty")
+        named = catalog_model_named(r.get("model_name") or "")
+        if named is None:
+            raise GigatrainError("architecture columns (num_layers, hidden_size, num_attention_heads) are "
+                                 "empty and the model name matches no catalog model")
+        assumed.append(f"architecture of catalog model {named.slug}")
+        return named
     V = int(_num(r.get("vocab_size")) or 0)
     notes = (r.get("arch_notes", "") + " " + r.get("model_name", "")).lower()
     base = _catalog_by_shape().get((L, h, nh, V)) or _catalog_by_shape().get((L, h, nh))
@@ -154,7 +192,8 @@ def model_from_row(r: dict[str, str]) -> ModelSpec:
     if not V:
         V = base.vocab_size if base else 0
     if not V:
-        raise GigatrainError("vocab_size is empty and no catalog model has this shape")
+        V = ASSUMED_VOCAB["gpt" if "gpt" in notes else ""]
+        assumed.append(f"vocab {V:,} (not stated)")
     if base is not None:
         gated, tied, norm, bias, lpe = base.mlp_gated, base.tied_embeddings, base.norm_type, base.bias, base.learned_position_embeddings
         mla = base.mla
@@ -188,10 +227,10 @@ def model_from_row(r: dict[str, str]) -> ModelSpec:
     )
 
 
-def _recompute(text: str, group: str) -> str:
+def _recompute(text: str, default: str = "none") -> str:
     t = text.lower()
     if not t:
-        return "full" if group.startswith("vtrain") else "none"
+        return default
     if t.startswith("none"):
         return "none"
     if "full" in t or "--checkpoint-activations" in t or "75% non-attn" in t:
@@ -199,14 +238,17 @@ def _recompute(text: str, group: str) -> str:
     return "selective"
 
 
-def _zero(text: str, group: str, dp: int) -> tuple[int, int]:
-    """(ZeRO stage, shard degree or 0 = whole dp group) from the ``zero_or_fsdp`` text.
+def _zero(text: str, dp: int, default: int = 1) -> tuple[int, int]:
+    """(ZeRO stage, shard degree or 0 = whole dp group) from the ``zero_or_fsdp`` text; an
+    empty text means the framework's default (:class:`~gigatrain.catalog.frameworks.Capabilities`).
 
     Hybrid layouts name their shard group: "FSDP=128 x DP 8", "FSDP2 degree 8", "256-way
     fully-sharded", or MaxText's "ICI FSDP over slice; 4 slice(s) via DCN DP" (shard = dp/4).
     """
     t = text.lower()
-    if "shard_grad_op" in t:
+    if not t.strip():
+        return default, 0
+    if "shard_grad_op" in t or "zero-2" in t:
         return 2, 0
     if "fsdp" in t or "zero-3" in t or "full_shard" in t or "fully-sharded" in t:
         shard = 0
@@ -221,8 +263,6 @@ def _zero(text: str, group: str, dp: int) -> tuple[int, int]:
         return 3, shard
     if "zero-0" in t or t.startswith("none") or ("ddp" in t and "distributed optimizer" not in t):
         return 0, 0
-    if group.startswith("vtrain"):
-        return 0, 0  # vTrain models a plain data-parallel all-reduce (SOURCES-measured-sweeps.md)
     return 1, 0
 
 
@@ -234,27 +274,40 @@ def _precision(text: str) -> str:
         return "fp8"
     if "fp16" in t and "bf16" not in t:
         return "fp16"
+    if ("fp32" in t or "tf32" in t) and "bf16" not in t and "mixed" not in t:
+        return "fp32"
     return "bf16"
 
 
-def _metric(r: dict[str, str]) -> tuple[str, float, str] | None:
-    group = r["source_group"]
-    for col, metric in (
-        ("measured_step_time_s", "step_time_s"),
-        ("measured_tokens_per_sec_per_chip", "tokens_per_s_per_chip"),
-        ("measured_tokens_per_sec_total", "tokens_per_s"),
-    ):
+#: the throughput columns in order of preference: convention-free first
+_DIRECT = (("measured_step_time_s", "step_time_s"), ("measured_tokens_per_sec_per_chip", "tokens_per_s_per_chip"),
+           ("measured_tokens_per_sec_total", "tokens_per_s"))
+
+
+def _metric(r: dict[str, str], chip: ChipSpec, precision: str, assumed: list[str]) -> tuple[str, float, str] | None:
+    """(metric, value, FLOPs convention) of the row's best throughput figure: step time or
+    tokens/s as given; else TFLOP/s per chip, MFU × the stated peak, or HFU × the stated peak,
+    each under the FLOPs convention its ``mfu_definition`` states (:mod:`.conventions`)."""
+    for col, metric in _DIRECT:
         v = _num(r.get(col))
         if v:
             return metric, v, ""
+    definition = r.get("mfu_definition") or ""
     v = _num(r.get("measured_tflops_per_chip"))
     if v:
-        if group.startswith(("narayanan2021", "bloom2022")):
-            return "tflops_per_chip", v, "megatron_eq3"
-        if group.startswith("maxtext"):
-            return "tflops_per_chip", v, "model_noncausal"
-        return None
+        return "tflops_per_chip", v, flops_convention(definition)
+    for col, hardware in (("measured_mfu_pct", False), ("measured_hfu_pct", True)):
+        pct = _num(r.get(col))
+        if pct:
+            peak, stated = peak_basis_flops(r.get("peak_flops_basis") or "", precision, chip)
+            if not stated:
+                assumed.append(f"MFU peak basis {peak / 1e12:,.0f} TFLOP/s (not stated)")
+            return "tflops_per_chip", pct / 100 * peak / 1e12, flops_convention(definition, hardware)
     return None
+
+
+def _layout_stated(r: dict[str, str]) -> bool:
+    return any((r.get(c) or "").strip() for c in ("tp", "pp", "dp", "cp", "ep", "zero_or_fsdp"))
 
 
 def case_from_row(r: dict[str, str], require_metric: bool = True) -> Case | Unsupported:
@@ -274,71 +327,55 @@ def case_from_row(r: dict[str, str], require_metric: bool = True) -> Case | Unsu
 def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupported:
     rid, group, chip_type = r.get("row_id", "?"), r.get("source_group", "?"), r.get("chip_type", "")
     grade = r.get("spec_grade", "")
+    assumed: list[str] = []
 
     def unsupported(reason: str) -> Unsupported:
         return Unsupported(rid, group, chip_type, reason, grade)
 
-    metric = _metric(r)
-    if metric is None and not require_metric:
-        metric = ("memory_only", float("nan"), "")
-    if metric is None:
-        what = "GPU-hours only (see `gigatrain cost`)" if _num(r.get("measured_gpu_hours")) else "no throughput metric in a convention gigatrain can reproduce"
-        return unsupported(what)
-    try:
-        model = model_from_row(r)
-    except GigatrainError as e:
-        return unsupported(str(e))
     try:
         chip = get_chip(EXTRA_CHIP_KEYS.get(chip_type, chip_type))
     except GigatrainError:
-        return unsupported(f"chip {chip_type!r} is not in the catalog")
-    named = SOURCE_SYSTEMS.get(group)
-    system = get_system(named) if named else default_system_for(chip)
-    chips = int(_num(r.get("num_chips")) or 0)
-    # an empty tp/pp means the source used none (FSDP-only llm-foundry, MaxText FSDP rows)
-    tp, pp = int(_num(r.get("tp")) or 1), int(_num(r.get("pp")) or 1)
-    cp = int(_num(r.get("cp")) or 1)
-    if not (chips and tp and pp):
-        return unsupported("parallel layout (num_chips, tp, pp) not given")
-    if group == "aws_neuron_trn1":
-        # TP/PP/DP are NeuronCore degrees (2 cores per chip): halve tp where possible
-        tp = max(tp // 2, 1) if tp % 2 == 0 else tp
-    if chips % (tp * pp * cp):
-        return unsupported(f"tp·pp·cp = {tp * pp * cp} does not divide {chips} chips")
-    dp = chips // (tp * pp * cp)
-    gbs = int(_num(r.get("global_batch_size_seqs")) or 0)
-    seq = int(_num(r.get("seq_len")) or 0)
-    if not (gbs and seq):
-        return unsupported("global batch or sequence length not given")
-    if gbs % dp:
-        return unsupported(f"global batch {gbs} is not divisible by dp={dp}")
-    # micro-batch not stated (Narayanan Table 1, some NeMo rows): 1, Megatron's default
-    mbs = int(_num(r.get("micro_batch_size")) or 1)
-    if gbs % (dp * mbs):
-        return unsupported(f"global batch {gbs} is not a multiple of dp×micro_batch = {dp}×{mbs}")
-    zero, shard = _zero(r.get("zero_or_fsdp", ""), group, dp)
-    if shard and cp > 1:
-        shard *= cp  # FSDP shards over the flattened dp×cp mesh (torchtitan, Megatron-FSDP)
-    ep = int(_num(r.get("ep")) or 1)
-    vpp = int(_num(r.get("vpp")) or 1)
-    if vpp > 1 and model.num_layers % (pp * vpp):
-        vpp = 1
-    sp_text = (r.get("sequence_parallel") or "").lower()
+        chip = None
+    precision = _precision(r.get("precision", ""))
+    metric = _metric(r, chip, precision, assumed) if chip is not None else None
+    if metric is None and not require_metric:
+        metric = ("memory_only", float("nan"), "")
+    if metric is None:
+        if chip is None and any(_num(r.get(c)) for c, _ in _DIRECT):
+            return unsupported(f"chip {chip_type!r} is not in the catalog")
+        what = "GPU-hours only (see `gigatrain cost`)" if _num(r.get("measured_gpu_hours")) else "no throughput metric in a convention gigatrain can reproduce"
+        return unsupported(what if chip is not None else f"chip {chip_type!r} is not in the catalog")
+    assert chip is not None
+    try:
+        model = model_from_row(r, assumed)
+    except GigatrainError as e:
+        return unsupported(str(e))
+    system = system_for_text(chip, r.get("hardware", ""), default_system_for(chip))
     fw_text = r.get("framework", "")
-    if pp > 1 and "torchtitan" in fw_text.lower():
-        mbs = 1  # torchtitan's batch_size is the local batch; PP splits it into micro-batches of 1
-    plan = Plan(
-        tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=mbs, zero_stage=zero,
-        fsdp_shard=shard, recompute=_recompute(r.get("activation_recompute", ""), group),  # type: ignore[arg-type]
-        # TP without sequence parallelism is rare in current frameworks; assume it unless stated
-        sequence_parallel=not sp_text.startswith("no"),
-    )
-    if pp > 1 and "after_pp_fix=False" in r.get("notes", ""):
+    if (_num(r.get("pp")) or 1) > 1 and "after_pp_fix=False" in r.get("notes", ""):
         # the Playbook sweep mixes runs before and after a nanotron pipeline-engine fix; the
         # same layout ran several times slower before it (SOURCES-measured-sweeps.md §2)
         fw_text += " [before pp fix]"
-    job = Job(seq_len=seq, global_batch_seqs=gbs, precision=_precision(r.get("precision", "")),  # type: ignore[arg-type]
-              framework=framework_for_text(fw_text))
+    framework = framework_for_text(fw_text)
+    caps = get_framework(framework).capabilities
+    chips = int(_num(r.get("num_chips")) or 0)
+    gbs = int(_num(r.get("global_batch_size_seqs")) or 0)
+    seq = int(_num(r.get("seq_len")) or 0)
+    if not chips:
+        return unsupported("chip count (num_chips) not given")
+    if not (gbs and seq):
+        return unsupported("global batch or sequence length not given")
+    job = Job(seq_len=seq, global_batch_seqs=gbs, precision=precision, framework=framework)  # type: ignore[arg-type]
+    if not _layout_stated(r):
+        plan = _searched_plan(model, system, job, chips)
+        if plan is None:
+            return unsupported(f"no parallel layout stated and none of {framework}'s fits {chips} chips")
+        assumed.append(f"layout searched ({plan.describe()}; not stated)")
+    else:
+        plan_or_reason = _stated_plan(r, model, chips, gbs, fw_text, caps)
+        if isinstance(plan_or_reason, str):
+            return unsupported(plan_or_reason)
+        plan = plan_or_reason
     from ..model.plans import check_plan  # local: plans imports numpy only; keeps row parsing light
 
     try:
@@ -347,4 +384,48 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
         return unsupported(f"layout not representable: {e}")
     name, value, conv = metric
     return Case(rid, group, chip_type, model, system, job, plan, name, value, conv,
-                _num(r.get("measured_peak_mem_gib")), grade)
+                _num(r.get("measured_peak_mem_gib")), grade, tuple(assumed))
+
+
+def _stated_plan(r: dict[str, str], model: ModelSpec, chips: int, gbs: int, fw_text: str,
+                 caps: Capabilities) -> Plan | str:
+    """The row's own layout, or why it cannot be represented. Empty tp/pp mean none (FSDP-only
+    llm-foundry and MaxText rows); degrees given per core are converted to per chip."""
+    tp, pp = int(_num(r.get("tp")) or 1), int(_num(r.get("pp")) or 1)
+    cp = int(_num(r.get("cp")) or 1)
+    cores = cores_per_chip(f"{r.get('hardware', '')} {r.get('notes', '')}")
+    if cores > 1 and tp % cores == 0:
+        tp //= cores  # a chip's cores share its TP group
+    if chips % (tp * pp * cp):
+        return f"tp·pp·cp = {tp * pp * cp} does not divide {chips} chips"
+    dp = chips // (tp * pp * cp)
+    if gbs % dp:
+        return f"global batch {gbs} is not divisible by dp={dp}"
+    # micro-batch not stated (Narayanan Table 1, some NeMo rows): 1, Megatron's default
+    mbs = int(_num(r.get("micro_batch_size")) or 1)
+    if gbs % (dp * mbs):
+        return f"global batch {gbs} is not a multiple of dp×micro_batch = {dp}×{mbs}"
+    zero, shard = _zero(r.get("zero_or_fsdp", ""), dp, caps.default_zero_stage)
+    if shard and cp > 1:
+        shard *= cp  # FSDP shards over the flattened dp×cp mesh (torchtitan, Megatron-FSDP)
+    if pp > 1 and "torchtitan" in fw_text.lower():
+        mbs = 1  # torchtitan's batch_size is the local batch; PP splits it into micro-batches of 1
+    sp_text = (r.get("sequence_parallel") or "").lower()
+    return Plan(
+        tp=tp, pp=pp, dp=dp, cp=cp, ep=int(_num(r.get("ep")) or 1), vpp=int(_num(r.get("vpp")) or 1),
+        micro_batch=mbs, zero_stage=zero, fsdp_shard=shard,
+        recompute=_recompute(r.get("activation_recompute", ""), caps.default_recompute),  # type: ignore[arg-type]
+        # TP without sequence parallelism is rare in current frameworks; assume it unless stated
+        sequence_parallel=not sp_text.startswith("no"),
+    )
+
+
+def _searched_plan(model: ModelSpec, system: SystemSpec, job: Job, chips: int) -> Plan | None:
+    """The fastest plan the framework can run on ``chips`` (for rows that state no layout)."""
+    from ..search.engine import Constraints, search
+
+    try:
+        res = search(model, system, job, chips, "time", Constraints(time_limit_s=30.0), top=1)
+    except GigatrainError:
+        return None
+    return res.top[0].plan if res.top else None

@@ -18,7 +18,7 @@ from ..catalog.frameworks import knobs_for
 from ..model.estimate import evaluate
 from ..model.knobs import Knobs
 from ..model.plans import PlanArrays
-from ..model.workload import model_flops_per_token
+from ..model.workload import model_flops_per_token, six_n_flops_per_token
 from .runs import Case, Unsupported, case_from_row
 
 GIB = 2**30
@@ -38,6 +38,8 @@ class RowResult:
     spec_grade: str = ""
     memory_predicted_gib: float | None = None
     memory_measured_gib: float | None = None
+    #: what the row did not state and the prediction assumed (vocab, layout, peak basis)
+    assumptions: str = ""
 
 
 def megatron_eq3_flops_per_token(case: Case) -> float:
@@ -55,9 +57,15 @@ def _predicted_metric(case: Case, r: dict[str, np.ndarray], i: int) -> float:
     tps_chip = float(r["tokens_per_s_per_chip"][i])
     if case.metric == "tokens_per_s_per_chip":
         return tps_chip
-    if case.flops_convention == "megatron_eq3":
+    conv = case.flops_convention
+    if conv == "megatron_eq3":
         return tps_chip * megatron_eq3_flops_per_token(case) / 1e12
-    return tps_chip * model_flops_per_token(case.model, case.job.seq_len, causal=False) / 1e12
+    if conv == "six_n":
+        return tps_chip * six_n_flops_per_token(case.model) / 1e12
+    flops = model_flops_per_token(case.model, case.job.seq_len, causal=conv == "model_causal")
+    if conv == "hardware_noncausal" and case.plan.recompute == "full":
+        flops *= 4.0 / 3.0  # hardware FLOPs count the recomputed forward
+    return tps_chip * flops / 1e12
 
 
 def score_cases(cases: list[Case], knobs: Knobs | None = None,
@@ -82,6 +90,7 @@ def score_cases(cases: list[Case], knobs: Knobs | None = None,
             out[i] = RowResult(
                 c.row_id, c.source_group, c.chip_type, c.metric, pred, c.measured,
                 pred / c.measured - 1.0, "ok", "", c.spec_grade, mem, c.peak_mem_gib,
+                "; ".join(c.assumptions),
             )
     return [o for o in out if o is not None]
 
@@ -143,3 +152,21 @@ def summarize(results: list[RowResult]) -> dict:
 
 def result_dict(r: RowResult) -> dict:
     return asdict(r)
+
+
+def measured_mfu(case: Case) -> float | None:
+    """The row's measured MFU in gigatrain's convention (model FLOPs with causal attention over
+    the dense peak of the matmul format), from whatever throughput figure it reports."""
+    m, job, chips = case.model, case.job, case.plan.chips
+    if case.metric == "step_time_s":
+        tps_chip = job.tokens_per_step / case.measured / chips
+    elif case.metric == "tokens_per_s":
+        tps_chip = case.measured / chips
+    elif case.metric == "tokens_per_s_per_chip":
+        tps_chip = case.measured
+    elif case.metric == "tflops_per_chip":
+        per_token = _predicted_metric(case, {"tokens_per_s_per_chip": np.array([1.0])}, 0)  # TFLOP per token
+        tps_chip = case.measured / per_token
+    else:
+        return None
+    return tps_chip * model_flops_per_token(m, job.seq_len, causal=True) / case.system.chip.matmul_peak(job.precision)
