@@ -75,13 +75,13 @@ def system_for_text(chip: ChipSpec, hardware: str, default: SystemSpec) -> Syste
     (e.g. "EFA inter-node" → the chip's EFA system), else ``default``."""
     t = hardware.lower()
 
-    def scale_out(s: SystemSpec) -> str:
-        return s.tiers[-1].name.split("-")[0]
+    def named(s: SystemSpec) -> bool:  # a scale-out tier's family ("efa", "ib", "roce") in the text
+        return any(re.search(rf"\b{re.escape(tier.name.split('-')[0])}\b", t) for tier in s.tiers[1:])
 
-    if re.search(rf"\b{re.escape(scale_out(default))}\b", t):
+    if named(default):
         return default
     for s in load_systems().values():
-        if s.chip.slug == chip.slug and s.slug != default.slug and re.search(rf"\b{re.escape(scale_out(s))}\b", t):
+        if s.chip.slug == chip.slug and s.slug != default.slug and named(s):
             return s
     return default
 
