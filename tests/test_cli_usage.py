@@ -81,8 +81,10 @@ def test_missing_required_parameter_is_a_usage_error(capsys, name: str) -> None:
 
 
 def _typed_option(name: str, kind: type) -> str | None:
+    """The first ``--option`` of command ``name`` whose value is of type ``kind``."""
     for p in COMMANDS[name].params:
-        if p.opts[0].startswith("--") and not p.is_flag and getattr(p, "bare_type", None) is kind:
+        bare = p.bare_type() if callable(getattr(p, "bare_type", None)) else None
+        if p.opts[0].startswith("--") and not p.is_flag and bare in (kind, kind.__name__):
             return p.opts[0]
     return None
 
@@ -296,3 +298,29 @@ def test_cost_help_keeps_option_names_whole_at_80_columns() -> None:
     assert res.returncode == 0
     for opt in ("--usd-per-chip-hour", "--interruptions-per-chip-day", "--global-batch"):
         assert opt in res.stdout, opt
+
+
+@pytest.mark.parametrize(
+    "exc, code, shown",
+    [
+        (
+            __import__("gigatrain").GigatrainError(
+                "install the web extra: pip install 'gigatrain[web]'"
+            ),
+            2,
+            "pip install 'gigatrain[web]'",
+        ),
+        (RuntimeError("boom [/x] [bold]"), 1, "internal error: RuntimeError: boom [/x] [bold]"),
+    ],
+)
+def test_error_handler_prints_messages_verbatim(
+    capsys, monkeypatch, exc: Exception, code: int, shown: str
+) -> None:
+    import gigatrain.api
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(gigatrain.api, "estimate_named", boom)
+    got, _, err = run(capsys, "estimate", "-m", "llama-3.1-8b", "-c", "h100-sxm", "--chips", "8")
+    assert got == code and shown in err and "Traceback" not in err
