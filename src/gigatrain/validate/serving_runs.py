@@ -223,9 +223,10 @@ def case_from_row(r: dict[str, str]) -> ServingCase | Unsupported:
         ep = 1
     if not dpa and model.mla is None and model.num_attention_heads % tp:
         return no(f"tp={tp} does not divide {model.num_attention_heads} heads")
-    # Every source's TTFT includes request handling: leaving the overhead out for in-process
-    # benchmarks (trtllm-bench, Neuron) was tried and fitted worse (they measure it too)
-    api = True
+    # InferenceMAX drives OpenAI-compatible HTTP servers (vLLM, SGLang, trtllm-serve, Dynamo)
+    # with the benchmark_serving client; the TensorRT-LLM tables (trtllm-bench, gptSession, the
+    # Triton C++ backend) and the Neuron benchmarks measure the engine without that front end
+    api = imax
     dep_ = Deployment(tp=tp, pp=pp, ep=ep, dp_attention=dpa, weight_dtype=w, kv_dtype=kv,
                       concurrency=int(conc), batching="static" if static else "continuous",
                       spec_tokens=spec, prefill_chips=prefill_chips, prefill_tp=prefill_tp, api_server=api)
