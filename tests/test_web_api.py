@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
 import time
 from typing import Any
@@ -217,6 +218,236 @@ def test_worker_pool_refuses_when_busy_and_kills_slow_work() -> None:
         pool.close()
 
 
+def _hold_slots(pool: Any, secs: float) -> list[Any]:
+    """Occupy every slot of ``pool`` with a sleeping task (each in its own thread/loop)."""
+    import asyncio
+    import threading
+
+    threads = [threading.Thread(target=lambda: asyncio.run(pool.submit("sleep", "sleep",
+                                                                      secs=secs)))
+               for _ in range(pool.slots)]
+    for t in threads:
+        t.start()
+    t_end = time.monotonic() + 30
+    while pool.load()["running"] < pool.slots and time.monotonic() < t_end:
+        time.sleep(0.02)
+    return threads
+
+
+@needs_search
+def test_heavy_requests_are_refused_at_once_and_cheap_ones_stay_fast() -> None:
+    """With every worker slot busy, 30 concurrent searches are each answered within 1 s —
+    refused (429 + Retry-After) at once or after the bounded queue wait — while health and
+    estimate requests keep answering fast: nothing waits on a request thread."""
+    import concurrent.futures as cf
+
+    import httpx
+
+    app = create_app(warm_validation=False, limits=Limits(slots=1, queue_max=1, queue_s=0.3))
+    search = {"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64}
+    with background_server(app) as base:
+        # warm up: the first estimate scores the validation runs for its error bars
+        assert httpx.post(base + "/api/estimate", json=search, timeout=60).status_code == 200
+        threads = _hold_slots(app.state.pool, 4.0)
+
+        shared = httpx.Client(base_url=base, timeout=30,
+                              limits=httpx.Limits(max_connections=40))
+
+        def post() -> tuple[int, float, str | None, float]:
+            t0 = time.perf_counter()
+            r = shared.post("/api/search", json=search)
+            app_ms = float(r.headers["server-timing"].split("app;dur=")[1].split(",")[0])
+            return r.status_code, time.perf_counter() - t0, r.headers.get("retry-after"), app_ms
+
+        with cf.ThreadPoolExecutor(30) as ex, httpx.Client(base_url=base, timeout=10) as c:
+            futs = [ex.submit(post) for _ in range(30)]
+            cheap = []
+            for _ in range(10):
+                t0 = time.perf_counter()
+                assert c.get("/api/health").status_code == 200
+                assert c.post("/api/estimate", json={**search, "tp": 2}).status_code == 200
+                cheap.append(time.perf_counter() - t0)
+            heavy = [f.result() for f in futs]
+        shared.close()
+        assert all(code == 429 and retry and retry.isdigit() for code, _, retry, _ in heavy), heavy
+        # decided inside the server within the queue bound (0.3 s), and seen by the client
+        # within a second (generous: this test process runs 30 client threads on a shared box)
+        assert max(app_ms for *_, app_ms in heavy) < 600, heavy
+        assert max(dt for _, dt, _, _ in heavy) < 1.5, heavy
+        assert max(cheap) < 1.0, cheap  # two cheap requests each
+        for t in threads:
+            t.join()
+        r = httpx.post(base + "/api/search", json=search, timeout=60)  # slots free again
+        assert r.status_code == 200 and "queue;dur=" in r.headers["server-timing"]
+        again = httpx.post(base + "/api/search", json=search, timeout=60)  # the result cache
+        assert again.json() == r.json() and "cache" in again.headers["server-timing"]
+        health = httpx.get(base + "/api/health").json()["queue"]
+        assert health == {"running": 0, "queued": 0, "slots": 1, "queue_max": 1}
+
+
+def test_connection_survives_a_500() -> None:
+    """A bug answers 500 with a JSON error and the same keep-alive connection then serves the
+    next request (it used to be reset)."""
+    app = create_app(warm_validation=False)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise ZeroDivisionError("division by zero")
+
+    with background_server(app) as base:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            f = s.makefile("rb")
+            for path, want in (("/boom", 500), ("/api/health", 200), ("/boom", 500),
+                               ("/api/health", 200)):
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                status = int(f.readline().split()[1])
+                length = 0
+                while (line := f.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                body = json.loads(f.read(length))
+                assert status == want, (path, status, body)
+                if want == 500:
+                    assert body["error"].startswith("internal error") and "Traceback" not in body["error"]
+
+
+@pytest.mark.parametrize("host, ok", [
+    ("127.0.0.1", True), ("127.0.0.1:8000", True), ("localhost:8000", True),
+    ("LOCALHOST", True), ("[::1]:8000", True), ("evil.example", False),
+    ("evil.example:8000", False), ("127.0.0.1.evil.example", False), ("", False),
+])
+def test_host_allow_list(client: TestClient, host: str, ok: bool) -> None:
+    """DNS rebinding: a request whose Host is not a loopback name (or an allowed one) is
+    refused before any endpoint runs, with the security headers."""
+    r = client.get("/api/health", headers={"host": host})
+    assert r.status_code == (200 if ok else 400), (host, r.text)
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    if not ok:
+        assert "not served here" in r.json()["error"]
+
+
+def test_allowed_hosts_are_configurable(monkeypatch: Any) -> None:
+    from gigatrain.interfaces.web.app import HOSTS_ENV, allowed_hosts
+
+    monkeypatch.setenv(HOSTS_ENV, "planner.example, Other.Example:8000")
+    assert {"127.0.0.1", "localhost", "::1", "planner.example", "other.example"} <= set(
+        allowed_hosts())
+    app = create_app(warm_validation=False)
+    c = TestClient(app, base_url="http://planner.example")
+    assert c.get("/api/health").status_code == 200
+    c = TestClient(app, base_url="http://evil.example")
+    assert c.get("/api/health").status_code == 400
+    anyhost = TestClient(create_app(warm_validation=False, hosts=["*"]),
+                         base_url="http://anything.example")
+    assert anyhost.get("/api/health").status_code == 200
+
+
+def test_serve_passes_allowed_hosts(monkeypatch: Any) -> None:
+    """``gigatrain serve --allow-host`` hands its names to the app (built by uvicorn) through
+    the environment; a specific bound address is allowed too."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from gigatrain.interfaces.cli import app as cli
+    from gigatrain.interfaces.web.app import HOSTS_ENV
+
+    seen: dict[str, Any] = {}
+    monkeypatch.delenv(HOSTS_ENV, raising=False)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.update(k, env=os.environ.get(HOSTS_ENV)))
+    res = CliRunner().invoke(cli, ["serve", "--host", "10.1.2.3", "--allow-host", "planner.example"])
+    assert res.exit_code == 0, res.output
+    assert seen["host"] == "10.1.2.3" and set(seen["env"].split(",")) == {"planner.example", "10.1.2.3"}
+    monkeypatch.delenv(HOSTS_ENV, raising=False)
+
+
+@pytest.mark.parametrize("path", ["/", "/docs", "/openapi.json", "/static/app.js",
+                                  "/api/health", "/api/nope", "/static/swagger-init.js"])
+def test_csp_on_every_page(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    if path == "/docs" and service.swagger_ui_dir():
+        import re
+
+        # no inline script: every <script> loads a file of this server
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text)
+        assert "/static/swagger-init.js" in r.text
+
+
+def test_runnable_chips() -> None:
+    """Power-envelope mode: the largest count ≤ the fleet a plan can run (dp divides the
+    global batch), capped at the system's largest cluster; the estimate says why."""
+    assert service.runnable_chips(71_357, 10**7, 1024, tp=2)[0] == 2048
+    assert service.runnable_chips(71_357, 10**7, 1024, tp=8, pp=16)[0] == 65_536
+    assert service.runnable_chips(1000, 10**7, 1024, tp=2)[0] == 512
+    chips, why = service.runnable_chips(71_357, 20_000, 4096, tp=8)
+    assert chips == 16_384 and "largest cluster" in why
+    assert service.runnable_chips(100, 10**7, 96, tp=2, micro_batch=4)[0] == 48
+    with pytest.raises(GigatrainError, match="needs more chips"):
+        service.runnable_chips(10, 10**7, 1024, tp=8, pp=2)
+    with pytest.raises(GigatrainError, match="micro_batch"):
+        service.runnable_chips(1000, 10**7, 1000, micro_batch=3)
+
+
+def test_estimate_rounds_a_fleet_to_a_runnable_count(client: TestClient) -> None:
+    body = {"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 71_357, "tp": 2,
+            "round_chips": True, "tokens": "15T"}
+    r = client.post("/api/estimate", json=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["chips"] == 2048 and got["chips_fleet"] == 71_357
+    assert "2,048 of 71,357 chips" in got["chips_note"]
+    want = roundtrip(estimate_named("llama-3.1-8b", "h100-sxm", 2048, tp=2, tokens=1.5e13).to_dict())
+    assert got["step_time_s"] == want["step_time_s"]
+    assert client.post("/api/estimate", json={**body, "round_chips": False}).status_code == 422
+
+
+@needs_cost
+def test_cost_refuses_a_plan_that_does_not_fit(client: TestClient) -> None:
+    body = {"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": 8, "tp": 1,
+            "zero_stage": 0, "recompute": "none", "tokens": "1T", "global_batch": 8}
+    assert client.post("/api/estimate", json=body).json()["fits"] is False
+    r = client.post("/api/cost", json=body)
+    assert r.status_code == 422 and "does not fit" in r.json()["error"]
+    assert "not priced" in r.json()["error"]
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/search", {"chips": "x"}, "chips"),
+    ("/api/search", {"chips": [1]}, "chips"),
+    ("/api/estimate", {"chips": 64, "seq": "abc"}, "seq"),
+    ("/api/estimate", {"chips": 64, "seq": 8.5}, "seq"),
+    ("/api/estimate", {"chips": "1e3"}, "chips"),
+    ("/api/cost", {"chips": 64, "tokens": "1T", "usd_per_kwh": "lots"}, "usd_per_kwh"),
+    ("/api/cost", {"chips": 64, "tokens": "1T", "pue": "abc"}, "pue"),
+])
+def test_field_errors_name_field_and_value_not_internals(client: TestClient, path: str,
+                                                         body: dict, field: str) -> None:
+    """One line naming the field (as the API spells it) and the value; no pydantic type tags
+    (``chips.int``) and no command-line flags."""
+    r = client.post(path, json={"model": "llama-3.1-8b", "chip": "h100-sxm", **body})
+    assert r.status_code == 422, r.text
+    err = r.json()
+    assert err["field"] == field and err["error"].startswith(field), err
+    assert not any(t in err["error"] for t in (".int", ".str", "constrained", "function-", "--"))
+    assert "\n" not in err["error"]
+
+
+@needs_cost
+def test_library_messages_lose_their_cli_flags(client: TestClient) -> None:
+    r = client.post("/api/compare", json={"model": "llama-3.1-8b", "chips": 64,
+                                          "compare": ["h100-sxm"], "tokens": 0})
+    assert r.status_code == 422 and "--" not in r.json()["error"]
+    from gigatrain.interfaces.web.app import api_message
+
+    assert api_message("tokens must be given (e.g. --tokens 15T)") == \
+        "tokens must be given (e.g. tokens 15T)"
+    assert api_message("give --chip-price or --usd-per-chip-hour") == \
+        "give chip_price_usd or usd_per_chip_hour"
+
+
 @needs_cost
 def test_cost_equals_library(client: TestClient) -> None:
     from gigatrain.economics.cost import run_cost
@@ -400,9 +631,36 @@ JOB = {
     "precision": st.sampled_from(["bf16", "fp8", "fp4", "fp32"]),
     "framework": st.sampled_from(["megatron", "generic"]),
 }
-CONFIGS = st.sampled_from([LLAMA8B_CONFIG, {}, {"hidden_size": 0}, {"hidden_size": "x"},
-                           {**LLAMA8B_CONFIG, "num_local_experts": 8, "num_experts_per_tok": 99},
-                           {**LLAMA8B_CONFIG, "kv_lora_rank": 512}, {"a": [[[[[1]]]]]}])
+# Hugging Face configs: a real base (dense, MoE, MLA, GPT-2 style, empty) with up to four
+# fields of the HF vocabulary replaced by any JSON value (negative, zero, fractional, huge,
+# NaN/inf, text, lists, nested objects) and maybe an unknown key.
+MIXTRAL_CONFIG = {**LLAMA8B_CONFIG, "model_type": "mixtral", "num_local_experts": 8,
+                  "num_experts_per_tok": 2}
+DEEPSEEK_CONFIG = {"model_type": "deepseek_v3", "hidden_size": 2048, "intermediate_size": 10944,
+                   "moe_intermediate_size": 1408, "num_attention_heads": 16,
+                   "num_key_value_heads": 16, "num_hidden_layers": 27, "vocab_size": 102400,
+                   "n_routed_experts": 64, "n_shared_experts": 2, "num_experts_per_tok": 6,
+                   "first_k_dense_replace": 1, "kv_lora_rank": 512, "q_lora_rank": None,
+                   "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128}
+GPT2_CONFIG = {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12,
+               "vocab_size": 50257, "n_positions": 1024}
+HF_KEYS = sorted({*LLAMA8B_CONFIG, *MIXTRAL_CONFIG, *DEEPSEEK_CONFIG, *GPT2_CONFIG,
+                  "head_dim", "num_experts", "moe_layer_freq", "decoder_sparse_step",
+                  "shared_expert_intermediate_size", "max_position_embeddings", "n_inner",
+                  "ffn_dim", "d_model", "num_layers", "intermediate_size", "mlp_only_layers"})
+HF_VALUE = st.one_of(
+    st.integers(-10, 10), st.sampled_from([0, 1, 2, 3, 7, 8, 64, 4096, 10**9, 10**30, 2**63]),
+    st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+    st.text(max_size=6), st.lists(st.integers(-2, 64), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+GEN_CONFIGS = st.builds(
+    lambda b, edits, drop: {**{k: v for k, v in b.items() if k not in drop}, **edits},
+    st.sampled_from([LLAMA8B_CONFIG, MIXTRAL_CONFIG, DEEPSEEK_CONFIG, GPT2_CONFIG, {}]),
+    st.dictionaries(st.sampled_from([*HF_KEYS, "bogus"]), HF_VALUE, max_size=4),
+    st.sets(st.sampled_from(HF_KEYS), max_size=2),
+)
+CONFIGS = st.one_of(GEN_CONFIGS, st.sampled_from([{"a": [[[[[1]]]]]}, {"hidden_size": "x"}]))
 PLAN = {k: DEGREE for k in ("tp", "pp", "cp", "ep", "vpp", "micro_batch")} | {
     "dp": st.sampled_from([None, None, None, 8, 64]),
     "zero_stage": st.integers(0, 3), "fsdp_shard": st.sampled_from([0, 2, 8, 7, 10**6]),
@@ -509,6 +767,39 @@ def test_fuzz_compare(client: TestClient, b: dict) -> None:
 @given(b=FLEET_BODY)
 def test_fuzz_fleet(client: TestClient, b: dict) -> None:
     _check(client.post("/api/fleet", json=b))
+
+
+def _no_impossible_numbers(x: Any, path: str = "") -> None:
+    """Every number in an answer is finite and not negative (signed error statistics and
+    the model's knobs aside), and ratios of peak are at most 1."""
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if k not in ("error_bars", "knobs", "assumptions"):
+                _no_impossible_numbers(v, f"{path}.{k}")
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            _no_impossible_numbers(v, f"{path}[{i}]")
+    elif isinstance(x, int | float) and not isinstance(x, bool):
+        assert math.isfinite(x) and x >= 0, (path, x)
+        if path.rsplit(".", 1)[-1] in ("mfu", "hfu", "mfu_noncausal", "goodput"):
+            assert x <= 1, (path, x)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(cfg=GEN_CONFIGS, chips=st.sampled_from([8, 64]), cost=st.booleans())
+def test_fuzz_generated_configs(client: TestClient, cfg: dict, chips: int, cost: bool) -> None:
+    """Generated config.json bodies: never a 500; an answer has no negative, NaN or infinite
+    number and no MFU above 100%; a refusal is one line."""
+    body = {"config": cfg, "chip": "h100-sxm", "chips": chips, "tokens": "1T"}
+    text = json.dumps(body, allow_nan=True)  # NaN and Infinity literals too
+    r = client.post("/api/cost" if cost else "/api/estimate", content=text,
+                    headers={"content-type": "application/json"})
+    _check(r)
+    if r.status_code == 200:
+        _no_impossible_numbers(r.json())
+    else:
+        assert "\n" not in r.json()["error"]
 
 
 JSONISH = st.recursive(

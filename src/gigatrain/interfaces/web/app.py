@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,9 +145,11 @@ class Guard:
       keeps the connection open for the client's next request.
     """
 
-    def __init__(self, app: ASGIApp, hosts: Iterable[str] = LOOPBACK_HOSTS):
+    def __init__(self, app: ASGIApp, hosts: Iterable[str] = LOOPBACK_HOSTS,
+                 gate: Callable[[str], BusyError | None] | None = None):
         self.app = app
         self.hosts = frozenset(_host_name(h) for h in hosts)
+        self.gate = gate
 
     def _host_ok(self, scope: Scope) -> tuple[bool, str]:
         raw = next((v for k, v in scope.get("headers", []) if k == b"host"), b"")
@@ -159,23 +162,24 @@ class Guard:
             return
         ok, host = self._host_ok(scope)
         if not ok:
-            shown = host[:80].encode("ascii", "backslashreplace").decode()
-            msg = (f"Host {shown!r} is not served here; allowed: {', '.join(sorted(self.hosts))}"
-                   f" (add a name with the {HOSTS_ENV} environment variable)")
-            await JSONResponse({"error": msg}, status_code=400, headers=SECURITY_HEADERS)(
-                scope, receive, send)
+            await self._bad_host(host)(scope, receive, send)
             return
         started = False
+        t0 = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = MutableHeaders(scope=message)
-                for k, v in SECURITY_HEADERS.items():
-                    headers.setdefault(k, v)
+                _add_headers(MutableHeaders(scope=message), t0)
             await send(message)
 
+        busy = self.gate(scope["path"]) if self.gate and scope.get("method") == "POST" else None
+        if busy is not None:  # refused before the body is parsed: an overload costs little
+            await _drain(receive)
+            await JSONResponse({"error": str(busy)}, status_code=429, headers={
+                "Retry-After": str(busy.retry_after_s)})(scope, receive, send_with_headers)
+            return
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:  # a bug, not bad input: log it; the client gets no traceback
@@ -184,6 +188,32 @@ class Guard:
                 await JSONResponse(
                     {"error": f"internal error ({type(exc).__name__}); it was logged"},
                     status_code=500)(scope, receive, send_with_headers)
+
+    def _bad_host(self, host: str) -> JSONResponse:
+        shown = host[:80].encode("ascii", "backslashreplace").decode()
+        msg = (f"Host {shown!r} is not served here; allowed: {', '.join(sorted(self.hosts))} "
+               f"(add a name with the {HOSTS_ENV} environment variable)")
+        return JSONResponse({"error": msg}, status_code=400, headers=SECURITY_HEADERS)
+
+
+def _add_headers(headers: MutableHeaders, t0: float) -> None:
+    """The security headers, and the time spent inside the app as ``Server-Timing: app``
+    (so a client can tell server delay from transport delay)."""
+    for k, v in SECURITY_HEADERS.items():
+        headers.setdefault(k, v)
+    app_ms = f"app;dur={1e3 * (time.perf_counter() - t0):.1f}"
+    timing = headers.get("server-timing")
+    headers["Server-Timing"] = f"{timing}, {app_ms}" if timing else app_ms
+
+
+async def _drain(receive: Receive, limit: int = MAX_BODY_BYTES) -> None:
+    """Read (and drop) a request body, so the connection can carry the next request."""
+    seen = 0
+    while seen <= limit:
+        msg = await receive()
+        seen += len(msg.get("body", b""))
+        if msg["type"] != "http.request" or not msg.get("more_body"):
+            return
 
 
 #: pydantic's type tags inside an error location (``chips.int``): not field names
@@ -316,7 +346,8 @@ def create_app(*, warm_validation: bool = True, limits: Limits | None = None,
     _install_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_middleware(BodyLimit)
-    app.add_middleware(Guard, hosts=allowed_hosts() if hosts is None else tuple(hosts))
+    app.add_middleware(Guard, hosts=allowed_hosts() if hosts is None else tuple(hosts),
+                       gate=lambda path: _gate(app, path))
 
     lim = limits or Limits()
     app.state.limits = lim
@@ -325,6 +356,15 @@ def create_app(*, warm_validation: bool = True, limits: Limits | None = None,
     _api(app)
     _api_economics(app)
     return app
+
+
+#: endpoints whose every request is heavy: refused before parsing when the queue is full
+HEAVY_PATHS = {"/api/search": "search", "/api/compare": "compare"}
+
+
+def _gate(app: FastAPI, path: str) -> BusyError | None:
+    what = HEAVY_PATHS.get(path)
+    return app.state.pool.refusal(what) if what and app.state.pool.full() else None
 
 
 def _version() -> str:

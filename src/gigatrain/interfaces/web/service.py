@@ -172,13 +172,15 @@ PLAN_FIELDS = ("tp", "pp", "cp", "ep", "dp", "vpp", "micro_batch", "zero_stage",
 def estimate_object(*, chip: str, chips: int, model: str | None = None,
                     config: Mapping | None = None, system: str | None = None, seq: int = 4096,
                     global_batch: int = 1024, tokens: float = 0.0, precision: str = "bf16",
-                    framework: str = "megatron", round_chips: bool = False, **plan: Any) -> Any:
+                    framework: str = "megatron", round_chips: bool = False, check: bool = True,
+                    **plan: Any) -> Any:
     """The :class:`Estimate` of one plan: ``api.estimate_named`` for a catalog model; for a
     pasted config.json the same resolution steps (``resolve_system``, ``make_job``,
     ``make_plan``) feed ``model.estimate.estimate`` with the pasted :class:`ModelSpec`.
 
     With ``round_chips``, ``chips`` is an upper bound (a power envelope's fleet) and the plan
-    runs on :func:`runnable_chips` of it. The result passes :func:`check_estimate`."""
+    runs on :func:`runnable_chips` of it. With ``check`` the result passes
+    :func:`check_estimate` (callers that convert it to a dict anyway check that instead)."""
     plan = {k: v for k, v in plan.items() if k in PLAN_FIELDS}
     if round_chips:
         plan.pop("dp", None)
@@ -187,7 +189,8 @@ def estimate_object(*, chip: str, chips: int, model: str | None = None,
         est = _estimate_object(chip=chip, chips=chips, model=model, config=config,
                                system=system, seq=seq, global_batch=global_batch, tokens=tokens,
                                precision=precision, framework=framework, **plan)
-        check_estimate(est)
+        if check:
+            check_estimate(est.to_dict())
     return est
 
 
@@ -257,11 +260,11 @@ _NON_NEGATIVE = ("memory_bytes", "step_time_s", "tokens_per_s", "tokens_per_s_pe
                  "model_flops_per_token", "params_total", "params_active", "microbatches")
 
 
-def check_estimate(e: Any) -> None:
+def check_estimate(d: Mapping[str, Any]) -> None:
     """The output guard: a pasted config whose numbers pass every field check can still
     describe no real model (negative layers after a dense prefix, top-k below zero). Refuse
-    an estimate with a negative, NaN or infinite figure, or an MFU above 100%, naming it."""
-    d = e.to_dict()
+    an estimate (``Estimate.to_dict()``) with a negative, NaN or infinite figure, or an MFU
+    above 100%, naming it."""
     figures = {k: d.get(k) for k in _NON_NEGATIVE}
     figures |= {k: v for part in ("memory_breakdown", "time_breakdown")
                 for k, v in (d.get(part) or {}).items()}
@@ -305,10 +308,11 @@ def plan_label(plan: Any) -> str:
     return text
 
 
-def estimate_dict(e: Any, error_bars: bool = True) -> dict[str, Any]:
-    """An :class:`Estimate` as JSON (``Estimate.to_dict``), with the plan described and the
-    validation error bars of its chip."""
-    out = clean(e.to_dict())
+def estimate_dict(e: Any, error_bars: bool = True, d: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """An :class:`Estimate` as JSON (``Estimate.to_dict``, or ``d`` when already made), with
+    the plan described and the validation error bars of its chip."""
+    out = clean(e.to_dict() if d is None else d)
     out["describe"] = plan_label(e.plan)
     if error_bars:
         out["error_bars"] = chip_error_bars(e.chip)
@@ -318,7 +322,11 @@ def estimate_dict(e: Any, error_bars: bool = True) -> dict[str, Any]:
 def estimate(**kw: Any) -> dict[str, Any]:
     """``gigatrain estimate --json`` plus the describe line and the chip's error bars; with
     ``round_chips``, also the fleet size asked for and why the plan runs on fewer chips."""
-    out = estimate_dict(estimate_object(**kw))
+    est = estimate_object(check=False, **kw)
+    d = est.to_dict()
+    with _config_errors(kw.get("config") is not None):
+        check_estimate(d)
+    out = estimate_dict(est, d=d)
     if kw.get("round_chips"):
         out.update(_rounding(kw))
     return out
@@ -496,7 +504,7 @@ def _cost(chips: int, best_plan: bool, max_candidates: int, time_limit_s: float,
 
         cons = Constraints(max_candidates=max_candidates, time_limit_s=time_limit_s)
         _, est = plan_for(model, system, job, chips, allow_fewer=True, constraints=cons)
-        check_estimate(est)
+        check_estimate(est.to_dict())
     else:
         est = estimate_object(chips=chips, round_chips=bool(kw.get("round_chips")),
                               **_job_kw(kw), **{k: kw[k] for k in PLAN_FIELDS if k in kw})

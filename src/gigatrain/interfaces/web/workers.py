@@ -156,7 +156,7 @@ class WorkerPool:
         self._running = 0
         self._queued = 0
         self._closed = False
-        self._io = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="gigatrain-pool")
+        self._io: ThreadPoolExecutor | None = None
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
         #: counters for /api/health and the load test
@@ -174,8 +174,18 @@ class WorkerPool:
     def _busy(self, what: str) -> BusyError:
         with self._lock:
             self.stats["refused"] += 1
-        return BusyError(f"the server is busy with {self.slots} {what} requests and "
-                         f"{self.queue_max} waiting; retry in a moment")
+        return BusyError(f"the server is busy with {self.slots} long requests and "
+                         f"{self.queue_max} waiting; retry the {what} in a moment")
+
+    def full(self) -> bool:
+        """Every slot taken and the queue full: a new request would be refused."""
+        with self._lock:
+            return self._closed or (self._running >= self.slots
+                                    and self._queued >= self.queue_max)
+
+    def refusal(self, what: str) -> BusyError:
+        """The error a refused request gets (counted in ``stats``)."""
+        return self._busy(what)
 
     async def _admit(self, what: str) -> float:
         """Take a slot now, or wait in the bounded queue for at most ``queue_s``; refuse
@@ -244,7 +254,8 @@ class WorkerPool:
         t0 = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
-            value = await loop.run_in_executor(self._io, self._run_blocking, what, task, kwargs)
+            value = await loop.run_in_executor(self._executor(), self._run_blocking, what, task,
+                                               kwargs)
         finally:
             self._release()
         self._remember(key, value)
@@ -259,6 +270,14 @@ class WorkerPool:
             return self._run_blocking(what, task, kwargs)
         finally:
             self._release()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The pool's own threads for pipe I/O (made again after a :meth:`close`)."""
+        with self._lock:
+            if self._io is None:
+                self._io = ThreadPoolExecutor(max_workers=self.slots,
+                                              thread_name_prefix="gigatrain-pool")
+            return self._io
 
     def _take(self) -> _Worker:
         try:
@@ -317,18 +336,19 @@ class WorkerPool:
         """Start every worker now (each imports the library in the background), so the first
         requests do not wait for a process to start."""
         with self._lock:
-            if self._closed:
-                return
+            self._closed = False  # an app started again after a shutdown (tests, ASGI hosts)
             while len([w for w in self._all if w.proc.is_alive()]) < self.slots:
                 w = _Worker(self._ctx)
                 self._all.append(w)
                 self._idle.put(w)
 
     def close(self) -> None:
-        """Kill every worker (the app's shutdown)."""
+        """Kill every worker (the app's shutdown); :meth:`start` starts them again."""
         with self._lock:
             self._closed = True
             for w in self._all:
                 w.kill()
             self._all = []
-        self._io.shutdown(wait=False, cancel_futures=True)
+            io, self._io = self._io, None
+        if io is not None:
+            io.shutdown(wait=False, cancel_futures=True)
