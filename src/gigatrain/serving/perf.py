@@ -198,14 +198,15 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
     disagg = a.prefill_chips > 0
     if disagg.any():
         pa = a.take(np.arange(len(a)))
-        pa.tp, pa.pp = a.prefill_tp, np.ones_like(a.pp)
-        pa.ep = np.where(a.prefill_tp % a.ep == 0, a.ep, 1)
+        ptp = np.where(a.prefill_tp > 0, a.prefill_tp, a.tp)
+        pa.tp, pa.pp = ptp, np.ones_like(a.pp)
+        pa.ep = np.where(ptp % a.ep == 0, a.ep, 1)
         pst = _Stage(s, system, pa, k)
         p_cost = sum(pst.step(isl, ones, (isl + 1.0) / 2.0, causal=True).values())
         p_lat = sum(pst.step(isl, ones, (isl + 1.0) / 2.0, causal=True, attn_on_one_rank=True).values())
         kv_bw, kv_lat, _ = _tier_cols(system, a.tp * a.pp + a.prefill_chips)
-        t_kv = kv_lat + isl * s.kv_elements_per_token_layer * s.layers * a.kv_bytes / (kv_bw * np.maximum(a.prefill_tp, 1))
-        workers = np.maximum(a.prefill_chips // np.maximum(a.prefill_tp, 1), 1)
+        t_kv = kv_lat + isl * s.kv_elements_per_token_layer * s.layers * a.kv_bytes / (kv_bw * ptp)
+        workers = np.maximum(a.prefill_chips // ptp, 1)
     else:
         p_cost = p_lat = t_kv = np.zeros_like(C)
         workers = np.ones_like(C)

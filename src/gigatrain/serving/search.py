@@ -102,7 +102,7 @@ def _candidates(model: ModelSpec, system: SystemSpec, req: Request, precisions: 
         for ep, kv, pf in itertools.product(eps, kvs, pfs):
             for c in CONCURRENCIES:
                 rows.append((tp, pp, ep, dpa, DTYPE_BYTES[w], DTYPE_BYTES[kv],
-                             compute_dtype(w, system.chip.peak_flops_per_s), c, spec, pf, tp if pf else 0))
+                             compute_dtype(w, system.chip.peak_flops_per_s), c, spec, pf, tp))
                 dtypes.append((w, kv))
     if not rows:
         raise GigatrainError(f"no serving layout of {model.slug} fits max_replica_chips={max_replica_chips}")
