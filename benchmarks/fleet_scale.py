@@ -59,7 +59,8 @@ def main() -> None:
               f"{x.ideal_s / 86400:6.1f} d failure-free  {x.wall_s / 86400:7.1f} d wall")  # fmt: skip
     pa = fj.partition
     print(f"  {fj.scaling.note}")
-    print(f"  partition: {pa.jobs} jobs x {pa.job.chips:,} chips (+{pa.spare_chips:,} spares, "
+    fill = "".join(f" + {k} x {c:,} ({d:.0f} d)" for c, k, d in pa.fill)
+    print(f"  partition: {pa.jobs} jobs x {pa.job.chips:,} chips{fill} (+{pa.spare_chips:,} spares, "
           f"{pa.idle_chips:,} idle), {pa.days_per_run:.1f} days per run, "
           f"{pa.runs_per_year:.1f} runs/year, utilisation {pa.utilisation:.1%}")  # fmt: skip
     print("  goodput per mitigation (job / whole fleet as one job):")

@@ -88,3 +88,10 @@ def test_scaling_and_partition_properties() -> None:
     assert 0 < pa.utilisation < 1
     assert set(pa.goodput_by_mitigation) == {"manual", "automated", "async", "in_memory",
                                              "elastic"}  # fmt: skip
+    # the remainder filled with smaller jobs of the same curve: nothing that fits is left idle
+    pf = jobs.partition(m, s, job, fleet_chips, sc.largest_useful, fill_points=pts)
+    assert pf.chips_in_jobs + pf.spare_chips + pf.idle_chips == fleet_chips
+    smaller = [p.chips for p in pts if p.chips < j]
+    if smaller:
+        assert pf.idle_chips < min(smaller) * 1.05 + 1
+        assert pf.runs_per_year > pa.runs_per_year and pf.utilisation > pa.utilisation

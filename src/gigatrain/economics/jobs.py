@@ -222,6 +222,8 @@ class Partition:
     fleet_tokens_per_s: float
     utilisation: float  # delivered model FLOP/s / fleet dense peak
     goodput_by_mitigation: dict[str, Goodput] = field(default_factory=dict)
+    #: smaller jobs filling the remainder: (chips per job, jobs, days per run), largest first
+    fill: list[tuple[int, int, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -237,9 +239,11 @@ def partition(
     fleet_chips: int,
     point: JobPoint,
     mitigation: str = "automated",
+    fill_points: list[JobPoint] | None = None,
 ) -> Partition:
     """k = ⌊F / (J·(1+s))⌋ jobs of ``point.chips`` (module docstring), with goodput under every
-    mitigation for that job size."""
+    mitigation for that job size; the remainder is filled greedily with the largest of
+    ``fill_points`` (smaller job sizes of the same scaling curve) that still fit."""
     from ..model.workload import model_flops_per_token
 
     ck = checkpoint_bytes(model, job)
@@ -254,20 +258,35 @@ def partition(
     k = fleet_chips // per_job
     days = point.wall_s / 86400.0
     tps = k * point.tokens_per_s * by[mitigation].goodput
+    runs = k * 365.25 / days if math.isfinite(days) and days > 0 else 0.0
+    in_jobs, spares = k * point.chips, k * (per_job - point.chips)
+    left = fleet_chips - k * per_job
+    fill: list[tuple[int, int, float]] = []
+    for q in sorted(fill_points or [], key=lambda x: -x.chips):
+        if q.chips >= point.chips or not math.isfinite(q.wall_s) or q.wall_s <= 0:
+            continue
+        per_q = q.chips + math.ceil(q.chips * s)
+        kq = left // per_q
+        if kq:
+            fill.append((q.chips, kq, q.wall_s / 86400.0))
+            tps += kq * q.tokens_per_s * q.goodput
+            runs += kq * 365.25 / (q.wall_s / 86400.0)
+            in_jobs, spares, left = in_jobs + kq * q.chips, spares + kq * (per_q - q.chips), left - kq * per_q
     peak = fleet_chips * system.chip.peak(job.precision)
     util = tps * model_flops_per_token(model, job.seq_len) / peak if peak else 0.0
     return Partition(
         fleet_chips=fleet_chips,
         job=point,
         jobs=k,
-        chips_in_jobs=k * point.chips,
-        spare_chips=k * (per_job - point.chips),
-        idle_chips=fleet_chips - k * per_job,
+        chips_in_jobs=in_jobs,
+        spare_chips=spares,
+        idle_chips=left,
         days_per_run=days,
-        runs_per_year=k * 365.25 / days if math.isfinite(days) and days > 0 else 0.0,
+        runs_per_year=runs,
         fleet_tokens_per_s=tps,
         utilisation=util,
         goodput_by_mitigation=by,
+        fill=fill,
     )
 
 
@@ -318,7 +337,8 @@ def fleet_jobs(
     counts = doublings(fleet_chips, min(start, fleet_chips))
     sc = scaling(model, system, job, counts, mitigation=mitigation, min_speedup=min_speedup,
                  batch_factor=batch_factor)  # fmt: skip
-    part = partition(model, system, job, fleet_chips, sc.largest_useful, mitigation)
+    part = partition(model, system, job, fleet_chips, sc.largest_useful, mitigation,
+                     fill_points=sc.points)  # fmt: skip
     ck = checkpoint_bytes(model, job)
     whole = {name: goodput(fleet_chips, ck, mitigation=name) for name in MITIGATIONS}
     return FleetJobs(model.slug, system.chip.slug, job.tokens, job.seq_len, sc, part, whole)

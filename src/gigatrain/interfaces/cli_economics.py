@@ -287,9 +287,10 @@ def _jobs_tables(fj: Any) -> None:
     pt.add_column("what")
     pt.add_column("value", justify="right")
     j = pa.job
-    pt.add_row("jobs × chips", f"{pa.jobs:,} × {j.chips:,}")
+    pt.add_row("jobs × chips", f"{pa.jobs:,} × {j.chips:,}" + "".join(
+        f" + {k:,} × {c:,} ({d:,.0f} days per run)" for c, k, d in pa.fill))  # fmt: skip
     pt.add_row("hot spares / idle chips", f"{pa.spare_chips:,} / {pa.idle_chips:,}")
-    pt.add_row("days per run", f"{pa.days_per_run:,.1f}")
+    pt.add_row("days per run" + (" (largest jobs)" if pa.fill else ""), f"{pa.days_per_run:,.1f}")
     pt.add_row("runs per year (whole fleet)", f"{pa.runs_per_year:,.1f}")
     pt.add_row("fleet throughput", f"{pa.fleet_tokens_per_s / 1e6:,.1f}M tokens/s (after goodput)")
     pt.add_row("utilisation (model FLOP/s / fleet peak)", f"{pa.utilisation:.1%}")
