@@ -26,7 +26,8 @@ Simulation, one day at a time (SI inside; days are 86,400 s):
   elastic: it gets that fraction of the fleet's chips each day, as the fleet grows, run as
   concurrent jobs of at most ``job_chips`` chips (default: one job of all of them);
 * progress per day = Σ chips · dense peak · MFU · goodput · 86,400 s, goodput for one
-  synchronous job of min(chips, job_chips) chips (goodput.py, checkpoint 14 B/param);
+  synchronous job of min(chips, job_chips) chips (goodput.py, checkpoint 14 B/param, under
+  ``assumptions.mitigation``: manual | automated (default) | async | in_memory | elastic);
 * energy per day: chips in use at the MFU-dependent average draw, idle chips at the floor
   fraction (power.py), times PUE; cost per day: rent (fleet chip-hours × price, idle or not)
   or own (purchase amortised over depreciation + data-center capex per MW amortised + energy).
@@ -50,7 +51,7 @@ from ..errors import GigatrainError
 from ..yamlio import read_yaml
 from .cost import choose_price
 from .fleet import chinchilla_flop
-from .goodput import goodput
+from .goodput import DEFAULT_MITIGATION, MITIGATIONS, goodput
 from .power import chip_power, const, power_fraction
 from .quantities import (
     J_PER_KWH,
@@ -413,6 +414,11 @@ def simulate(data: Mapping[str, Any] | Path | str, horizon_s: float | None = Non
     )
     max_days = min(MAX_DAYS, int(horizon / S_PER_DAY)) if horizon else MAX_DAYS
     gp_cache: dict[tuple[int, float], float] = {}
+    mitigation = str(a.get("mitigation", DEFAULT_MITIGATION))
+    if mitigation not in MITIGATIONS:
+        raise GigatrainError(
+            f"assumptions.mitigation={mitigation!r}; valid: {', '.join(MITIGATIONS)}"
+        )
     # simulate at least to the end of the quarter in which the last chips arrive
     ramp_end = _add_months(
         dt.date(cohorts[-1].date.year, 3 * ((cohorts[-1].date.month - 1) // 3) + 1, 1), 3
@@ -421,7 +427,7 @@ def simulate(data: Mapping[str, Any] | Path | str, horizon_s: float | None = Non
     def gp(n: int, ckpt: float) -> float:
         key = (int(float(f"{n:.3g}")), ckpt)
         if key not in gp_cache:
-            gp_cache[key] = goodput(max(key[0], 1), ckpt).goodput
+            gp_cache[key] = goodput(max(key[0], 1), ckpt, mitigation=mitigation).goodput
         return gp_cache[key]
 
     series: dict[str, list[Any]] = {
@@ -574,6 +580,7 @@ def simulate(data: Mapping[str, Any] | Path | str, horizon_s: float | None = Non
         "usd_per_kwh": f"{usd_kwh:g}",
         "mfu": str(a.get("mfu", const("epoch_median_mfu"))),
         "pue": str(a.get("pue", "per chip: the operator's fleet PUE (economics.power)")),
+        "mitigation": mitigation,
         "end": last_day.isoformat(),
     }
     return Roadmap(
