@@ -422,6 +422,11 @@ def _cost_tables(c: Any) -> None:
         f"{g.goodput:.1%} (lost: checkpoints {g.loss_checkpoint:.1%}, rework "
         f"{g.loss_rework:.1%}, restarts {g.loss_restart:.1%})",
     )
+    if g.interruptions_per_day:
+        t.add_row(
+            "interruptions per day, by component",
+            ", ".join(f"{k} {v:.2g}" for k, v in g.interruptions_per_day.items() if v > 0),
+        )
     t.add_row("wall clock" + (" (realised run)" if c.overheads else ""), _fmt("duration", c.wall_s))
     t.add_row("chip-hours", f"{c.chip_hours:,.4g}" if math.isfinite(c.chip_hours) else "∞")
     if c.power is not None and c.energy is not None:
