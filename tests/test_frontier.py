@@ -21,7 +21,12 @@ from gigatrain.catalog.frameworks import get_framework
 from gigatrain.catalog.hardware import get_chip, get_system
 from gigatrain.search.capabilities import unrunnable_reasons
 from gigatrain.search.engine import search
-from gigatrain.validate.conventions import cores_per_chip, flops_convention, peak_basis_flops, system_for_text
+from gigatrain.validate.conventions import (
+    cores_per_chip,
+    flops_convention,
+    peak_basis_flops,
+    system_for_text,
+)
 from gigatrain.validate.runs import Case, case_from_row, shipped_rows
 from gigatrain.validate.score import score_cases
 

@@ -199,7 +199,8 @@ def search_notes(res: SearchResult, r: Resolved) -> list[str]:
 
 
 def _layout(p: Plan) -> tuple[int, ...]:
-    return (p.tp, p.pp, p.dp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero_stage, p.fsdp_shard)
+    """What makes two plans different layouts (not a hybrid-shard group or a recompute tie)."""
+    return (p.tp, p.pp, p.dp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero_stage)
 
 
 def _why_better(best: Candidate, runner: Candidate) -> str:

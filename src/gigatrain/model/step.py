@@ -221,7 +221,7 @@ def _stage_microbatch(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArr
         t_ep = moe_l * (4 + 2 * full_rc) * collective_time("alltoall", a2a, p.ep, ep_link) * (1 - knobs.ep_overlap)
     return {"matmul": t_mm * scale, "lm_head": t_head * scale, "attention": t_attn * scale,
             "memory_bound": t_mem * scale, "host": t_host, "tp": t_tp, "cp": t_cp, "ep": t_ep,
-            "kernels": kernels, "cp_hidden": t_cp_raw - t_cp}
+            "cp_hidden": t_cp_raw - t_cp}
 
 
 def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs,

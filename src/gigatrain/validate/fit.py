@@ -42,8 +42,7 @@ FITTED_KNOBS: dict[str, np.ndarray] = {
 #: rows needed per fitted knob
 ROWS_PER_KNOB = 3
 #: knobs earlier fits set that are now left at their sourced defaults (reset before fitting)
-RETIRED_KNOBS = ("elementwise_traffic_ratio", "microbatch_overhead_s", "recompute_working_layers",
-                 "logit_bytes")
+RETIRED_KNOBS = ("elementwise_traffic_ratio", "microbatch_overhead_s", "recompute_working_layers")
 
 
 def knobs_to_fit(cases: list[Case]) -> list[str]:
@@ -80,6 +79,7 @@ MEMORY_KNOBS: dict[str, np.ndarray] = {
     "memory_fragmentation": np.array([0.0, 0.05, 0.1, 0.15, 0.2, 0.3]),
     "memory_overhead_bytes": np.array([0.25, 0.5, 1.0, 1.5, 2.0, 3.0]) * 2**30,
     "tp_unsharded_act_fraction": np.array([0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3]),
+    "logit_bytes": np.array([4.0, 6.0, 8.0, 10.0, 12.0, 14.0]),
 }
 
 
@@ -96,7 +96,8 @@ def _memory_loss(cases: list[Case], knobs: Knobs, ooms: list[Case] | None = None
         # weighted so that a record predicted to fit with >20% headroom costs more than the
         # median error can gain
         loss += float(np.mean(np.maximum(np.log(cap / total), 0.0)))
-        loss += 5.0 * float(np.mean(np.maximum(np.log(0.8 * cap / total), 0.0)))
+        # summed, not averaged: each OOM record predicted to fit comfortably is a hard miss
+        loss += 5.0 * float(np.sum(np.maximum(np.log(0.8 * cap / total), 0.0)))
     return loss
 
 
@@ -112,9 +113,10 @@ def fit_memory_knobs(cases: list[Case], start: Knobs, ooms: list[Case] | None = 
     fw = {c.job.framework for c in with_mem}
     ooms = [c for c in (ooms or []) if c.job.framework in fw]
     best, best_loss = start, _memory_loss(with_mem, start, ooms)
+    names = list(MEMORY_KNOBS)[: max(1, len(with_mem) // ROWS_PER_KNOB)]  # never more knobs than rows allow
     for _ in range(2):
-        for name, grid in MEMORY_KNOBS.items():
-            for v in grid:
+        for name in names:
+            for v in MEMORY_KNOBS[name]:
                 cand = best.with_(**{name: float(v)})
                 loss = _memory_loss(with_mem, cand, ooms)
                 if loss < best_loss - 1e-6:
@@ -174,7 +176,8 @@ def fit_all(cases: list[Case], ooms: list[Case] | None = None) -> dict[str, tupl
 
 
 def leave_one_source_out(cases: list[Case], ooms: list[Case] | None = None,
-                         progress: Callable[[str, float], None] | None = None
+                         progress: Callable[[str, float], None] | None = None,
+                         full: dict[str, tuple[Knobs, float, int]] | None = None,
                          ) -> tuple[dict[str, float], list[RowResult]]:
     """Each source predicted by profiles fitted without it: (median |rel error| per source,
     every held-out row's result).
@@ -183,7 +186,7 @@ def leave_one_source_out(cases: list[Case], ooms: list[Case] | None = None,
     a framework no other source covers falls back to the generic profile, itself the median
     of the remaining fits. ``progress(source, error)`` is called as each source finishes.
     """
-    full = fit_all(cases, ooms)
+    full = full or fit_all(cases, ooms)
     out: dict[str, float] = {}
     rows: list[RowResult] = []
     profiles = load_frameworks()
@@ -256,7 +259,7 @@ def main() -> None:
         def show(g: str, e: float) -> None:
             print(f"held out {g:30s} median |rel err| {e:.3f}", flush=True)
 
-        errs, held_out = leave_one_source_out(cases, oom_cases(), show)
+        errs, held_out = leave_one_source_out(cases, oom_cases(), show, fits)
         a = np.abs([r.rel_error for r in held_out if r.rel_error is not None])
         print(f"median over sources: {np.median(list(errs.values())):.3f}; p90 over sources: "
               f"{np.percentile(list(errs.values()), 90):.3f}; over rows: median {np.median(a):.3f}, "
