@@ -7,7 +7,8 @@ Per pipeline stage and chip (most-loaded stage: ⌈L/pp⌉ layers, embeddings an
   tokens when speculating). Each part is a roofline max(bytes/BW, FLOPs/peak) (Williams et al.
   2009), summed over parts because engines run them as separate kernels:
   - GEMMs: weight bytes read, with MoE experts touched by T tokens counted at the expected
-    fraction 1 − (1 − top_k/E)^T (uniform routing); FLOPs 2 per MAC per token.
+    fraction 1 − (1 − top_k/E)^T (uniform routing; a routing-skew share of experts was tried
+    and fitted back to uniform); FLOPs 2 per MAC per token.
   - attention: KV bytes B·ctx·(KV per token per chip) with ctx = input + output/2 (mean
     context while decoding); FLOPs T·ctx·4·n_h·d_h per layer.
   - TP all-reduce, 2 per layer, of T·h·2 bytes: α + 2(n−1)/n·S/(bw·eff) (α-β, Thakur et al.
@@ -87,6 +88,7 @@ class _Stage:
             rep = np.where(a.dp_attention, 1.0, np.maximum(1.0, tp / s.kv_heads))
         self.kv_tok_chip = s.kv_elements_per_token_layer * lst * a.kv_bytes * rep / tp
         self.bw = chip.hbm_bandwidth_bytes_per_s * chip.hbm_efficiency * k.decode_bandwidth_scale
+        self.bw_kv = chip.hbm_bandwidth_bytes_per_s * chip.hbm_efficiency * k.kv_bandwidth_scale
         self.peak = _peaks(system, a.compute_dtype)
         self.peak_attn = chip.peak("bf16")
         self.e_max = chip.matmul_efficiency * k.prefill_efficiency_scale
@@ -137,13 +139,13 @@ class _Stage:
         if s.num_experts:
             # routed experts: T·top_k/E tokens per touched expert, each expert split over tp/ep
             exp_flops = tokens * self.n_moe * s.routed_flops_per_token / tp
-            tok_per_expert = tokens * s.top_k / (s.num_experts * touched)
+            tok_per_expert = tokens * s.top_k / (s.num_experts * touched)  # per touched expert
             op = 2.0 * tok_per_expert * s.hidden * s.expert_ffn / (tp / a.ep)
             t_gemm = t_gemm + np.maximum(expert_read / self.bw, exp_flops / (self.peak * self._eff(op)))
         kv_read = seqs * ctx * self.kv_tok_chip * (tp / attn_share)
         attn_flops = tokens * ctx * s.attn_core_flops_per_ctx * self.layers / attn_share
         attn_eff = self.e_max * k.attention_efficiency_ratio
-        t_attn = np.maximum(kv_read / self.bw, attn_flops / (self.peak_attn * attn_eff))
+        t_attn = np.maximum(kv_read / self.bw_kv, attn_flops / (self.peak_attn * attn_eff))
         # communication per stage
         msg = tokens * s.hidden * ACT_BYTES
         ar_factor = np.where(self.tp_inr > 0, 1.0, 2.0 * (tp - 1) / tp)
