@@ -209,6 +209,7 @@ def search(
     """Search every parallel plan (TP, PP, VPP, DP/ZeRO/FSDP, CP, EP, micro-batch, recompute)
     for the fastest, cheapest or least-energy one that fits."""
     from ..api import annotate_search, resolve
+    from ..guard import check_estimate
     from ..search.engine import Constraints
     from ..search.engine import search as run_search
     from ..search.space import Axes, batch_sizes
@@ -235,6 +236,8 @@ def search(
     finally:
         bar.close()
     res = annotate_search(res, r)  # error bars, evidence, plausibility flags, why the winner won
+    for c in (*res.top, *res.pareto):  # never print a NaN, infinite or negative number
+        check_estimate(c.estimate)
     if as_json:
         sys.stdout.write(json.dumps(res.to_dict(), indent=2, default=str, allow_nan=False) + "\n")
     else:
