@@ -6,6 +6,7 @@ Heavy modules (numpy model, torch, FastAPI, matplotlib) are imported inside comm
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import sys
@@ -198,18 +199,30 @@ def _command_name(info: typer.models.CommandInfo) -> str:
     return info.name or info.callback.__name__.lower().replace("_", "-")  # Typer's rule
 
 
+def _stub(info: typer.models.CommandInfo) -> typer.models.CommandInfo:
+    """``info`` with a parameterless callback of the same name and docstring: enough for the
+    top-level command list, and nothing for Typer to build."""
+
+    def stub() -> None:  # never invoked: a named command selects the real app
+        raise typer.Exit(2)
+
+    stub.__doc__ = info.callback.__doc__
+    out = copy.copy(info)
+    out.name, out.callback = _command_name(info), stub
+    return out
+
+
 def _app_for(argv: list[str]) -> typer.Typer:
-    """The app with only the command named in ``argv`` (Typer builds every command's options
-    from its signature on each run; building one keeps a cold start fast), else the full app."""
+    """Typer builds every command's options from its signature on each run, so a run gets an
+    app with only the command it names; anything else (``--help``, ``--version``, no or an
+    unknown command) gets the command list built from stubs. Keeps cold starts fast."""
     wanted = argv[0] if argv else None
     found = [c for c in app.registered_commands if _command_name(c) == wanted]
-    if len(found) != 1:
-        return app
     one = typer.Typer(name=app.info.name, help=app.info.help, no_args_is_help=True,
                       pretty_exceptions_enable=False, add_completion=False,
                       rich_markup_mode=None)
     one.registered_callback = app.registered_callback  # stays a group: `gigatrain CMD ...`
-    one.registered_commands = found
+    one.registered_commands = found if len(found) == 1 else [_stub(c) for c in app.registered_commands]
     return one
 
 
