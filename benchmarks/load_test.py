@@ -3,11 +3,13 @@
 Starts ``gigatrain serve`` on a free 127.0.0.1 port in a subprocess, then for ``--duration``
 seconds (default 30):
 
-* ``--heavy`` clients (default 100), each with its own keep-alive connection, post heavy
-  searches — llama-3.1-70b on h100-sxm, ``chips: "1024-1000000"`` (about 1.2 M candidate plans,
-  1–2.5 s of one core each). Each request varies the global batch and ``top``, so the server's
-  result cache rarely answers (``--same-body`` sends one body, which the cache then serves). A
-  client told 429 waits the ``Retry-After`` the server sent (``--no-backoff``: retries at once);
+* ``--heavy`` clients (default 100), each with its own keep-alive connection (raw HTTP/1.1 on
+  asyncio, cheap enough that the load generator's scheduling does not inflate what it
+  measures), post heavy searches — llama-3.1-70b on h100-sxm, ``chips: "1024-1000000"`` (about
+  1.2 M candidate plans, 1–2.5 s of one idle core each). Each request varies the global batch
+  and ``top``, so the server's result cache rarely answers (``--same-body`` sends one body,
+  which the cache then serves). A client told 429 waits the ``Retry-After`` the server sent
+  (``--no-backoff``: retries at once, a flood);
 * one cheap client polls ``GET /api/health`` and ``POST /api/estimate`` (70B on 1,024 H100)
   alternately every ``--poll-ms`` (default 50 ms), in its own process so that the heavy
   clients' threads do not delay its clock.
@@ -18,7 +20,8 @@ arriving (its queue wait, from the ``Server-Timing`` header; an admitted search 
 own compute time). Exit status 1 when a bar is missed.
 
 ``--throughput`` instead measures requests/s: ``--clients`` estimate clients, then
-``--search-clients`` clients of a mid-size search, each for ``--duration`` seconds.
+``--search-clients`` clients of a mid-size search (varied, so not cached), each for
+``--duration`` seconds.
 
 Run:  python benchmarks/load_test.py [--duration 30] [--heavy 100] [--json out.json]
 Loopback only; bounded: at most 500 clients and 300 s per phase.
@@ -285,8 +288,10 @@ def print_stall(r: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- throughput
-def throughput(base: str, path: str, body: dict, clients: int, duration: float) -> dict:
-    """``clients`` threads posting ``body`` to ``path`` for ``duration`` seconds."""
+def throughput(base: str, path: str, body: dict, clients: int, duration: float,
+               vary: bool = False) -> dict:
+    """``clients`` threads posting ``body`` to ``path`` for ``duration`` seconds (``vary``:
+    a random global batch each time, so the server's result cache does not answer)."""
     lat: list[float] = []
     codes: Counter[int] = Counter()
     lock = threading.Lock()
@@ -295,11 +300,13 @@ def throughput(base: str, path: str, body: dict, clients: int, duration: float) 
     def worker() -> None:
         mine: list[float] = []
         mycodes: Counter[int] = Counter()
+        rng = random.Random(threading.get_ident())
         with httpx.Client(base_url=base, timeout=60) as c:
             while time.monotonic() < stop:
                 t0 = time.perf_counter()
+                b = {**body, "global_batch": 64 * rng.randint(8, 64)} if vary else body
                 try:
-                    r = c.post(path, json=body)
+                    r = c.post(path, json=b)
                     code = r.status_code
                 except httpx.HTTPError:
                     code = -1
@@ -328,7 +335,7 @@ def run_throughput(base: str, a: argparse.Namespace) -> None:
           f"{'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}  other statuses")
     for name, path, body, n in (("estimate", "/api/estimate", ESTIMATE, a.clients),
                                 ("search", "/api/search", SEARCH, a.search_clients)):
-        s = throughput(base, path, body, n, a.duration)
+        s = throughput(base, path, body, n, a.duration, vary=name == "search")
         other = {k: v for k, v in s["codes"].items() if k != 200}
         print(f"{name:<10} {n:>7} {s['n']:>7} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} "
               f"{s['p90_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['max_ms']:>8.1f}  {other or ''}")

@@ -305,9 +305,10 @@ class Limits:
     A search is refused before it runs when its space holds more than ``max_candidates``
     plans, and stopped by the library after ``search_time_limit_s`` (both a one-line 422).
     Searches, comparisons and searched-plan costs run in ``slots`` worker processes; at most
-    ``queue_max`` more requests wait, each at most ``queue_s``, for a free one; any other is
-    refused at once (429 with ``Retry-After``); a task still running after ``backstop_s`` is
-    killed (503).
+    ``queue_max`` more requests wait, each at most ``queue_s``, for a free one; any other, and
+    any search or comparison beyond ``rate_per_s`` a second (cache hits included), is refused
+    at once (429 with ``Retry-After``); a task still running after ``backstop_s`` is killed
+    (503).
     """
 
     max_candidates: int = 20_000_000
@@ -316,6 +317,7 @@ class Limits:
     queue_max: int = 2
     queue_s: float = 0.5
     backstop_s: float = 30.0
+    rate_per_s: float = 20.0
 
 
 def create_app(*, warm_validation: bool = True, limits: Limits | None = None,
@@ -351,20 +353,22 @@ def create_app(*, warm_validation: bool = True, limits: Limits | None = None,
 
     lim = limits or Limits()
     app.state.limits = lim
-    app.state.pool = WorkerPool(lim.slots, lim.backstop_s, lim.queue_s, lim.queue_max)
+    app.state.pool = WorkerPool(lim.slots, lim.backstop_s, lim.queue_s, lim.queue_max,
+                                rate_per_s=lim.rate_per_s)
     _pages(app)
     _api(app)
     _api_economics(app)
     return app
 
 
-#: endpoints whose every request is heavy: refused before parsing when the queue is full
+#: endpoints whose every request is heavy: refused before parsing when the queue is full or
+#: they arrive faster than the pool's rate
 HEAVY_PATHS = {"/api/search": "search", "/api/compare": "compare"}
 
 
 def _gate(app: FastAPI, path: str) -> BusyError | None:
     what = HEAVY_PATHS.get(path)
-    return app.state.pool.refusal(what) if what and app.state.pool.full() else None
+    return app.state.pool.gate(what) if what else None
 
 
 def _version() -> str:
@@ -423,7 +427,8 @@ async def _pooled(app: FastAPI, what: str, task: str, **kwargs: Any) -> Response
     """Run ``task`` in the worker pool (awaited: no request thread waits) and answer with its
     JSON, timed in a ``Server-Timing`` header."""
     result, timing = await app.state.pool.submit(what, task, **kwargs)
-    return JSONResponse(result, headers={"Server-Timing": timing.header()})
+    return Response(result, media_type="application/json",
+                    headers={"Server-Timing": timing.header()})
 
 
 def _api(app: FastAPI) -> None:

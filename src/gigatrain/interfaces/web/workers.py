@@ -86,6 +86,14 @@ def _warm() -> None:
         import gigatrain.search.engine  # noqa: F401
 
 
+def _json(value: Any) -> bytes:
+    """A task's result as compact JSON bytes, made in the worker: the server process only
+    forwards them (and the pipe carries bytes, cheaper to pickle than nested dicts)."""
+    from .service import clean
+
+    return json.dumps(clean(value), allow_nan=False, separators=(",", ":")).encode()
+
+
 def _worker_main(conn: Any) -> None:
     """A worker: run named tasks until the pipe closes; errors go back as data."""
     import traceback
@@ -98,7 +106,7 @@ def _worker_main(conn: Any) -> None:
         except (EOFError, OSError, KeyboardInterrupt):
             return
         try:
-            result = ("ok", tasks[name](**kwargs))
+            result = ("ok", _json(tasks[name](**kwargs)))
         except GigatrainError as e:
             result = ("error", str(e))
         except Exception as e:  # a bug: the parent logs it and answers 500
@@ -144,7 +152,7 @@ class WorkerPool:
     see the module docstring."""
 
     def __init__(self, slots: int = 2, timeout_s: float = 30.0, queue_s: float = 0.5,
-                 queue_max: int | None = None, cache_size: int = 64):
+                 queue_max: int | None = None, cache_size: int = 64, rate_per_s: float = 20.0):
         if slots < 1:
             raise ValueError("slots must be >= 1")
         self.slots, self.timeout_s, self.queue_s = slots, timeout_s, queue_s
@@ -159,6 +167,11 @@ class WorkerPool:
         self._io: ThreadPoolExecutor | None = None
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
+        #: token bucket for :meth:`gate`: at most ``rate_per_s`` long requests per second are
+        #: let in (cache hits included), so that even answers from the cache cannot flood
+        #: the server's one event loop
+        self.rate_per_s = rate_per_s
+        self._tokens, self._refilled = rate_per_s, time.monotonic()
         #: counters for /api/health and the load test
         self.stats = {"run": 0, "refused": 0, "cached": 0, "too_slow": 0}
 
@@ -183,8 +196,19 @@ class WorkerPool:
             return self._closed or (self._running >= self.slots
                                     and self._queued >= self.queue_max)
 
-    def refusal(self, what: str) -> BusyError:
-        """The error a refused request gets (counted in ``stats``)."""
+    def gate(self, what: str) -> BusyError | None:
+        """Before a long request's body is even read: refuse it (the error) when the queue is
+        full or more than ``rate_per_s`` arrived in the last second, else let it in."""
+        if self.full():
+            return self._busy(what)
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate_per_s,
+                               self._tokens + (now - self._refilled) * self.rate_per_s)
+            self._refilled = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return None
         return self._busy(what)
 
     async def _admit(self, what: str) -> float:
@@ -241,9 +265,9 @@ class WorkerPool:
                 self._cache.popitem(last=False)
 
     # ---------------------------------------------------------------- running
-    async def submit(self, what: str, task: str, **kwargs: Any) -> tuple[Any, Timing]:
+    async def submit(self, what: str, task: str, **kwargs: Any) -> tuple[bytes, Timing]:
         """Run ``TASKS[task](**kwargs)`` in a worker without holding a request thread;
-        returns the result and its :class:`Timing`. Library errors come back as
+        returns the result as JSON bytes and its :class:`Timing`. Library errors come back as
         :class:`GigatrainError`, a crash as ``RuntimeError``; see the module docstring for
         :class:`BusyError` and :class:`TooSlowError`."""
         key = self._key(task, kwargs)
@@ -263,11 +287,12 @@ class WorkerPool:
 
     def run(self, what: str, task: str, **kwargs: Any) -> Any:
         """The blocking form of :meth:`submit` for callers without an event loop (tests,
-        scripts): refuses at once when every slot is taken, never queues."""
+        scripts): refuses at once when every slot is taken, never queues; returns the
+        result as data."""
         if not self._try_start(queued=False):
             raise self._busy(what)
         try:
-            return self._run_blocking(what, task, kwargs)
+            return json.loads(self._run_blocking(what, task, kwargs))
         finally:
             self._release()
 
@@ -294,7 +319,7 @@ class WorkerPool:
             self._all = [x for x in self._all if x.proc.is_alive()] + [w]
             return w
 
-    def _run_blocking(self, what: str, task: str, kwargs: dict[str, Any]) -> Any:
+    def _run_blocking(self, what: str, task: str, kwargs: dict[str, Any]) -> bytes:
         w: _Worker | None = None
         try:
             w = self._take()
