@@ -6,7 +6,8 @@ GRPO) does, in order:
 1. **rollout**: generate ``prompts × samples`` responses with the inference engine. Time from
    the serving model (:func:`gigatrain.serving.perf.evaluate`): every generation replica
    (``gen_tp`` chips) runs its share of sequences with continuous batching at the largest
-   concurrency that fits (all requests queued, as engines run RL rollouts), so
+   concurrency that fits in the HBM share the engine is given (``gen_memory_utilization``
+   when colocated with the trainer; all requests queued, as engines run RL rollouts), so
    t = sequences_per_replica × output_len / output tokens per second; the step waits for the
    longest response, ``tail_factor`` × the mean (ESTIMATE; length-sorted or
    partial rollouts shrink it).
@@ -70,6 +71,10 @@ class RLSpec:
     off_policy_steps: int = 0  # ≥ 1 overlaps generation with training (disaggregated only)
     tail_factor: float = 1.0  # longest response / mean response (rollout waits for it)
     colocated_switch_s: float = 5.0  # engine sleep/wake + memory offload per step (ESTIMATE)
+    #: HBM share the generation engine may take when colocated with the trainer (verl's GRPO
+    #: examples set rollout.gpu_memory_utilization 0.6; ESTIMATE for other frameworks); the
+    #: serving default applies when disaggregated; 0 = the serving default always
+    gen_memory_utilization: float = 0.6
 
     @property
     def sequences(self) -> int:
@@ -132,7 +137,10 @@ def rollout_time(model: ModelSpec, system: SystemSpec, spec: RLSpec, chips: int)
                      ep=spec.gen_ep if model.moe is not None else 1)
     s = served_model(model)
     arr = to_arrays([dep], [req], system.chip.peak_flops_per_s)
-    r = evaluate(s, system, arr, DEFAULT_SERVING_KNOBS)
+    knobs = DEFAULT_SERVING_KNOBS
+    if spec.placement == "colocated" and spec.gen_memory_utilization:
+        knobs = knobs.with_(memory_utilization=spec.gen_memory_utilization)
+    r = evaluate(s, system, arr, knobs)
     conc = int(min(per_replica, max(r["max_concurrency"][0], 0)))
     if conc < 1:
         raise GigatrainError(
@@ -140,7 +148,7 @@ def rollout_time(model: ModelSpec, system: SystemSpec, spec: RLSpec, chips: int)
             f"({r['weights_bytes_per_chip'][0] / 2**30:.0f} GiB of weights per chip); use a larger gen_tp"
         )
     arr.concurrency = np.array([float(conc)])
-    r = evaluate(s, system, arr, DEFAULT_SERVING_KNOBS)
+    r = evaluate(s, system, arr, knobs)
     out_tok_s = float(r["output_tokens_per_s"][0])
     t = per_replica * spec.response_len / out_tok_s
     # the last responses finish at tail_factor × the mean length, decoded at low batch
