@@ -119,3 +119,23 @@ def test_bad_input_one_line(kw: dict, match: str) -> None:
 def test_bad_lengths() -> None:
     with pytest.raises(GigatrainError, match="input-len must be an integer"):
         _est(tp=8, input_len=0)
+
+
+def test_every_catalog_model_searches_cleanly() -> None:
+    """Smoke run of every catalog model (DESIGN.md principle 9): a search returns finite,
+    non-negative numbers or a diagnosis, never an exception or NaN."""
+    import warnings
+
+    from gigatrain.catalog.models import load_models
+    from gigatrain.serving.search import ServingTargets, search_serving
+
+    system = get_system("h100-sxm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for slug, m in load_models().items():
+            r = search_serving(m, system, Request(2048, 512), ServingTargets(2.0, 0.1, 10.0), usd_per_chip_hour=2.0)
+            assert r.best is not None or r.diagnosis, slug
+            if r.best is not None:
+                for k, v in r.best.to_dict().items():
+                    if isinstance(v, float):
+                        assert math.isfinite(v) and v >= 0, (slug, k)

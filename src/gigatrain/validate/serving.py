@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -179,3 +180,25 @@ def main() -> None:  # python -m gigatrain.validate.serving
 
 if __name__ == "__main__":
     main()
+
+
+SERVING_COLUMNS = frozenset({"batch_or_concurrency", "input_len", "output_len", "engine"})
+POSTTRAIN_COLUMNS = frozenset({"task", "parallel_layout", "rollout_engine"})
+
+
+def runs_schema(header: Iterable[str]) -> str:
+    """``serving``, ``posttrain`` or ``training``: which scorer a runs CSV with these columns
+    needs (for ``gigatrain validate --runs FILE``)."""
+    cols = set(header)
+    if cols >= SERVING_COLUMNS:
+        return "serving"
+    if cols >= POSTTRAIN_COLUMNS:
+        return "posttrain"
+    return "training"
+
+
+def score_serving_file(path: str | Path) -> tuple[list[dict], dict]:
+    """Rows ``{row_id, metric, predicted, measured, rel_error, status, reason}`` and the summary
+    for a serving runs CSV (the JSON ``gigatrain validate --json`` prints for training runs)."""
+    res = score_cases([case_from_row(r) for r in read_serving_rows(Path(path))])
+    return [r.to_dict() for r in res], summarize(res)
