@@ -44,6 +44,9 @@ class ServingKnobs:
     #: share of the training model's GEMM ramp (half efficiency at ``matmul_half_flops``) kept
     #: on top of the roofline (which already charges small GEMMs their weight reads); ESTIMATE
     gemm_half_scale: float = 0.1
+    #: fitted: routed-expert GEMMs (grouped GEMMs over many small experts: Triton fused_moe,
+    #: DeepGEMM, CUTLASS grouped) reach this fraction of the dense GEMM efficiency
+    expert_gemm_efficiency_scale: float = 0.625
     #: attention kernels reach this fraction of the best GEMM efficiency (FA3 on H100 ≈ 0.65 of
     #: peak vs 0.80 GEMM: achievable.md §4.1; same value as the training model's knob)
     attention_efficiency_ratio: float = 0.75
@@ -55,14 +58,14 @@ class ServingKnobs:
     kernel_overhead_scale: float = 1.55
     #: fitted: fixed host/scheduler time per engine iteration (batch assembly, sampling,
     #: detokenisation outside the graph); vLLM V1 and SGLang overlap most of it
-    step_overhead_s: float = 0.28e-3
+    step_overhead_s: float = 0.21e-3
     #: fitted: host time per sequence per iteration (scheduler bookkeeping, sampling, output
     #: processing run per request on the CPU; grows with the batch, not with the chips)
-    per_seq_step_overhead_s: float = 0.44e-6
+    per_seq_step_overhead_s: float = 0.14e-6
     #: fitted: fixed time to first token outside the model when requests come through an API
     #: server (HTTP, tokenisation, scheduling the new request, streaming the first token back);
     #: fitted on InferenceMAX (OpenAI-compatible servers); in-process benchmarks do not pay it
-    ttft_overhead_s: float = 0.035
+    ttft_overhead_s: float = 0.044
 
     # --- communication ---------------------------------------------------------------------
     #: latency of one small all-reduce in tier latency steps: engines use one-shot/two-shot

@@ -141,7 +141,8 @@ class _Stage:
             exp_flops = tokens * self.n_moe * s.routed_flops_per_token / tp
             tok_per_expert = tokens * s.top_k / (s.num_experts * touched)  # per touched expert
             op = 2.0 * tok_per_expert * s.hidden * s.expert_ffn / (tp / a.ep)
-            t_gemm = t_gemm + np.maximum(expert_read / self.bw, exp_flops / (self.peak * self._eff(op)))
+            eff = self._eff(op) * k.expert_gemm_efficiency_scale
+            t_gemm = t_gemm + np.maximum(expert_read / self.bw, exp_flops / (self.peak * eff))
         kv_read = seqs * ctx * self.kv_tok_chip * (tp / attn_share)
         attn_flops = tokens * ctx * s.attn_core_flops_per_ctx * self.layers / attn_share
         attn_eff = self.e_max * k.attention_efficiency_ratio
