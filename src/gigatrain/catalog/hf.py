@@ -122,6 +122,26 @@ def _moe(c: _Config, model_type: str, layers: int, ffn: int) -> dict[str, int] |
     }  # type: ignore[dict-item]
 
 
+def _kv_heads(c: _Config, model_type: str, heads: int) -> int | None:
+    """``num_key_value_heads`` (Falcon: ``num_kv_heads``; its default is multi-query, one KV
+    head, unless ``new_decoder_architecture``), else multi-head attention."""
+    kv = c.int("num_key_value_heads", "num_kv_heads")
+    if kv is not None:
+        return kv
+    if model_type == "falcon" and c.flag("multi_query", True) and not c.flag(
+            "new_decoder_architecture", False):
+        return 1
+    return heads
+
+
+def _bias(c: _Config, model_type: str, gpt_style: bool) -> str:
+    if model_type == "falcon":  # FalconConfig(bias=False): no biases by default
+        return "all" if c.flag("bias", False) else "none"
+    if gpt_style:
+        return "all"
+    return "qkv" if c.flag("attention_bias", False) else "none"
+
+
 def hf_to_catalog(cfg: dict[str, Any], slug: str) -> dict[str, Any]:
     """The catalog-schema dict for a Hugging Face ``config.json`` (Llama, Mistral, Mixtral, Qwen,
     DeepSeek, Gemma, GPT-2, GPT-NeoX, OPT, Falcon...). Raises GigatrainError naming the key."""
@@ -144,11 +164,11 @@ def hf_to_catalog(cfg: dict[str, Any], slug: str) -> dict[str, Any]:
     d: dict[str, Any] = {
         "num_layers": layers, "hidden_size": h, "ffn_hidden_size": ffn,
         "num_attention_heads": heads, "vocab_size": vocab,
-        "num_kv_heads": c.int("num_key_value_heads", default=heads),
+        "num_kv_heads": _kv_heads(c, model_type, heads),
         "tied_embeddings": c.flag("tie_word_embeddings", TIED_BY_DEFAULT.get(model_type, False)),
         "mlp_gated": not gpt_style and (model_type in _GATED_GELU or "gelu" not in act),
         "norm_type": "layernorm" if gpt_style else "rmsnorm",
-        "bias": "all" if gpt_style else ("qkv" if c.flag("attention_bias", False) else "none"),
+        "bias": _bias(c, model_type, gpt_style),
     }
     head_dim = c.int("head_dim", default=0, minimum=0)
     if head_dim:
@@ -156,6 +176,9 @@ def hf_to_catalog(cfg: dict[str, Any], slug: str) -> dict[str, Any]:
     if model_type in ("gpt2", "opt"):
         d["learned_position_embeddings"] = c.int("n_positions", "max_position_embeddings",
                                                  default=0, minimum=0)
+    if model_type == "falcon" and c.flag("parallel_attn", True) and not c.flag(
+            "new_decoder_architecture", False):
+        d["norms_per_layer"] = 1  # one LayerNorm feeds both attention and MLP (Falcon-7B)
     mla = _mla(c)
     if mla:
         d["mla"] = mla
