@@ -51,7 +51,8 @@ class _CallableSearchPackage(types.ModuleType):
 _search_pkg = importlib.import_module(f"{__name__}.search")  # empty __init__: costs nothing
 _search_pkg.__class__ = _CallableSearchPackage
 _search_pkg.__doc__ = (
-    "gigatrain.search(model, chip, chips, ...): " + (importlib.import_module(f"{__name__}.public").search.__doc__ or "")
+    "gigatrain.search(model, chip, chips, ...): "
+    + (importlib.import_module(f"{__name__}.public").search.__doc__ or "")
     + "\n\nAlso the package of the search engine (gigatrain.search.engine, gigatrain.search.space)."
 )
 

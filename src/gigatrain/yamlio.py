@@ -116,7 +116,9 @@ def _decode(data: bytes, name: str, what: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise GigatrainError(f"{what} {name} is not UTF-8 text (bad byte at offset {e.start})") from None
+        raise GigatrainError(
+            f"{what} {name} is not UTF-8 text (bad byte at offset {e.start})"
+        ) from None
 
 
 def parse_yaml(text: str, name: str = "<text>") -> Any:

@@ -30,8 +30,17 @@ TIED_BY_DEFAULT = {
 #: ``num_experts_per_tok`` default per config class (when the key is absent)
 TOP_K_DEFAULT = {"mixtral": 2, "qwen2_moe": 4, "qwen3_moe": 8, "deepseek_v3": 8}
 #: families with LayerNorm, biases everywhere and a plain (non-gated) MLP
-_GPT_STYLE = ("gpt2", "gpt_neox", "opt", "bloom", "falcon", "gpt_bigcode", "gptj", "phi",
-              "starcoder2")
+_GPT_STYLE = (
+    "gpt2",
+    "gpt_neox",
+    "opt",
+    "bloom",
+    "falcon",
+    "gpt_bigcode",
+    "gptj",
+    "phi",
+    "starcoder2",
+)
 #: gated MLPs whose activation is a GeLU (GeGLU), which the activation name does not reveal
 _GATED_GELU = ("gemma", "gemma2", "gemma3_text")
 MAX_DIM = 10**8
@@ -55,8 +64,14 @@ class _Config:
                 return k, self.cfg[k]
         return keys[0], None
 
-    def int(self, *keys: str, default: int | None = None, minimum: int = 1,
-            maximum: int = MAX_DIM, why: str = "") -> int | None:
+    def int(
+        self,
+        *keys: str,
+        default: int | None = None,
+        minimum: int = 1,
+        maximum: int = MAX_DIM,
+        why: str = "",
+    ) -> int | None:
         """An integer in [minimum, maximum]; floats with an integer value are accepted."""
         key, v = self.find(*keys)
         if v is None:
@@ -104,11 +119,23 @@ def _moe(c: _Config, model_type: str, layers: int, ffn: int) -> dict[str, int] |
     if not n_exp:
         return None
     top_key, _ = c.find("num_experts_per_tok", "moe_top_k")
-    top_k = c.int(top_key, default=min(TOP_K_DEFAULT.get(model_type, 2), n_exp),
-                  maximum=n_exp, why=f" ({exp_key}={n_exp})")
+    top_k = c.int(
+        top_key,
+        default=min(TOP_K_DEFAULT.get(model_type, 2), n_exp),
+        maximum=n_exp,
+        why=f" ({exp_key}={n_exp})",
+    )
     assert top_k is not None
-    first_dense = c.int("first_k_dense_replace", default=0, minimum=0, maximum=layers,
-                        why=f" (num_hidden_layers={layers})") or 0
+    first_dense = (
+        c.int(
+            "first_k_dense_replace",
+            default=0,
+            minimum=0,
+            maximum=layers,
+            why=f" (num_hidden_layers={layers})",
+        )
+        or 0
+    )
     expert_ffn = c.int("moe_intermediate_size", default=ffn)
     n_shared = c.int("n_shared_experts", default=0, minimum=0) or 0
     shared_ffn = expert_ffn if n_shared else 0
@@ -116,8 +143,11 @@ def _moe(c: _Config, model_type: str, layers: int, ffn: int) -> dict[str, int] |
     if qwen_shared and not n_shared:  # Qwen2-MoE: one shared expert of its own width
         n_shared, shared_ffn = 1, qwen_shared
     return {
-        "num_experts": n_exp, "top_k": top_k, "expert_ffn_hidden_size": expert_ffn,
-        "num_moe_layers": layers - first_dense, "num_shared_experts": n_shared,
+        "num_experts": n_exp,
+        "top_k": top_k,
+        "expert_ffn_hidden_size": expert_ffn,
+        "num_moe_layers": layers - first_dense,
+        "num_shared_experts": n_shared,
         "shared_expert_ffn_hidden_size": shared_ffn,
     }  # type: ignore[dict-item]
 
@@ -128,8 +158,11 @@ def _kv_heads(c: _Config, model_type: str, heads: int) -> int | None:
     kv = c.int("num_key_value_heads", "num_kv_heads")
     if kv is not None:
         return kv
-    if model_type == "falcon" and c.flag("multi_query", True) and not c.flag(
-            "new_decoder_architecture", False):
+    if (
+        model_type == "falcon"
+        and c.flag("multi_query", True)
+        and not c.flag("new_decoder_architecture", False)
+    ):
         return 1
     return heads
 
@@ -151,8 +184,12 @@ def hf_to_catalog(cfg: dict[str, Any], slug: str) -> dict[str, Any]:
     layers = c.int("num_hidden_layers", "n_layer", "num_layers")
     heads = c.int("num_attention_heads", "n_head")
     vocab = c.int("vocab_size")
-    need = {"hidden_size": h, "num_hidden_layers": layers, "num_attention_heads": heads,
-            "vocab_size": vocab}
+    need = {
+        "hidden_size": h,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "vocab_size": vocab,
+    }
     missing = [k for k, v in need.items() if v is None]
     if missing:
         raise GigatrainError(f"{slug}: config.json lacks {', '.join(missing)}")
@@ -162,8 +199,11 @@ def hf_to_catalog(cfg: dict[str, Any], slug: str) -> dict[str, Any]:
     gpt_style = model_type in _GPT_STYLE
     act = c.text("hidden_act", "hidden_activation", "activation_function", default="silu")
     d: dict[str, Any] = {
-        "num_layers": layers, "hidden_size": h, "ffn_hidden_size": ffn,
-        "num_attention_heads": heads, "vocab_size": vocab,
+        "num_layers": layers,
+        "hidden_size": h,
+        "ffn_hidden_size": ffn,
+        "num_attention_heads": heads,
+        "vocab_size": vocab,
         "num_kv_heads": _kv_heads(c, model_type, heads),
         "tied_embeddings": c.flag("tie_word_embeddings", TIED_BY_DEFAULT.get(model_type, False)),
         "mlp_gated": not gpt_style and (model_type in _GATED_GELU or "gelu" not in act),
@@ -174,10 +214,14 @@ def hf_to_catalog(cfg: dict[str, Any], slug: str) -> dict[str, Any]:
     if head_dim:
         d["head_dim"] = head_dim
     if model_type in ("gpt2", "opt"):
-        d["learned_position_embeddings"] = c.int("n_positions", "max_position_embeddings",
-                                                 default=0, minimum=0)
-    if model_type == "falcon" and c.flag("parallel_attn", True) and not c.flag(
-            "new_decoder_architecture", False):
+        d["learned_position_embeddings"] = c.int(
+            "n_positions", "max_position_embeddings", default=0, minimum=0
+        )
+    if (
+        model_type == "falcon"
+        and c.flag("parallel_attn", True)
+        and not c.flag("new_decoder_architecture", False)
+    ):
         d["norms_per_layer"] = 1  # one LayerNorm feeds both attention and MLP (Falcon-7B)
     mla = _mla(c)
     if mla:
