@@ -344,3 +344,22 @@ def test_python_api_functions() -> None:
     assert rep.verdicts
     with pytest.raises(gigatrain.GigatrainError, match="seq"):
         gigatrain.estimate("llama-3.1-8b", "h100-sxm", 8, seq=0)
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"row_id,source_group\x00\n", "binary"),
+        ("row_id,source_group\n".encode("utf-16"), "UTF-16"),
+        ("row_id," + "a" * 200_000 + "\n", "not valid CSV at line 1"),
+        ("a,b\n1,2\n", "lacks column(s) row_id"),
+    ],
+)
+def test_unreadable_runs_files_are_one_line(
+    tmp_path: Path, content: bytes | str, needle: str
+) -> None:
+    from gigatrain.validate.runs import read_rows
+
+    with pytest.raises(GigatrainError) as ei:
+        read_rows(_write(tmp_path, "runs.csv", content))
+    assert needle in str(ei.value) and "\n" not in str(ei.value)

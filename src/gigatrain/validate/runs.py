@@ -19,6 +19,7 @@ from ..catalog.hardware import default_system_for, get_chip
 from ..catalog.models import load_models
 from ..errors import GigatrainError
 from ..specs import ChipSpec, Job, ModelSpec, MoESpec, Plan, SystemSpec
+from ..yamlio import read_text
 from .conventions import cores_per_chip, flops_convention, peak_basis_flops, system_for_text
 
 DATA = Path(__file__).parent / "data"
@@ -59,24 +60,25 @@ class Unsupported:
 
 
 def read_rows(path: Path | None = None, text: str | None = None) -> list[dict[str, str]]:
-    """Rows of a CSV in the published_runs schema; a clear error when columns are missing."""
-    try:
-        if text is None:
-            assert path is not None
-            text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise GigatrainError(f"cannot read runs file {path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise GigatrainError(f"runs file {path} is not UTF-8 text") from None
+    """Rows of a CSV in the published_runs schema; one clear line when the file is not UTF-8
+    text (binary, UTF-16), is not CSV, or lacks columns. Rows with bad values are kept and
+    reported per row by :func:`case_from_row`."""
+    if text is None:
+        assert path is not None
+        text = read_text(path, "runs file", max_bytes=256 * 2**20)
     reader = csv.DictReader(io.StringIO(text))
-    cols = reader.fieldnames or []
-    missing = [c for c in REQUIRED_COLUMNS if c not in cols]
-    if missing:
-        raise GigatrainError(
-            f"runs file {path or '<text>'} lacks column(s) {', '.join(missing)}; it must have the "
-            "columns of published_runs.csv"
-        )
-    return [dict(r) for r in reader]
+    try:
+        cols = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+        if missing:
+            raise GigatrainError(
+                f"runs file {path or '<text>'} lacks column(s) {', '.join(missing)}; it must have "
+                "the columns of published_runs.csv"
+            )
+        return [dict(r) for r in reader]
+    except csv.Error as e:
+        raise GigatrainError(f"runs file {path or '<text>'}: not valid CSV at line "
+                             f"{max(reader.line_num, 1)} ({e})") from None
 
 
 def shipped_rows() -> list[dict[str, str]]:
