@@ -38,23 +38,27 @@ _PUBLIC = frozenset({"check", "compare", "cost", "estimate", "fleet"})
 
 
 class _CallableSearchPackage(types.ModuleType):
-    """``gigatrain.search`` is both the subpackage (``gigatrain.search.engine``...) and the API
-    function: Python binds a subpackage to its parent's attribute on first import, which would
-    hide a plain function of the same name, so the (empty) package module is made callable."""
+    # ``gigatrain.search`` is both the subpackage (``gigatrain.search.engine``...) and the API
+    # function: Python binds a subpackage to its parent's attribute on first import, which would
+    # hide a plain function of the same name, so the (empty) package module is made callable.
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from .public import search as _search
 
         return _search(*args, **kwargs)
 
+    @property  # type: ignore[misc]
+    def __doc__(self) -> str:  # type: ignore[override]
+        from .public import search as _search
+
+        return (
+            f"gigatrain.search(model, chip, chips, ...): {_search.__doc__}\n\n"
+            "Also the package of the search engine (gigatrain.search.engine, .space)."
+        )
+
 
 _search_pkg = importlib.import_module(f"{__name__}.search")  # empty __init__: costs nothing
 _search_pkg.__class__ = _CallableSearchPackage
-_search_pkg.__doc__ = (
-    "gigatrain.search(model, chip, chips, ...): "
-    + (importlib.import_module(f"{__name__}.public").search.__doc__ or "")
-    + "\n\nAlso the package of the search engine (gigatrain.search.engine, gigatrain.search.space)."
-)
 
 
 def __getattr__(name: str) -> Any:

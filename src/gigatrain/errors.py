@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
 
@@ -23,6 +22,8 @@ class NoFeasiblePlanError(GigatrainError):
 
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> GigatrainError:
     """``unknown chip 'h100'; nearest: h100-sxm, h100-pcie (see `gigatrain catalog chips`)``."""
+    import difflib  # only on the error path: keeps `import gigatrain` light
+
     options = sorted(valid)
     near = difflib.get_close_matches(name.lower(), options, n=4, cutoff=0.4)
     if not near:
