@@ -2,9 +2,10 @@
 
 * libyaml's C parser (``yaml.CSafeLoader``) when PyYAML was built with it (10–30× faster than
   the pure-Python loader), the pure-Python ``SafeLoader`` otherwise;
-* a size limit (:data:`MAX_BYTES`), a nesting limit (:data:`MAX_DEPTH`) and a limit on the size
-  of the document with every alias expanded (:data:`MAX_EXPANDED_NODES`) — a "billion laughs"
-  alias bomb is refused after composing its few hundred nodes, before anything walks it;
+* a size limit (:data:`MAX_BYTES`) and, for documents with aliases, a nesting limit
+  (:data:`MAX_DEPTH`) and a limit on the size of the document with every alias expanded
+  (:data:`MAX_EXPANDED_NODES`) — a "billion laughs" alias bomb is refused after composing its
+  few hundred nodes, before anything walks it (libyaml caps nesting at 1,000 levels itself);
 * duplicate mapping keys are an error (plain PyYAML silently keeps the last one);
 * binary, UTF-16 and other non-UTF-8 files get one clear line;
 * :func:`read_yaml_cached` parses a file once per (path, size, mtime) — for the catalogs —
@@ -24,8 +25,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import GigatrainError
 
 MAX_BYTES = 16 * 2**20  # a catalog is ~100 kB; a claim or roadmap file a few kB
@@ -33,55 +32,62 @@ MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 1_000_000
 _VERSION = "1"  # bump when the parsed form of a file changes (loader rules)
 
-_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+@lru_cache(maxsize=1)
+def _loader_class() -> type:
+    """Safe loader (C parser when available) that rejects duplicate mapping keys. Built on first
+    use: PyYAML's import compiles regexes, which a run served from the cache never needs."""
+    import yaml
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
-    """Safe loader (C parser when available) that rejects duplicate mapping keys."""
+    base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        pairs = list(node.value)  # before merge keys (<<) are flattened into it
-        mapping = super().construct_mapping(node, deep=deep)
-        merges = any(k.tag == "tag:yaml.org,2002:merge" for k, _ in pairs)
-        if merges or len(mapping) != len(pairs):  # a key was overwritten: find and name it
-            self._refuse_duplicates(pairs, deep)
-        return mapping
+    class Loader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            pairs = list(node.value)  # before merge keys (<<) are flattened into it
+            mapping = super().construct_mapping(node, deep=deep)
+            merges = any(k.tag == "tag:yaml.org,2002:merge" for k, _ in pairs)
+            if merges or len(mapping) != len(pairs):  # a key was overwritten: find and name it
+                self._refuse_duplicates(pairs, deep)
+            return mapping
 
-    def _refuse_duplicates(self, pairs: list[tuple[yaml.Node, yaml.Node]], deep: bool) -> None:
-        seen: set[Any] = set()
-        for key_node, _ in pairs:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                dup = key in seen
-                seen.add(key)
-            except TypeError:  # unhashable: SafeConstructor has already refused it
-                continue
-            if dup:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+        def _refuse_duplicates(self, pairs: list[tuple[Any, Any]], deep: bool) -> None:
+            seen: set[Any] = set()
+            for key_node, _ in pairs:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    dup = key in seen
+                    seen.add(key)
+                except TypeError:  # unhashable: SafeConstructor has already refused it
+                    continue
+                if dup:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+
+    return Loader
 
 
 #: an alias token: ``*name`` after a line start, space, flow indicator or mapping colon
 _ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\[\]{}]", re.MULTILINE)
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
+def _children(node: Any) -> list[Any]:
+    value = node.value
+    if isinstance(value, list):  # a mapping's (key, value) pairs or a sequence's items
+        return (
+            [n for pair in value for n in pair] if value and isinstance(value[0], tuple) else value
+        )
+    return []  # a scalar
 
 
-def _check_shape(node: yaml.Node, name: str) -> None:
+def _check_shape(node: Any, name: str) -> None:
     """Refuse nesting deeper than MAX_DEPTH and documents whose alias expansion exceeds
     MAX_EXPANDED_NODES; linear in the composed (unexpanded) node count."""
     expanded: dict[int, int] = {}
     # iterative post-order walk: (node, depth, children visited?)
-    stack: list[tuple[yaml.Node, int, bool]] = [(node, 1, False)]
+    stack: list[tuple[Any, int, bool]] = [(node, 1, False)]
     on_path: set[int] = set()
     while stack:
         n, depth, done = stack.pop()
@@ -125,7 +131,9 @@ def parse_yaml(text: str, name: str = "<text>") -> Any:
     """Parse YAML ``text`` (``name`` labels errors) under the limits of this module."""
     if len(text) > MAX_BYTES:
         raise GigatrainError(f"{name}: {len(text):,} characters exceeds the {MAX_BYTES:,} limit")
-    loader = _Loader(text)
+    import yaml
+
+    loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -192,7 +200,7 @@ def _disk_cached(path: str, size: int, mtime_ns: int, what: str) -> Any:
     cache = _cache_dir()
     if cache is None:
         return read_yaml(path, what)
-    key = hashlib.sha256(f"{path}|{size}|{mtime_ns}|{yaml.__version__}|{_VERSION}".encode())
+    key = hashlib.sha256(f"{path}|{size}|{mtime_ns}|{_VERSION}".encode())
     file = cache / f"yaml-{key.hexdigest()[:32]}.pickle"
     if _trusted(file) and _trusted(cache):
         try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import GigatrainError, unknown_name
 from ..model.knobs import DEFAULT_KNOBS, KNOB_RANGES, Knobs
-from ..yamlio import read_yaml
+from ..yamlio import read_yaml_cached
 
 DATA = Path(__file__).parent / "data" / "frameworks.yaml"
 
@@ -94,7 +94,7 @@ def _parse(slug: str, raw: Any) -> Framework:
 
 @cache
 def load_frameworks() -> dict[str, Framework]:
-    raw = read_yaml(DATA, "framework catalog")
+    raw = read_yaml_cached(DATA, "framework catalog")
     out = {}
     for slug, v in raw.items():
         parent = raw.get(v.get("inherits")) if isinstance(v, dict) else None
