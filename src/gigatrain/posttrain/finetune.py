@@ -27,9 +27,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
+import numpy as np
+
 from ..catalog.frameworks import knobs_for
 from ..errors import GigatrainError
-from ..model.estimate import Estimate, estimate
+from ..model.estimate import Estimate, estimate, evaluate
+from ..model.plans import PlanArrays, check_plan
 from ..model.workload import params_total
 from ..specs import Job, ModelSpec, Plan, SystemSpec
 
@@ -186,29 +189,34 @@ def best_finetune_plan(model: ModelSpec, system: SystemSpec, job: Job, chips: in
     1/2/4, selective or full recompute (or the one given)."""
     if plan is not None:
         return finetune_estimate(model, system, job, plan, spec)
+    cands = [Plan(tp=tp, pp=pp, dp=chips // (tp * pp), zero_stage=zero, micro_batch=mbs, recompute=rc,
+                  sequence_parallel=tp > 1)
+             for tp in (1, 2, 4, 8) for pp in (1, 2, 4, 8) if chips % (tp * pp) == 0
+             for zero in (1, 3) for mbs in (1, 2, 4) for rc in ("selective", "full")]
+    ok = []
+    for p in cands:
+        try:
+            check_plan(model, job, p)
+            ok.append(p)
+        except GigatrainError:
+            continue
+    if not ok:
+        raise GigatrainError(f"no plan of tp·pp in {{1,2,4,8}}² divides {chips} chips with global batch "
+                             f"{job.global_batch_seqs}; give --tp/--pp/--micro-batch")
+    if spec.method == "full":
+        # one array evaluation of every candidate (the training model's own path), then the
+        # fastest that fits (or the smallest when none fits) is estimated in full
+        r = evaluate(model, system, job, PlanArrays.from_plans(ok), knobs_for(job.framework))
+        fits = np.asarray(r["fits"], dtype=bool)
+        i = int(np.argmin(np.where(fits, r["step_time_s"], np.inf))) if fits.any() else int(np.argmin(r["memory/total"]))
+        return finetune_estimate(model, system, job, ok[i], spec)
     best: FinetuneEstimate | None = None
     smallest: FinetuneEstimate | None = None
-    for tp in (1, 2, 4, 8):
-        for pp in (1, 2, 4, 8):
-            if chips % (tp * pp):
-                continue
-            dp = chips // (tp * pp)
-            for zero in (1, 3):
-                for mbs in (1, 2, 4):
-                    for rc in ("selective", "full"):
-                        p = Plan(tp=tp, pp=pp, dp=dp, zero_stage=zero, micro_batch=mbs, recompute=rc,
-                                 sequence_parallel=tp > 1)
-                        try:
-                            e = finetune_estimate(model, system, job, p, spec)
-                        except GigatrainError:
-                            continue
-                        if smallest is None or e.memory_bytes < smallest.memory_bytes:
-                            smallest = e
-                        if e.fits and (best is None or e.step_time_s < best.step_time_s):
-                            best = e
-    if best is None:
-        if smallest is None:
-            raise GigatrainError(f"no plan of tp·pp in {{1,2,4,8}}² divides {chips} chips with global batch "
-                                 f"{job.global_batch_seqs}; give --tp/--pp/--micro-batch")
-        return replace(smallest)
-    return best
+    for p in ok:
+        e = finetune_estimate(model, system, job, p, spec)
+        if smallest is None or e.memory_bytes < smallest.memory_bytes:
+            smallest = e
+        if e.fits and (best is None or e.step_time_s < best.step_time_s):
+            best = e
+    assert smallest is not None
+    return best if best is not None else replace(smallest)
