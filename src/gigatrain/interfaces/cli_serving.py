@@ -446,6 +446,11 @@ def rl(
 
     if steps < 0:
         raise GigatrainError(f"--steps must be ≥ 0, got {steps}")
+    for flag, v in (("--prompts", prompts), ("--samples", samples), ("--prompt-len", prompt_len),
+                    ("--response-len", response_len), ("--train-steps", train_steps), ("--gen-tp", gen_tp),
+                    ("--chips", chips)):
+        if v < 1:
+            raise GigatrainError(f"{flag} must be a positive integer, got {v}")
     m = get_model(model)
     sysm = default_system_for(get_chip(chip))
     spec = RLSpec(algorithm=algorithm, prompts_per_step=prompts, samples_per_prompt=samples,  # type: ignore[arg-type]
