@@ -363,3 +363,12 @@ def test_unreadable_runs_files_are_one_line(
     with pytest.raises(GigatrainError) as ei:
         read_rows(_write(tmp_path, "runs.csv", content))
     assert needle in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_huge_integers_are_named_not_crashed() -> None:
+    from gigatrain.errors import require_positive
+
+    with pytest.raises(GigatrainError, match="n_embd=<a 16,610-bit integer>"):
+        from_hf_config({**GPT2, "n_embd": 10**5000}, "m")
+    with pytest.raises(GigatrainError, match="seq must be a positive integer"):
+        require_positive("seq", 10**5000, integer=True, maximum=10**7)

@@ -20,6 +20,16 @@ class NoFeasiblePlanError(GigatrainError):
     exit_code = 1
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` for a message, at most ``limit`` characters; safe for 5,000-digit
+    integers (whose repr Python refuses) and huge floats."""
+    try:
+        text = repr(value)
+    except ValueError:  # int beyond sys.get_int_max_str_digits()
+        return f"<a {value.bit_length():,}-bit integer>" if isinstance(value, int) else "<unprintable>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> GigatrainError:
     """``unknown chip 'h100'; nearest: h100-sxm, h100-pcie (see `gigatrain catalog chips`)``."""
     import difflib  # only on the error path: keeps `import gigatrain` light
@@ -37,9 +47,13 @@ def require_positive(field: str, value: float, *, integer: bool = False, maximum
     1..10,000,000), got 0``."""
     kind = "integer" if integer else "number"
     valid = f" (valid: {1 if integer else '> 0'}..{maximum:,.0f})" if maximum is not None else ""
-    if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-        raise GigatrainError(f"{field} must be a positive {kind}{valid}, got {value!r}")
+    try:
+        finite = not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite or value <= 0:
+        raise GigatrainError(f"{field} must be a positive {kind}{valid}, got {shown(value)}")
     if integer and int(value) != value:
-        raise GigatrainError(f"{field} must be an integer{valid}, got {value!r}")
+        raise GigatrainError(f"{field} must be an integer{valid}, got {shown(value)}")
     if maximum is not None and value > maximum:
         raise GigatrainError(f"{field}={value:g} is beyond the supported maximum {maximum:g}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import GigatrainError
+from ..errors import GigatrainError, shown
 
 #: ``tie_word_embeddings`` default of each ``model_type``'s config class in transformers;
 #: classes that do not set it inherit PretrainedConfig's True. Unknown types: False (the
@@ -47,8 +47,7 @@ MAX_DIM = 10**8
 
 
 def _fail(key: str, value: Any, valid: str) -> GigatrainError:
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-    return GigatrainError(f"config.json: {key}={shown}; {valid}")
+    return GigatrainError(f"config.json: {key}={shown(value)}; {valid}")
 
 
 class _Config:

@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import GigatrainError, unknown_name
+from ..errors import GigatrainError, shown, unknown_name
 from ..specs import MLASpec, ModelSpec, MoESpec
 from ..yamlio import read_text, read_yaml, read_yaml_cached
 from .hf import hf_to_catalog
@@ -34,13 +34,13 @@ _INFO = {
 def _positive_int(where: str, key: str, value: Any, *, allow_zero: bool = False) -> int:
     """An integer in 1..1e8 (0..1e8 with ``allow_zero``); bools, fractions, NaN/inf refused."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise GigatrainError(f"{where}: {key} must be an integer, got {value!r}")
+        raise GigatrainError(f"{where}: {key} must be an integer, got {shown(value)}")
     if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
-        raise GigatrainError(f"{where}: {key} must be an integer, got {value!r}")
+        raise GigatrainError(f"{where}: {key} must be an integer, got {shown(value)}")
     if value < 0 or (value == 0 and not allow_zero):
-        raise GigatrainError(f"{where}: {key} must be {'>= 0' if allow_zero else 'positive'}, got {value!r}")
+        raise GigatrainError(f"{where}: {key} must be {'>= 0' if allow_zero else 'positive'}, got {shown(value)}")
     if value > 10**8:
-        raise GigatrainError(f"{where}: {key}={value:.4g} is beyond the supported maximum 1e8")
+        raise GigatrainError(f"{where}: {key}={shown(value, 24)} is beyond the supported maximum 1e8")
     return int(value)
 
 
