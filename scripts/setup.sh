@@ -10,4 +10,5 @@ python -m pip install -q --upgrade pip
 # the CPU build of PyTorch; `pip install torch` alone would pull a multi-GB CUDA build
 python -m pip install -q "torch==2.13.0" || echo "warning: torch 2.13.0 not installed; calibrate/measure need gigatrain[torch]"
 python -m pip install -q -e ".[dev]"
+python -m pip install -q -e ".[sweep]"   # Ray (CPU-only core wheel), DuckDB, pyarrow: `gigatrain sweep`
 echo "gigatrain installed in .venv ($(.venv/bin/gigatrain --help >/dev/null && echo ok))"

@@ -1,0 +1,188 @@
+"""``gigatrain sweep``, ``query`` and ``sweep-plot``: design-space sweeps. Rendering only — the
+sweep itself is :mod:`gigatrain.sweep`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import GigatrainError
+
+app = typer.Typer()
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _progress_bar() -> tuple[Any, Any]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    prog = Progress(TextColumn("points"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]} pts/s"), TextColumn("rows {task.fields[rows]}"),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=err_console, transient=False)
+    return prog, prog.add_task("sweep", total=None, rate="–", rows=0)
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="sweep spec YAML (see src/gigatrain/examples/sweep-*.yaml)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="results directory (created; rerun to resume)")],
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local runtime)")] = None,
+    local: Annotated[bool, typer.Option("--local", help="run in this process, without Ray")] = False,
+    workers: Annotated[int | None, typer.Option(help="CPUs of the local Ray runtime (default: all)")] = None,
+    allow_catalog_change: Annotated[bool, typer.Option(
+        "--allow-catalog-change", help="resume even though the catalog files changed")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Run a design-space sweep (models × chips incl. what-if × sizes × budgets × prices) on Ray;
+    results as Parquet in --out, resumable after any crash."""
+    from ..sweep.runner import run_sweep
+    from ..sweep.spec import load_spec
+
+    if workers is not None and not 1 <= workers <= 4096:
+        raise GigatrainError(f"--workers must be in 1..4096, got {workers}")
+    sp = load_spec(spec)
+    prog, tid = _progress_bar()
+    t0 = time.perf_counter()
+    first: list[int] = []
+
+    def progress(done: int, total: int, rows: int) -> None:
+        if not first:
+            first.append(done)
+        dt = time.perf_counter() - t0
+        rate = (done - first[0]) / dt if dt > 0 and done > first[0] else 0.0
+        prog.update(tid, completed=done, total=total, rate=f"{rate:,.1f}" if rate else "–", rows=f"{rows:,}")
+
+    with prog:
+        summary = run_sweep(sp, out, executor="local" if local else "ray", address=address, num_cpus=workers,
+                            progress=progress, allow_catalog_change=allow_catalog_change)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
+    else:
+        t = Table(title=f"sweep {escape(sp.name)} → {escape(str(out))}", title_justify="left")
+        for c in ("points", "done before", "computed", "rows", "tasks", "pts/task", "workers", "wall", "pts/s"):
+            t.add_column(c, justify="right")
+        t.add_row(f"{summary.points_total:,}", f"{summary.points_done_before:,}", f"{summary.points_computed:,}",
+                  f"{summary.rows_written:,}", f"{summary.tasks:,}", str(summary.points_per_task),
+                  str(summary.workers), f"{summary.wall_s:,.1f} s", f"{summary.points_per_s:,.1f}")
+        console.print(t)
+        hypo = [c.describe() for c in sp.chips if c.hypothetical]
+        for h in hypo:
+            console.print(f"[yellow]hypothetical chip:[/] {escape(h)}", highlight=False)
+        console.print(f"query it: gigatrain query {escape(str(out))} \"SELECT chip, chips, min(usd_per_mtoken) "
+                      "FROM best GROUP BY ALL ORDER BY 3\"", highlight=False)
+    if summary.failed_tasks:
+        for f in summary.failed_tasks:
+            err_console.print(f"[red]task failed:[/] {escape(f)}", highlight=False)
+        err_console.print(f"{summary.points_missing:,} points missing; rerun the same command to compute them")
+        raise typer.Exit(1)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+@app.command()
+def query(
+    out: Annotated[Path, typer.Argument(help="sweep results directory")],
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL over the views `results` and `best`")],
+    as_json: Annotated[bool, typer.Option("--json", help="rows as JSON objects")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="rows as CSV")] = False,
+) -> None:
+    """Run DuckDB SQL over a sweep's Parquet results (views: results, best)."""
+    from ..sweep.query import run_query
+
+    if as_json and as_csv:
+        raise GigatrainError("choose one of --json and --csv")
+    cols, rows = run_query(out, sql)
+    if as_json:
+        sys.stdout.write(json.dumps([dict(zip(cols, r, strict=True)) for r in rows], indent=2, default=str) + "\n")
+        return
+    if as_csv:
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows(rows)
+        return
+    t = Table(title=f"{len(rows):,} rows", title_justify="left")
+    for c in cols:
+        t.add_column(escape(c), overflow="fold")
+    for r in rows[:1000]:
+        t.add_row(*[escape(_cell(v)) for v in r])
+    console.print(t)
+    if len(rows) > 1000:
+        console.print(f"(first 1,000 of {len(rows):,} rows; --csv or --json print all)")
+
+
+@app.command("sweep-plot")
+def sweep_plot(
+    out: Annotated[Path, typer.Argument(help="sweep results directory")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="image file (.png, .svg, .pdf)")],
+    metric: Annotated[str, typer.Option(help="usd_per_mtoken | days | mfu | cost_usd")] = "usd_per_mtoken",
+) -> None:
+    """Best $ per million tokens (or days, MFU) against chip count, one line per chip and one
+    panel per model; hypothetical chips dashed and labelled."""
+    from ..sweep.query import run_query
+
+    metrics = {"usd_per_mtoken": ("best $ per million trained tokens", "min"),
+               "cost_usd": ("best cost of the run ($, steady state)", "min"),
+               "days": ("days to train (best plan)", "min"), "mfu": ("MFU of the best plan", "max")}
+    if metric not in metrics:
+        raise GigatrainError(f"--metric={metric!r}; valid: {', '.join(metrics)}")
+    if output.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise GigatrainError(f"--output {output}: use a .png, .svg or .pdf file name")
+    label, agg = metrics[metric]
+    _cols, rows = run_query(out, f"SELECT model, chip, any_value(hypothetical), chips, {agg}({metric}) FROM best "
+                                f"WHERE {metric} IS NOT NULL GROUP BY model, chip, chips ORDER BY model, chip, chips")
+    if not rows:
+        raise GigatrainError(f"{out}: no feasible points with {metric} to plot")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError:
+        raise GigatrainError("sweep-plot needs matplotlib: pip install 'gigatrain[plot]'") from None
+    models = list(dict.fromkeys(r[0] for r in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.2), squeeze=False)
+    for ax, m in zip(axes[0], models, strict=True):
+        series: dict[tuple[str, bool], list[tuple[int, float]]] = {}
+        for model, chip, hypo, n, v in rows:
+            if model == m:
+                series.setdefault((chip, bool(hypo)), []).append((n, v))
+        for (chip, hypo), pts in series.items():
+            xs, ys = zip(*sorted(pts), strict=True)
+            ax.plot(xs, ys, "--" if hypo else "-", marker="o", label=f"{chip} (hypothetical)" if hypo else chip)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("chips")
+        ax.set_ylabel(label)
+        ax.set_title(m)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(output)
+    except OSError as e:
+        raise GigatrainError(f"cannot write {output}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+    console.print(f"wrote {escape(str(output))} ({len(rows)} points, {len(models)} models)")
