@@ -40,7 +40,9 @@ def _required_args(name: str) -> list[str]:
     for p in COMMANDS[name].params:
         if p.required:
             key = p.opts[0]
-            args += [key, REQUIRED[key]] if key.startswith("-") else [REQUIRED[key]]
+            args += (
+                [key, REQUIRED.get(key, "x")] if key.startswith("-") else [REQUIRED.get(key, "x")]
+            )
     return args
 
 
