@@ -326,3 +326,28 @@ def test_error_handler_prints_messages_verbatim(
     monkeypatch.setattr(gigatrain.api, "estimate_named", boom)
     got, _, err = run(capsys, "estimate", "-m", "llama-3.1-8b", "-c", "h100-sxm", "--chips", "8")
     assert got == code and shown in err and "Traceback" not in err
+
+
+def test_estimate_tables_fit_80_columns(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(cli, "console", cli.Console(width=80))
+    code, out, _ = run(
+        capsys,
+        "estimate",
+        "-m",
+        "llama-3.1-405b",
+        "-c",
+        "h100-sxm",
+        "--chips",
+        "16384",
+        "--tp",
+        "8",
+        "--pp",
+        "16",
+        "--global-batch",
+        "2048",
+        "--seq",
+        "8192",
+        "--tokens",
+        "15T",
+    )
+    assert code == 0 and _widest(out) <= 80 and "Memory per rank" in out
