@@ -76,7 +76,7 @@ def sweep(
         sys.stdout.write(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
     else:
         t = Table(title=f"sweep {escape(sp.name)} → {escape(str(out))}", title_justify="left")
-        for c in ("points", "done before", "computed", "rows", "tasks", "pts/task", "workers", "wall", "pts/s"):
+        for c in ("points", "before", "computed", "rows", "tasks", "per task", "cpus", "wall", "pts/s"):
             t.add_column(c, justify="right")
         t.add_row(f"{summary.points_total:,}", f"{summary.points_done_before:,}", f"{summary.points_computed:,}",
                   f"{summary.rows_written:,}", f"{summary.tasks:,}", str(summary.points_per_task),
@@ -124,11 +124,14 @@ def query(
         w.writerows(rows)
         return
     t = Table(title=f"{len(rows):,} rows", title_justify="left")
+    cells = [[_cell(v) for v in r] for r in rows[:1000]]
     for c in cols:
-        t.add_column(escape(c), overflow="fold")
-    for r in rows[:1000]:
-        t.add_row(*[escape(_cell(v)) for v in r])
-    console.print(t)
+        t.add_column(escape(c), no_wrap=True)
+    for r in cells:
+        t.add_row(*[escape(v) for v in r])
+    # a query's columns are the user's choice: widen past the terminal rather than fold cells
+    need = sum(max([len(c), *(len(r[i]) for r in cells)]) + 3 for i, c in enumerate(cols)) + 1
+    (console if console.width >= need else Console(width=need)).print(t)
     if len(rows) > 1000:
         console.print(f"(first 1,000 of {len(rows):,} rows; --csv or --json print all)")
 
@@ -137,7 +140,7 @@ def query(
 def sweep_plot(
     out: Annotated[Path, typer.Argument(help="sweep results directory")],
     output: Annotated[Path, typer.Option("--output", "-o", help="image file (.png, .svg, .pdf)")],
-    metric: Annotated[str, typer.Option(help="usd_per_mtoken | days | mfu | cost_usd")] = "usd_per_mtoken",
+    metric: Annotated[str, typer.Option(help="usd_per_mtoken | days_to_train | mfu | cost_usd")] = "usd_per_mtoken",
 ) -> None:
     """Best $ per million tokens (or days, MFU) against chip count, one line per chip and one
     panel per model; hypothetical chips dashed and labelled."""
@@ -145,7 +148,7 @@ def sweep_plot(
 
     metrics = {"usd_per_mtoken": ("best $ per million trained tokens", "min"),
                "cost_usd": ("best cost of the run ($, steady state)", "min"),
-               "days": ("days to train (best plan)", "min"), "mfu": ("MFU of the best plan", "max")}
+               "days_to_train": ("days to train (best plan)", "min"), "mfu": ("MFU of the best plan", "max")}
     if metric not in metrics:
         raise GigatrainError(f"--metric={metric!r}; valid: {', '.join(metrics)}")
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):

@@ -33,7 +33,7 @@ SCHEMA = pa.schema([
     ("tp", pa.int32()), ("pp", pa.int32()), ("dp", pa.int32()), ("cp", pa.int32()), ("ep", pa.int32()),
     ("vpp", pa.int32()), ("micro_batch", pa.int32()), ("zero", pa.int32()), ("recompute", pa.string()),
     ("step_time_s", pa.float64()), ("mfu", pa.float64()), ("memory_frac", pa.float64()),
-    ("tokens_per_s", pa.float64()), ("days", pa.float64()), ("cost_usd", pa.float64()),
+    ("tokens_per_s", pa.float64()), ("days_to_train", pa.float64()), ("cost_usd", pa.float64()),
     ("usd_per_mtoken", pa.float64()), ("energy_j", pa.float64()),
     ("candidates", pa.int64()), ("evaluated", pa.int64()), ("eval_s", pa.float64()),
 ])
@@ -87,7 +87,7 @@ def evaluate_point(p: Point, spec: SweepSpec) -> list[dict[str, Any]]:
                   micro_batch=pl.micro_batch, zero=pl.zero_stage, recompute=pl.recompute,
                   step_time_s=c.step_time_s, mfu=float(e.mfu), memory_frac=c.memory_frac,
                   tokens_per_s=c.global_batch * p.seq / c.step_time_s if c.step_time_s > 0 else None,
-                  days=c.time_to_train_s / 86400.0 if c.time_to_train_s is not None else None,
+                  days_to_train=c.time_to_train_s / 86400.0 if c.time_to_train_s is not None else None,
                   cost_usd=c.cost_usd if not c.per_step else None,
                   usd_per_mtoken=c.cost_usd / p.tokens * 1e6 if (c.cost_usd is not None and not c.per_step) else None,
                   energy_j=c.energy_j if not c.per_step else None)

@@ -137,7 +137,10 @@ def _count(key: str, v: Any, maximum: float) -> int:
 
     if isinstance(v, bool):
         raise GigatrainError(f"sweep spec: {key}={v!r} is not a count (examples: 2048, 100k)")
-    x = parse_count_words(key, v)
+    try:
+        x = parse_count_words(key, v)
+    except GigatrainError as e:
+        raise GigatrainError(f"sweep spec: {e} (examples: 2048, 100k, 15T)") from None
     if x != int(x) or x > maximum:
         raise GigatrainError(f"sweep spec: {key}={v!r} must be a whole number up to {maximum:,.0f}")
     return int(x)
