@@ -114,7 +114,7 @@ def test_local_sweep_resumes_without_duplicates(tmp_path: Path) -> None:
     assert bad and not any(r["feasible"] for r in bad) and all(r["reason"] for r in bad)
     hyp = [r for r in rows.values() if r["chip"] == "h100-hbm2x"]
     assert hyp and all(r["hypothetical"] and r["chip_base"] == "h100-sxm" for r in hyp)
-    cols, res = run_query(out, "SELECT count(*), count(DISTINCT point_key) FROM results")
+    _, res = run_query(out, "SELECT count(*), count(DISTINCT point_key) FROM results")
     assert res == [(spec.size, spec.size)]
     with pytest.raises(GigatrainError, match="query: "):
         run_query(out, "SELEC 1")
