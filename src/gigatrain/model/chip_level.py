@@ -71,7 +71,9 @@ class Micro:
     sram_bytes_per_cycle: float  # per-engine operand port to the array
     llc_bytes: float  # chip-level last-level on-chip memory (L2 / total SBUF / CMEM)
     memory_latency_s: float = 1e-6  # first-stage load from HBM before the array starts (ESTIMATE)
-    device_overhead_s: float = 2e-6  # kernel start + tail on the device (ESTIMATE)
+    #: kernel start + tail on the device: H200 back-to-back tiny kernels under CUDA graphs take
+    #: ≈1.3 µs each (achievable.md, [GB] gpu-small-kernels); used for every chip (ESTIMATE elsewhere)
+    device_overhead_s: float = 1.3e-6
     source: str = ""
 
     def peak_flops(self) -> float:
@@ -266,7 +268,9 @@ def gemm_time(m: int, n: int, k: int, chip: ChipSpec, micro: Micro | None = None
             else:
                 traffic = e * (m * k * _ceil(n, bn) + k * n * _ceil(m, bm) + m * n * split)
             memory_s = traffic / bw
-            prologue = mi.memory_latency_s + 2 * (tm + tn) * tk * e * min(tiles, mi.engines) / bw
+            # pipeline fill: the first operand stage of the wave's block (unique bytes: SMs in one
+            # block row share A, in one block column share B) before the arrays can start
+            prologue = mi.memory_latency_s + (bm + bn) * tk * e / bw
             kernel = mi.device_overhead_s + max(compute_s, memory_s) + prologue
             t = max(host_floor_s, kernel)
             bound = "launch" if host_floor_s >= kernel else ("compute" if compute_s >= memory_s else "memory")
@@ -332,3 +336,75 @@ def whatif_chip(base: ChipSpec, chip: ChipSpec, micro_overrides: dict[str, Any],
     e1, f1 = fit_curve(chip, m1, sustained_fraction=sus)
     return replace(chip, matmul_efficiency=min(1.0, base.matmul_efficiency * e1 / e0),
                    matmul_half_flops=base.matmul_half_flops * f1 / f0)
+
+
+@dataclass(frozen=True)
+class ShapeCheck:
+    dtype: str
+    m: int
+    n: int
+    k: int
+    measured_flops_per_s: float
+    predicted_flops_per_s: float
+    bound: str
+
+    @property
+    def rel_error(self) -> float:
+        """predicted / measured − 1 (the project's convention)."""
+        return self.predicted_flops_per_s / self.measured_flops_per_s - 1.0
+
+
+def check_profile(profile: dict[str, Any], chip: ChipSpec, *, anchor: tuple[str, int, int, int] | None = None,
+                  dtypes: tuple[str, ...] = ("bf16", "fp16", "fp8")) -> tuple[float, list[ShapeCheck]]:
+    """Chip-level predictions for every measured matmul of a ``gigatrain calibrate`` profile
+    (its ``measurements.matmul`` rows), eagerly launched: the host floor is the profile's own
+    measured time of a tiny matmul (``kernel_overhead`` ``mm-8``).
+
+    ``anchor`` = (dtype, m, n, k): set ``sustained_fraction`` so that this one shape is exact and
+    leave it out of the returned checks (a one-number calibration; every other shape is then
+    predicted by the array, tiling and memory model alone). Without it the level is the
+    catalog's MAMF/peak. Returns (sustained fraction used, checks). fp32 rows are left out by
+    default: PyTorch runs them on CUDA cores (no TF32), which this model of the tensor array
+    does not describe."""
+    meas = profile.get("measurements", {})
+    floor = next((r["time_s"] for r in meas.get("kernel_overhead", []) if r.get("kernel") == "mm-8"), 0.0)
+    rows = [r for r in meas.get("matmul", []) if r.get("dtype") in dtypes]
+    sus = chip.matmul_efficiency
+    if anchor is not None:
+        a = next((r for r in rows if (r["dtype"], r["m"], r["n"], r["k"]) == anchor), None)
+        if a is None:
+            raise GigatrainError(f"anchor shape {anchor} is not among the profile's matmul measurements")
+        t = gemm_time(a["m"], a["n"], a["k"], chip, dtype=a["dtype"], host_floor_s=floor)
+        sus = chip.matmul_efficiency * a["flops_per_s"] / (a["flops"] / t.time_s)
+        rows = [r for r in rows if r is not a]
+    out = []
+    for r in rows:
+        t = gemm_time(r["m"], r["n"], r["k"], chip, dtype=r["dtype"], host_floor_s=floor, sustained_fraction=sus)
+        out.append(ShapeCheck(r["dtype"], r["m"], r["n"], r["k"], r["flops_per_s"], r["flops"] / t.time_s, t.bound))
+    return sus, out
+
+
+def _main(argv: list[str]) -> None:  # pragma: no cover - a report for the README
+    """``python -m gigatrain.model.chip_level PROFILE.yaml [chip]``: errors per shape."""
+    from ..catalog.hardware import get_chip
+    from ..yamlio import read_yaml
+
+    prof = read_yaml(argv[0], "profile")
+    chip = get_chip(argv[1] if len(argv) > 1 else str(prof.get("catalog_chip", "h200")))
+    largest = max((r for r in prof["measurements"]["matmul"] if r["dtype"] == "bf16"), key=lambda r: r["flops"])
+    for label, anchor in (("catalog MAMF level", None),
+                          ("anchored on the largest bf16 shape", ("bf16", largest["m"], largest["n"], largest["k"]))):
+        sus, checks = check_profile(prof, chip, anchor=anchor)
+        errs = np.abs([c.rel_error for c in checks])
+        print(f"\n{chip.slug}, {label}: sustained fraction {sus:.3f}; {len(checks)} shapes; median |error| "
+              f"{np.median(errs):.1%}, mean {errs.mean():.1%}, within 15% {np.mean(errs <= 0.15):.0%}")
+        for c in checks:
+            if abs(c.rel_error) > 0.15:
+                print(f"  {c.dtype} {c.m}x{c.n}x{c.k}: measured {c.measured_flops_per_s / 1e12:,.1f} TF/s, "
+                      f"predicted {c.predicted_flops_per_s / 1e12:,.1f} ({c.rel_error:+.1%}, {c.bound})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    _main(sys.argv[1:])
