@@ -71,7 +71,8 @@ def make_job(seq: int, global_batch: int, tokens: float = 0.0, precision: str = 
         raise GigatrainError(f"tokens must be >= 0, got {tokens!r}")
     if precision not in ("bf16", "fp16", "fp8", "fp4", "fp32"):
         raise GigatrainError(f"precision={precision!r}; valid: bf16, fp16, fp8, fp4, fp32")
-    get_framework(framework)  # validates the name
+    if framework != "auto":  # "auto" is resolved per chip family where the chip is known
+        get_framework(framework)  # validates the name
     return Job(seq_len=int(seq), global_batch_seqs=int(global_batch), tokens=float(tokens),
                precision=precision, framework=framework)  # type: ignore[arg-type]
 
@@ -106,7 +107,7 @@ def make_plan(chips: int, tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, dp
 
 def resolve(model: str | ModelSpec, chip: str, seq: int | None, global_batch: int, tokens: float = 0.0,
             precision: str = "bf16", system: str | None = None, profile: str | Path | None = None,
-            framework: str = "megatron") -> Resolved:
+            framework: str = "auto") -> Resolved:
     m = model if isinstance(model, ModelSpec) else get_model(model)
     sys_spec, prof, prof_knobs = resolve_system(chip, system, profile)
     if framework in ("", "auto"):  # the chip family's usual framework (Trainium → Neuron, TPU → JAX)
@@ -117,7 +118,7 @@ def resolve(model: str | ModelSpec, chip: str, seq: int | None, global_batch: in
 
 def estimate_named(model: str | ModelSpec, chip: str, chips: int, *, seq: int | None = None, global_batch: int = 1024,
                    tokens: float = 0.0, precision: str = "bf16", system: str | None = None,
-                   profile: str | Path | None = None, framework: str = "megatron",
+                   profile: str | Path | None = None, framework: str = "auto",
                    knobs: Knobs | None = None, **plan: object) -> Estimate:
     """``estimate`` from catalog names and degrees — what ``gigatrain estimate`` prints."""
     r = resolve(model, chip, seq, global_batch, tokens, precision, system, profile, framework)

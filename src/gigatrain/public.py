@@ -39,7 +39,7 @@ def _count(field: str, value: Number | str | None, default: float = 0.0) -> floa
 
 def estimate(model: str | ModelSpec, chip: str, chips: int, *, seq: int = 4096,
              global_batch: int = 1024, tokens: Number | str = 0, precision: str = "bf16",
-             system: str | None = None, framework: str = "megatron",
+             system: str | None = None, framework: str = "auto",
              profile: str | Path | None = None, tp: int = 1, pp: int = 1, cp: int = 1,
              ep: int = 1, dp: int | None = None, vpp: int = 1, micro_batch: int = 1,
              zero_stage: int = 1, fsdp_shard: int = 0, recompute: str = "selective",
@@ -61,7 +61,7 @@ def estimate(model: str | ModelSpec, chip: str, chips: int, *, seq: int = 4096,
 
 def search(model: str | ModelSpec, chip: str, chips: int | str, *, seq: int = 4096,
            global_batch: int | str = 1024, tokens: Number | str = 0, precision: str = "bf16",
-           framework: str = "megatron", system: str | None = None, objective: str = "time",
+           framework: str = "auto", system: str | None = None, objective: str = "time",
            top: int = 10, pareto: tuple[str, str] | None = None, max_memory_frac: float = 1.0,
            deadline_days: float | None = None,
            usd_per_chip_hour: float | None = None) -> SearchResult:

@@ -35,13 +35,13 @@ import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from ..catalog.frameworks import knobs_for
+from ..catalog.frameworks import default_framework, knobs_for
 from ..catalog.hardware import PriceRecord, default_system_for, load_prices
 from ..errors import GigatrainError
 from ..model.critical_batch import batch_bound
 from ..model.estimate import Estimate, estimate
 from ..model.knobs import Knobs
-from ..specs import Job, ModelSpec, Plan, SystemSpec
+from ..specs import ChipSpec, Job, ModelSpec, Plan, SystemSpec
 from .goodput import Goodput, checkpoint_bytes, goodput
 from .power import ChipPower, Energy, chip_power, cite, const, run_energy
 from .quantities import J_PER_KWH, S_PER_HOUR, S_PER_YEAR
@@ -212,6 +212,8 @@ class RunCost:
     steady_usd: float = 0.0
     #: realised-run time factors (batch ramp, stragglers, diurnal); product × steady_s = compute_s
     overheads: dict[str, float] = field(default_factory=dict)
+    #: held-out p10–p90 interval on days and dollars (validate.error_bars), None before it exists
+    interval: dict[str, float] | None = None
 
     @property
     def days(self) -> float:
@@ -371,6 +373,7 @@ def run_cost(
     if pw is not None:
         notes.update({f"power/{k}": v for k, v in pw.assumptions.items()})
     notes.update({f"goodput/{k}": v for k, v in g.assumptions.items()})
+    interval = _held_out_interval(job.framework, system.chip, chips, wall_s, total, notes)
     return RunCost(
         model=model.slug,
         chip=system.chip.slug,
@@ -400,7 +403,28 @@ def run_cost(
         steady_s=steady_s,
         steady_usd=total * steady_s / wall_s if wall_s > 0 and math.isfinite(wall_s) else total,
         overheads=overheads,
+        interval=interval,
     )
+
+
+def _held_out_interval(framework: str, chip: ChipSpec, chips: int, wall_s: float, total_usd: float,
+                       notes: dict[str, str]) -> dict[str, float] | None:
+    """Days and dollars scaled by the step-time model's held-out p10–p90 error
+    (:mod:`gigatrain.validate.error_bars`); the evidence label goes into ``notes``."""
+    from ..validate.error_bars import error_bar, evidence
+
+    label = evidence(framework, chip.vendor, chip.slug).label
+    if label:
+        notes["evidence"] = label
+    bar = error_bar(framework, chip.vendor, chips)
+    if bar is None or not math.isfinite(wall_s):
+        return None
+    days = wall_s / 86400.0
+    notes["interval"] = (f"held-out p10–p90 {days * bar.lo:,.1f}–{days * bar.hi:,.1f} days, "
+                         f"${total_usd * bar.lo / 1e6:,.2f}M–${total_usd * bar.hi / 1e6:,.2f}M "
+                         f"({bar.describe()})")
+    return {"lo": bar.lo, "hi": bar.hi, "days_lo": days * bar.lo, "days_hi": days * bar.hi,
+            "usd_lo": total_usd * bar.lo, "usd_hi": total_usd * bar.hi}
 
 
 # ---------------------------------------------------------------- plans and comparisons
@@ -569,8 +593,10 @@ def compare_chips(
             progress(i, len(chip_slugs), name)
         chip = get_chip(name)
         system = default_system_for(chip)
-        _, est = plan_for(model, system, job, chips, objective, allow_fewer=True, **search_kw)
-        rc = run_cost(model, system, job, est=est, options=opts, price_optional=True)
+        # "auto": each chip trains with its family's usual framework (Trainium → Neuron, TPU → JAX)
+        jc = replace(job, framework=default_framework(chip.vendor)) if job.framework == "auto" else job
+        _, est = plan_for(model, system, jc, chips, objective, allow_fewer=True, **search_kw)
+        rc = run_cost(model, system, jc, est=est, options=opts, price_optional=True)
         if rc.price is None and provider is not None:
             rc = replace(rc, assumptions={**rc.assumptions, "price": (
                 f"no {o.pricing} price from {provider} in prices.yaml; choose another "

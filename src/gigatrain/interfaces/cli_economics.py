@@ -489,7 +489,7 @@ def cost(
     ] = None,
     seq: Annotated[int | None, typer.Option(help="sequence length (default: the model's)")] = None,
     precision: Annotated[str, typer.Option(help="bf16 | fp8 | ...")] = "bf16",
-    framework: Annotated[str, typer.Option(help="framework efficiency profile")] = "megatron",
+    framework: Annotated[str, typer.Option(help="framework profile; auto = each chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
     pricing: Annotated[Pricing, typer.Option(help="rent kind, or own")] = Pricing.on_demand,
     usd_per_chip_hour: Annotated[
         str | None, typer.Option("--usd-per-chip-hour", help="override the rental price")
@@ -533,8 +533,12 @@ def cost(
     from ..economics.quantities import parse_count_words
     from ..model.estimate import estimate
 
-    m, job = _job_for(model, tokens, seq, global_batch, precision, framework)
     system, *_ = resolve_system(chip)
+    if framework == "auto":  # the chip family's usual framework (GPU Megatron, Trainium Neuron, TPU JAX)
+        from ..catalog.frameworks import default_framework
+
+        framework = default_framework(system.chip.vendor)
+    m, job = _job_for(model, tokens, seq, global_batch, precision, framework)
     opts = _options(pricing, usd_per_chip_hour, chip_price, usd_per_kwh, pue, provider, goodput,
                     interruptions, restart, mitigation, not steady_state)  # fmt: skip
     if "-" in chips.strip().lstrip("-"):
@@ -628,7 +632,7 @@ def compare(
     ] = None,
     seq: Annotated[int | None, typer.Option(help="sequence length (default: the model's)")] = None,
     precision: Annotated[str, typer.Option(help="bf16 | fp8 | ...")] = "bf16",
-    framework: Annotated[str, typer.Option(help="framework efficiency profile")] = "megatron",
+    framework: Annotated[str, typer.Option(help="framework profile; auto = each chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
     pricing: Annotated[Pricing, typer.Option(help="rent kind, or own")] = Pricing.on_demand,
     usd_per_kwh: Annotated[
         str | None, typer.Option("--usd-per-kwh", help="electricity (own)")
@@ -729,11 +733,12 @@ def compare(
             else ""
         )
         t.add_row(
-            c.chip + (" †" if "chips" in c.assumptions else ""),
+            c.chip + (" †" if "chips" in c.assumptions else "")
+            + ("" if c.assumptions.get("evidence", "backed").startswith("backed") else " ‡"),
             c.plan,
             f"{c.mfu:.1%}",
             f"{c.goodput.goodput:.1%}",
-            f"{c.days:,.1f}",
+            f"{c.days:,.1f}" + (f" ({c.interval['days_lo']:,.0f}–{c.interval['days_hi']:,.0f})" if c.interval else ""),
             _fmt("money", c.total_usd),
             _num(c.usd_per_exaflop, "${:,.3g}"),
             _num(r.price_performance, "{:.2f}×"),
@@ -743,9 +748,13 @@ def compare(
             "*" if r.pareto else "",
         )
     console.print(t)
+    console.print("  days (p10–p90): held-out interval of the step-time model", highlight=False)
     for r in rows:
         if "chips" in r.cost.assumptions:
             console.print(f"  † {r.chip}: {r.cost.assumptions['chips']}", highlight=False)
+        ev = r.cost.assumptions.get("evidence", "")
+        if ev and not ev.startswith("backed"):
+            console.print(f"  ‡ {r.chip}: {ev}", highlight=False)
         if r.cost.price is None:
             console.print(f"  {r.chip}: {r.cost.assumptions.get('price', '')}", highlight=False)
     if plot is not None:
