@@ -118,8 +118,8 @@ def model_from_config(cfg: Any) -> Any:
     _check_config(cfg)
     try:
         return from_hf_config(dict(cfg), PASTED_SLUG)
-    except GigatrainError:
-        raise
+    except GigatrainError as e:  # the slug is ours, not the user's: leave it out
+        raise GigatrainError(str(e).replace(f"{PASTED_SLUG}: ", "")) from None
     except (TypeError, ValueError, OverflowError, KeyError, AttributeError) as e:
         # a value of the wrong type deep inside the config (e.g. a list where a number goes)
         raise GigatrainError(f"config.json: a field has the wrong type ({type(e).__name__}: {e})"[:300]) from None
