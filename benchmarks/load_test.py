@@ -227,6 +227,11 @@ def stall_test(base: str, port: int, a: argparse.Namespace) -> dict[str, Any]:
     hp.start()
     time.sleep(0.5)  # the flood is on before the first cheap request
     cp.start()
+    for pipe, who in ((cheap_r, "cheap poller"), (heavy_r, "heavy clients")):
+        if not pipe.poll(a.duration + 180):  # bounded: a dead client process cannot hang us
+            for p in (hp, cp):
+                p.kill()
+            raise SystemExit(f"the {who} did not report")
     cheap = cheap_r.recv()
     rec = heavy_r.recv()
     hp.join(timeout=120)
