@@ -231,3 +231,31 @@ def test_ray_worker_and_driver_kill9_lose_nothing(tmp_path: Path, ray_cluster) -
     assert resumed.points_done_before == partial and resumed.points_computed == spec2.size - partial
     keys2 = read_all(out2).column("point_key").to_pylist()
     assert len(keys2) == spec2.size == len(set(keys2))
+
+
+def test_cli_sweep_query_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gigatrain.interfaces.cli import main
+
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps(dict(SMALL, models=["llama-3.1-8b"], chip_counts=[64, 256], global_batch=[512])))
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", str(spec), "--out", str(out), "--local", "--json"])
+    assert e.value.code in (0, None)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["points_total"] == 4 and summary["points_missing"] == 0
+    with pytest.raises(SystemExit):
+        main(["query", str(out), "SELECT chip, hypothetical, chips FROM best ORDER BY chip, chips", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["hypothetical"] for r in rows] == [True, True, False, False]
+    with pytest.raises(SystemExit):
+        main(["query", str(out), "SELECT count(*) AS n FROM results", "--csv"])
+    assert capsys.readouterr().out.splitlines() == ["n", "4"]
+    for view in ("best", "pareto"):
+        png = tmp_path / f"{view}.png"
+        with pytest.raises(SystemExit):
+            main(["sweep-plot", str(out), "-o", str(png), "--view", view])
+        assert png.stat().st_size > 1000
+    with pytest.raises(SystemExit) as e:
+        main(["query", str(tmp_path), "SELECT 1"])
+    assert e.value.code == 2 and "not a sweep directory" in capsys.readouterr().err

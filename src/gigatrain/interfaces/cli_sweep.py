@@ -141,10 +141,18 @@ def sweep_plot(
     out: Annotated[Path, typer.Argument(help="sweep results directory")],
     output: Annotated[Path, typer.Option("--output", "-o", help="image file (.png, .svg, .pdf)")],
     metric: Annotated[str, typer.Option(help="usd_per_mtoken | days_to_train | mfu | cost_usd")] = "usd_per_mtoken",
+    view: Annotated[str, typer.Option(help="best (metric vs chips) | pareto (cost vs days fronts)")] = "best",
 ) -> None:
     """Best $ per million tokens (or days, MFU) against chip count, one line per chip and one
-    panel per model; hypothetical chips dashed and labelled."""
+    panel per model (--view pareto: each chip's cost-vs-days front over all its plans);
+    hypothetical chips dashed and labelled."""
     from ..sweep.query import run_query
+
+    if view not in ("best", "pareto"):
+        raise GigatrainError(f"--view={view!r}; valid: best, pareto")
+    if view == "pareto":
+        _pareto_plot(out, output)
+        return
 
     metrics = {"usd_per_mtoken": ("best $ per million trained tokens", "min"),
                "cost_usd": ("best cost of the run ($, steady state)", "min"),
@@ -189,3 +197,63 @@ def sweep_plot(
     finally:
         plt.close(fig)
     console.print(f"wrote {escape(str(output))} ({len(rows)} points, {len(models)} models)")
+
+
+def _front(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not dominated in (days, cost), sorted by days."""
+    out: list[tuple[float, float]] = []
+    for d, c in sorted(pts):
+        if not out or c < out[-1][1]:
+            out.append((d, c))
+    return out
+
+
+def _pareto_plot(out: Path, output: Path) -> None:
+    """Cost against days to train: each chip's non-dominated plans over every point of the sweep."""
+    from ..sweep.query import run_query
+
+    if output.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise GigatrainError(f"--output {output}: use a .png, .svg or .pdf file name")
+    _cols, rows = run_query(out, "SELECT model, chip, hypothetical, days_to_train, cost_usd FROM results "
+                                 "WHERE feasible AND days_to_train IS NOT NULL AND cost_usd IS NOT NULL")
+    if not rows:
+        raise GigatrainError(f"{out}: no feasible plans with a token budget and a price to plot")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.ticker
+    except ModuleNotFoundError:
+        raise GigatrainError("sweep-plot needs matplotlib: pip install 'gigatrain[plot]'") from None
+
+    models = list(dict.fromkeys(r[0] for r in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.2), squeeze=False)
+    for ax, m in zip(axes[0], models, strict=True):
+        series: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+        for model, chip, hypo, d, c in rows:
+            if model == m:
+                series.setdefault((chip, bool(hypo)), []).append((d, c / 1e6))
+        for (chip, hypo), pts in series.items():
+            xs, ys = zip(*_front(pts), strict=True)
+            ax.step(xs, ys, "--" if hypo else "-", where="post", marker="o",
+                    label=f"{chip} (hypothetical)" if hypo else chip)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:,.4g}")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(plain)
+        ax.set_xlabel("days to train")
+        ax.set_ylabel("cost of the run ($M, steady state)")
+        ax.set_title(f"{m}: time-cost Pareto fronts")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(output)
+    except OSError as e:
+        raise GigatrainError(f"cannot write {output}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+    console.print(f"wrote {escape(str(output))} ({len(rows)} plans, {len(models)} models)")
