@@ -169,7 +169,7 @@ def _register_optional() -> None:
     """Sub-apps written in their own modules (calibration, search, economics, web)."""
     import importlib
 
-    for mod in ("cli_calibrate", "cli_search", "cli_economics", "cli_web", "cli_serving", "cli_sweep"):
+    for mod in ("cli_calibrate", "cli_search", "cli_economics", "cli_web", "cli_serving", "cli_sweep", "cli_exports"):
         try:
             sub = importlib.import_module(f"{__package__}.{mod}")
         except ModuleNotFoundError as e:
