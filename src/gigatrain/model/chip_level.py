@@ -23,7 +23,10 @@ split-K ∈ {1, 2, 4} and keeps the fastest:
   (tm + tn)·tk·e bytes per tm·tn·tk·2/flop_per_cycle cycles must fit the SRAM port, else
   compute slows by the ratio;
 * **data reuse / HBM** — one wave covers a block of ≈ √W_t·tm × √W_t·tn outputs (W_t = tiles
-  in flight); A is read once per block column and B once per block row:
+  in flight; GPUs share it through L2), and an engine with a large scratchpad (Trainium SBUF
+  with its 2 MiB PSUM accumulator, TPU VMEM) keeps an output block of side
+  √(accumulator bytes / 4) itself — the larger of the two is the block; A is read once per
+  block column and B once per block row:
   bytes = e·(M·K·⌈N/Bn⌉ + K·N·⌈M/Bm⌉ + M·N·splitK); operands that fit the last-level
   on-chip memory (L2 / SBUF / VMEM) are read once. Time = bytes / (HBM bandwidth × hbm_eff);
 * **roofline** — kernel time = device overhead + max(compute, memory) + prologue; the
@@ -70,6 +73,9 @@ class Micro:
     sram_bytes: float  # per-engine software-managed on-chip memory (SMEM / SBUF / VMEM)
     sram_bytes_per_cycle: float  # per-engine operand port to the array
     llc_bytes: float  # chip-level last-level on-chip memory (L2 / total SBUF / CMEM)
+    #: output-block accumulator per engine (bytes, fp32): Trainium PSUM 2 MiB [NKI-T1]; 0 = half
+    #: the SRAM (TPU VMEM, GPU shared memory)
+    acc_bytes: float = 0.0
     memory_latency_s: float = 1e-6  # first-stage load from HBM before the array starts (ESTIMATE)
     #: kernel start + tail on the device: H200 back-to-back tiny kernels under CUDA graphs take
     #: ≈1.3 µs each (achievable.md, [GB] gpu-small-kernels); used for every chip (ESTIMATE elsewhere)
@@ -113,15 +119,15 @@ MICRO_TABLE: dict[str, dict[str, Any]] = {
                    source="[ROCM-SPECS] 304 CUs, 64 KiB LDS; [ROCM-MI300] 2,048 FLOP/clk/CU at 2.1 GHz; 256 MiB Infinity Cache"),
     "trn1": dict(engines=2, clock_hz=2.8e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
                  granule_k=128, fill_cycles=256, sram_bytes=24 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
-                 llc_bytes=48 * _MiB,
+                 acc_bytes=2 * _MiB, llc_bytes=48 * _MiB,
                  source="[NKI-T1] 128×128 TensorE at 2.8 GHz, stationary 128×128, moving ≤128×512, issue ≥ 64 cycles; SBUF 24 MiB/core"),
     "trn2": dict(engines=8, clock_hz=2.4e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
                  granule_k=128, fill_cycles=256, sram_bytes=24 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
-                 llc_bytes=224 * _MiB,
+                 acc_bytes=2 * _MiB, llc_bytes=224 * _MiB,
                  source="[NKI-T2] 8 NeuronCore-v3, 128×128 TensorE at 2.4 GHz, tiles as Trn1; SBUF 28 MiB/core (224 MiB chip)"),
     "trn3": dict(engines=8, clock_hz=2.4e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
                  granule_k=128, fill_cycles=256, sram_bytes=32 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
-                 llc_bytes=256 * _MiB, source="[NKI-T3] 8 NeuronCore-v4, 128×128 at 2.4 GHz; SBUF 32 MiB/core"),
+                 acc_bytes=2 * _MiB, llc_bytes=256 * _MiB, source="[NKI-T3] 8 NeuronCore-v4, 128×128 at 2.4 GHz; SBUF 32 MiB/core"),
     "tpu-v5p": dict(engines=2, clock_hz=1.75e9, tiles=((512, 512), (256, 512), (128, 512)), tile_k=128,
                     granule_m=8, granule_n=128, granule_k=128, fill_cycles=256, sram_bytes=64 * _MiB,
                     sram_bytes_per_cycle=4 * 2 * 128 * 2, llc_bytes=128 * _MiB,
@@ -261,7 +267,8 @@ def gemm_time(m: int, n: int, k: int, chip: ChipSpec, micro: Micro | None = None
             # HBM traffic with the reuse of one wave's block (module docstring)
             inflight = min(tiles / split, mi.engines)
             side = max(1.0, math.sqrt(inflight))
-            bm, bn = min(m, side * tm), min(n, side * tn)
+            b_eng = math.sqrt(min(mi.acc_bytes or mi.sram_bytes / 2, mi.sram_bytes / 2) / 4.0)
+            bm, bn = min(m, max(side * tm, b_eng)), min(n, max(side * tn, b_eng))
             total = e * (m * k + k * n + m * n * split)
             if e * (m * k + k * n) <= mi.llc_bytes:
                 traffic = total
