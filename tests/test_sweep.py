@@ -74,6 +74,15 @@ def test_example_spec_and_point_keys_are_deterministic() -> None:
     assert keys == [p.key(spec) for p in load_spec(EXAMPLE).points()]
 
 
+def test_shipped_example_writes_parquet_that_query_reads(tmp_path: Path) -> None:
+    spec = load_spec(EXAMPLE)
+    s = run_sweep(spec, tmp_path / "ex", executor="local", max_tasks=1)  # the timed point + one task
+    assert 1 < s.points_computed <= 1 + s.points_per_task and s.points_missing == spec.size - s.points_computed
+    _, rows = run_query(tmp_path / "ex", "SELECT count(*), count(DISTINCT point_key), bool_or(hypothetical) "
+                                         "FROM results")
+    assert rows[0][0] == rows[0][1] == s.points_computed
+
+
 def test_whatif_chip_is_labelled_and_derived_by_replace() -> None:
     from gigatrain.catalog.hardware import get_chip
 
