@@ -136,3 +136,20 @@ def test_network_and_core_degrees_from_text() -> None:
     assert cores_per_chip("TP/PP/DP are NeuronCore degrees (2 cores per Trainium chip)") == 2
     assert cores_per_chip("trn1.32xlarge: 16 chips = 32 NeuronCores per instance; NeuronCore degrees") == 2
     assert cores_per_chip("8 GPUs per node") == 1
+
+
+@pytest.mark.parametrize(("chip", "framework"), [("trn2", "neuron"), ("tpu-v5p", "jax"), ("h100-sxm", "megatron")])
+def test_each_chip_family_defaults_to_its_usual_framework(chip: str, framework: str) -> None:
+    assert resolve("llama-3.1-8b", chip, 4096, 256).job.framework == framework
+
+
+def test_estimates_carry_an_interval_and_an_evidence_label() -> None:
+    e = estimate_named("llama-3.1-70b", "h100-sxm", 512, seq=8192, global_batch=512, tp=8, pp=4)
+    assert e.error_bar is not None and e.error_bar["lo"] < 1 < e.error_bar["hi"]
+    lo, hi = e.step_time_interval_s
+    assert lo < e.step_time_s < hi
+    assert "measured runs on h100-sxm" in e.evidence
+    unseen = estimate_named("llama-3.1-70b", "trn2", 512, seq=8192, global_batch=512, tp=8, pp=4)
+    assert unseen.evidence.startswith("no measured runs on trn2")
+    d = e.to_dict()
+    assert d["step_time_interval_s"] and d["evidence"]

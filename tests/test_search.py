@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from gigatrain.api import estimate_named, resolve
+from gigatrain.api import annotate_search, estimate_named, resolve
 from gigatrain.catalog.frameworks import knobs_for
 from gigatrain.errors import GigatrainError
 from gigatrain.model.estimate import estimate, evaluate
@@ -29,7 +29,7 @@ def _r(model: str = "megatron-gpt-39.1b", chip: str = "h100-sxm", seq: int = 204
 # ------------------------------------------------------------------ identical to estimate
 def test_top_plan_estimate_identical_to_gigatrain_estimate() -> None:
     r = _r(tokens=300e9)
-    res = search(r.model, r.system, r.job, 256, top=3)
+    res = annotate_search(search(r.model, r.system, r.job, 256, top=3), r)  # as the CLI shows it
     for c in res.top:
         p = c.plan
         named = estimate_named(

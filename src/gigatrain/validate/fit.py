@@ -35,7 +35,7 @@ from .score import GIB, RowResult, score_cases
 FITTED_KNOBS: dict[str, np.ndarray] = {
     "compute_time_scale": np.round(np.geomspace(1.0, 2.5, 25), 3),
     "dp_overlap": np.array([0.0, 0.25, 0.5, 0.7, 0.8, 0.9, 1.0]),
-    "host_op_overhead_s": np.concatenate([[0.0], np.geomspace(2e-6, 200e-6, 21)]),
+    "host_op_overhead_s": np.concatenate([[0.0], np.geomspace(2e-6, 50e-6, 15)]),
     "pp_microbatch_overhead_s": np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 21)]),
     "tp_overlap": np.array([0.0, 0.25, 0.5, 0.75]),
 }
