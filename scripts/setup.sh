@@ -10,5 +10,7 @@ python -m pip install -q --upgrade pip
 # the CPU build of PyTorch; `pip install torch` alone would pull a multi-GB CUDA build
 python -m pip install -q "torch==2.13.0" || echo "warning: torch 2.13.0 not installed; calibrate/measure need gigatrain[torch]"
 python -m pip install -q -e ".[dev]"
+# framework config parsers for the export tests (torch pinned so pip keeps the CPU build)
+python -m pip install -q -e ".[exports]" "torch==2.13.0" || echo "warning: export parsers not installed; tests/test_exports.py skips those checks"
 python -m pip install -q -e ".[sweep]"   # Ray (CPU-only core wheel), DuckDB, pyarrow: `gigatrain sweep`
 echo "gigatrain installed in .venv ($(.venv/bin/gigatrain --help >/dev/null && echo ok))"

@@ -194,6 +194,7 @@ def test_maxtext_schema_and_mesh(kind, tmp_path):
     gas = d.get("gradient_accumulation_steps", 1)
     assert round(d["per_device_batch_size"] * t.chips * gas) == t.job.global_batch_seqs
     assert d["max_target_length"] == t.job.seq_len and d["remat_policy"] == mx.REMAT[t.plan.recompute]
+    assert d["remat_policy"] in mx.REMAT_POLICIES
 
 
 @pytest.mark.parametrize("kind", ["dense", "moe"])

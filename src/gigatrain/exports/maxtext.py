@@ -15,8 +15,9 @@ product the number of slices (``pyconfig``'s check). gigatrain's dp = data × fs
 ``shared_experts``; MLA ``attention_type: mla`` with ``q_lora_rank``, ``kv_lora_rank``,
 ``qk_nope_head_dim``, ``qk_rope_head_dim``, ``v_head_dim``.
 
-MaxText does not install on this Python (3.11; the package needs a newer one), so the tests
-check these files against :data:`SCHEMA`, the base.yml keys used here, and MaxText's mesh rule.
+MaxText 0.2.5 requires Python ≥ 3.12 (this project runs 3.11) and JAX, so the tests check
+these files against :data:`SCHEMA` (keys of its ``configs/base.yml``, all verified present in
+the 0.2.5 wheel), :data:`REMAT_POLICIES` and MaxText's mesh rule.
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ from .base import (
 FORMAT = "maxtext"
 FRAMEWORK = "jax"
 AXES = ("tensor", "context", "expert", "fsdp", "data", "pipeline")  # filled into ICI in this order
-#: recompute → remat_policy (MaxText/layers/decoders.py): "minimal" keeps all matmul outputs
-#: (no recompute of GEMMs), "minimal_flash" also keeps attention outputs except the scores
-#: (core-attention recompute, as Megatron's selective), "full" recomputes the layer
-REMAT = {"none": "minimal", "selective": "minimal_flash", "full": "full"}
+#: recompute → remat_policy (maxtext/configs/base.yml 0.2.5 lists the valid policies):
+#: "minimal_with_context" saves every matmul output and the attention context (no recompute),
+#: "minimal" saves the matmul outputs and recomputes the attention core (Megatron's selective),
+#: "full" recomputes the whole layer
+REMAT = {"none": "minimal_with_context", "selective": "minimal", "full": "full"}
+#: remat_policy values base.yml (MaxText 0.2.5) accepts
+REMAT_POLICIES = frozenset({"minimal_with_context", "minimal", "save_dot_with_context_except_mlp",
+                            "save_dot_except_mlpwi", "save_dot_except_mlp", "save_qkv_proj", "qkv_proj_offloaded",
+                            "custom", "minimal_offloaded", "save_out_proj", "full"})
 #: base.yml keys these files use (the documented schema the tests check against)
 SCHEMA = frozenset(
     [f"{tier}_{ax}_parallelism" for tier in ("ici", "dcn") for ax in AXES]

@@ -79,7 +79,9 @@ def export_cmd(
         return
     for p in write_export(ex, output):
         err_console.print(f"wrote {escape(str(p))}", highlight=False)
-    err_console.print(f"launch: {escape(ex.launch.splitlines()[0])}", highlight=False)
+    first = ex.launch.splitlines()[0].rstrip(" \\")
+    more = " ..." if len(ex.launch.splitlines()) > 1 else ""
+    err_console.print(f"launch: {escape(first)}{more}", highlight=False)
 
 
 @app.command("import")
