@@ -513,3 +513,19 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], ne
     assert p.returncode == 2, p.stderr
     assert needle in p.stderr
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) <= 3
+
+
+def test_roadmap_refuses_circular_after_and_absurd_power(tmp_path) -> None:
+    from gigatrain.economics.roadmap import simulate
+    from gigatrain.errors import GigatrainError
+
+    base = {"title": "t", "start": "2026Q1",
+            "fleet": [{"from": "2026Q1", "to": "2026Q4", "every": "quarter", "chip": "trn2", "add_power": "100MW"}],
+            "runs": [{"name": "a", "params": "1T", "chips": "10k", "after": "b"},
+                     {"name": "b", "params": "1T", "chips": "10k", "after": "a"}]}
+    with pytest.raises(GigatrainError, match="circular 'after' dependency a -> b -> a"):
+        simulate(base)
+    base["runs"] = [{"name": "a", "params": "1T", "chips": "10k"}]
+    base["fleet"][0]["add_power"] = "1e30W"
+    with pytest.raises(GigatrainError, match="over 1 TW"):
+        simulate(base)

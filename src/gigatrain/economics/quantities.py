@@ -227,9 +227,18 @@ def parse_quantity(
     return q.value
 
 
+#: the largest power a fleet question can mean: 1 TW, a third of the world's average electricity
+#: generation (~3.4 TW in 2023, Ember Global Electricity Review 2024); beyond it is a typo
+MAX_POWER_W = 1e12
+
+
 def parse_power_w(field: str, text: str | float) -> float:
-    """``"2GW"`` -> 2e9 W; ``"500 MW"``, ``"1.5e6 W"``. A unit is required."""
-    return parse_quantity(field, text, "power")
+    """``"2GW"`` -> 2e9 W; ``"500 MW"``, ``"1.5e6 W"``. A unit is required; at most 1 TW."""
+    value = parse_quantity(field, text, "power")
+    if value > MAX_POWER_W:
+        raise GigatrainError(f"{field}={text!r} is over 1 TW (a third of the world's electricity); "
+                             "did you mean MW or GW?")
+    return value
 
 
 def parse_energy_j(field: str, text: str | float) -> float:

@@ -383,7 +383,21 @@ def _runs(data: Mapping[str, Any], a: Mapping[str, Any]) -> list[RunState]:
             raise GigatrainError(
                 f"run {r.name!r}: after {r.after!r} is not a run; runs: {', '.join(sorted(names))}"
             )
+    _check_no_cycle(out)
     return out
+
+
+def _check_no_cycle(runs: list[RunState]) -> None:
+    """Refuse ``after`` chains that loop back (a run that waits for itself never starts)."""
+    after = {r.name: r.after for r in runs}
+    for r in runs:
+        seen = [r.name]
+        nxt = after.get(r.name)
+        while nxt is not None:
+            if nxt in seen:
+                raise GigatrainError(f"runs: circular 'after' dependency {' -> '.join([*seen, nxt])}")
+            seen.append(nxt)
+            nxt = after.get(nxt)
 
 
 # ---------------------------------------------------------------- the simulation
