@@ -258,3 +258,49 @@ def test_cli_export_and_import(tmp_path, capsys):
 def test_formats_listed():
     assert set(FORMATS) == {"megatron", "megatron-bridge", "deepspeed", "torchtitan", "maxtext", "neuron"}
     assert importlib.import_module("gigatrain.exports.torchtitan").FORMAT == "torchtitan"
+
+
+@pytest.mark.parametrize("kind", ["dense", "moe"])
+def test_bridge_model_overrides_are_transformer_config_fields(kind, tmp_path):
+    """Megatron-Bridge cannot install on CPU (it requires Transformer Engine's CUDA build); its
+    ``model.*`` overrides set fields of GPTModelProvider, a Megatron-Core TransformerConfig
+    subclass: every key must be a field, and TransformerConfig must accept the values."""
+    _need("megatron.core")
+    import dataclasses
+
+    import torch
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    from gigatrain.exports.bridge import read_overrides
+
+    t, _ex, path = _export(kind, "megatron-bridge", tmp_path)
+    o = read_overrides(path.read_text())
+    names = {f.name for f in dataclasses.fields(TransformerConfig)}
+    model = {k.split(".", 1)[1]: v for k, v in o.items() if k.startswith("model.")}
+    extra = {"seq_length", "vocab_size", "share_embeddings_and_output_weights"}  # GPTModelProvider's own
+    assert set(model) - extra <= names
+    kw = {k: ({"true": True, "false": False}.get(v, int(v) if v.isdigit() else v))
+          for k, v in model.items() if k in names}
+    cfg = TransformerConfig(**kw, bf16=True, params_dtype=torch.bfloat16, pipeline_dtype=torch.bfloat16,
+                            add_bias_linear=False)
+    p = t.plan
+    assert (cfg.tensor_model_parallel_size, cfg.pipeline_model_parallel_size) == (p.tp, p.pp)
+    assert (cfg.virtual_pipeline_model_parallel_size or 1) == p.vpp and cfg.expert_model_parallel_size == p.ep
+    assert int(o["train.global_batch_size"]) == t.job.global_batch_seqs and int(o["model.seq_length"]) == t.job.seq_len
+    assert o["mixed_precision"] == "bf16_mixed"
+
+
+def test_export_from_search_result(tmp_path):
+    import json
+
+    from gigatrain.api import resolve
+    from gigatrain.exports import target_from_search
+    from gigatrain.search.engine import search
+
+    r = resolve("llama-3.1-8b", "h100-sxm", 4096, 256)
+    res = search(r.model, r.system, r.job, chips=64, top=2)
+    data = json.loads(json.dumps(res.to_dict(), default=str))
+    t = target_from_search(data, 1)
+    assert t.plan == res.top[0].plan
+    with pytest.raises(GigatrainError, match="rank=3"):
+        target_from_search(data, 3)
