@@ -41,6 +41,9 @@ PLANS = {
     ("moe", "megatron"): MOE, ("moe", "megatron-bridge"): MOE, ("moe", "deepspeed"): MOE, ("moe", "neuron"): MOE,
     ("moe", "maxtext"): {**MOE, "zero_stage": 3}, ("moe", "torchtitan"): MOE_DSV3,
 }
+# Megatron-Core on its own: DeepSeek-V3's 61 layers over pp=16 (uneven first/last stages), fp8
+PLANS["dsv3", "megatron"] = {**MOE_DSV3, "zero_stage": 1}
+PLANS["fp8", "megatron"] = {**DENSE, "precision": "fp8"}
 NAMES = {"deepspeed": "ds_config.json", "torchtitan": "gigatrain_plan.py"}
 
 
@@ -90,7 +93,7 @@ def _need(mod):
         pytest.skip(f"{mod} is not installed (pip install -e '.[exports]')")
 
 
-@pytest.mark.parametrize("kind", ["dense", "moe"])
+@pytest.mark.parametrize("kind", ["dense", "moe", "dsv3", "fp8"])
 def test_megatron_core_accepts_arguments(kind, tmp_path):
     """Megatron-Core's TransformerConfig (its __post_init__ validation) and micro-batch
     calculator take the exported arguments, as Megatron-LM's core_transformer_config_from_args
@@ -113,6 +116,12 @@ def test_megatron_core_accepts_arguments(kind, tmp_path):
     kw.pop("moe_layer_freq", None)
     if "num_virtual_stages_per_pipeline_rank" in a:
         kw["virtual_pipeline_model_parallel_size"] = int(a["num_virtual_stages_per_pipeline_rank"])
+    if a.get("fp8_format"):
+        kw["fp8"] = a["fp8_format"]
+    for arg, fld in (("decoder_first_pipeline_num_layers", "num_layers_in_first_pipeline_stage"),
+                     ("decoder_last_pipeline_num_layers", "num_layers_in_last_pipeline_stage")):
+        if arg in a:  # Megatron-LM's core_transformer_config_from_args renames these two
+            kw[fld] = int(a[arg])
     kw.update(bf16=bool(a.get("bf16")), params_dtype=torch.bfloat16, pipeline_dtype=torch.bfloat16,
               gated_linear_unit=bool(a.get("swiglu")),
               # Megatron-LM: --disable-bias-linear is dest=add_bias_linear, action=store_false
@@ -121,12 +130,13 @@ def test_megatron_core_accepts_arguments(kind, tmp_path):
     p = t.plan
     assert (cfg.tensor_model_parallel_size, cfg.pipeline_model_parallel_size) == (p.tp, p.pp)
     assert (cfg.virtual_pipeline_model_parallel_size or 1) == p.vpp
-    assert cfg.expert_model_parallel_size == p.ep and cfg.sequence_parallel == p.sequence_parallel
+    assert cfg.expert_model_parallel_size == p.ep and cfg.sequence_parallel == (p.sequence_parallel and p.tp > 1)
     assert cfg.recompute_granularity == (None if p.recompute == "none" else p.recompute)
     assert cfg.num_layers == t.model.num_layers and cfg.num_query_groups == t.model.num_kv_heads
     calc = ConstantNumMicroBatchesCalculator(int(a["global_batch_size"]), int(a["micro_batch_size"]), p.dp, 0, 0)
     assert calc.get() * p.micro_batch * p.dp == t.job.global_batch_seqs
     assert int(a["seq_length"]) == t.job.seq_len
+    assert (cfg.fp8 == "hybrid") is (t.job.precision == "fp8") and cfg.bf16
 
 
 @pytest.mark.parametrize("kind", ["dense", "moe"])

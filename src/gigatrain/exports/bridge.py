@@ -50,6 +50,8 @@ def overrides(t: Target) -> tuple[dict[str, Any], list[str]]:
         o["model.virtual_pipeline_model_parallel_size"] = t.plan.vpp
     if t.model.moe is not None:
         o["model.moe_router_enable_expert_bias"] = t.model.moe.router_bias
+        if t.model.moe.router_bias:
+            o["model.moe_router_score_function"] = "sigmoid"
     if a.get("account_for_embedding_in_pipeline_split"):
         o["model.account_for_embedding_in_pipeline_split"] = True
         o["model.account_for_loss_in_pipeline_split"] = True

@@ -87,8 +87,8 @@ def model_args(t: Target, fmt: str = FORMAT) -> tuple[list[str], list[str]]:
         if m.moe.num_shared_experts:
             a += ["--moe-shared-expert-intermediate-size",
                   str(m.moe.num_shared_experts * m.moe.shared_expert_ffn_hidden_size)]
-        if m.moe.router_bias:
-            a += ["--moe-router-enable-expert-bias"]
+        if m.moe.router_bias:  # aux-loss-free balancing (DeepSeek-V3) needs sigmoid scores
+            a += ["--moe-router-enable-expert-bias", "--moe-router-score-function", "sigmoid"]
     if m.mla is not None:
         a += ["--multi-latent-attention", "--kv-lora-rank", str(m.mla.kv_lora_rank),
               "--qk-head-dim", str(m.mla.qk_nope_head_dim), "--qk-pos-emb-head-dim", str(m.mla.qk_rope_head_dim),
@@ -115,6 +115,8 @@ def plan_args(t: Target, fmt: str = FORMAT) -> list[str]:
         a += ["--num-virtual-stages-per-pipeline-rank", str(p.vpp)]
         if account:
             a += ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"]
+    elif p.pp > 1 and t.model.num_layers % p.pp:
+        a += uneven_stages(fmt, t.model.num_layers, p.pp)
     if p.cp > 1:
         a += ["--context-parallel-size", str(p.cp)]
     if p.ep > 1:
@@ -143,6 +145,23 @@ def plan_args(t: Target, fmt: str = FORMAT) -> list[str]:
     elif p.recompute == "full":
         a += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
     return a
+
+
+def uneven_stages(fmt: str, n: int, pp: int) -> list[str]:
+    """Arguments for num_layers that pp does not divide: the embedding and loss counted as a
+    layer each when n + 2 splits evenly, else ``--decoder-first/last-pipeline-num-layers``
+    with the middle stages even (DeepSeek-V3: 61 layers over pp=16 = 2 + 14×4 + 3)."""
+    if (n + 2) % pp == 0:
+        return ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"]
+    if pp < 3:
+        raise GigatrainError(f"{fmt} cannot express pp={pp} with num_layers={n}: pp must divide num_layers")
+    k = -(-n // pp)
+    rest = n - (pp - 2) * k
+    if rest < 2:
+        k = n // pp
+        rest = n - (pp - 2) * k
+    first = rest // 2
+    return ["--decoder-first-pipeline-num-layers", str(first), "--decoder-last-pipeline-num-layers", str(rest - first)]
 
 
 def export(t: Target) -> Exported:
