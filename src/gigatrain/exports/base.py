@@ -255,4 +255,19 @@ def comment_block(prefix: str, t: Target, fmt: str, not_expressible: list[str]) 
     return "\n".join(lines) + "\n"
 
 
+def load_yaml(fmt: str, text: str) -> dict[str, Any]:
+    """A YAML mapping, or one line naming the problem and where it is."""
+    import yaml
+
+    try:
+        d = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise GigatrainError(f"{fmt} YAML does not parse{where}: {getattr(e, 'problem', None) or 'invalid YAML'}") from None
+    if not isinstance(d, dict):
+        raise GigatrainError(f"{fmt} config must be a YAML mapping, got {type(d).__name__}")
+    return d
+
+
 PRECISION_TORCH = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}

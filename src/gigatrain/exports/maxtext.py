@@ -35,6 +35,7 @@ from .base import (
     Target,
     check_capabilities,
     comment_block,
+    load_yaml,
     microbatches,
     to_int,
 )
@@ -166,12 +167,7 @@ def export(t: Target) -> Exported:
 
 
 def parse(files: dict[str, str]) -> Imported:
-    try:
-        d = yaml.safe_load(files[""]) or {}
-    except yaml.YAMLError as e:
-        raise GigatrainError(f"maxtext YAML does not parse: {e}") from None
-    if not isinstance(d, dict):
-        raise GigatrainError("maxtext config must be a YAML mapping")
+    d = load_yaml(FORMAT, files[""])
     deg = {ax: to_int(f"ici_{ax}_parallelism", d.get(f"ici_{ax}_parallelism", 1))
            * to_int(f"dcn_{ax}_parallelism", d.get(f"dcn_{ax}_parallelism", 1)) for ax in AXES}
     if any(v <= 0 for v in deg.values()):

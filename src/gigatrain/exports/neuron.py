@@ -32,6 +32,7 @@ from .base import (
     Target,
     check_capabilities,
     comment_block,
+    load_yaml,
     microbatches,
     to_int,
 )
@@ -99,12 +100,7 @@ def export(t: Target) -> Exported:
 
 
 def parse(files: dict[str, str]) -> Imported:
-    try:
-        d = yaml.safe_load(files[""]) or {}
-    except yaml.YAMLError as e:
-        raise GigatrainError(f"neuron YAML does not parse: {e}") from None
-    if not isinstance(d, dict):
-        raise GigatrainError("neuron config must be a YAML mapping")
+    d = load_yaml(FORMAT, files[""])
     tr, ds, data, model = (d.get(k) or {} for k in ("trainer", "distributed_strategy", "data", "model"))
     tp = to_int("tensor_model_parallel_size", ds.get("tensor_model_parallel_size", 1))
     pp = to_int("pipeline_model_parallel_size", ds.get("pipeline_model_parallel_size", 1))
