@@ -180,10 +180,10 @@ def search_notes(res: SearchResult, r: Resolved) -> list[str]:
     inner = r.system.tiers[0]
     if plan.tp > inner.domain_chips:
         notes.append(f"plausibility: TP={plan.tp} spans {plan.tp // inner.domain_chips} {inner.name} domains of "
-                     f"{inner.domain_chips} chips; published recipes keep TP inside one (rank it with --tp)")
+                     f"{inner.domain_chips} chips; published recipes keep TP inside one (restrict it with --tp 1,2,4,8)")
     if best.memory_frac > MEMORY_FLAG_FRACTION:
         notes.append(f"plausibility: uses {best.memory_frac:.0%} of HBM; the model's memory error leaves "
-                     f"no margin above {MEMORY_FLAG_FRACTION:.0%} (--max-memory {MEMORY_FLAG_FRACTION})")
+                     f"no margin above {MEMORY_FLAG_FRACTION:.0%} (--max-memory-frac {MEMORY_FLAG_FRACTION})")
     runner = next((c for c in res.top[1:] if _layout(c.plan) != _layout(plan)), None)
     if runner is not None:
         notes.append(_why_better(best, runner))
