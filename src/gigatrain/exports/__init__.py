@@ -13,15 +13,17 @@ registry module, torchtitan 0.3), ``maxtext`` (YAML overrides with ICI/DCN mesh 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GigatrainError, unknown_name
-from ..specs import MLASpec, ModelSpec, MoESpec, Plan
+from ..specs import MLASpec, ModelSpec, MoESpec
 from . import bridge, deepspeed, maxtext, megatron, neuron, torchtitan
 from .base import Exported, Imported, Target, apply_meta, read_meta
+
+if TYPE_CHECKING:
+    from ..model.estimate import Estimate
 
 FORMATS: dict[str, ModuleType] = {
     "megatron": megatron, "megatron-bridge": bridge, "deepspeed": deepspeed,
@@ -162,7 +164,7 @@ def model_for(imp: Imported, model: str | ModelSpec | None = None) -> ModelSpec:
 
 def estimate_config(imp: Imported, *, model: str | ModelSpec | None = None, chip: str | None = None,
                     chips: int | None = None, system: str | None = None, framework: str | None = None,
-                    tokens: float | None = None):  # -> Estimate (imported lazily)
+                    tokens: float | None = None) -> Estimate:
     """Estimate an imported config. ``chips`` overrides the config's count (tp/pp/cp/ep kept,
     dp absorbs the change; the global batch is kept)."""
     from ..api import estimate_named
@@ -194,16 +196,6 @@ def estimate_config(imp: Imported, *, model: str | ModelSpec | None = None, chip
         tp=p.tp, pp=p.pp, cp=p.cp, ep=p.ep, dp=dp, vpp=p.vpp, micro_batch=p.micro_batch,
         zero_stage=p.zero_stage, fsdp_shard=fsdp_shard, recompute=p.recompute,
         sequence_parallel=p.sequence_parallel)
-
-
-def plan_of(imp: Imported, chips: int) -> Plan:
-    """The imported plan completed for ``chips`` (dp from the chip count)."""
-    p = imp.plan
-    dp = p.dp or chips // (p.tp * p.pp * p.cp)
-    shard = p.fsdp_shard
-    if imp.shard_replicas > 1:
-        shard = dp * p.cp // imp.shard_replicas
-    return replace(p, dp=dp, fsdp_shard=shard, schedule="interleaved" if p.vpp > 1 else "1f1b")
 
 
 def load_search_json(path: Path) -> dict[str, Any]:

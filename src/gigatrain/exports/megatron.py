@@ -291,11 +291,8 @@ def parse(files: dict[str, str]) -> Imported:
     nnodes, nproc = args.get("nnodes"), args.get("nproc_per_node")
     if isinstance(nnodes, str) and isinstance(nproc, str) and nnodes.isdigit() and nproc.isdigit():
         chips = int(nnodes) * int(nproc)
-    from dataclasses import replace
-
     from ..specs import Plan
 
-    imp = Imported(FORMAT, Plan(dp=0, **plan), job["seq_len"], job["global_batch"], job["precision"],
+    return Imported(FORMAT, Plan(dp=0, **plan), job["seq_len"], job["global_batch"], job["precision"],
                    FRAMEWORK, chips=chips, model_fields=fields, moe_fields=moe, mla_fields=mla,
                    shard_replicas=job["shard_replicas"])
-    return replace(imp)
