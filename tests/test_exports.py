@@ -170,7 +170,8 @@ def test_deepspeed_config_parser(kind, tmp_path, monkeypatch):
 @pytest.mark.parametrize("kind", ["dense", "moe"])
 def test_torchtitan_config_manager(kind, tmp_path, monkeypatch):
     """torchtitan's ConfigManager loads the exported module (--module/--config) through tyro and
-    builds the Trainer.Config; degrees, batch, seq, precision and AC are the plan's."""
+    builds the Trainer.Config, and ParallelDims.from_config accepts it for the plan's world
+    size; degrees, batch, seq, precision and AC are the plan's."""
     _need("torchtitan")
     try:
         from torchtitan.config.manager import ConfigManager
@@ -193,6 +194,11 @@ def test_torchtitan_config_manager(kind, tmp_path, monkeypatch):
     assert tr.mixed_precision_param == "bfloat16"
     assert type(c.activation_checkpoint).__qualname__.split(".")[0] == {"full": "FullAC", "selective": "SelectiveAC"}[p.recompute]
     assert c.model_spec.flavor in ("405B", "671B")
+    # the trainer's own mesh check: degrees multiply to the world size (no distributed init)
+    from torchtitan.distributed.parallel_dims import ParallelDims
+
+    dims = ParallelDims.from_config(par, world_size=t.chips)
+    assert dims.dp_shard * dims.dp_replicate == p.dp
 
 
 # ------------------------------------------------------------------ documented schemas
