@@ -43,6 +43,7 @@ PLANS = {
 }
 # Megatron-Core on its own: DeepSeek-V3's 61 layers over pp=16 (uneven first/last stages), fp8
 PLANS["dsv3", "megatron"] = {**MOE_DSV3, "zero_stage": 1}
+PLANS["dsv3", "deepspeed"] = {**MOE_DSV3, "zero_stage": 1}  # MLA, shared experts listed as not expressible
 PLANS["fp8", "megatron"] = {**DENSE, "precision": "fp8"}
 PLANS["fp8", "torchtitan"] = {**DENSE, "zero_stage": 3, "precision": "fp8"}  # Float8 needs SM89: round trip only
 PLANS["fp8", "maxtext"] = {**PLANS["dense", "maxtext"], "precision": "fp8"}

@@ -150,7 +150,8 @@ def model_for(imp: Imported, model: str | ModelSpec | None = None) -> ModelSpec:
         old = m.moe
         n_shared = old.num_shared_experts if old and old.num_shared_experts else (1 if shared else 0)
         moe = MoESpec(num_experts=mf["num_experts"], top_k=mf["top_k"],
-                      expert_ffn_hidden_size=mf.get("expert_ffn_hidden_size") or (old.expert_ffn_hidden_size if old else 0),
+                      expert_ffn_hidden_size=mf.get("expert_ffn_hidden_size") or (old.expert_ffn_hidden_size if old
+                                                                                     else m.ffn_hidden_size),
                       num_moe_layers=mf.get("num_moe_layers") or (old.num_moe_layers if old else m.num_layers),
                       num_shared_experts=n_shared,
                       shared_expert_ffn_hidden_size=shared // n_shared if n_shared and shared else

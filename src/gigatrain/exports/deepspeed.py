@@ -81,12 +81,17 @@ def launcher_args(t: Target) -> tuple[list[str], list[str]]:
     elif p.recompute == "full":
         a += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
     margs, missing = megatron.model_args(t, FORMAT)
-    # Megatron-DeepSpeed spells GQA --num-key-value-heads and MoE EP --moe-expert-parallel-size
+    # Megatron-DeepSpeed (microsoft/Megatron-DeepSpeed megatron/arguments.py) spells GQA
+    # --num-key-value-heads and MoE --num-experts/--topk/--expert-interval, with experts the
+    # size of the dense MLP; its EP is --moe-expert-parallel-size
+    drop = {"--group-query-attention": 0, "--moe-router-topk": 1, "--moe-ffn-hidden-size": 1,
+            "--moe-layer-freq": 1, "--moe-shared-expert-intermediate-size": 1,
+            "--moe-router-enable-expert-bias": 0, "--moe-router-score-function": 1}
     out: list[str] = []
     i = 0
     while i < len(margs):
-        if margs[i] == "--group-query-attention":
-            i += 1
+        if margs[i] in drop:
+            i += 1 + drop[margs[i]]
             continue
         if margs[i] == "--num-query-groups":
             out += ["--num-key-value-heads", margs[i + 1]]
@@ -94,6 +99,20 @@ def launcher_args(t: Target) -> tuple[list[str], list[str]]:
             continue
         out.append(margs[i])
         i += 1
+    m = t.model
+    if m.moe is not None:
+        out += ["--topk", str(m.moe.top_k)]
+        dense = m.num_layers - m.moe.num_moe_layers
+        if dense and m.num_layers % (m.num_layers // max(1, m.moe.num_moe_layers)):
+            missing.append(f"{dense} dense-first layers (Megatron-DeepSpeed places experts every "
+                           "--expert-interval layers)")
+        if m.moe.expert_ffn_hidden_size != m.ffn_hidden_size:
+            missing.append(f"expert_ffn_hidden_size={m.moe.expert_ffn_hidden_size} (Megatron-DeepSpeed experts "
+                           f"are the dense MLP's size, {m.ffn_hidden_size})")
+        if m.moe.num_shared_experts:
+            missing.append("shared experts (Megatron-DeepSpeed has residual MoE, not shared experts)")
+        if m.moe.router_bias:
+            missing.append("router expert bias (aux-loss-free balancing)")
     a += out
     if p.ep > 1:
         a += ["--moe-expert-parallel-size", str(p.ep)]
@@ -108,6 +127,9 @@ def export(t: Target) -> Exported:
     if t.job.precision not in ("bf16", "fp16", "fp32"):
         raise GigatrainError(f"deepspeed cannot express precision={t.job.precision}; valid: bf16, fp16, fp32 "
                              "(fp8 lives in Transformer Engine inside the model, not in ds_config)")
+    if t.plan.cp > 1 and t.plan.tp > 1 and t.plan.sequence_parallel:
+        raise GigatrainError(f"deepspeed cannot express cp={t.plan.cp} with tp sequence parallelism: Megatron-"
+                             "DeepSpeed's --ds-sequence-parallel-size (Ulysses) excludes --sequence-parallel; use --no-sp")
     if t.plan.ep > t.plan.dp * t.plan.cp:
         raise GigatrainError(f"deepspeed cannot express ep={t.plan.ep} > dp×cp={t.plan.dp * t.plan.cp}; "
                              "DeepSpeed-MoE places experts within the data-parallel group")
@@ -156,6 +178,11 @@ def parse(files: dict[str, str]) -> Imported:
     if isinstance(nn, str) and isinstance(ng, str) and nn.isdigit() and ng.isdigit():
         chips = int(nn) * int(ng)
     fields, moe, mla = megatron.parse_model({**args, "group_query_attention": "num_key_value_heads" in args,
-                                             "num_query_groups": args.get("num_key_value_heads")})
+                                             "num_query_groups": args.get("num_key_value_heads"),
+                                             "moe_router_topk": args.get("topk", 1)})
+    if moe:  # experts the dense MLP's size unless a metadata model says otherwise
+        moe.pop("num_moe_layers", None)
+        moe.pop("router_bias", None)
+        moe["expert_ffn_hidden_size"] = 0  # not stated by Megatron-DeepSpeed: the named model's, else the MLP's
     return Imported(FORMAT, Plan(dp=dp, fsdp_shard=fsdp_shard, **plan), job["seq_len"], gbs, precision, FRAMEWORK,
                     chips=chips, model_fields=fields, moe_fields=moe, mla_fields=mla)
