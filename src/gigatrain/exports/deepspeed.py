@@ -93,6 +93,10 @@ def launcher_args(t: Target) -> tuple[list[str], list[str]]:
         if margs[i] in drop:
             i += 1 + drop[margs[i]]
             continue
+        if margs[i] == "--normalization":  # Megatron-DeepSpeed's choices are lower-case
+            out += ["--normalization", margs[i + 1].lower()]
+            i += 2
+            continue
         if margs[i] == "--num-query-groups":
             out += ["--num-key-value-heads", margs[i + 1]]
             i += 2

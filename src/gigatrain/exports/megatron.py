@@ -240,7 +240,7 @@ def parse_model(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], d
         f["mlp_gated"] = bool(args.get("swiglu"))
         f["tied_embeddings"] = not args.get("untie_embeddings_and_output_weights")
         norm = str(args.get("normalization", "LayerNorm"))
-        f["norm_type"] = "rmsnorm" if norm == "RMSNorm" else "layernorm"
+        f["norm_type"] = "rmsnorm" if norm.lower() == "rmsnorm" else "layernorm"
         f["qk_norm"] = bool(args.get("qk_layernorm"))
         f["bias"] = ("qkv" if args.get("add_qkv_bias") else "none") if args.get("disable_bias_linear") else "all"
         if args.get("position_embedding_type") == "learned_absolute":
