@@ -46,6 +46,7 @@ PLANS["dsv3", "megatron"] = {**MOE_DSV3, "zero_stage": 1}
 PLANS["dsv3", "deepspeed"] = {**MOE_DSV3, "zero_stage": 1}  # MLA, shared experts listed as not expressible
 PLANS["fp8", "megatron"] = {**DENSE, "precision": "fp8"}
 PLANS["fp8", "torchtitan"] = {**DENSE, "zero_stage": 3, "precision": "fp8"}  # Float8 needs SM89: round trip only
+PLANS["fsdp", "megatron"] = {**MOE, "pp": 1, "zero_stage": 3, "fsdp_shard": 64}  # Megatron-FSDP, hybrid
 PLANS["fp8", "maxtext"] = {**PLANS["dense", "maxtext"], "precision": "fp8"}
 NAMES = {"deepspeed": "ds_config.json", "torchtitan": "gigatrain_plan.py"}
 
@@ -100,7 +101,7 @@ def _need(mod):
         pytest.skip(f"{mod} is not installed (pip install -e '.[exports]')")
 
 
-@pytest.mark.parametrize("kind", ["dense", "moe", "dsv3", "fp8"])
+@pytest.mark.parametrize("kind", ["dense", "moe", "dsv3", "fp8", "fsdp"])
 def test_megatron_core_accepts_arguments(kind, tmp_path):
     """Megatron-Core's TransformerConfig (its __post_init__ validation) and micro-batch
     calculator take the exported arguments, as Megatron-LM's core_transformer_config_from_args

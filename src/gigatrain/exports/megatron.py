@@ -128,9 +128,10 @@ def plan_args(t: Target, fmt: str = FORMAT) -> list[str]:
     group = p.fsdp_shard or p.dp * p.cp
     if p.zero_stage == 1:
         a.append("--use-distributed-optimizer")
-    elif p.zero_stage in (2, 3):
+    elif p.zero_stage in (2, 3):  # Megatron-FSDP, as its README enables it
         a += ["--use-megatron-fsdp", "--data-parallel-sharding-strategy",
-              "optim_grads" if p.zero_stage == 2 else "optim_grads_params"]
+              "optim_grads" if p.zero_stage == 2 else "optim_grads_params",
+              "--use-distributed-optimizer", "--no-gradient-accumulation-fusion", "--ckpt-format", "fsdp_dtensor"]
     if p.zero_stage and group != p.dp * p.cp:
         if (p.dp * p.cp) % group:
             raise GigatrainError(f"fsdp_shard={p.fsdp_shard} does not divide dp×cp={p.dp * p.cp}")
