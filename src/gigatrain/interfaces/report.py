@@ -159,6 +159,10 @@ def assumptions(est: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _error_line(est: dict[str, Any]) -> str:
+    bar, interval = est.get("error_bar"), est.get("step_time_interval_s")
+    if bar and interval:  # held-out (leave-one-source-out) interval and the runs behind it
+        return (f"step time {interval[0]:.3g}–{interval[1]:.3g} s (held-out p10–p90 ×{bar['lo']:.2f}–"
+                f"{bar['hi']:.2f}, {bar['rows']} rows of {bar['basis']}); {est.get('evidence', '')}")
     eb = est.get("error_bars") or {}
     rows = sorted((eb.get("by_chip_type") or {}).items(), key=lambda kv: -kv[1].get("n", 0))
     if rows:

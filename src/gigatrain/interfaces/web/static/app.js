@@ -277,7 +277,13 @@
     }
     const eb = e.error_bars || {};
     const rows = Object.entries(eb.by_chip_type || {});
-    if (rows.length) {
+    if (e.error_bar && e.step_time_interval_s) {
+      // held-out (leave-one-source-out) p10–p90 interval and the runs that back it
+      const [lo, hi] = e.step_time_interval_s;
+      setOut("out-err", e.error_bar.hi, "×" + e.error_bar.lo.toFixed(2) + "–" + e.error_bar.hi.toFixed(2));
+      $("out-err-note").textContent = "step time " + lo.toFixed(2) + "–" + hi.toFixed(2) +
+        " s (held-out p10–p90, " + e.error_bar.rows + " rows of " + e.error_bar.basis + "); " + (e.evidence || "");
+    } else if (rows.length) {
       const best = rows.sort((a, b) => b[1].n - a[1].n)[0];
       setOut("out-err", best[1].median_abs_rel_error, "±" + fmt.pct(best[1].median_abs_rel_error));
       $("out-err-note").textContent = "median |error| over " + best[1].n + " measured runs on " + best[0] +
