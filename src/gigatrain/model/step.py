@@ -123,10 +123,26 @@ def eager_kernels_per_layer(model: ModelSpec) -> int:
     return model.norms_per_layer * norm + rope + repeat + (2 if model.mlp_gated else 1) + 12
 
 
+def _layer_comm(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays) -> dict[str, object]:
+    """Per-collective times and links that do not depend on the stage (computed once)."""
+    h = model.hidden_size
+    tokens = p.micro_batch * job.seq_len / p.cp
+    out: dict[str, object] = {
+        "tp_collective_s": collective_time("allgather", tokens * h * 2.0, p.tp, link_for(system, p.tp)),
+        "cp_link": link_for(system, p.cp, p.tp),
+    }
+    if model.moe is not None:
+        a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
+        out["ep_collective_s"] = collective_time("alltoall", a2a, p.ep, link_for(system, p.ep, expert_tp(p)))
+    return out
+
+
 def _stage_microbatch(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs,
-                      layers_mix: tuple[np.ndarray, np.ndarray], head: np.ndarray) -> dict[str, np.ndarray]:
+                      layers_mix: tuple[np.ndarray, np.ndarray], head: np.ndarray,
+                      comm: dict[str, object]) -> dict[str, np.ndarray]:
     """Per-micro-batch time leaves of one pipeline stage with ``layers_mix`` = (dense, MoE)
-    layers; ``head`` (bool array) says whether the stage also runs the LM head and loss."""
+    layers; ``head`` (bool array) says whether the stage also runs the LM head and loss;
+    ``comm`` holds the per-collective times of :func:`_layer_comm`."""
     chip = system.chip
     costs = layer_costs(model)
     h, s = model.hidden_size, job.seq_len
@@ -197,11 +213,10 @@ def _stage_microbatch(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArr
     # --- tensor parallel (Korthikanti et al. 2022 §4.2.2: with sequence parallelism each layer
     # runs 2 all-gathers + 2 reduce-scatters forward and the same backward, plus the backward
     # re-gather of the sequence-parallel GEMM inputs: 2 more all-gathers → 10 per layer) -------
-    act_bytes = tokens * h * 2.0
     n_coll = layers * (np.where(p.sequence_parallel, 10, 8) + 4 * full_rc)
-    t_tp = n_coll * collective_time("allgather", act_bytes, p.tp, link_for(system, p.tp)) * (1 - knobs.tp_overlap)
+    t_tp = n_coll * comm["tp_collective_s"] * (1 - knobs.tp_overlap)  # type: ignore[operator]
     # --- context parallel (ring attention) ----------------------------------------------------
-    cp_link = link_for(system, p.cp, p.tp)
+    cp_link: Link = comm["cp_link"]  # type: ignore[assignment]
     if model.mla is None:
         kv_dim = 2 * model.num_kv_heads * model.head_dim_eff
     else:  # MLA: CP exchanges the up-projected per-head K (nope+rope) and V, not the latent
@@ -216,9 +231,7 @@ def _stage_microbatch(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArr
     # --- expert parallel ----------------------------------------------------------------------
     t_ep = np.zeros(len(p))
     if model.moe is not None:
-        a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
-        ep_link = link_for(system, p.ep, expert_tp(p))
-        t_ep = moe_l * (4 + 2 * full_rc) * collective_time("alltoall", a2a, p.ep, ep_link) * (1 - knobs.ep_overlap)
+        t_ep = moe_l * (4 + 2 * full_rc) * comm["ep_collective_s"] * (1 - knobs.ep_overlap)  # type: ignore[operator]
     return {"matmul": t_mm * scale, "lm_head": t_head * scale, "attention": t_attn * scale,
             "memory_bound": t_mem * scale, "host": t_host, "tp": t_tp, "cp": t_cp, "ep": t_ep,
             "cp_hidden": t_cp_raw - t_cp}
@@ -307,8 +320,9 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
             "time/overhead/step": np.full(len(p), knobs.step_overhead_s),
         }
 
-    first = stage_leaves(_stage_microbatch(model, system, job, p, knobs, split.first, p.pp == 1))
-    last = stage_leaves(_stage_microbatch(model, system, job, p, knobs, split.last, np.ones(len(p), dtype=bool)))
+    comm = _layer_comm(model, system, job, p)
+    first = stage_leaves(_stage_microbatch(model, system, job, p, knobs, split.first, p.pp == 1, comm))
+    last = stage_leaves(_stage_microbatch(model, system, job, p, knobs, split.last, np.ones(len(p), dtype=bool), comm))
     use_last = sum(last.values()) > sum(first.values())
     out = {k: np.where(use_last, last[k], first[k]) for k in first}
     out["time/total"] = sum(out.values())
