@@ -137,20 +137,18 @@ def _layer_comm(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays) -
     return out
 
 
-def _stage_microbatch(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs,
-                      layers_mix: tuple[np.ndarray, np.ndarray], head: np.ndarray,
-                      comm: dict[str, object]) -> dict[str, np.ndarray]:
-    """Per-micro-batch time leaves of one pipeline stage with ``layers_mix`` = (dense, MoE)
-    layers; ``head`` (bool array) says whether the stage also runs the LM head and loss;
-    ``comm`` holds the per-collective times of :func:`_layer_comm`."""
+def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs,
+                comm: dict[str, object]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-micro-batch costs of one dense layer, one MoE layer and the LM head, every one linear
+    in what a stage holds (so a stage is dense·unit + moe·unit + head, computed once per plan
+    and combined per stage by :func:`_stage_microbatch`). Keys map to (dense, MoE) arrays;
+    ``head`` maps to (GEMM time, loss traffic time)."""
     chip = system.chip
     costs = layer_costs(model)
     h, s = model.hidden_size, job.seq_len
     tokens = p.micro_batch * s / p.cp  # tokens one rank processes per micro-batch
-    dense_l, moe_l = layers_mix
-    layers = dense_l + moe_l
     full_rc = p.recompute == 2
-    head_f = head.astype(float)
+    zero = np.zeros(len(p))
 
     eff = chip.matmul_efficiency
     fp8 = job.precision in ("fp8", "fp4")
@@ -159,62 +157,55 @@ def _stage_microbatch(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArr
     mm_rate = peak_mm * eff
     passes = 3.0 + full_rc  # fwd + 2×bwd GEMMs (+1 fwd when fully recomputing)
 
-    # --- GEMMs ------------------------------------------------------------------------------
-    mm_flops = dense_l * costs[0].matmul_flops_fwd
-    gemms = dense_l * costs[0].gemm_count
-    moe_kernels = np.zeros(len(p))
-    moe_traffic = np.zeros(len(p))
+    # --- GEMMs: (F_op + F_half)/(peak·e_max) per op ---------------------------------------------
+    def gemm_time(flops: float, gemms: np.ndarray | float) -> np.ndarray:
+        return passes * (tokens * flops / p.tp + gemms * chip.matmul_half_flops) / mm_rate
+
+    mm = (gemm_time(costs[0].matmul_flops_fwd, costs[0].gemm_count), zero)
+    kpl = knobs.kernels_per_layer_fwd or eager_kernels_per_layer(model)
+    kernels = (np.full(len(p), float(kpl)) * (3 + full_rc), zero)
+    moe_traffic = zero
     if model.moe is not None:
         moe = model.moe
-        mm_flops = mm_flops + moe_l * costs[1].matmul_flops_fwd
         # each local expert runs its own GEMMs: E/ep small ops instead of one big one
         k = 3 if model.mlp_gated else 2
         local_experts = moe.num_experts / p.ep
-        gemms = gemms + moe_l * (costs[1].gemm_count - k * 2 + k * local_experts)
+        mm = (mm[0], gemm_time(costs[1].matmul_flops_fwd, costs[1].gemm_count - k * 2 + k * local_experts))
         # token permute + unpermute: read and write top_k copies of each token's hidden state
-        moe_traffic = moe_l * 8.0 * moe.top_k * h * tokens / p.tp
-        moe_kernels = moe_l * (knobs.moe_kernels_per_layer_fwd + local_experts)
-    head_flops = 2.0 * model.vocab_size * h
-    t_mm = passes * (tokens * mm_flops / p.tp + gemms * chip.matmul_half_flops) / mm_rate
-    t_head = head_f * 3.0 * (tokens * head_flops / p.tp + chip.matmul_half_flops) / mm_rate
-    # --- attention core ----------------------------------------------------------------------
-    ctx = (s + 1) / 2  # causal
-    attn_fwd = layers * costs[0].attn_core_flops_fwd_full * ctx * tokens / p.tp
+        moe_traffic = 8.0 * moe.top_k * h * tokens / p.tp * (3.0 + full_rc)
+        kernels = (kernels[0], (kpl + knobs.moe_kernels_per_layer_fwd + local_experts) * (3 + full_rc))
+    head_mm = 3.0 * (tokens * 2.0 * model.vocab_size * h / p.tp + chip.matmul_half_flops) / mm_rate
+    # --- attention core (causal context (s+1)/2) ------------------------------------------------
     attn_rate = peak_attn * eff * min(knobs.attention_efficiency_ratio, 1.0)
-    t_attn = attn_fwd * (1 + knobs.attention_bwd_ratio + full_rc) / attn_rate
+    attn_one = costs[0].attn_core_flops_fwd_full * (s + 1) / 2 * tokens / p.tp \
+        * (1 + knobs.attention_bwd_ratio + full_rc) / attn_rate
     # --- memory-bound -------------------------------------------------------------------------
-    act = dense_l * costs[0].act_bytes_per_token
-    if model.moe is not None:
-        act = act + moe_l * costs[1].act_bytes_per_token
     hbm = chip.hbm_bandwidth_bytes_per_s * chip.hbm_efficiency
     elementwise_bw = chip.elementwise_bandwidth_bytes_per_s or hbm
     # activation bytes are counted for 2-byte tensors; fp32 training moves twice as many
-    act = act * (2.0 if job.precision == "fp32" else 1.0)
+    widen = 2.0 if job.precision == "fp32" else 1.0
     # selective recompute re-runs the elementwise forward ops (one more forward's traffic share)
     passes_mem = 3.0 + full_rc + 0.5 * ((p.recompute == 1) & bool(knobs.selective_drops_elementwise))
-    traffic = knobs.elementwise_traffic_ratio * act * tokens / p.tp * passes_mem
-    loss_traffic = head_f * tokens * model.vocab_size / p.tp * 4.0 * 4  # fp32 logits, ~4 passes
-    kernels = (layers * (knobs.kernels_per_layer_fwd or eager_kernels_per_layer(model)) + moe_kernels) * (3 + full_rc)
-    traffic = traffic + moe_traffic * (3.0 + full_rc)
-    if fp8:
-        # quantising GEMM inputs (activations fwd, gradients bwd) is an extra elementwise pass
-        traffic = traffic + knobs.fp8_cast_traffic_ratio * act * tokens / p.tp * (3.0 + full_rc)
     # unfused attention streams the s×s scores (written, softmax, dropout, read by AV)
-    score_bytes = (1 - knobs.flash_attention) * layers * model.num_attention_heads / p.tp * s * tokens * 13.0
-    traffic = traffic + score_bytes * (3.0 + full_rc)
-    t_mem = (traffic + loss_traffic) / elementwise_bw + kernels * chip.kernel_overhead_s
-    # a framework is never faster than the model (scale ≥ 1 is enforced where profiles load)
-    scale = max(knobs.compute_time_scale, 1.0)
-    compute = (t_mm + t_head + t_attn + t_mem) * scale
-    # a framework that dispatches ops from the host cannot go faster than its dispatch rate
-    host_floor = (kernels + 20.0) * knobs.host_op_overhead_s
-    t_host = np.maximum(host_floor - compute, 0.0)
+    score = (1 - knobs.flash_attention) * model.num_attention_heads / p.tp * s * tokens * 13.0 * (3.0 + full_rc)
+
+    def traffic(act_per_token: float, extra: np.ndarray) -> np.ndarray:
+        act = act_per_token * widen * tokens / p.tp
+        t = knobs.elementwise_traffic_ratio * act * passes_mem + score + extra
+        if fp8:  # quantising GEMM inputs (activations fwd, gradients bwd) is an extra pass
+            t = t + knobs.fp8_cast_traffic_ratio * act * (3.0 + full_rc)
+        return t / elementwise_bw
+
+    mem = (traffic(costs[0].act_bytes_per_token, zero) + kernels[0] * chip.kernel_overhead_s,
+           traffic(costs[1].act_bytes_per_token, moe_traffic) + kernels[1] * chip.kernel_overhead_s
+           if model.moe is not None else zero)
+    head_mem = tokens * model.vocab_size / p.tp * 4.0 * 4 / elementwise_bw  # fp32 logits, ~4 passes
 
     # --- tensor parallel (Korthikanti et al. 2022 §4.2.2: with sequence parallelism each layer
     # runs 2 all-gathers + 2 reduce-scatters forward and the same backward, plus the backward
     # re-gather of the sequence-parallel GEMM inputs: 2 more all-gathers → 10 per layer) -------
-    n_coll = layers * (np.where(p.sequence_parallel, 10, 8) + 4 * full_rc)
-    t_tp = n_coll * comm["tp_collective_s"] * (1 - knobs.tp_overlap)  # type: ignore[operator]
+    tp_one = (np.where(p.sequence_parallel, 10, 8) + 4 * full_rc) * comm["tp_collective_s"] \
+        * (1 - knobs.tp_overlap)  # type: ignore[operator]
     # --- context parallel (ring attention) ----------------------------------------------------
     cp_link: Link = comm["cp_link"]  # type: ignore[assignment]
     if model.mla is None:
@@ -223,17 +214,40 @@ def _stage_microbatch(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArr
         m = model.mla
         kv_dim = model.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
     kv_bytes = tokens * kv_dim * 2.0 / p.tp
-    kv_bw = cp_link.bandwidth(kv_bytes)
-    t_cp_raw = layers * (3 + full_rc) * (p.cp - 1) * (kv_bytes / kv_bw + cp_link.lat + BASE_LATENCY_S)
+    cp_one = (3 + full_rc) * (p.cp - 1) * (kv_bytes / cp_link.bandwidth(kv_bytes) + cp_link.lat + BASE_LATENCY_S)
+    # --- expert parallel ----------------------------------------------------------------------
+    ep_one = (4 + 2 * full_rc) * comm["ep_collective_s"] * (1 - knobs.ep_overlap) \
+        if model.moe is not None else zero  # type: ignore[operator]
+    return {"mm": mm, "attn": (attn_one, attn_one), "mem": mem, "kernels": kernels,
+            "tp": (tp_one, tp_one), "cp_raw": (cp_one, cp_one), "ep": (zero, ep_one),  # type: ignore[dict-item]
+            "head": (head_mm, head_mem)}
+
+
+def _stage_microbatch(units: dict[str, tuple[np.ndarray, np.ndarray]], knobs: Knobs,
+                      layers_mix: tuple[np.ndarray, np.ndarray], head: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-micro-batch time leaves of one pipeline stage with ``layers_mix`` = (dense, MoE)
+    layers; ``head`` (bool array) says whether the stage also runs the LM head and loss."""
+    dense_l, moe_l = layers_mix
+    head_f = head.astype(float)
+
+    def stage(key: str) -> np.ndarray:
+        d, m = units[key]
+        return dense_l * d + moe_l * m
+
+    t_mm, t_attn, t_mem, kernels = stage("mm"), stage("attn"), stage("mem"), stage("kernels")
+    t_head = head_f * units["head"][0]
+    t_mem = t_mem + head_f * units["head"][1]
+    # a framework is never faster than the model (scale ≥ 1 is enforced where profiles load)
+    scale = max(knobs.compute_time_scale, 1.0)
+    compute = (t_mm + t_head + t_attn + t_mem) * scale
+    # a framework that dispatches ops from the host cannot go faster than its dispatch rate
+    t_host = np.maximum((kernels + 20.0) * knobs.host_op_overhead_s - compute, 0.0)
+    t_cp_raw = stage("cp_raw")
     # the exchange hides behind attention, stretched where the host cannot launch fast enough
     stretch = (compute + t_host) / np.maximum(compute, 1e-30)
     t_cp = np.maximum(t_cp_raw - knobs.cp_overlap * t_attn * scale * stretch, 0.0)
-    # --- expert parallel ----------------------------------------------------------------------
-    t_ep = np.zeros(len(p))
-    if model.moe is not None:
-        t_ep = moe_l * (4 + 2 * full_rc) * comm["ep_collective_s"] * (1 - knobs.ep_overlap)  # type: ignore[operator]
     return {"matmul": t_mm * scale, "lm_head": t_head * scale, "attention": t_attn * scale,
-            "memory_bound": t_mem * scale, "host": t_host, "tp": t_tp, "cp": t_cp, "ep": t_ep,
+            "memory_bound": t_mem * scale, "host": t_host, "tp": stage("tp"), "cp": t_cp, "ep": stage("ep"),
             "cp_hidden": t_cp_raw - t_cp}
 
 
@@ -320,9 +334,9 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
             "time/overhead/step": np.full(len(p), knobs.step_overhead_s),
         }
 
-    comm = _layer_comm(model, system, job, p)
-    first = stage_leaves(_stage_microbatch(model, system, job, p, knobs, split.first, p.pp == 1, comm))
-    last = stage_leaves(_stage_microbatch(model, system, job, p, knobs, split.last, np.ones(len(p), dtype=bool), comm))
+    units = _unit_costs(model, system, job, p, knobs, _layer_comm(model, system, job, p))
+    first = stage_leaves(_stage_microbatch(units, knobs, split.first, p.pp == 1))
+    last = stage_leaves(_stage_microbatch(units, knobs, split.last, np.ones(len(p), dtype=bool)))
     use_last = sum(last.values()) > sum(first.values())
     out = {k: np.where(use_last, last[k], first[k]) for k in first}
     out["time/total"] = sum(out.values())
