@@ -529,3 +529,13 @@ def test_roadmap_refuses_circular_after_and_absurd_power(tmp_path) -> None:
     base["fleet"][0]["add_power"] = "1e30W"
     with pytest.raises(GigatrainError, match="over 1 TW"):
         simulate(base)
+
+
+@pytest.mark.parametrize("command", ["cost", "compare"])
+def test_seq_zero_is_refused_not_defaulted(command: str) -> None:
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "gigatrain", command, "--model", "llama-3.1-8b", "--tokens", "1T",
+                          "--chip", "h100-sxm", "--chips", "64", "--seq", "0"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2 and "seq must be a positive integer" in res.stderr and "Traceback" not in res.stderr

@@ -247,9 +247,13 @@ def _fleet_jobs(
     with contextlib.suppress(KeyError):
         info = model_info(m.slug)
     tok = parse_count("--tokens", tokens) if tokens else 20.0 * params_total(m)
+    if seq is not None and seq < 1:  # 0 is not "the default": say so rather than guess
+        raise GigatrainError(f"seq must be a positive integer (valid: 1..10,000,000), got {seq}")
     s = seq or int(info.get("train_seq_len") or 4096)
-    job = make_job(s, 1, tok, precision, "megatron")
+    from ..catalog.frameworks import default_framework
+
     system = default_system_for(get_chip(chip))
+    job = make_job(s, 1, tok, precision, default_framework(system.chip.vendor))
     return fleet_jobs(m, system, job, fleet_chips, mitigation=mitigation, min_speedup=min_speedup)
 
 
@@ -343,6 +347,8 @@ def _job_for(
         tok = float(info["training_tokens"])
     else:
         tok = parse_count("--tokens", tokens)
+    if seq is not None and seq < 1:  # 0 is not "the default": say so rather than guess
+        raise GigatrainError(f"seq must be a positive integer (valid: 1..10,000,000), got {seq}")
     s = seq or int(info.get("train_seq_len") or 4096)
     from ..model.workload import model_flops_per_token
 
