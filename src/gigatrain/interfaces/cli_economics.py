@@ -8,7 +8,6 @@ fleet, claims, roadmap). Quantities are parsed at this edge ("2GW", "$10B", "$0.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import sys
 from enum import StrEnum
@@ -21,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
+from .jsonout import dump as _dump
 
 app = typer.Typer()
 console = Console()
@@ -32,21 +32,6 @@ class Pricing(StrEnum):
     reserved_3yr = "reserved_3yr"
     capacity_block = "capacity_block"
     own = "own"
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN/inf: replace them with null, recursively."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _dump(obj: Any) -> None:
-    sys.stdout.write(json.dumps(_finite(obj), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def _opt(parse: Any, field: str, text: str | None) -> float | None:

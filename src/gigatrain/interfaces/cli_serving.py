@@ -6,10 +6,8 @@ Durations are parsed at this edge ("500ms", "0.5s", "30 ms"); JSON output is SI.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
+from .jsonout import dump as _dump
 
 if TYPE_CHECKING:
     from ..serving.search import ServingSearchResult
@@ -40,20 +39,6 @@ def parse_duration(field: str, text: str | None) -> float | None:
     if not v > 0 or not math.isfinite(v):
         raise GigatrainError(f"{field} must be a positive duration, got {text!r}")
     return v
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _dump(obj: Any) -> None:
-    sys.stdout.write(json.dumps(_finite(obj), indent=2, default=str, allow_nan=False) + "\n")
 
 
 def price_for(chip: str, pricing: str, usd_per_chip_hour: float | None) -> tuple[float | None, str]:

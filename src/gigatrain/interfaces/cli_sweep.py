@@ -159,20 +159,13 @@ def sweep_plot(
                "days_to_train": ("days to train (best plan)", "min"), "mfu": ("MFU of the best plan", "max")}
     if metric not in metrics:
         raise GigatrainError(f"--metric={metric!r}; valid: {', '.join(metrics)}")
-    if output.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise GigatrainError(f"--output {output}: use a .png, .svg or .pdf file name")
+    _check_suffix(output)
     label, agg = metrics[metric]
     _cols, rows = run_query(out, f"SELECT model, chip, any_value(hypothetical), chips, {agg}({metric}) FROM best "
                                 f"WHERE {metric} IS NOT NULL GROUP BY model, chip, chips ORDER BY model, chip, chips")
     if not rows:
         raise GigatrainError(f"{out}: no feasible points with {metric} to plot")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ModuleNotFoundError:
-        raise GigatrainError("sweep-plot needs matplotlib: pip install 'gigatrain[plot]'") from None
+    plt = _pyplot()
     models = list(dict.fromkeys(r[0] for r in rows))
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.2), squeeze=False)
     for ax, m in zip(axes[0], models, strict=True):
@@ -189,6 +182,31 @@ def sweep_plot(
         ax.set_title(m)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
+    _save(fig, output)
+    console.print(f"wrote {escape(str(output))} ({len(rows)} points, {len(models)} models)")
+
+
+def _check_suffix(output: Path) -> None:
+    if output.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise GigatrainError(f"--output {output}: use a .png, .svg or .pdf file name")
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the non-interactive Agg backend, or a one-line error."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError:
+        raise GigatrainError("sweep-plot needs matplotlib: pip install 'gigatrain[plot]'") from None
+    return plt
+
+
+def _save(fig: Any, output: Path) -> None:
+    """Lay out, write and close ``fig``; an unwritable path is a one-line error."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         fig.savefig(output)
@@ -196,7 +214,6 @@ def sweep_plot(
         raise GigatrainError(f"cannot write {output}: {e.strerror or e}") from None
     finally:
         plt.close(fig)
-    console.print(f"wrote {escape(str(output))} ({len(rows)} points, {len(models)} models)")
 
 
 def _front(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -212,20 +229,13 @@ def _pareto_plot(out: Path, output: Path) -> None:
     """Cost against days to train: each chip's non-dominated plans over every point of the sweep."""
     from ..sweep.query import run_query
 
-    if output.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise GigatrainError(f"--output {output}: use a .png, .svg or .pdf file name")
+    _check_suffix(output)
     _cols, rows = run_query(out, "SELECT model, chip, hypothetical, days_to_train, cost_usd FROM results "
                                  "WHERE feasible AND days_to_train IS NOT NULL AND cost_usd IS NOT NULL")
     if not rows:
         raise GigatrainError(f"{out}: no feasible plans with a token budget and a price to plot")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
-    except ModuleNotFoundError:
-        raise GigatrainError("sweep-plot needs matplotlib: pip install 'gigatrain[plot]'") from None
+    plt = _pyplot()
+    import matplotlib.ticker
 
     models = list(dict.fromkeys(r[0] for r in rows))
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.2), squeeze=False)
@@ -249,11 +259,5 @@ def _pareto_plot(out: Path, output: Path) -> None:
         ax.set_title(f"{m}: time-cost Pareto fronts")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        fig.savefig(output)
-    except OSError as e:
-        raise GigatrainError(f"cannot write {output}: {e.strerror or e}") from None
-    finally:
-        plt.close(fig)
+    _save(fig, output)
     console.print(f"wrote {escape(str(output))} ({len(rows)} plans, {len(models)} models)")
