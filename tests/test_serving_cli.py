@@ -58,3 +58,98 @@ def test_bad_input_is_one_line(args: tuple[str, ...], needle: str) -> None:
     out = r.stderr + r.stdout
     assert needle in out, out
     assert "Traceback" not in out
+
+
+# ----------------------------------------------------- validate --runs: serving / post-training
+def _subset(tmp_path, name: str, keep) -> str:
+    """The shipped ``name`` CSV cut to the rows ``keep(row)`` accepts, written to tmp_path."""
+    import csv
+
+    from gigatrain.validate.serving_runs import DATA
+
+    with open(DATA / name, newline="", encoding="utf-8") as f:
+        rd = csv.DictReader(f)
+        rows = [r for r in rd if keep(r)]
+        cols = rd.fieldnames
+    out = tmp_path / name
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    return str(out)
+
+
+ROW_KEYS = {"row_id", "metric", "predicted", "measured", "rel_error", "status", "reason"}
+
+
+def test_validate_runs_detects_serving_schema_and_matches_the_library(tmp_path) -> None:
+    from gigatrain.validate.serving import score_cases
+    from gigatrain.validate.serving_runs import case_from_row, read_serving_rows
+
+    path = _subset(tmp_path, "inference_runs.csv",
+                   lambda r: r["source_group"] in ("inferencemax", "nvidia_trtllm_perf_overview")
+                   and int(r["row_id"][3:]) % 40 == 0)
+    r = cli("validate", "--runs", path, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["schema"] == "serving" and d["rows"] and set(d["rows"][0]) >= ROW_KEYS
+    want = {x.row_id: x for x in score_cases([case_from_row(row) for row in read_serving_rows(tmp_path / "inference_runs.csv")])}
+    scored = [x for x in d["rows"] if x["status"] == "ok"]
+    assert len(scored) >= 10
+    for x in scored:
+        w = want[x["row_id"]]
+        assert x["predicted"] == pytest.approx(w.predicted, rel=1e-9)
+        assert x["rel_error"] == pytest.approx(x["predicted"] / x["measured"] - 1, rel=1e-9)
+    assert d["summary"]["supported"] == len([x for x in d["rows"] if x["rel_error"] is not None])
+    table = cli("validate", "--runs", path)
+    assert table.returncode == 0 and "serving validation" in table.stdout and "median" in table.stdout
+
+
+def test_validate_runs_detects_posttrain_schema(tmp_path) -> None:
+    from gigatrain.validate.serving_posttrain import score_posttrain
+
+    path = _subset(tmp_path, "posttrain_runs.csv", lambda r: r["source_group"] != "torchtune_readme")
+    r = cli("validate", "--runs", path, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["schema"] == "posttrain" and set(d["rows"][0]) >= ROW_KEYS
+    want = {x.row_id: x.predicted for x in score_posttrain(tmp_path / "posttrain_runs.csv")}
+    got = {x["row_id"]: x["predicted"] for x in d["rows"]}
+    assert got.keys() == want.keys() and sum(v is not None for v in got.values()) >= 20
+    assert all(got[k] == pytest.approx(want[k]) for k in got if got[k] is not None)
+    assert "step_time_s" in cli("validate", "--runs", path).stdout
+
+
+def test_validate_runs_unknown_header_is_one_line_naming_file_and_columns(tmp_path) -> None:
+    bad = tmp_path / "odd[v1].csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    r = cli("validate", "--runs", str(bad))
+    assert r.returncode == 2 and r.stdout == ""
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "odd[v1].csv" in err and "Traceback" not in err
+    assert "inference_runs.csv" in err and "posttrain_runs.csv" in err and "batch_or_concurrency" in err
+
+
+def test_validate_runs_bad_values_are_unsupported_rows_not_crashes(tmp_path) -> None:
+    import csv
+
+    from gigatrain.validate.serving_runs import DATA
+
+    for name, col, value in (("inference_runs.csv", "batch_or_concurrency", "request rate QPS=fast"),
+                             ("inference_runs.csv", "measured_value", "n/a"),
+                             ("posttrain_runs.csv", "measured_value", "lots"),
+                             ("posttrain_runs.csv", "num_chips", "many")):
+        with open(DATA / name, newline="", encoding="utf-8") as f:
+            rd = csv.DictReader(f)
+            row = dict(next(rd))
+            cols = rd.fieldnames
+        row[col] = value
+        path = tmp_path / f"{col}-{name}"
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=cols)
+            w.writeheader()
+            w.writerow(row)
+        r = cli("validate", "--runs", str(path), "--json")
+        assert r.returncode == 0, (name, col, r.stderr)
+        (only,) = json.loads(r.stdout)["rows"]
+        assert only["status"] == "unsupported" and only["reason"], (name, col, only)

@@ -110,7 +110,7 @@ def estimate(
 ) -> None:
     """Memory per rank and step time of one plan, with breakdowns, MFU and days to train."""
     from ..api import estimate_named
-    from .units import parse_count
+    from ..units import parse_count
 
     tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
     e = estimate_named(
@@ -129,14 +129,23 @@ def estimate(
 
 @app.command()
 def validate(
-    runs: Annotated[Path | None, typer.Option(help="a CSV in the published_runs.csv schema (default: the shipped runs)")] = None,
+    runs: Annotated[Path | None, typer.Option(help="a CSV in the published_runs.csv, inference_runs.csv (serving) or posttrain_runs.csv schema, told apart by its header (default: the shipped training runs)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print rows and summary as JSON")] = False,
     show_unsupported: Annotated[bool, typer.Option("--unsupported", help="list unsupported rows with reasons")] = False,
 ) -> None:
-    """Score the model against measured training runs (error per source and per chip)."""
+    """Score the model against measured runs: training, serving or post-training (error per source)."""
     from ..validate.runs import read_rows, shipped_rows
     from ..validate.score import result_dict, score_rows, summarize
 
+    if runs is not None:
+        from ..validate.serving import file_schema
+
+        schema = file_schema(runs)
+        if schema != "training":
+            from .cli_serving import validate_runs_file
+
+            validate_runs_file(runs, schema, as_json, show_unsupported, console)
+            return
     rows = read_rows(runs) if runs else shipped_rows()
     if not rows:
         raise GigatrainError(f"runs file {runs} has no data rows")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -81,7 +82,7 @@ def _run_search(model: str, chip: str, input_len: int, output_len: int, ttft: st
     from ..catalog.models import get_model
     from ..serving.deploy import Request
     from ..serving.search import ServingTargets, search_serving
-    from .units import parse_count
+    from ..units import parse_count
 
     for name, v in (("--input-len", input_len), ("--output-len", output_len)):
         if v < 1 or v > 10_000_000:
@@ -134,7 +135,7 @@ def _money(x: float | None, per: str = "") -> str:
 
 
 def render_search(res: ServingSearchResult, out: Console) -> None:
-    from .units import gib, seconds, si
+    from ..units import gib, seconds, si
 
     t = res.targets
     tgt = ", ".join(x for x in (f"TTFT ≤ {seconds(t.ttft_s)}" if t.ttft_s else "",
@@ -275,40 +276,71 @@ def validate_serving(
     show_unsupported: Annotated[bool, typer.Option("--unsupported", help="list unsupported rows with reasons")] = False,
 ) -> None:
     """Score the serving model against measured serving runs (median and p90 |error| per source)."""
-    from pathlib import Path
+    validate_runs_file(runs, "serving", as_json, show_unsupported)
 
-    from ..validate.serving import score_cases, summarize
-    from ..validate.serving_runs import case_from_row, read_serving_rows
 
-    rows = read_serving_rows(Path(runs) if runs else None)
+def validate_runs_file(runs: str | Path | None, schema: str, as_json: bool, show_unsupported: bool,
+                       out: Console | None = None) -> None:
+    """Score a serving (``inference_runs.csv``) or post-training (``posttrain_runs.csv``) runs
+    file and print the JSON rows ``{row_id, metric, predicted, measured, rel_error, status,
+    reason}`` with the summary, or the tables. ``gigatrain validate --runs FILE`` calls this when
+    the file's header is one of those schemas; ``runs=None`` scores the shipped file."""
+    out = out or console
+    if schema == "serving":
+        from ..validate.serving import score_serving_file
+
+        rows, summary = score_serving_file(runs)
+    elif schema == "posttrain":
+        from ..validate.serving_posttrain import score_posttrain, summarize_posttrain
+
+        res = score_posttrain(Path(runs) if runs else None)
+        rows, summary = [r.to_dict() for r in res], summarize_posttrain(res)
+    else:
+        raise GigatrainError(f"schema {schema!r}; valid: serving, posttrain")
     if not rows:
         raise GigatrainError(f"runs file {runs} has no data rows")
-    results = score_cases([case_from_row(r) for r in rows])
-    summary = summarize(results)
     if as_json:
-        _dump({"rows": [r.to_dict() for r in results], "summary": summary})
+        _dump({"schema": schema, "rows": rows, "summary": summary})
         return
-    console.print(f"serving validation: {summary['rows']:,} rows, {summary['supported']:,} scored "
-                  f"({summary['predicted_oom']} predicted not to fit); rel_error = predicted/measured − 1",
-                  highlight=False)
+    _validation_tables(schema, rows, summary, show_unsupported, out)
+
+
+def _validation_tables(schema: str, rows: list[dict], summary: dict, show_unsupported: bool, out: Console) -> None:
+    from collections import Counter
+
+    what = "serving" if schema == "serving" else "post-training"
+    oom = f" ({summary['predicted_oom']} predicted not to fit)" if summary.get("predicted_oom") else ""
+    out.print(f"{what} validation: {summary['rows']:,} rows, {summary['supported']:,} scored{oom}", highlight=False)
+    out.print("rel_error = predicted/measured − 1 in the metric each source reports", highlight=False)
     t = _table("median and p90 |error| per source and metric")
-    for c in ("source", "metric", "rows", "median", "p90", "within 15%"):
+    for c in ("source", "metric", "rows", "median", "p90"):
         t.add_column(c, justify="left" if c in ("source", "metric") else "right")
     for key, st in summary["groups"].items():
         src, met = key.split("|")
         if not st["rows"]:
             continue
-        bold = met in ("throughput", "latency")
-        name = f"[bold]{met}[/]" if bold else met
-        t.add_row(src, name, f"{st['rows']:,}", f"{st['median_abs_error']:.1%}", f"{st['p90_abs_error']:.1%}",
-                  f"{st['within_15pct']:.0%}")
-    console.print(t)
-    for src, st in summary["per_source_rows"].items():
-        console.print(f"{src}: {st['supported']:,} of {st['rows']:,} rows scored", highlight=False)
+        name = f"[bold]{escape(met)}[/]" if met in ("throughput", "latency") else escape(met)
+        t.add_row(escape(src), name, f"{st['rows']:,}", f"{st['median_abs_error']:.1%}", f"{st['p90_abs_error']:.1%}")
+    out.print(t)
+    per_source: dict[str, list[int]] = {}
+    for r in rows:
+        n = per_source.setdefault(r["source"], [0, 0])
+        n[0] += 1
+        n[1] += r["rel_error"] is not None
+    for src, (n, scored) in sorted(per_source.items()):
+        out.print(f"{src}: {scored:,} of {n:,} rows scored", markup=False, highlight=False)
+    reasons = Counter((r["source"], r["reason"].split(";")[0][:90]) for r in rows if r["status"] == "unsupported")
+    if reasons:
+        u = _table("unsupported rows by reason")
+        for c in ("rows", "source", "reason"):
+            u.add_column(c, justify="right" if c == "rows" else "left", overflow="fold")
+        for (src, reason), n in reasons.most_common():
+            u.add_row(f"{n:,}", escape(src), escape(reason))
+        out.print(u)
     if show_unsupported:
-        for src, reasons in summary["unsupported_reasons"].items():
-            for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
-                console.print(f"  {src}: {n:,} × {escape(reason)}", highlight=False)
+        for r in rows:
+            if r["status"] != "ok":
+                out.print(f"{r['row_id']}  {r['source']}  {r['reason']}", markup=False, highlight=False)
 
 
 # ------------------------------------------------------------------ post-training
@@ -326,7 +358,7 @@ def _plan_or_none(tp: int | None, pp: int | None, dp: int | None, chips: int, mi
 
 
 def _breakdown_table(title: str, d: dict[str, float], unit: str) -> Table:
-    from .units import gib, seconds
+    from ..units import gib, seconds
 
     t = _table(title)
     t.add_column("part")
@@ -363,7 +395,7 @@ def finetune(
     from ..catalog.hardware import default_system_for, get_chip
     from ..catalog.models import get_model
     from ..posttrain.finetune import METHODS, FinetuneSpec, best_finetune_plan
-    from .units import gib, parse_count, seconds
+    from ..units import gib, parse_count, seconds
 
     if method not in METHODS:
         raise GigatrainError(f"--method={method!r}; valid: {', '.join(METHODS)}")
@@ -427,7 +459,7 @@ def rl(
     from ..catalog.models import get_model
     from ..posttrain.finetune import FinetuneSpec, best_finetune_plan
     from ..posttrain.rl import RLSpec, rl_estimate
-    from .units import seconds
+    from ..units import seconds
 
     if steps < 0:
         raise GigatrainError(f"--steps must be ≥ 0, got {steps}")
@@ -480,22 +512,7 @@ def rl(
 def validate_posttrain(
     runs: Annotated[str | None, typer.Option(help="a CSV in the posttrain_runs.csv schema (default: the shipped runs)")] = None,
     as_json: JsonOpt = False,
+    show_unsupported: Annotated[bool, typer.Option("--unsupported", help="list unsupported rows with reasons")] = False,
 ) -> None:
     """Score fine-tuning and RL estimates against measured post-training runs."""
-    from pathlib import Path
-
-    from ..validate.serving_posttrain import score_posttrain, summarize_posttrain
-
-    res = score_posttrain(Path(runs) if runs else None)
-    s = summarize_posttrain(res)
-    if as_json:
-        _dump({"rows": [r.to_dict() for r in res], "summary": s})
-        return
-    console.print(f"post-training validation: {s['rows']:,} rows, {s['supported']:,} scored", highlight=False)
-    t = _table("median and p90 |error| per source and metric")
-    for c in ("source", "metric", "rows", "median", "p90"):
-        t.add_column(c, justify="left" if c in ("source", "metric") else "right")
-    for key, st in s["groups"].items():
-        src, met = key.split("|")
-        t.add_row(src, met, str(st["rows"]), f"{st['median_abs_error']:.1%}", f"{st['p90_abs_error']:.1%}")
-    console.print(t)
+    validate_runs_file(runs, "posttrain", as_json, show_unsupported)

@@ -182,23 +182,70 @@ if __name__ == "__main__":
     main()
 
 
-SERVING_COLUMNS = frozenset({"batch_or_concurrency", "input_len", "output_len", "engine"})
-POSTTRAIN_COLUMNS = frozenset({"task", "parallel_layout", "rollout_engine"})
+#: columns ``gigatrain validate --runs`` needs to recognise each schema (the shipped CSVs have more)
+SERVING_COLUMNS = ("row_id", "source_group", "model_name", "chip_type", "num_chips", "tp", "engine",
+                   "precision", "input_len", "output_len", "batch_or_concurrency", "metric", "measured_value")
+POSTTRAIN_COLUMNS = ("row_id", "source_group", "task", "model_name", "chip_type", "num_chips",
+                     "parallel_layout", "precision", "metric", "measured_value")
 
 
 def runs_schema(header: Iterable[str]) -> str:
-    """``serving``, ``posttrain`` or ``training``: which scorer a runs CSV with these columns
-    needs (for ``gigatrain validate --runs FILE``)."""
-    cols = set(header)
-    if cols >= SERVING_COLUMNS:
+    """``serving``, ``posttrain``, ``training`` or ``unknown``: which scorer a runs CSV with these
+    columns needs (for ``gigatrain validate --runs FILE``)."""
+    from .runs import REQUIRED_COLUMNS
+
+    cols = {c.strip() for c in header}
+    if cols >= set(SERVING_COLUMNS):
         return "serving"
-    if cols >= POSTTRAIN_COLUMNS:
+    if cols >= set(POSTTRAIN_COLUMNS):
         return "posttrain"
-    return "training"
+    if cols >= set(REQUIRED_COLUMNS):
+        return "training"
+    return "unknown"
 
 
-def score_serving_file(path: str | Path) -> tuple[list[dict], dict]:
-    """Rows ``{row_id, metric, predicted, measured, rel_error, status, reason}`` and the summary
-    for a serving runs CSV (the JSON ``gigatrain validate --json`` prints for training runs)."""
-    res = score_cases([case_from_row(r) for r in read_serving_rows(Path(path))])
+def file_schema(path: str | Path) -> str:
+    """The schema of the runs CSV at ``path`` from its header line (``serving``, ``posttrain`` or
+    ``training``); one-line :class:`GigatrainError` naming the file and each schema's required
+    columns when the header matches none of them."""
+    import csv
+    import io
+
+    from ..errors import GigatrainError
+    from ..yamlio import read_text
+    from .runs import REQUIRED_COLUMNS
+
+    text = read_text(path, "runs file", max_bytes=256 * 2**20)
+    try:
+        header = next(csv.reader(io.StringIO(text)), [])
+    except csv.Error as e:
+        raise GigatrainError(f"runs file {path}: not valid CSV on its header line ({e})") from None
+    kind = runs_schema(header)
+    if kind == "unknown":
+        raise GigatrainError(
+            f"runs file {path}: header matches no runs schema; expected the columns of "
+            f"published_runs.csv ({', '.join(REQUIRED_COLUMNS)}), inference_runs.csv "
+            f"({', '.join(SERVING_COLUMNS)}) or posttrain_runs.csv ({', '.join(POSTTRAIN_COLUMNS)})")
+    return kind
+
+
+def _case_or_unsupported(r: dict[str, str]) -> ServingCase | Unsupported:
+    """:func:`case_from_row`, with a row whose values cannot be read reported as unsupported."""
+    from ..errors import GigatrainError
+
+    try:
+        return case_from_row(r)
+    except (GigatrainError, ValueError, KeyError, IndexError, ZeroDivisionError) as e:
+        try:
+            measured = float(r.get("measured_value") or "nan")
+        except ValueError:
+            measured = float("nan")
+        return Unsupported(r.get("row_id", ""), r.get("source_group", ""), r.get("metric", ""), measured,
+                           f"row cannot be read: {e}")
+
+
+def score_serving_file(path: str | Path | None = None) -> tuple[list[dict], dict]:
+    """Rows ``{row_id, metric, predicted, measured, rel_error, status, reason}`` (plus source,
+    model, chip, layout) and the summary for a serving runs CSV (default: the shipped one)."""
+    res = score_cases([_case_or_unsupported(r) for r in read_serving_rows(Path(path) if path else None)])
     return [r.to_dict() for r in res], summarize(res)

@@ -183,16 +183,25 @@ def score_posttrain(path: Path | None = None) -> list[PostResult]:
         raise GigatrainError(f"cannot read post-training runs file {p}: {e.strerror}") from None
     out = []
     for r in rows:
-        measured = float(r.get("measured_value") or "nan")
         try:
-            got = _predict(r)
-        except GigatrainError as e:
-            got = f"cannot be estimated: {e}"
+            measured = float((r.get("measured_value") or "nan").replace(",", ""))
+        except ValueError:
+            measured = float("nan")
+        rid, src, metric = r.get("row_id") or "", r.get("source_group") or "", r.get("metric") or ""
+        if not measured > 0:
+            got: tuple[float, str] | str = "measured_value is empty or not positive"
+        else:
+            try:
+                got = _predict(r)
+            except GigatrainError as e:
+                got = f"cannot be estimated: {e}"
+            except (ValueError, KeyError, IndexError, ZeroDivisionError, TypeError) as e:
+                got = f"row cannot be read: {e!r}"
         if isinstance(got, str):
-            out.append(PostResult(r["row_id"], r["source_group"], r["metric"], None, measured, None, "unsupported", got))
+            out.append(PostResult(rid, src, metric, None, measured, None, "unsupported", got))
         else:
             pred = got[0]
-            out.append(PostResult(r["row_id"], r["source_group"], r["metric"], pred, measured, pred / measured - 1.0, "ok"))
+            out.append(PostResult(rid, src, metric, pred, measured, pred / measured - 1.0, "ok"))
     return out
 
 
