@@ -44,12 +44,12 @@ def test_finetune_and_rl_json() -> None:
 
 
 @pytest.mark.parametrize("args, needle", [
-    (("infer", "--model", "llama-3.1-70b", "--chip", "h100", "--ttft", "fast"), "--ttft: cannot read 'fast'"),
-    (("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--input-len", "0"), "--input-len=0 must be in"),
-    (("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--precision", "int3"), "--precision='int3'"),
+    (("infer", "--model", "llama-3.1-70b", "--chip", "h100", "--ttft", "fast"), "ttft: cannot read 'fast'"),
+    (("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--input-len", "0"), "input_len=0 must be in"),
+    (("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--precision", "int3"), "precision='int3'"),
     (("infer", "--model", "nope", "--chip", "h100-sxm"), "unknown model 'nope'"),
     (("infer", "--model", "llama-3.1-405b", "--chip", "h100-sxm", "--tpot", "1ms"), "no deployment meets"),
-    (("finetune", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "8", "--method", "dora"), "--method='dora'"),
+    (("finetune", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "8", "--method", "dora"), "method='dora'"),
     (("rl", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--chips", "16", "--gen-tp", "1"), "does not fit for generation"),
     (("rl", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "16", "--placement", "split"), "placement='split'"),
 ])

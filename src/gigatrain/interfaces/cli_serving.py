@@ -6,8 +6,6 @@ Durations are parsed at this edge ("500ms", "0.5s", "30 ms"); JSON output is SI.
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,84 +23,16 @@ if TYPE_CHECKING:
 app = typer.Typer()
 console = Console()
 
-_DUR = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*(us|µs|ms|s|min)?\s*$", re.IGNORECASE)
-_DUR_SCALE = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, None: 1e-3}
-
-
-def parse_duration(field: str, text: str | None) -> float | None:
-    """``"500ms"`` → 0.5, ``"0.5s"`` → 0.5, a bare number is milliseconds."""
-    if text is None:
-        return None
-    m = _DUR.match(str(text))
-    if not m:
-        raise GigatrainError(f"{field}: cannot read {text!r} as a duration (examples: 500ms, 0.5s, 30)")
-    v = float(m.group(1)) * _DUR_SCALE[m.group(2).lower() if m.group(2) else None]
-    if not v > 0 or not math.isfinite(v):
-        raise GigatrainError(f"{field} must be a positive duration, got {text!r}")
-    return v
-
-
-def price_for(chip: str, pricing: str, usd_per_chip_hour: float | None) -> tuple[float | None, str]:
-    """The catalog's price for ``chip`` (newest record of ``pricing``), or the one given."""
-    if usd_per_chip_hour is not None:
-        if not usd_per_chip_hour > 0:
-            raise GigatrainError(f"--usd-per-chip-hour must be positive, got {usd_per_chip_hour!r}")
-        return usd_per_chip_hour, "given"
-    from ..economics.cost import choose_price
-
-    try:
-        p = choose_price(chip, pricing)
-    except GigatrainError as e:
-        return None, f"no price ({e})"
-    if p.kind == "purchase":
-        return None, "own pricing needs a rental price for $/token; give --usd-per-chip-hour"
-    return p.value, p.describe()
-
-
-def _precisions(text: str, peaks: dict[str, float]) -> tuple[str, ...]:
-    """``auto`` = bf16 plus every narrower format the chip has a tensor-core peak for."""
-    from ..serving.deploy import SERVING_DTYPES, check_dtype
-
-    if text.strip().lower() == "auto":
-        return ("bf16", *(d for d in ("fp8", "fp4") if peaks.get(d)))
-
-    vals = tuple(check_dtype("--precision", p.strip(), SERVING_DTYPES) for p in text.split(",") if p.strip())
-    if not vals:
-        raise GigatrainError(f"--precision takes a comma-separated list of {', '.join(SERVING_DTYPES)}")
-    return vals
-
-
 def _run_search(model: str, chip: str, input_len: int, output_len: int, ttft: str | None, tpot: str | None,
                 requests_per_s: float | None, tokens_per_s: str | None, precision: str, max_replica_chips: int,
                 spec: int, disaggregate: bool, pricing: str, usd_per_chip_hour: float | None,
                 system: str | None = None) -> ServingSearchResult:
-    from dataclasses import replace
+    from ..api import infer_named
 
-    from ..catalog.hardware import default_system_for, get_chip, get_system
-    from ..catalog.models import get_model
-    from ..serving.deploy import Request
-    from ..serving.search import ServingTargets, search_serving
-    from ..units import parse_count
-
-    for name, v in (("--input-len", input_len), ("--output-len", output_len)):
-        if v < 1 or v > 10_000_000:
-            raise GigatrainError(f"{name}={v} must be in 1..10,000,000 tokens")
-    if requests_per_s is not None and not requests_per_s > 0:
-        raise GigatrainError(f"--requests-per-s must be positive, got {requests_per_s!r}")
-    if spec < 0 or spec > 8:
-        raise GigatrainError(f"--spec={spec} must be in 0..8 draft tokens")
-    m = get_model(model)
-    sysm = get_system(system) if system else default_system_for(get_chip(chip))
-    price, note = price_for(sysm.chip.slug, pricing, usd_per_chip_hour)
-    targets = ServingTargets(
-        ttft_s=parse_duration("--ttft", ttft), tpot_s=parse_duration("--tpot", tpot),
-        requests_per_s=requests_per_s,
-        output_tokens_per_s=parse_count("--tokens-per-s", tokens_per_s) if tokens_per_s else None,
-    )
-    res = search_serving(m, sysm, Request(input_len, output_len), targets, precisions=_precisions(precision, sysm.chip.peak_flops_per_s),
-                         max_replica_chips=max_replica_chips, spec_tokens=(0, spec) if spec else (0,),
-                         disaggregate=disaggregate, usd_per_chip_hour=price)
-    return replace(res, price_note=note)
+    return infer_named(model, chip, input_len=input_len, output_len=output_len, ttft=ttft, tpot=tpot,
+                       requests_per_s=requests_per_s, tokens_per_s=tokens_per_s, precision=precision,
+                       max_replica_chips=max_replica_chips, spec=spec, disaggregate=disaggregate,
+                       pricing=pricing, usd_per_chip_hour=usd_per_chip_hour, system=system)
 
 
 def _short(d: Any) -> str:
@@ -344,19 +274,6 @@ def _validation_tables(schema: str, rows: list[dict], summary: dict, show_unsupp
 
 
 # ------------------------------------------------------------------ post-training
-def _plan_or_none(tp: int | None, pp: int | None, dp: int | None, chips: int, micro_batch: int, zero: int,
-                  recompute: str) -> Any:
-    from ..specs import Plan
-
-    if tp is None and pp is None and dp is None:
-        return None
-    tp, pp = tp or 1, pp or 1
-    if chips % (tp * pp):
-        raise GigatrainError(f"tp={tp} × pp={pp} does not divide {chips} chips")
-    return Plan(tp=tp, pp=pp, dp=dp or chips // (tp * pp), micro_batch=micro_batch, zero_stage=zero,
-                recompute=recompute, sequence_parallel=tp > 1)  # type: ignore[arg-type]
-
-
 def _breakdown_table(title: str, d: dict[str, float], unit: str) -> Table:
     from ..units import gib, seconds
 
@@ -391,30 +308,19 @@ def finetune(
     pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Full SFT, LoRA or QLoRA: memory per chip (adapters, frozen weights), step time, days, cost."""
-    from ..api import make_job
-    from ..catalog.hardware import default_system_for, get_chip
-    from ..catalog.models import get_model
-    from ..posttrain.finetune import METHODS, FinetuneSpec, best_finetune_plan
+    from ..api import finetune_named
     from ..units import gib, parse_count, seconds
 
-    if method not in METHODS:
-        raise GigatrainError(f"--method={method!r}; valid: {', '.join(METHODS)}")
-    if chips < 1:
-        raise GigatrainError(f"--chips must be positive, got {chips}")
-    m = get_model(model)
-    sysm = default_system_for(get_chip(chip))
     tok = 0.0 if tokens in ("0", "") else parse_count("--tokens", tokens)
-    job = make_job(seq, global_batch, tok, precision, framework)
-    plan = _plan_or_none(tp, pp, dp, chips, micro_batch, zero, recompute)
-    spec = FinetuneSpec(method=method, lora_rank=lora_rank, lora_targets=lora_targets)  # type: ignore[arg-type]
-    e = best_finetune_plan(m, sysm, job, chips, spec, plan)
-    price, note = price_for(sysm.chip.slug, pricing, usd_per_chip_hour)
-    hours = e.days_to_train * 24 if e.days_to_train else None
-    cost = hours * chips * price if hours is not None and price is not None else None
+    run = finetune_named(model, chip, chips, method=method, lora_rank=lora_rank, lora_targets=lora_targets, seq=seq,
+                         global_batch=global_batch, tokens=tok, precision=precision, tp=tp, pp=pp, dp=dp,
+                         micro_batch=micro_batch, zero=zero, recompute=recompute, framework=framework,
+                         pricing=pricing, usd_per_chip_hour=usd_per_chip_hour)
+    e, cost, note = run.estimate, run.cost_usd, run.price
     if as_json:
-        _dump({**e.to_dict(), "usd_per_chip_hour": price, "price": note, "cost_usd": cost})
+        _dump(run.to_dict())
         return
-    console.print(f"[bold]finetune[/] {method} {escape(m.slug)} on {chips:,} × {sysm.chip.slug} · {e.plan.describe()} · "
+    console.print(f"[bold]finetune[/] {escape(method)} {escape(e.model)} on {e.chips:,} × {escape(e.chip)} · {e.plan.describe()} · "
                   f"trainable {e.trainable_params / 1e6:,.1f} M of {e.total_params / 1e9:,.2f} B params · frozen "
                   f"{e.frozen_dtype}", highlight=False)
     fit = "[green]fits[/]" if e.fits else "[red]does not fit[/]"
@@ -454,41 +360,21 @@ def rl(
     pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """PPO/GRPO: time per RL step (rollout, log-probs, training, weight sync), days and $ for N steps."""
-    from ..api import make_job
-    from ..catalog.hardware import default_system_for, get_chip
-    from ..catalog.models import get_model
-    from ..posttrain.finetune import FinetuneSpec, best_finetune_plan
-    from ..posttrain.rl import RLSpec, rl_estimate
+    from ..api import rl_named
     from ..units import seconds
 
-    if steps < 0:
-        raise GigatrainError(f"--steps must be ≥ 0, got {steps}")
-    for flag, v in (("--prompts", prompts), ("--samples", samples), ("--prompt-len", prompt_len),
-                    ("--response-len", response_len), ("--train-steps", train_steps), ("--gen-tp", gen_tp),
-                    ("--chips", chips)):
-        if v < 1:
-            raise GigatrainError(f"{flag} must be a positive integer, got {v}")
-    m = get_model(model)
-    sysm = default_system_for(get_chip(chip))
-    spec = RLSpec(algorithm=algorithm, prompts_per_step=prompts, samples_per_prompt=samples,  # type: ignore[arg-type]
-                  prompt_len=prompt_len, response_len=response_len, train_steps_per_rl_step=train_steps,
-                  kl_reference=not no_reference, learned_reward=reward_model, gen_tp=gen_tp,
-                  gen_dtype=gen_precision, placement=placement, rollout_fraction=rollout_fraction,  # type: ignore[arg-type]
-                  off_policy_steps=off_policy, tail_factor=tail_factor)
-    from ..posttrain.rl import _check
-
-    _check(spec, chips)
-    train_chips = chips if placement == "colocated" else chips - round(chips * rollout_fraction)
-    seqs = max(spec.sequences // train_steps, 1)
-    job = make_job(prompt_len + response_len, seqs, 0.0, precision, framework)
-    plan = _plan_or_none(tp, pp, None, train_chips, 1, 1, "selective")
-    plan = best_finetune_plan(m, sysm, job, train_chips, FinetuneSpec(method="full"), plan).plan
-    price, note = price_for(sysm.chip.slug, pricing, usd_per_chip_hour)
-    e = rl_estimate(m, sysm, chips, spec, plan, job, steps, price)
+    e = rl_named(model, chip, chips, algorithm=algorithm, prompts=prompts, samples=samples, prompt_len=prompt_len,
+                 response_len=response_len, train_steps=train_steps, gen_tp=gen_tp, gen_precision=gen_precision,
+                 placement=placement, rollout_fraction=rollout_fraction, off_policy=off_policy,
+                 tail_factor=tail_factor, reference=not no_reference, reward_model=reward_model, tp=tp, pp=pp,
+                 precision=precision, framework=framework, steps=steps, pricing=pricing,
+                 usd_per_chip_hour=usd_per_chip_hour)
+    spec, plan = e.spec, e.train_plan
+    note = next((n.removeprefix("price: ") for n in e.notes if n.startswith("price: ")), "")
     if as_json:
         _dump({**e.to_dict(), "price": note})
         return
-    console.print(f"[bold]rl[/] {algorithm} {escape(m.slug)} on {chips:,} × {sysm.chip.slug} ({placement}) · "
+    console.print(f"[bold]rl[/] {escape(algorithm)} {escape(e.model)} on {chips:,} × {escape(e.chip)} ({escape(placement)}) · "
                   f"{spec.sequences:,} responses/step ({prompts:,} prompts × {samples}) of {response_len:,} tokens · "
                   f"training {plan.describe()}", highlight=False)
     t = _table("one RL step")
