@@ -214,3 +214,11 @@ def _why_better(best: Candidate, runner: Candidate) -> str:
     gain = runner.step_time_s / best.step_time_s - 1
     return (f"why: {best.plan.describe()} beats the next layout ({runner.plan.describe()}) by {gain:.1%} "
             f"per step: {', '.join(parts)}")
+
+
+# ---------------------------------------------------------------- serving and post-training
+# The entry points ``gigatrain infer | finetune | rl``, the web API (/api/infer, /api/finetune,
+# /api/rl) and the report share: names in, priced estimates out (see each module's docstring).
+from .posttrain.named import FinetuneRun, finetune_named, rl_named  # noqa: E402
+from .serving.named import infer_named, parse_duration, price_for  # noqa: E402
+
