@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from gigatrain.catalog import prices
 from gigatrain.economics import objectives as ob
 
 
@@ -64,4 +65,4 @@ def test_compare_uses_one_provider_unless_asked() -> None:
     assert tpu.price is None and "from AWS" in tpu.assumptions["price"]
     mixed = cost.compare_chips(m, job, 256, ["h100-sxm", "b200", "tpu-v4"], mix_providers=True)
     assert mixed[2].cost.price is not None and mixed[2].cost.price.provider == "GCP"
-    assert cost.provider_of("AWS p5.48xlarge $98.32/instance-hr / 8") == "AWS"
+    assert prices.provider_of("AWS p5.48xlarge $98.32/instance-hr / 8") == "AWS"

@@ -158,7 +158,7 @@ def annotate_search(res: SearchResult, r: Resolved) -> SearchResult:
     from dataclasses import replace
 
     top = tuple(replace(c, estimate=with_evidence(c.estimate, r)) for c in res.top)
-    return replace(res, top=top, notes=tuple(search_notes(replace(res, top=top), r)))
+    return replace(res, top=top, notes=(*res.notes, *search_notes(replace(res, top=top), r)))
 
 
 def search_notes(res: SearchResult, r: Resolved) -> list[str]:
@@ -221,4 +221,3 @@ def _why_better(best: Candidate, runner: Candidate) -> str:
 # /api/rl) and the report share: names in, priced estimates out (see each module's docstring).
 from .posttrain.named import FinetuneRun, finetune_named, rl_named  # noqa: E402
 from .serving.named import infer_named, parse_duration, price_for  # noqa: E402
-

@@ -31,16 +31,22 @@ Every part is a named key in ``RunCost.parts`` and the parts sum to ``total_usd`
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..catalog.frameworks import default_framework, knobs_for
-from ..catalog.hardware import PriceRecord, default_system_for, load_prices
+from ..catalog.hardware import default_system_for
+from ..catalog.prices import (  # re-exported: economics callers use cost.choose_price
+    PRICINGS,
+    PriceChoice,
+    choose_price,
+)
 from ..errors import GigatrainError
 from ..model.critical_batch import batch_bound
 from ..model.estimate import Estimate, estimate
 from ..model.knobs import Knobs
+from ..model.workload import model_flops_per_token
+from ..search.engine import search
 from ..specs import ChipSpec, Job, ModelSpec, Plan, SystemSpec
 from .goodput import Goodput, checkpoint_bytes, goodput
 from .power import ChipPower, Energy, chip_power, cite, const, run_energy
@@ -49,107 +55,6 @@ from .realised import realised_factors
 
 #: below this MFU a cost report warns that the job is past its useful size
 LOW_MFU = 0.15
-PRICINGS = ("on_demand", "reserved_1yr", "reserved_3yr", "capacity_block", "own")
-_CUD_KEYS = {"aws": "cud_aws", "gcp": "cud_gcp", "azure": "cud_azure"}
-
-
-@functools.cache
-def _prices() -> tuple[PriceRecord, ...]:
-    return tuple(load_prices())
-
-
-@dataclass(frozen=True)
-class PriceChoice:
-    """The price used: a catalog record (or one derived from it), with its date and source."""
-
-    chip: str
-    kind: str
-    value: float  # USD per chip-hour (rent) or USD per chip (purchase)
-    basis: str
-    source: str
-    as_of: str
-    label: str = ""
-
-    @property
-    def provider(self) -> str:
-        """Who sells at this price: the first word of its basis (AWS, GCP, Azure, CoreWeave...)."""
-        return provider_of(self.basis)
-
-    def describe(self) -> str:
-        unit = "/chip-h" if self.kind != "purchase" else "/chip"
-        lab = f", {self.label}" if self.label else ""
-        return (
-            f"${self.value:,.4g}{unit} {self.kind} ({self.basis}; {self.source}, {self.as_of}{lab})"
-        )
-
-
-def provider_of(basis: str) -> str:
-    """The seller named first in a price's basis ("AWS p5.48xlarge ..." → "AWS"; "GCP A3" →
-    "GCP"; "Lambda H100" → "Lambda"); "given" for user prices."""
-    word = (basis or "").split()[0] if (basis or "").split() else ""
-    return word.strip(",;:()") or "unknown"
-
-
-def _provider(basis: str) -> str | None:
-    low = basis.lower()
-    for name in ("aws", "gcp", "azure"):
-        if name in low.replace("google cloud", "gcp"):
-            return name
-    return None
-
-
-def price_records(chip: str, kind: str, provider: str | None = None) -> list[PriceRecord]:
-    """Catalog prices of ``kind`` for ``chip`` (slug), optionally whose basis names ``provider``."""
-    return [
-        p
-        for p in _prices()
-        if p.chip == chip
-        and p.kind == kind
-        and (provider is None or provider.lower() in p.basis.lower())
-    ]
-
-
-def choose_price(chip: str, kind: str, provider: str | None = None) -> PriceChoice:
-    """The newest catalog price of ``kind`` for ``chip`` (ties: the first listed).
-
-    ``kind='own'`` means the purchase price. A missing 1-yr/3-yr price is derived from the
-    chosen on-demand price with Epoch's committed-use discount (label DERIVED).
-    """
-    k = "purchase" if kind == "own" else kind
-    if k not in (*PRICINGS, "purchase"):
-        raise GigatrainError(f"pricing={kind!r}; valid: {', '.join(PRICINGS)}")
-    recs = price_records(chip, k, provider)
-    if recs:
-        best = max(enumerate(recs), key=lambda ir: (ir[1].as_of, -ir[0]))[1]
-        value = best.usd if k == "purchase" else best.usd_per_chip_hour
-        assert value is not None
-        return PriceChoice(chip, k, value, best.basis, best.source, best.as_of, best.label)
-    if k.startswith("reserved_") and price_records(chip, "on_demand", provider):
-        od = choose_price(chip, "on_demand", provider)
-        prov = _provider(od.basis)
-        if prov is not None:
-            key = f"{_CUD_KEYS[prov]}_{k.removeprefix('reserved_')}"
-            cud = const(key)
-            return PriceChoice(
-                chip,
-                k,
-                od.value * (1 - cud),
-                f"on-demand ${od.value:.4g} × (1 − {cud:g} {prov.upper()} "
-                f"committed-use discount) [{od.basis}]",
-                f"{od.source}; {cite(key)}",
-                od.as_of,
-                "DERIVED",
-            )
-    have = sorted({p.kind for p in _prices() if p.chip == chip})
-    what = "purchase" if k == "purchase" else f"{k} rental"
-    hint = "--chip-price" if k == "purchase" else "--usd-per-chip-hour"
-    raise GigatrainError(
-        f"no {what} price for {chip} in prices.yaml"
-        + (f" (it has: {', '.join(have)})" if have else "")
-        + f"; give one with {hint}"
-    )
-
-
 @dataclass(frozen=True)
 class CostOptions:
     """Every assumption of a run's cost; ``None`` means the catalog default (economics.yaml)."""
@@ -450,6 +355,7 @@ def plan_for(
     objective: str = "time",
     *,
     allow_fewer: bool = False,
+    grow_batch: bool = False,
     **kw: object,
 ) -> tuple[Plan, Estimate]:
     """The plan a chip would use: ``search.engine.best_plan`` (the project's search).
@@ -457,69 +363,17 @@ def plan_for(
     With ``allow_fewer``, a chip count that admits no layout (e.g. 100,000 chips and a
     power-of-two batch) falls back to the best plan on 75–100 % of the chips (search's chip
     range: both ends, powers of two and 3·2ᵏ; then k·2ʲ for k in 1, 3, 5, 9, 15, 45); the
-    estimate's ``chips`` says how many.
+    estimate's ``chips`` says how many. With ``grow_batch``, a global batch too small to feed
+    the chips is raised up to the run's critical-batch bound (``model.critical_batch``); the
+    estimate's ``job`` has the batch used.
     """
-    try:
-        from ..search.engine import best_plan
-    except ImportError:  # search not installed yet: a small grid through the same model
-        return _grid_best_plan(model, system, job, chips)
-    try:
-        return best_plan(model, system, job, chips, objective=objective, **kw)
-    except GigatrainError as e:
-        if not allow_fewer or "layout" not in str(e) or chips < 8:
-            raise
-        from .jobs import smooth_counts
-
-        try:
-            return best_plan(
-                model, system, job, f"{-(-3 * chips // 4)}-{chips}", objective=objective, **kw
-            )
-        except GigatrainError:
-            return best_plan(model, system, job, smooth_counts(chips), objective=objective, **kw)
-
-
-def _grid_best_plan(
-    model: ModelSpec, system: SystemSpec, job: Job, chips: int
-) -> tuple[Plan, Estimate]:
-    """Fallback only while ``search.engine`` is absent: tp, pp, micro-batch, recompute, ZeRO
-    over powers of two, evaluated with the same array model; fastest plan that fits."""
-    import numpy as np
-
-    from ..model.estimate import evaluate
-    from ..model.plans import PlanArrays, valid_mask
-
-    pows = [2**i for i in range(0, 8)]
-    cands = []
-    for tp in pows[:5]:
-        for pp in pows:
-            if chips % (tp * pp):
-                continue
-            dp = chips // (tp * pp)
-            for mb in (1, 2, 4):
-                for rc in ("selective", "full"):
-                    for z in (1, 3):
-                        cands.append(
-                            Plan(
-                                tp=tp,
-                                pp=pp,
-                                dp=dp,
-                                micro_batch=mb,
-                                recompute=rc,  # type: ignore[arg-type]
-                                zero_stage=z,
-                            )
-                        )
-    if not cands:
-        raise GigatrainError(f"no plan for chips={chips}")
-    arr = PlanArrays.from_plans(cands)
-    ok = valid_mask(model, job, arr)
-    knobs = knobs_for(job.framework)
-    r = evaluate(model, system, job, arr, knobs)
-    score = np.where(ok & r["fits"], r["step_time_s"], np.inf)
-    i = int(np.argmin(score))
-    if not math.isfinite(score[i]):
-        raise GigatrainError(f"no plan of {model.slug} fits on {chips:,} × {system.chip.slug}")
-    plan = cands[i]
-    return plan, estimate(model, system, job, plan, knobs)
+    if grow_batch and job.tokens > 0:  # the critical-batch bound of this run
+        c = job.tokens * model_flops_per_token(model, job.seq_len)
+        kw.setdefault("max_global_batch", batch_bound(c, job.seq_len).seqs)
+    res = search(model, system, job, chips, objective, allow_fewer=allow_fewer, top=1,
+                 **kw)  # type: ignore[arg-type]
+    b = res.best
+    return b.plan, b.estimate
 
 
 @dataclass(frozen=True)

@@ -27,25 +27,11 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import GigatrainError
 from ..model.critical_batch import BatchBound, batch_bound
+from ..search.space import smooth_counts
 from ..specs import Job, ModelSpec, SystemSpec
 from .goodput import MITIGATIONS, Goodput, checkpoint_bytes, goodput
 
 DEFAULT_MIN_SPEEDUP = 1.25
-
-
-def smooth_counts(n: int, lo_frac: float = 0.75) -> list[int]:
-    """Chip counts in [lo_frac·n, n] of the form k·2^j with k ∈ {1, 3, 5, 9, 15, 45}: counts a
-    parallel layout can divide (tp over heads, dp over a 2^a·3^b batch), largest first."""
-    out = set()
-    for k in (1, 3, 5, 9, 15, 45):
-        j = math.floor(math.log2(max(n / k, 1)))
-        for jj in (j, j - 1):
-            v = k * 2**jj if jj >= 0 else 0
-            if lo_frac * n <= v <= n:
-                out.add(v)
-    if n <= 64:
-        out.add(n)
-    return sorted(out, reverse=True)
 
 
 def _smooth(n: int) -> bool:

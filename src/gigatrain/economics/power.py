@@ -35,32 +35,11 @@ on 16k GPUs), storage servers, and power capping.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
 
-from ..catalog.hardware import Constant, load_economics
+from ..catalog.constants import cite, const, const_record, has_const
 from ..errors import GigatrainError
 from ..specs import ChipSpec
-
-
-@functools.cache
-def _economics() -> dict[str, Constant]:
-    return load_economics()
-
-
-def const(key: str) -> float:
-    """The value of a constant in ``catalog/data/economics.yaml`` (unit as stated there)."""
-    return _economics()[key].value
-
-
-def const_record(key: str) -> Constant:
-    return _economics()[key]
-
-
-def cite(key: str) -> str:
-    """``'[EPC] power_usage_effectiveness (hyperscalers), 2024'``: a constant's source and date."""
-    c = const_record(key)
-    return f"{c.source}, {c.as_of}"
 
 
 def server_ratio_key(chip: ChipSpec) -> str:
@@ -71,14 +50,14 @@ def server_ratio_key(chip: ChipSpec) -> str:
     default (1.8).
     """
     key = f"server_to_chip_power_ratio_{chip.slug.split('-')[0]}"
-    return key if key in _economics() else "server_to_chip_power_ratio"
+    return key if has_const(key) else "server_to_chip_power_ratio"
 
 
 def default_pue_key(chip: ChipSpec) -> str:
     """``pue_operator_<vendor>`` for chips only their vendor operates (AWS, Google), else
     ``pue_hyperscale``."""
     key = f"pue_operator_{chip.vendor.lower()}"
-    return key if key in _economics() else "pue_hyperscale"
+    return key if has_const(key) else "pue_hyperscale"
 
 
 def chip_tdp_w(chip: ChipSpec) -> tuple[float, str]:
@@ -87,7 +66,7 @@ def chip_tdp_w(chip: ChipSpec) -> tuple[float, str]:
     if chip.tdp_w is not None:
         return chip.tdp_w, f"chips.yaml, {chip.labels.get('tdp_w', 'vendor')}"
     key = f"tdp_w_estimate_{chip.slug}"
-    if key not in _economics():
+    if not has_const(key):
         raise GigatrainError(
             f"chip {chip.slug} has no published TDP in chips.yaml and no estimate in "
             f"economics.yaml; give a chip power (--chip-w) or an all-in power per chip (--allin-w)"
@@ -99,7 +78,7 @@ def chip_tdp_w(chip: ChipSpec) -> tuple[float, str]:
 def system_it_w(chip: ChipSpec) -> tuple[float, str] | None:
     """(provisioned IT W per chip, source) from a system / rack figure, or None."""
     key = f"it_w_per_chip_{chip.slug}"
-    if key not in _economics():
+    if not has_const(key):
         return None
     c = const_record(key)
     return c.value, f"{c.label or 'system figure'}: {c.source}, {c.as_of}"

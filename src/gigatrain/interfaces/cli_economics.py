@@ -225,7 +225,7 @@ def _fleet_jobs(
     from ..catalog.models import get_model, model_info
     from ..economics.jobs import fleet_jobs
     from ..model.workload import params_total
-    from .units import parse_count
+    from ..units import parse_count
 
     m = get_model(model)
     info: dict[str, Any] = {}
@@ -318,7 +318,7 @@ def _job_for(
     from ..api import make_job
     from ..catalog.models import get_model, model_info
     from ..economics.cost import default_global_batch
-    from .units import parse_count
+    from ..units import parse_count
 
     m = get_model(model_name)
     info: dict[str, Any] = {}
@@ -373,7 +373,7 @@ def _options(
 
 
 def _cost_tables(c: Any) -> None:
-    from .units import pct
+    from ..units import pct
 
     console.print(
         f"[bold]{c.model}[/] on [bold]{c.chips:,} × {c.chip}[/] ({c.system})  ·  {c.plan}  ·  "
@@ -538,7 +538,7 @@ def cost(
         return
     n = int(parse_count_words("--chips", chips))
     if tp is None:
-        _, est = plan_for(m, system, job, n, allow_fewer=True)
+        _, est = plan_for(m, system, job, n, allow_fewer=True, grow_batch=global_batch is None)
     else:
         from ..catalog.frameworks import knobs_for
 
@@ -549,17 +549,19 @@ def cost(
             make_plan(n, tp=tp, pp=pp, cp=cp, ep=ep, micro_batch=micro_batch, zero_stage=zero),
             knobs_for(framework),
         )
-    c = run_cost(m, system, job, est=est, options=opts)
+    c = run_cost(m, system, est.job, est=est, options=opts)
+    extra: dict[str, str] = {}
     if c.chips != n:
+        extra["chips"] = f"{c.chips:,} of the {n:,} requested (no valid layout on {n:,})"
+    if est.job.global_batch_seqs != job.global_batch_seqs:
+        extra["global batch"] = (
+            f"{est.job.global_batch_seqs:,} sequences: the default {job.global_batch_seqs:,} "
+            f"cannot feed {n:,} chips, so it was raised (never above the critical-batch bound)"
+        )
+    if extra:
         from dataclasses import replace
 
-        c = replace(
-            c,
-            assumptions={
-                **c.assumptions,
-                "chips": f"{c.chips:,} of the {n:,} requested (no valid layout on {n:,})",
-            },
-        )
+        c = replace(c, assumptions={**c.assumptions, **extra})
     if as_json:
         _dump(c.to_dict())
         return

@@ -56,7 +56,7 @@ def export_cmd(
         target_named,
         write_export,
     )
-    from .units import parse_count
+    from ..units import parse_count
 
     if from_search is not None:
         t = target_from_search(load_search_json(from_search), rank)

@@ -80,7 +80,7 @@ def _columns(rows: list[Candidate], res: SearchResult, compact: bool) -> list[st
 
 
 def _cells(i: int, c: Candidate, cols: list[str]) -> list[str]:
-    from .units import pct, seconds, si
+    from ..units import pct, seconds, si
 
     p, e = c.plan, c.estimate
     values = {
@@ -179,7 +179,10 @@ def search(
     chips: Annotated[str, _opt(help="chip count N, or a range A-B (powers of two, 3·2^k, "
                                     "node multiples)")],
     global_batch: Annotated[str, _opt("--global-batch",
-                                      help="global batch (sequences): N or a range A-B")] = "1024",
+                                      help="global batch (sequences): N, a range A-B, or auto "
+                                           "(with --tokens: ~16M tokens, raised up to the "
+                                           "critical-batch bound when the chips need it; "
+                                           "else 1024)")] = "auto",
     seq: Annotated[int, _opt(help="sequence length")] = 4096,
     tokens: Annotated[str, _opt(help="training token budget, e.g. 15T (for days and $)")] = "0",
     precision: Annotated[str, _opt(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
@@ -213,11 +216,26 @@ def search(
     from ..search.engine import Constraints
     from ..search.engine import search as run_search
     from ..search.space import Axes, batch_sizes
-    from .units import parse_count
+    from ..units import parse_count
 
-    gbs = batch_sizes(global_batch)
     tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
+    auto_batch = global_batch.strip().lower() == "auto"
+    if auto_batch:
+        global_batch = "1024"
+    gbs = batch_sizes(global_batch)
     r = resolve(model, chip, seq, gbs[0], tok, precision, system, None, framework)
+    max_gb = None
+    if auto_batch and tok > 0:  # cost's default batch, so search and cost agree
+        from dataclasses import replace
+
+        from ..economics.cost import default_global_batch
+        from ..model.critical_batch import batch_bound
+        from ..model.workload import model_flops_per_token
+
+        flop = tok * model_flops_per_token(r.model, seq)
+        global_batch = str(default_global_batch(seq, flop))
+        r = replace(r, job=replace(r.job, global_batch_seqs=int(global_batch)))
+        max_gb = batch_bound(flop, seq).seqs
     rc = None
     if recompute is not None:
         rc = tuple(x.strip() for x in recompute.split(",") if x.strip())
@@ -232,7 +250,8 @@ def search(
     bar = _ProgressBar(enabled=not as_json)
     try:
         res = run_search(r.model, r.system, r.job, chips, objective, cons, top,
-                         usd_per_chip_hour, bar, pareto=_pareto(pareto), axes=axes)
+                         usd_per_chip_hour, bar, pareto=_pareto(pareto), axes=axes,
+                         allow_fewer=True, max_global_batch=max_gb)
     finally:
         bar.close()
     res = annotate_search(res, r)  # error bars, evidence, plausibility flags, why the winner won

@@ -89,8 +89,8 @@ def report(
     """Write one self-contained HTML file: memory, step time, best plans, cost, Pareto front
     across chips, the model's error bars and every assumption — no network needed to view it."""
     _need("plotly")
+    from ..units import parse_count
     from .report import build_report
-    from .units import parse_count
 
     tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
     given = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vpp": vpp, "micro_batch": micro_batch,

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..model.estimate import Estimate
-from .units import gib, pct, seconds, si
+from ..units import gib, pct, seconds, si
 
 
 def _bar(frac: float, width: int = 24) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GigatrainError
-from .units import gib, pct, seconds, si
+from ..units import gib, pct, seconds, si
 from .web import service
 
 STATIC = Path(__file__).parent / "web" / "static"

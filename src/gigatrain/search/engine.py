@@ -33,14 +33,26 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from ..catalog.constants import const, has_const
 from ..catalog.frameworks import get_framework, knobs_for
+from ..catalog.prices import choose_price
 from ..errors import GigatrainError
 from ..model.estimate import SECONDS_PER_DAY, Estimate, estimate, evaluate
 from ..model.knobs import Knobs
 from ..model.plans import PlanArrays, valid_mask
 from ..specs import Job, ModelSpec, Plan, SystemSpec
+from ..units import gib
 from .capabilities import framework_axes, runnable_mask
-from .space import FULL_AXES, Axes, ChipsSpec, Space, batch_sizes, build_space, chip_counts
+from .space import (
+    FULL_AXES,
+    Axes,
+    ChipsSpec,
+    Space,
+    batch_sizes,
+    build_space,
+    chip_counts,
+    fallback_counts,
+)
 
 OBJECTIVES = ("time", "time_to_train", "cost", "energy")
 PARETO_AXES = ("time", "time_to_train", "cost", "energy", "memory", "chips")
@@ -176,8 +188,6 @@ class SearchResult:
 def default_price(chip: str) -> Price:
     """The chip's on-demand price, chosen as ``gigatrain cost`` chooses it (the newest record in
     ``prices.yaml``), so search's cheapest plan and the economics dollars agree."""
-    from ..economics.cost import choose_price  # economics builds on search: import lazily
-
     choice = choose_price(chip, "on_demand")
     return Price(choice.value, f"{choice.basis} ({choice.as_of}), prices.yaml")
 
@@ -192,13 +202,10 @@ def training_watts_per_chip(system: SystemSpec) -> float:
 
 @functools.cache
 def _training_power_fraction() -> float:
-    from ..catalog.hardware import load_economics
-
     key = "power_fraction_of_tdp_training"
-    econ = load_economics()
-    if key not in econ:
+    if not has_const(key):
         raise GigatrainError(f"economics.yaml lacks {key}; the energy objective needs it")
-    return econ[key].value
+    return const(key)
 
 
 # ------------------------------------------------------------------------ internals
@@ -287,6 +294,9 @@ def _min_memory(model: ModelSpec, system: SystemSpec, cases: list[_Case], knobs:
                 deadline: float) -> tuple[float, int, Plan] | None:
     """The smallest ``memory/total`` over every candidate of ``cases`` (branch and bound on
     the layout lower bound: exact, and it stops as soon as no layout can beat the best)."""
+    if not cases:
+        return None
+    caps = get_framework(cases[0].job.framework).capabilities
     best: tuple[float, int, Plan] | None = None
     order = [(float(c.lb[i]), ci, i) for ci, c in enumerate(cases) for i in range(len(c.lb))]
     order.sort()
@@ -302,7 +312,8 @@ def _min_memory(model: ModelSpec, system: SystemSpec, cases: list[_Case], knobs:
         for ci, idx in by_case.items():
             c = cases[ci]
             p = c.space.rows(np.array(idx, dtype=np.int64))
-            p = p.take(valid_mask(model, c.job, p))
+            # only plans the framework can launch: the closest plan must be one it runs
+            p = p.take(valid_mask(model, c.job, p) & runnable_mask(caps, model, p))
             if len(p) == 0:
                 continue
             mem = evaluate(model, system, c.job, p, knobs)["memory/total"]
@@ -329,6 +340,8 @@ def search(
     knobs: Knobs | None = None,
     prune: bool = True,
     chunk_rows: int = CHUNK_ROWS,
+    allow_fewer: bool = False,
+    max_global_batch: int | None = None,
 ) -> SearchResult:
     """Every valid plan for ``model`` on ``chips`` chips of ``system`` (a count, a range
     ``"A-B"`` / ``(A, B)`` or a list), ranked by ``objective``.
@@ -336,7 +349,11 @@ def search(
     Returns the ``top`` plans with their estimates, the Pareto front over ``pareto`` (two of
     :data:`PARETO_AXES`) when asked, the counts, and a :class:`Diagnosis` when nothing
     qualifies. ``progress(done, total)`` is called after each evaluated chunk. Absurd
-    requests raise :class:`GigatrainError` before any evaluation.
+    requests raise :class:`GigatrainError` before any evaluation. With ``allow_fewer``, a
+    single chip count that admits no layout (e.g. 1,911,132 chips: 12 × 159,261) is replaced
+    by the counts of :func:`~gigatrain.search.space.fallback_counts` (75–100 % of it); with
+    ``max_global_batch`` (e.g. the critical-batch bound), a single global batch too small to
+    feed the chips is raised (2^k, 3·2^k) until a layout exists, never above it. Notes say what changed.
     """
     t0 = time.perf_counter()
     cons = constraints or Constraints()
@@ -392,27 +409,8 @@ def search(
                           else job.global_batch_seqs)
     cap = system.chip.hbm_bytes
     limit = cons.max_memory_frac * cap
-    cases: list[_Case] = []
-    full_cases: list[_Case] = []  # unpruned, for the diagnosis
-    candidates = pruned = 0
-    for n in counts:
-        for g in batches:
-            jg = job if g == job.global_batch_seqs else replace(job, global_batch_seqs=g)
-            sp = build_space(model, jg, n, axes)
-            if sp.size == 0:
-                continue
-            lb = _state_bound(model, system, jg, sp.layouts, knobs)
-            full_cases.append(_Case(n, jg, sp, lb))
-            candidates += sp.size
-            if prune:
-                keep = lb <= limit
-                pruned += int(sp.n_opts[~keep].sum())
-                sp, lb = sp.keep(keep), lb[keep]
-            if sp.size:
-                cases.append(_Case(n, jg, sp, lb))
-            if time.perf_counter() - t0 > cons.time_limit_s:
-                raise GigatrainError(f"building the search space took over {cons.time_limit_s:g} s;"
-                                     " narrow the chip or global-batch range")
+    cases, full_cases, candidates, pruned = _build_cases(
+        model, system, job, counts, batches, axes, knobs, limit, prune, t0, cons.time_limit_s)
     total = sum(c.space.size for c in cases)
     if total > cons.max_candidates:
         raise GigatrainError(
@@ -480,6 +478,12 @@ def search(
     if not top_c:
         diag = diagnose(model, system, job, full_cases, counts, batches, cons, axes, knobs,
                         price, watts, limit, deadline_s, searched=evaluated)
+        if diag.reason == "no_layout" and (allow_fewer or max_global_batch):
+            again = _search_again(model, system, job, counts, batches, objective, cons, top,
+                                  usd_per_chip_hour, progress, pareto, axes, knobs, prune,
+                                  chunk_rows, allow_fewer, max_global_batch)
+            if again is not None:
+                return again
     return SearchResult(
         model=model.slug, system=system.slug, chip=system.chip.slug, objective=objective,
         job=job if len(batches) == 1 and batches[0] == job.global_batch_seqs
@@ -489,6 +493,75 @@ def search(
         feasible=feasible, eval_s=eval_s, wall_s=time.perf_counter() - t0, constraints=cons,
         price=price, watts_per_chip=watts, diagnosis=diag,
     )
+
+
+def _search_again(model: ModelSpec, system: SystemSpec, job: Job, counts: list[int],
+                  batches: list[int], objective: str, cons: Constraints, top: int,
+                  usd_per_chip_hour: float | None, progress: Progress | None,
+                  pareto: tuple[str, str] | None, axes: Axes, knobs: Knobs, prune: bool,
+                  chunk_rows: int, allow_fewer: bool,
+                  max_global_batch: int | None) -> SearchResult | None:
+    """When no layout exists: fewer chips (75–100 %), then larger global batches up to
+    ``max_global_batch`` (each with the exact count, then fewer chips). None if nothing helps."""
+    single = len(counts) == 1
+    n = counts[0]
+    tries: list[tuple[Job, ChipsSpec, str]] = []
+    if allow_fewer and single and n >= 8:
+        fewer = fallback_counts(n, system)
+        tries.append((job, fewer, f"no layout the framework runs uses exactly {n:,} chips "
+                                  f"(dp·tp·pp·cp must equal it, dp dividing the global batch); "
+                                  f"searched {len(fewer)} counts from {fewer[0]:,} to "
+                                  f"{fewer[-1]:,} (75–100 % of it) instead"))
+    if max_global_batch and len(batches) == 1:
+        # larger batches of the form 2^k and 3·2^k (what a pipeline and dp can divide)
+        grown = sorted({m * 2**k for m in (1, 3) for k in range(40)
+                        if batches[0] < m * 2**k <= max_global_batch})
+        for g in grown:
+            jg = replace(job, global_batch_seqs=g)
+            why = (f"a global batch of {batches[0]:,} sequences cannot feed "
+                   f"{'these' if not single else f'{n:,}'} chips; raised to {g:,} "
+                   f"({g * job.seq_len / 1e6:,.1f}M tokens; the critical-batch bound is "
+                   f"{max_global_batch:,} sequences)")
+            tries.append((jg, n if single else counts, why))
+            if allow_fewer and single and n >= 8:
+                tries.append((jg, fallback_counts(n, system), why + ", on 75–100 % of the chips"))
+    cons2 = replace(cons, global_batch=None)
+    for jg, chips, note in tries:
+        res = search(model, system, jg, chips, objective, cons2, top, usd_per_chip_hour,
+                     progress, pareto=pareto, axes=axes, knobs=knobs, prune=prune,
+                     chunk_rows=chunk_rows)
+        if res.top:
+            return replace(res, notes=(note, *res.notes))
+    return None
+
+
+def _build_cases(model: ModelSpec, system: SystemSpec, job: Job, counts: list[int],
+                 batches: list[int], axes: Axes, knobs: Knobs, limit: float, prune: bool,
+                 t0: float, time_limit_s: float) -> tuple[list[_Case], list[_Case], int, int]:
+    """The search space per (chip count, global batch): the cases kept after the memory
+    lower bound, every case (for the diagnosis), the candidate count and the pruned count."""
+    cases: list[_Case] = []
+    full_cases: list[_Case] = []
+    candidates = pruned = 0
+    for n in counts:
+        for g in batches:
+            jg = job if g == job.global_batch_seqs else replace(job, global_batch_seqs=g)
+            sp = build_space(model, jg, n, axes)
+            if sp.size == 0:
+                continue
+            lb = _state_bound(model, system, jg, sp.layouts, knobs)
+            full_cases.append(_Case(n, jg, sp, lb))
+            candidates += sp.size
+            if prune:
+                keep = lb <= limit
+                pruned += int(sp.n_opts[~keep].sum())
+                sp, lb = sp.keep(keep), lb[keep]
+            if sp.size:
+                cases.append(_Case(n, jg, sp, lb))
+            if time.perf_counter() - t0 > time_limit_s:
+                raise GigatrainError(f"building the search space took over {time_limit_s:g} s;"
+                                     " narrow the chip or global-batch range")
+    return cases, full_cases, candidates, pruned
 
 
 def _merge_top(best: list[_Row], key: np.ndarray, mem: np.ndarray, idx: np.ndarray,
@@ -533,8 +606,6 @@ def diagnose(model: ModelSpec, system: SystemSpec, job: Job, cases: list[_Case],
              price: Price | None, watts: float | None, limit: float, deadline_s: float | None,
              searched: int) -> Diagnosis:
     """Why nothing qualified, the closest plan, and which knob would fix it."""
-    from ..interfaces.units import gib  # pure formatting helper
-
     stop = time.perf_counter() + 30.0
     cap = system.chip.hbm_bytes
     where = (f"{counts[0]:,} chips" if len(counts) == 1 else f"{counts[0]:,}–{counts[-1]:,} chips")

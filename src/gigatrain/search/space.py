@@ -37,6 +37,7 @@ Chip counts and global batches given as a range ``A-B`` are sampled as documente
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,7 @@ import numpy as np
 from ..errors import GigatrainError
 from ..model.plans import RECOMPUTE_CODE, PlanArrays, valid_mask
 from ..specs import RECOMPUTE_MODES, Job, ModelSpec, SystemSpec
+from ..units import parse_count
 
 #: chip counts a range may expand to before we refuse (each is a separate search)
 MAX_CHIP_COUNTS = 64
@@ -300,8 +302,6 @@ _RANGE = re.compile(r"^\s*([0-9][0-9_,.eEkKmM]*)\s*(?:-|\.\.|:)\s*([0-9][0-9_,.e
 
 
 def _int(field_name: str, text: str) -> int:
-    from ..interfaces.units import parse_count  # pure parsing helper; no interface state
-
     v = parse_count(field_name, text)
     if int(v) != v:
         raise GigatrainError(f"{field_name} must be an integer, got {text!r}")
@@ -337,6 +337,31 @@ def _geometric(lo: int, hi: int) -> set[int]:
                 out.add(v)
         k *= 2
     return out
+
+
+def smooth_counts(n: int, lo_frac: float = 0.75) -> list[int]:
+    """Chip counts in [lo_frac·n, n] of the form k·2^j with k ∈ {1, 3, 5, 9, 15, 45}: counts a
+    parallel layout can divide (tp over heads, dp over a 2^a·3^b batch), largest first."""
+    out = set()
+    for k in (1, 3, 5, 9, 15, 45):
+        j = math.floor(math.log2(max(n / k, 1)))
+        for jj in (j, j - 1):
+            v = k * 2**jj if jj >= 0 else 0
+            if lo_frac * n <= v <= n:
+                out.add(v)
+    if n <= 64:
+        out.add(n)
+    return sorted(out, reverse=True)
+
+
+def fallback_counts(n: int, system: SystemSpec) -> list[int]:
+    """Chip counts to try when exactly ``n`` admits no layout: the :func:`chip_counts` of the
+    range 75–100 % of ``n`` plus the :func:`smooth_counts` in it (largest first is not implied;
+    the list is sorted ascending like :func:`chip_counts`)."""
+    lo = -(-3 * n // 4)
+    counts = set(chip_counts(f"{lo}-{n}", system)) | set(smooth_counts(n))
+    counts.discard(n)
+    return sorted(counts)[-MAX_CHIP_COUNTS:]
 
 
 def chip_counts(spec: ChipsSpec, system: SystemSpec) -> list[int]:

@@ -27,7 +27,7 @@ class _Strict(BaseModel):
 
 def _tokens(v: Any) -> float:
     """``15T``, ``1.5e13`` or a number; 0 means no token budget."""
-    from ..units import parse_count
+    from ...units import parse_count
 
     if isinstance(v, bool):
         raise ValueError("tokens must be a number or a string like 15T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..errors import GigatrainError
+from .errors import GigatrainError
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
 _NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgtpe]?)\s*$", re.IGNORECASE)
