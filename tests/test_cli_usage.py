@@ -3,6 +3,7 @@ no "internal error". Also --version, ``python -m gigatrain``, escaping and exit 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -351,3 +352,21 @@ def test_estimate_tables_fit_80_columns(capsys, monkeypatch) -> None:
         "15T",
     )
     assert code == 0 and _widest(out) <= 80 and "Memory per rank" in out
+
+
+def test_fleet_sized_count_answers_in_search_and_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    """The chip count `fleet --power 2GW --chip trn2` sizes is accepted by search and cost."""
+    code, out, err = run(capsys, "fleet", "--power", "2GW", "--chip", "trn2", "--json")
+    assert code == 0, err
+    n = json.loads(out)["chips"]
+    code, out, err = run(capsys, "search", "--model", "megatron-gpt-1t", "--chip", "trn2",
+                         "--chips", str(n), "--tokens", "20T", "--json", "--top", "1")
+    assert code == 0, err
+    res = json.loads(out)
+    assert 0.75 * n <= res["top"][0]["chips"] <= n
+    assert any(f"cannot feed {n:,} chips" in x or f"exactly {n:,} chips" in x for x in res["notes"])
+    code, out, err = run(capsys, "cost", "--model", "megatron-gpt-1t", "--chip", "trn2",
+                         "--chips", str(n), "--tokens", "20T", "--json")
+    assert code == 0, err
+    c = json.loads(out)
+    assert 0.75 * n <= c["chips"] <= n and f"{n:,} requested" in c["assumptions"]["chips"]

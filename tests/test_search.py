@@ -286,3 +286,29 @@ def test_cli_errors_are_one_line() -> None:
     nothing = subprocess.run([*cmd[:-1], "64", "--global-batch", "3072", "--seq", "2048"],
                              capture_output=True, text=True, timeout=60)
     assert nothing.returncode == 1 and "nothing fits on 64 chips" in nothing.stdout
+
+
+def test_fleet_sized_count_is_searched_and_costed() -> None:
+    """`fleet --power 2GW --chip trn2` sizes 1,911,132 chips (12 × 159,261: no layout uses all
+    of them); search and cost answer on the largest usable count with a raised batch, and say
+    so, instead of refusing."""
+    from gigatrain.api import make_job
+    from gigatrain.catalog.hardware import get_system
+    from gigatrain.catalog.models import get_model
+    from gigatrain.economics.cost import default_global_batch, plan_for
+    from gigatrain.model.critical_batch import batch_bound
+    from gigatrain.model.workload import model_flops_per_token
+    from gigatrain.search.engine import search
+
+    m, system = get_model("megatron-gpt-1t"), get_system("trn2")
+    flop = 20e12 * model_flops_per_token(m, 4096)
+    job = make_job(4096, default_global_batch(4096, flop), 20e12, "bf16", "neuron")
+    bound = batch_bound(flop, 4096).seqs
+    assert not search(m, system, job, 1_911_132, top=1).top  # exactly that count: no layout
+    res = search(m, system, job, 1_911_132, top=1, allow_fewer=True, max_global_batch=bound)
+    best = res.best
+    assert 0.75 * 1_911_132 <= best.chips < 1_911_132
+    assert job.global_batch_seqs < best.global_batch <= bound
+    assert any("cannot feed 1,911,132 chips" in n for n in res.notes)
+    _, est = plan_for(m, system, job, 1_911_132, allow_fewer=True, grow_batch=True)
+    assert est.chips == best.chips and est.job.global_batch_seqs == best.global_batch

@@ -102,7 +102,10 @@ def _job(model: str | ModelSpec, tokens: Number | str | None, seq: int | None,
         raise GigatrainError(f"tokens is required ({m.slug} has no training_tokens in the catalog)")
     tok = float(info["training_tokens"]) if tokens is None else _count("tokens", tokens)
     s = int(info.get("train_seq_len") or 4096) if seq is None else seq
-    return m, make_job(s, global_batch or default_global_batch(s), tok, precision, framework)
+    from .model.workload import model_flops_per_token
+
+    gb = global_batch or default_global_batch(s, tok * model_flops_per_token(m, s))
+    return m, make_job(s, gb, tok, precision, framework)
 
 
 def cost(model: str | ModelSpec, chip: str, chips: int | str, *,
@@ -119,8 +122,8 @@ def cost(model: str | ModelSpec, chip: str, chips: int | str, *,
     m, job = _job(model, tokens, seq, global_batch, precision, framework)
     system, *_ = resolve_system(chip)
     n = int(_count("chips", chips))
-    _, est = plan_for(m, system, job, n, allow_fewer=True)
-    return run_cost(m, system, job, est=check_estimate(est), options=options)
+    _, est = plan_for(m, system, job, n, allow_fewer=True, grow_batch=global_batch is None)
+    return run_cost(m, system, est.job, est=check_estimate(est), options=options)
 
 
 def compare(model: str | ModelSpec, chips: int | str, chip_slugs: Sequence[str], *,
