@@ -5,19 +5,22 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gigatrain.catalog.hardware import get_chip
 from gigatrain.errors import GigatrainError
 from gigatrain.model.chip_level import (
+    KNOB_RANGES,
     MICRO_TABLE,
+    GemmKnobs,
+    ProfileRow,
     apply_micro,
-    check_profile,
     fit_curve,
+    fit_knobs,
     gemm_efficiency,
     gemm_time,
     micro_for,
+    profile_report,
     whatif_chip,
 )
 from gigatrain.yamlio import read_yaml
@@ -74,13 +77,59 @@ def test_whatif_curve_moves_the_right_way() -> None:
 
 
 def test_h200_profile_error() -> None:
-    """The README's figures: anchored on one shape (the largest bf16), ≥ 85 % of the other
-    tensor-core shapes within 15 % and median ≤ 5 %; at the catalog's MAMF level, median ≤ 15 %."""
+    """The README's figures: two physical knobs fitted inside their ranges; every bf16 shape of
+    the shipped H200 calibration (the curve's dtype) within 15 % held out (two-fold and
+    leave-one-family-out), ≥ 95 % of all tensor-core shapes; the artefacts are listed, not
+    scored; and the fit beats the catalog level it replaces."""
     prof = read_yaml(PROFILE, "profile")
+    rep = profile_report(prof, get_chip("h200"))
+    k = rep["knobs"]
+    for name, (lo, hi) in KNOB_RANGES.items():
+        assert lo <= k[name] <= hi
+    assert 0.6 < k["sustained_fraction"] < 0.8
+    assert rep["fitted"]["shapes"] == 54 and len(rep["artefacts"]) == 3
+    assert rep["two_fold_by_dtype"]["bf16"]["shapes"] == 26
+    assert rep["two_fold_by_dtype"]["bf16"]["within_15pct"] == 1.0
+    assert rep["two_fold"]["within_15pct"] >= 0.95 and rep["two_fold"]["median_abs"] <= 0.05
+    assert rep["leave_family_out"]["within_15pct"] >= 0.95
+    assert rep["leave_dtype_out"]["within_15pct"] >= 0.9
+    assert rep["catalog"]["median_abs"] > 2 * rep["two_fold"]["median_abs"]
+
+
+def test_fit_refuses_too_few_shapes_and_recovers_known_knobs() -> None:
     chip = get_chip("h200")
-    sus, checks = check_profile(prof, chip, anchor=("bf16", 12288, 12288, 12288))
-    errs = np.abs([c.rel_error for c in checks])
-    assert len(checks) == 56 and 0.6 < sus < 0.8
-    assert np.median(errs) <= 0.05 and np.mean(errs <= 0.15) >= 0.85
-    _, checks = check_profile(prof, chip)
-    assert np.median(np.abs([c.rel_error for c in checks])) <= 0.15
+    rows = [ProfileRow("bf16", s, s, s, "NN", 2.0 * s**3, 1.0, "") for s in (2048, 4096, 8192)]
+    with pytest.raises(GigatrainError, match="need at least 4"):
+        fit_knobs(rows, chip, 0.0)
+    # synthetic measurements from known knobs are fitted back
+    truth = GemmKnobs(0.74, 2e-6)
+    shapes = [(2048, 2048, 2048), (2048, 1024, 4096), (4096, 4096, 4096), (8192, 8192, 2048), (12288, 12288, 12288),
+              (512, 512, 512)]
+    rows = [ProfileRow("bf16", m, n, k, "NN", 2.0 * m * n * k,
+                       gemm_time(m, n, k, chip, sustained_fraction=truth.sustained_fraction,
+                                 kernel_fixed_s=truth.kernel_fixed_s).time_s, "") for m, n, k in shapes]
+    got = fit_knobs(rows, chip, 0.0)
+    assert got.sustained_fraction == pytest.approx(0.74, rel=1e-3)
+    assert got.kernel_fixed_s == pytest.approx(2e-6, rel=0.05)
+
+
+def test_sync_launch_adds_the_floor() -> None:
+    chip = get_chip("a100-80gb")
+    s = gemm_time(8192, 64, 64, chip, host_floor_s=20e-6, launch="sync")
+    t = gemm_time(8192, 64, 64, chip, host_floor_s=20e-6)
+    assert t.time_s == pytest.approx(20e-6) and s.time_s == pytest.approx(20e-6 + s.kernel_s)
+    with pytest.raises(GigatrainError, match="launch="):
+        gemm_time(64, 64, 64, chip, launch="eager")
+
+
+def test_tpu_trainium_rows_with_chip_level_curve() -> None:
+    """The chip-level curve in place of the catalog's default one keeps the measured TPU v4,
+    v5e and Trainium1 training rows within 2 points of median error (README figures)."""
+    from gigatrain.model.chip_level import measured_rows_report
+
+    rep = measured_rows_report()
+    assert {"tpu-v4", "tpu-v5e", "trn1"} <= set(rep)
+    for slug, d in rep.items():
+        assert d["rows"] >= 5, slug
+        assert d["chip_level"]["median_abs"] <= d["catalog"]["median_abs"] + 0.02, slug
+        assert 1e8 < d["curve"]["f_half_flops"] < 1e11
