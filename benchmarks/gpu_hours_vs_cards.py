@@ -58,15 +58,19 @@ SLUGS = {
 }
 #: cluster sizes where the row gives none (ASSUMED): Llama 2 and LLaMA-1 trained on Meta's
 #: RSC A100 clusters (LLaMA-65B: 2,048 A100, Touvron et al. 2023 §2.4); Llama 3 405B on 16,384
-#: H100 ([L3] §3.3); the 8B/70B sizes are not published (ASSUMED 2,048 / 8,192)
+#: H100 ([L3] §3.3). The Llama 3/3.1 8B and 70B job sizes are not published; Meta trained the
+#: family on its two 24,576-GPU H100 clusters ("both InfiniBand and RoCE clusters", Meta
+#: Engineering 2024-06-12) with jobs of up to 16K GPUs ([L3] §3.3; Meta AI blog 2024-04-18), so
+#: the one published job size, 16,384, is used for every Llama 3 row. The result is sensitive
+#: to it: ``--llama3-chips 2048,8192`` (the previous, unsourced guess) puts the 8B at 0.41×.
 ASSUMED_CHIPS = {
     "llama-2-7b": 2048,
     "llama-2-13b": 2048,
     "llama-2-70b": 2048,
-    "llama-3-8b": 2048,
-    "llama-3.1-8b": 2048,
-    "llama-3-70b": 8192,
-    "llama-3.1-70b": 8192,
+    "llama-3-8b": 16384,
+    "llama-3.1-8b": 16384,
+    "llama-3-70b": 16384,
+    "llama-3.1-70b": 16384,
     "llama-3.1-405b": 16384,
 }
 
@@ -179,7 +183,17 @@ def main() -> None:
         default="generic",
         help="efficiency profile (default generic: none of these frameworks is public)",
     )
+    ap.add_argument(
+        "--llama3-chips",
+        default=None,
+        help="8B,70B job sizes for the Llama 3/3.1 rows (default 16384,16384: see ASSUMED_CHIPS)",
+    )
     args = ap.parse_args()
+    if args.llama3_chips:
+        small, large = (int(x) for x in args.llama3_chips.split(","))
+        for slug in ASSUMED_CHIPS:
+            if slug.startswith("llama-3") and not slug.endswith("405b"):
+                ASSUMED_CHIPS[slug] = small if slug.endswith("8b") else large
     rows = _rows(not args.no_search, args.framework)
     if args.json:
         json.dump(
