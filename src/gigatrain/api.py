@@ -221,3 +221,5 @@ def _why_better(best: Candidate, runner: Candidate) -> str:
 # /api/rl) and the report share: names in, priced estimates out (see each module's docstring).
 from .posttrain.named import FinetuneRun, finetune_named, rl_named  # noqa: E402
 from .serving.named import infer_named, parse_duration, price_for  # noqa: E402
+from .posttrain.named import FinetuneRun, finetune_named, rl_named  # noqa: E402
+from .serving.named import infer_named, parse_duration, price_for  # noqa: E402
