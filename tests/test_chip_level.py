@@ -133,3 +133,30 @@ def test_tpu_trainium_rows_with_chip_level_curve() -> None:
         assert d["rows"] >= 5, slug
         assert d["chip_level"]["median_abs"] <= d["catalog"]["median_abs"] + 0.02, slug
         assert 1e8 < d["curve"]["f_half_flops"] < 1e11
+
+
+def test_attention_physics() -> None:
+    from gigatrain.model.chip_level import attention_flops, attention_time
+    from gigatrain.sweep.whatif import attention_scale, parse_variant
+
+    h100 = get_chip("h100-sxm")
+    m = micro_for(h100)
+    serial = attention_time(4, 32, 4096, 128, h100, overlap=False)
+    piped = attention_time(4, 32, 4096, 128, h100, overlap=True)
+    assert piped < serial < 2 * piped
+    # the softmax bound: more exp throughput helps, never hurts
+    fast_exp = replace(m, exp_per_cycle=4 * m.exp_per_cycle)
+    assert attention_time(4, 32, 4096, 64, h100, fast_exp, overlap=False) < attention_time(4, 32, 4096, 64, h100, m,
+                                                                                          overlap=False)
+    # causal skips the blocks above the diagonal: about half the work at long sequences
+    causal = attention_time(1, 32, 16384, 128, h100)
+    full = attention_time(1, 32, 16384, 128, h100, causal=False)
+    assert 0.45 < causal / full < 0.56
+    assert attention_flops(1, 1, 4, 2) == 4 * 2 * 4 * 2.5
+    # what-if: network-only changes leave attention alone; a 4× array with the same softmax
+    # units (and the operand port to feed it) makes attention relatively slower on a GPU
+    assert attention_scale(parse_variant({"name": "n", "base": "h100-sxm",
+                                          "overrides": {"scale_out_gb_per_s": "x2"}})) == 1.0
+    assert attention_scale(parse_variant({"name": "a", "base": "h100-sxm",
+                                          "overrides": {"micro": {"flop_per_cycle_scale": 4,
+                                                                    "sram_bytes_per_cycle": "x4"}}})) < 0.9

@@ -88,6 +88,16 @@ class Micro:
     #: 2026-11); a measured profile refits it (:func:`fit_knobs`). Same default for every chip
     #: (ESTIMATE outside NVIDIA)
     kernel_fixed_s: float = 1.3e-6
+    #: softmax exponentials per tensor-engine cycle per engine (FlashAttention's second
+    #: bottleneck): NVIDIA 16 MUFU results/clk/SM (CUDA C Programming Guide throughput table,
+    #: cc 8.x/9.x, RECALLED; FA3 §3.1 quotes 3.9 TFLOPS of special functions on H100 SXM5 =
+    #: 132·16·1.83 GHz); Trainium ScalarE 128 lanes at half the TensorE clock = 64, Trn3 VectorE
+    #: exp at 4× ScalarE ([NKI-T1/T2/T3], READ); TPU VPU 8×128 lanes (ESTIMATE: one exp per lane
+    #: per cycle; the EUP rate is not published)
+    exp_per_cycle: float = 16.0
+    #: softmax overlaps the array (FA3 ping-pong on Hopper+, separate engines on Trainium/TPU);
+    #: False = serial (FA2 on Ampere, or PyTorch SDPA's FA2 kernel anywhere)
+    softmax_overlap: bool = True
     source: str = ""
 
     def peak_flops(self) -> float:
@@ -108,7 +118,7 @@ _KiB, _MiB = 1024.0, 1024.0**2
 MICRO_TABLE: dict[str, dict[str, Any]] = {
     "a100-80gb": dict(engines=108, clock_hz=1.41e9, tiles=_GPU_TILES, tile_k=32, granule_m=16, granule_n=8,
                       granule_k=16, fill_cycles=256, sram_bytes=164 * _KiB, sram_bytes_per_cycle=128,
-                      llc_bytes=40e6,
+                      llc_bytes=40e6, softmax_overlap=False,
                       source="[SB-gpu] 108 SMs, 1.41 GHz, 2,048 FLOP/SM/clk; [AMP-TG] 164 KB SMEM; L2 40 MB"),
     "h100-sxm": dict(engines=132, clock_hz=1.83e9, tiles=_GPU_TILES, tile_k=64, granule_m=64, granule_n=8,
                      granule_k=16, fill_cycles=256, sram_bytes=228 * _KiB, sram_bytes_per_cycle=128,
@@ -128,34 +138,34 @@ MICRO_TABLE: dict[str, dict[str, Any]] = {
     "trn1": dict(engines=2, clock_hz=2.8e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
                  granule_k=128, fill_cycles=256, sram_bytes=24 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
                  acc_bytes=2 * _MiB, llc_bytes=48 * _MiB,
-                 source="[NKI-T1] 128×128 TensorE at 2.8 GHz, stationary 128×128, moving ≤128×512, issue ≥ 64 cycles; SBUF 24 MiB/core"),
+                 exp_per_cycle=64.0, source="[NKI-T1] 128×128 TensorE at 2.8 GHz, stationary 128×128, moving ≤128×512, issue ≥ 64 cycles; SBUF 24 MiB/core"),
     "trn2": dict(engines=8, clock_hz=2.4e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
                  granule_k=128, fill_cycles=256, sram_bytes=24 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
                  acc_bytes=2 * _MiB, llc_bytes=224 * _MiB,
-                 source="[NKI-T2] 8 NeuronCore-v3, 128×128 TensorE at 2.4 GHz, tiles as Trn1; SBUF 28 MiB/core (224 MiB chip)"),
+                 exp_per_cycle=64.0, source="[NKI-T2] 8 NeuronCore-v3, 128×128 TensorE at 2.4 GHz, tiles as Trn1; SBUF 28 MiB/core (224 MiB chip)"),
     "trn3": dict(engines=8, clock_hz=2.4e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
                  granule_k=128, fill_cycles=256, sram_bytes=32 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
-                 acc_bytes=2 * _MiB, llc_bytes=256 * _MiB, source="[NKI-T3] 8 NeuronCore-v4, 128×128 at 2.4 GHz; SBUF 32 MiB/core"),
+                 acc_bytes=2 * _MiB, llc_bytes=256 * _MiB, exp_per_cycle=320.0, source="[NKI-T3] 8 NeuronCore-v4, 128×128 at 2.4 GHz; SBUF 32 MiB/core"),
     "tpu-v4": dict(engines=2, clock_hz=1.05e9, tiles=((512, 512), (256, 512), (128, 512)), tile_k=128,
                    granule_m=8, granule_n=128, granule_k=128, fill_cycles=256, sram_bytes=16 * _MiB,
                    sram_bytes_per_cycle=4 * 2 * 128 * 2, llc_bytes=128 * _MiB,
-                   source="[GTPU-v4]/[JAX-TPUINFO] 2 TC × 4 MXU 128×128, 1.05 GHz DERIVED (275 TF); VMEM 16 MiB/TC, CMEM 128 MiB"),
+                   exp_per_cycle=1024.0, source="[GTPU-v4]/[JAX-TPUINFO] 2 TC × 4 MXU 128×128, 1.05 GHz DERIVED (275 TF); VMEM 16 MiB/TC, CMEM 128 MiB"),
     "tpu-v5p": dict(engines=2, clock_hz=1.75e9, tiles=((512, 512), (256, 512), (128, 512)), tile_k=128,
                     granule_m=8, granule_n=128, granule_k=128, fill_cycles=256, sram_bytes=64 * _MiB,
                     sram_bytes_per_cycle=4 * 2 * 128 * 2, llc_bytes=128 * _MiB,
-                    source="[GTPU-v5p]/[JAX-TPUINFO] 2 TC × 4 MXU 128×128, 1.75 GHz DERIVED; VMEM 64 MiB/TC"),
+                    exp_per_cycle=1024.0, source="[GTPU-v5p]/[JAX-TPUINFO] 2 TC × 4 MXU 128×128, 1.75 GHz DERIVED; VMEM 64 MiB/TC"),
     "tpu-v5e": dict(engines=1, clock_hz=1.5e9, tiles=((512, 512), (256, 512), (128, 512)), tile_k=128,
                     granule_m=8, granule_n=128, granule_k=128, fill_cycles=256, sram_bytes=128 * _MiB,
                     sram_bytes_per_cycle=4 * 2 * 128 * 2, llc_bytes=128 * _MiB,
-                    source="[GTPU-v5e]/[SB-tpu] 1 TC × 4 MXU 128×128, ~1.5 GHz; VMEM 128 MiB"),
+                    exp_per_cycle=1024.0, source="[GTPU-v5e]/[SB-tpu] 1 TC × 4 MXU 128×128, ~1.5 GHz; VMEM 128 MiB"),
     "tpu-v6e": dict(engines=1, clock_hz=1.75e9, tiles=((512, 512), (256, 512), (256, 256)), tile_k=256,
                     granule_m=8, granule_n=256, granule_k=256, fill_cycles=512, sram_bytes=128 * _MiB,
                     sram_bytes_per_cycle=2 * 2 * 256 * 2, llc_bytes=128 * _MiB,
-                    source="[GTPU-v6e] 256×256 MXUs, VMEM 128 MiB; clock not derivable (ESTIMATE)"),
+                    exp_per_cycle=1024.0, source="[GTPU-v6e] 256×256 MXUs, VMEM 128 MiB; clock not derivable (ESTIMATE)"),
     "tpu-v7": dict(engines=2, clock_hz=1.9e9, tiles=((512, 512), (256, 512), (256, 256)), tile_k=256,
                    granule_m=8, granule_n=256, granule_k=256, fill_cycles=512, sram_bytes=64 * _MiB,
                    sram_bytes_per_cycle=4 * 2 * 256 * 2, llc_bytes=128 * _MiB,
-                   source="[GTPU-7x]/[JAX-TPUINFO] 2 TC, MXU 256, VMEM 64 MiB/TC; clock ESTIMATE"),
+                   exp_per_cycle=1024.0, source="[GTPU-7x]/[JAX-TPUINFO] 2 TC, MXU 256, VMEM 64 MiB/TC; clock ESTIMATE"),
 }
 #: keys a what-if chip may override under ``micro:`` (``clock_ghz``, ``engines`` and
 #: ``flop_per_cycle_scale`` change the peak; the others change efficiency only)
@@ -325,6 +335,81 @@ def gemm_efficiency(m: int, n: int, k: int, chip: ChipSpec, micro: Micro | None 
     """Achieved FLOP/s over the chip's dense peak for one GEMM."""
     t = gemm_time(m, n, k, chip, micro, dtype, **kw)
     return 2.0 * m * n * k / t.time_s / chip.matmul_peak(dtype)
+
+
+def attention_time(batch: int, heads: int, seq: int, head_dim: int, chip: ChipSpec, micro: Micro | None = None,
+                   dtype: str = "bf16", *, causal: bool = True, backward: bool = False,
+                   overlap: bool | None = None, sustained_fraction: float | None = None,
+                   kernel_fixed_s: float | None = None, host_floor_s: float = 0.0,
+                   block: int = 128) -> float:
+    """Seconds of one FlashAttention-style kernel (Dao et al. FA2 arXiv:2307.08691, FA3
+    arXiv:2407.08608): each engine takes one (batch, head, query block of ``block`` rows) and
+    walks the key/value blocks (causal: the blocks up to the diagonal, computed in full).
+
+    Per (query block, key block): the array does QKᵀ and PV, 4·B²·d FLOPs (backward: 2.5×,
+    QKᵀ recomputed, dQ, dK, dV) at the engine's FLOP/cycle; the softmax needs B² exponentials
+    at ``exp_per_cycle`` (forward and backward alike). Overlapped (FA3, Trainium/TPU engines):
+    max(matmul, exp) cycles per block; serial (FA2): the sum. Engines take query blocks longest
+    first, so compute time ≈ max(total work / engines, longest block row), at the sustained
+    fraction of the clock (as :func:`gemm_time`). HBM: Q, O once; K, V once per head when they
+    fit the engine's memory or (for the heads in flight) the last-level memory, else once per
+    query block; time = max(host floor, fixed + max(compute, memory))."""
+    mi = micro or micro_for(chip)
+    fpc = mi.flop_per_cycle * chip.matmul_peak(dtype) / mi.peak_flops()
+    ov = mi.softmax_overlap if overlap is None else overlap
+    sus = chip.matmul_efficiency if sustained_fraction is None else sustained_fraction
+    fixed = mi.kernel_fixed_s if kernel_fixed_s is None else kernel_fixed_s
+    bq = min(block, seq)
+    d_pad = _ceil(head_dim, 64) * 64 if mi.granule_k <= 64 else _ceil(head_dim, mi.granule_k) * mi.granule_k
+    mm = 4.0 * bq * bq * d_pad * (2.5 if backward else 1.0) / fpc
+    ex = bq * bq / mi.exp_per_cycle
+    per_block = max(mm, ex) if ov else mm + ex
+    nq = _ceil(seq, bq)
+    kv_blocks = [(i + 1) if causal else nq for i in range(nq)]
+    rows = batch * heads
+    total_cycles = rows * sum(kv_blocks) * per_block
+    longest = max(kv_blocks) * per_block
+    compute_s = max(total_cycles / mi.engines, longest) / (mi.clock_hz * sus)
+    fmt = chip.matmul_format(dtype)
+    e = DTYPE_BYTES[fmt] if fmt != "tf32" else 4.0
+    # K, V of a head are re-read by each of its query blocks, from HBM only when they fit neither
+    # the engine's own memory (SBUF/VMEM) nor, for the heads in flight, the last-level memory
+    kv_row = 2.0 * seq * head_dim * e
+    in_flight = max(1, _ceil(mi.engines, nq))
+    reread = kv_row > mi.sram_bytes / 2 and in_flight * kv_row > mi.llc_bytes
+    kv = 2.0 * bq * sum(kv_blocks) * head_dim * e if reread else kv_row
+    traffic = rows * (2.0 * seq * head_dim * e + kv) * (2.5 if backward else 1.0)
+    memory_s = traffic / (chip.hbm_bandwidth_bytes_per_s * chip.hbm_efficiency)
+    return max(host_floor_s, fixed + max(compute_s, memory_s))
+
+
+def attention_flops(batch: int, heads: int, seq: int, head_dim: int, causal: bool = True,
+                    backward: bool = False) -> float:
+    """Useful attention FLOPs, the calibrate/step-model convention: 4·b·h·d·s·(s+1)/2 causal
+    (4·b·h·d·s² otherwise) forward; the backward 2.5× that."""
+    ctx = (seq + 1) / 2 if causal else seq
+    return 4.0 * batch * heads * head_dim * seq * ctx * (2.5 if backward else 1.0)
+
+
+def attention_efficiency(batch: int, heads: int, seq: int, head_dim: int, chip: ChipSpec,
+                         micro: Micro | None = None, dtype: str = "bf16", **kw: Any) -> float:
+    """Achieved attention FLOP/s over the chip's dense peak (:func:`attention_time`)."""
+    t = attention_time(batch, heads, seq, head_dim, chip, micro, dtype, **kw)
+    return attention_flops(batch, heads, seq, head_dim, kw.get("causal", True), kw.get("backward", False)) \
+        / t / chip.matmul_peak(dtype)
+
+
+def attention_ratio(chip: ChipSpec, micro: Micro | None = None, dtype: str = "bf16",
+                    sustained_fraction: float | None = None) -> float:
+    """Attention efficiency over the best GEMM efficiency of the chip, for a training-shaped
+    causal attention (seq 4096, head_dim 128, 32 heads × 4 sequences, forward + backward) —
+    the quantity the step model's ``attention_efficiency_ratio`` knob holds."""
+    kw: dict[str, Any] = {"sustained_fraction": sustained_fraction}
+    fwd = attention_time(4, 32, 4096, 128, chip, micro, dtype, **kw)
+    bwd = attention_time(4, 32, 4096, 128, chip, micro, dtype, backward=True, **kw)
+    eff = (attention_flops(4, 32, 4096, 128) * 3.5) / (fwd + bwd) / chip.matmul_peak(dtype)
+    gemm = gemm_efficiency(16384, 16384, 16384, chip, micro, dtype, sustained_fraction=sustained_fraction)
+    return eff / gemm
 
 
 #: transformer-shaped GEMMs (tokens × hidden → out) used to fit e_max, F½ for a what-if chip:

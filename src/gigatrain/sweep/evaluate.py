@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
 from ..errors import GigatrainError
 from .spec import Point, SweepSpec
-from .whatif import build_system, price_for
+from .whatif import attention_scale, build_system, price_for
 
 SCHEMA = pa.schema([
     ("point_key", pa.string()), ("model", pa.string()), ("chip", pa.string()), ("chip_base", pa.string()),
@@ -57,6 +58,7 @@ def evaluate_point(p: Point, spec: SweepSpec) -> list[dict[str, Any]]:
     """Rows for one point (see the module docstring); bad input for a point is an infeasible row
     with its one-line reason, never an exception that stops the sweep."""
     from ..api import resolve
+    from ..catalog.frameworks import knobs_for
     from ..search.engine import Constraints, search
 
     key = p.key(spec)
@@ -67,9 +69,13 @@ def evaluate_point(p: Point, spec: SweepSpec) -> list[dict[str, Any]]:
         r = resolve(p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework)
         row["framework"] = r.job.framework
         system, _ = build_system(p.chip)
+        knobs = knobs_for(r.job.framework)
+        a = attention_scale(p.chip)
+        if a != 1.0:
+            knobs = replace(knobs, attention_efficiency_ratio=min(1.0, knobs.attention_efficiency_ratio * a))
         res = search(r.model, system, r.job, p.chips, spec.objective,
                      Constraints(max_memory_frac=spec.max_memory_frac), top=1, usd_per_chip_hour=price,
-                     pareto=spec.pareto if spec.record == "pareto" else None)
+                     pareto=spec.pareto if spec.record == "pareto" else None, knobs=knobs)
     except GigatrainError as e:
         row["reason"] = str(e).splitlines()[0][:500]
         row["eval_s"] = time.perf_counter() - t0

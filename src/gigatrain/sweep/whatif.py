@@ -24,7 +24,10 @@ peak change (and ``matmul_efficiency`` is not given explicitly), the chip-level 
 predicts the GEMM-efficiency curve of base and variant over transformer-sized GEMMs and the
 catalog's measured ``matmul_efficiency`` and ``matmul_half_flops`` are scaled by the ratio of
 the two fits (e_max'/e_max, F½'/F½): the catalog calibration keeps its level, the chip-level
-model supplies only the change.
+model supplies only the change. Attention likewise: the framework's
+``attention_efficiency_ratio`` is scaled by the chip-level FlashAttention model's
+attention/GEMM ratio of variant over base (:func:`attention_scale`; a faster array with the
+same softmax units makes attention relatively slower).
 """
 
 from __future__ import annotations
@@ -216,6 +219,27 @@ def build_system(v: Variant) -> tuple[SystemSpec, float | None]:
     out = replace(system, slug=f"{system.slug}~{v.name}", name=f"{system.name} (hypothetical {v.name})",
                   chip=chip, tiers=tuple(tiers), source=f"HYPOTHETICAL, derived from {system.slug}")
     return out, price
+
+
+@functools.lru_cache(maxsize=256)
+def attention_scale(v: Variant) -> float:
+    """Factor on the framework's ``attention_efficiency_ratio`` for a what-if chip: the
+    chip-level FlashAttention model's attention/GEMM efficiency ratio of the variant over that
+    of its base (:func:`gigatrain.model.chip_level.attention_ratio`) — 1 for a catalog chip or
+    a change the chip-level model does not see (network, price, memory capacity)."""
+    ov = {k for k, _ in v.overrides}
+    if not v.hypothetical or not ov & {"micro", "dense_tflops", "hbm_tb_per_s"}:
+        return 1.0
+    system, _ = build_system(v)
+    base = get_system(v.base).chip
+    micro = dict(dict(v.overrides).get("micro") or ())
+    m0 = chip_level.micro_for(base)
+    m1 = chip_level.apply_micro(m0, micro) if micro else m0
+    if system.chip.peak_flops_per_s != base.peak_flops_per_s and not micro:
+        m1 = replace(m1, flop_per_cycle=m1.flop_per_cycle * system.chip.peak("bf16") / base.peak("bf16"))
+    sus = base.matmul_efficiency
+    return chip_level.attention_ratio(system.chip, m1, sustained_fraction=sus) / \
+        chip_level.attention_ratio(base, m0, sustained_fraction=sus)
 
 
 def _base_price(chip: str) -> float | None:
