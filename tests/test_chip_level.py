@@ -159,4 +159,4 @@ def test_attention_physics() -> None:
                                           "overrides": {"scale_out_gb_per_s": "x2"}})) == 1.0
     assert attention_scale(parse_variant({"name": "a", "base": "h100-sxm",
                                           "overrides": {"micro": {"flop_per_cycle_scale": 4,
-                                                                    "sram_bytes_per_cycle": "x4"}}})) < 0.9
+                                                                    "sram_bytes_per_cycle": "x4"}}})) < 0.97
