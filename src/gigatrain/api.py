@@ -9,21 +9,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .calibrate.profile import apply_profile, load_profile, profile_knobs
 from .catalog.frameworks import default_framework, get_framework, knobs_for
 from .catalog.hardware import get_chip, get_system
 from .catalog.models import get_model
-from .errors import GigatrainError, require_positive
+from .errors import GigatrainError
 from .guard import check_estimate
+from .inputs import make_job, make_plan
+from .knobs import DEFAULT_KNOBS, Knobs
 from .model.estimate import Estimate, estimate
-from .model.knobs import DEFAULT_KNOBS, Knobs
 from .model.plans import check_tp
-from .specs import RECOMPUTE_MODES, Job, ModelSpec, Plan, SystemSpec
+from .search.capabilities import unrunnable_reasons
+from .specs import Job, ModelSpec, Plan, SystemSpec
+from .validate.error_bars import annotate, best_measured_mfu, scale_bucket
 
 if TYPE_CHECKING:
     from .search.engine import Candidate, SearchResult
 
-MAX_CHIPS = 10_000_000
-MAX_SEQ = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -56,53 +58,10 @@ def resolve_system(chip: str, system: str | None = None, profile: str | Path | N
         return sys_spec, None, None
     from dataclasses import replace
 
-    from .calibrate.profile import apply_profile, load_profile, profile_knobs
 
     prof = load_profile(Path(profile))
     chip_spec = apply_profile(sys_spec.chip, prof)
     return replace(sys_spec, chip=chip_spec), prof.describe(), profile_knobs(prof, DEFAULT_KNOBS)
-
-
-def make_job(seq: int, global_batch: int, tokens: float = 0.0, precision: str = "bf16",
-             framework: str = "megatron") -> Job:
-    require_positive("seq", seq, integer=True, maximum=MAX_SEQ)
-    require_positive("global_batch", global_batch, integer=True, maximum=1e9)
-    if tokens < 0 or tokens != tokens:
-        raise GigatrainError(f"tokens must be >= 0, got {tokens!r}")
-    if precision not in ("bf16", "fp16", "fp8", "fp4", "fp32"):
-        raise GigatrainError(f"precision={precision!r}; valid: bf16, fp16, fp8, fp4, fp32")
-    if framework != "auto":  # "auto" is resolved per chip family where the chip is known
-        get_framework(framework)  # validates the name
-    return Job(seq_len=int(seq), global_batch_seqs=int(global_batch), tokens=float(tokens),
-               precision=precision, framework=framework)  # type: ignore[arg-type]
-
-
-def make_plan(chips: int, tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, dp: int | None = None,
-              vpp: int = 1, micro_batch: int = 1, zero_stage: int = 1, fsdp_shard: int = 0,
-              recompute: str = "selective", sequence_parallel: bool = True) -> Plan:
-    """A plan from degrees; ``dp`` defaults to chips / (tp·pp·cp) and must make them multiply."""
-    require_positive("chips", chips, integer=True, maximum=MAX_CHIPS)
-    for name, v in (("tp", tp), ("pp", pp), ("cp", cp), ("ep", ep), ("vpp", vpp), ("micro_batch", micro_batch)):
-        require_positive(name, v, integer=True, maximum=MAX_CHIPS)
-    if recompute not in RECOMPUTE_MODES:
-        raise GigatrainError(f"recompute={recompute!r}; valid: {', '.join(RECOMPUTE_MODES)}")
-    if not 0 <= zero_stage <= 3:
-        raise GigatrainError(f"zero_stage must be 0, 1, 2 or 3, got {zero_stage}")
-    model_par = tp * pp * cp
-    if dp is None:
-        if chips % model_par:
-            raise GigatrainError(
-                f"tp×pp×cp = {tp}×{pp}×{cp} = {model_par} does not divide chips={chips}; "
-                f"choose degrees whose product divides {chips}"
-            )
-        dp = chips // model_par
-    if tp * pp * cp * dp != chips:
-        raise GigatrainError(
-            f"degrees multiply to {tp * pp * cp * dp}, not chips={chips}: tp={tp} pp={pp} cp={cp} dp={dp}"
-        )
-    return Plan(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, micro_batch=micro_batch,
-                zero_stage=zero_stage, fsdp_shard=fsdp_shard, recompute=recompute,  # type: ignore[arg-type]
-                sequence_parallel=sequence_parallel, schedule="interleaved" if vpp > 1 else "1f1b")
 
 
 def resolve(model: str | ModelSpec, chip: str, seq: int | None, global_batch: int, tokens: float = 0.0,
@@ -136,8 +95,6 @@ def with_evidence(est: Estimate, r: Resolved) -> Estimate:
     """``est`` with its held-out error bar, evidence label and framework warnings attached."""
     from dataclasses import replace
 
-    from .search.capabilities import unrunnable_reasons
-    from .validate.error_bars import annotate
 
     fw = r.job.framework
     warnings = tuple(unrunnable_reasons(get_framework(fw).capabilities, r.model, est.plan, fw))
@@ -162,8 +119,6 @@ def annotate_search(res: SearchResult, r: Resolved) -> SearchResult:
 
 
 def search_notes(res: SearchResult, r: Resolved) -> list[str]:
-    from .validate.error_bars import best_measured_mfu, scale_bucket
-
     notes: list[str] = []
     if not res.top:
         return notes
@@ -219,7 +174,3 @@ def _why_better(best: Candidate, runner: Candidate) -> str:
 # ---------------------------------------------------------------- serving and post-training
 # The entry points ``gigatrain infer | finetune | rl``, the web API (/api/infer, /api/finetune,
 # /api/rl) and the report share: names in, priced estimates out (see each module's docstring).
-from .posttrain.named import FinetuneRun, finetune_named, rl_named  # noqa: E402
-from .serving.named import infer_named, parse_duration, price_for  # noqa: E402
-from .posttrain.named import FinetuneRun, finetune_named, rl_named  # noqa: E402
-from .serving.named import infer_named, parse_duration, price_for  # noqa: E402

@@ -36,7 +36,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..catalog.frameworks import knobs_for
+from ..catalog.hardware import get_chip
 from ..errors import GigatrainError, require_positive
+from ..model.estimate import estimate
 from ..specs import ChipSpec, Job, ModelSpec, NetworkTier, Plan, SystemSpec
 from .microbench import cpu_threads, resolve_device, synchronize
 from .profile import DeviceProfile, apply_profile, profile_knobs
@@ -377,8 +380,6 @@ def chip_for_profile(profile: DeviceProfile) -> ChipSpec:
     """The catalog chip the profile names (if any) with the profile applied."""
     chip = None
     if profile.catalog_chip:
-        from ..catalog.hardware import get_chip
-
         chip = get_chip(profile.catalog_chip)
     return apply_profile(chip, profile)
 
@@ -386,8 +387,6 @@ def chip_for_profile(profile: DeviceProfile) -> ChipSpec:
 def predict_step(spec: ModelSpec, chip: ChipSpec, *, batch: int, seq: int, precision: str,
                  knobs: Any = None, profile_note: str | None = None) -> Any:
     """The estimator on one device: tp=pp=dp=1, micro-batch = batch, ZeRO 0, no recompute."""
-    from ..model.estimate import estimate
-
     job = Job(seq_len=seq, global_batch_seqs=batch, precision=precision,  # type: ignore[arg-type]
               master_weights_fp32=precision != "fp32", grad_dtype="fp32")
     plan = Plan(micro_batch=batch, zero_stage=0, recompute="none", sequence_parallel=False)
@@ -421,7 +420,6 @@ def compare(
                              f"but --device is {device}; calibrate this device first")
     precision = precision or ("fp32" if dev_kind == "cpu" else "bf16")
     chip = chip_for_profile(profile)
-    from ..catalog.frameworks import knobs_for
 
     est = predict_step(spec, chip, batch=batch, seq=seq, precision=precision,
                        knobs=profile_knobs(profile, knobs_for("pytorch-eager")),

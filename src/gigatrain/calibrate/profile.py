@@ -40,7 +40,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..catalog.hardware import get_chip
 from ..errors import GigatrainError
+from ..knobs import DEFAULT_KNOBS
 from ..specs import ChipSpec
 from ..yamlio import read_yaml
 
@@ -250,8 +252,6 @@ _DEVICE_PATTERNS: tuple[tuple[str, str], ...] = (
 def match_catalog_chip(device_name: str, chip: str | None = None) -> ChipSpec | None:
     """The catalog chip for a device: ``chip`` (a slug/alias) if given, else a match of the
     device name (``NVIDIA H100 80GB HBM3`` → ``h100-sxm``); ``None`` when nothing matches."""
-    from ..catalog.hardware import get_chip
-
     if chip:
         return get_chip(chip)
     name = device_name.lower()
@@ -394,8 +394,6 @@ def profile_knobs(profile: DeviceProfile | None, base: Any = None) -> Any:
     backward as ``attention_efficiency`` = 3·F_fwd / (t · peak). Equal time needs
     ``ratio = attention_efficiency · (1 + attention_bwd_ratio) / 3 / e_max``.
     """
-    from ..model.knobs import DEFAULT_KNOBS
-
     knobs = base or DEFAULT_KNOBS
     if profile is None or profile.attention_efficiency <= 0:
         return knobs

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..catalog.models import calibration_models
 from ..errors import GigatrainError
 from ..specs import ModelSpec
 
@@ -34,8 +35,6 @@ def _require_torch() -> Any:
 def tiny_models() -> dict[str, ModelSpec]:
     """Small dense models for real steps (defined in the catalog so that ``estimate`` knows
     them too; see :func:`gigatrain.catalog.models.calibration_models`)."""
-    from ..catalog.models import calibration_models
-
     return calibration_models()
 
 

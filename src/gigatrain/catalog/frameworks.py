@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GigatrainError, unknown_name
-from ..model.knobs import DEFAULT_KNOBS, KNOB_RANGES, Knobs
+from ..knobs import DEFAULT_KNOBS, KNOB_RANGES, Knobs
 from ..yamlio import read_yaml_cached
 
 DATA = Path(__file__).parent / "data" / "frameworks.yaml"

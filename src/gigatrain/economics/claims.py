@@ -45,8 +45,12 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.hardware import get_chip
+from ..catalog.models import get_model
 from ..errors import GigatrainError
+from ..inputs import make_job
+from ..specs import ChipSpec
 from ..yamlio import read_yaml
+from .cost import CostOptions, choose_price, compare_chips
 from .fleet import chinchilla_flop, energy_cost
 from .goodput import goodput
 from .power import chip_power, const, const_record
@@ -384,8 +388,6 @@ def _time_to_train(g: _Getter) -> Result:
 
 
 def _price_performance(g: _Getter) -> Result:
-    from .cost import CostOptions, choose_price, compare_chips
-
     chip = g.chip()
     versus = g.raw("versus")
     vs = versus if isinstance(versus, list) else [versus]
@@ -416,9 +418,6 @@ def _price_performance(g: _Getter) -> Result:
             ratios.append(theirs / mine)
         lines.append("peak-FLOP ratios ignore achieved MFU (hardware.md §2.1)")
     elif basis == "training":
-        from ..api import make_job
-        from ..catalog.models import get_model
-
         model = get_model(str(g.raw("model")))
         tokens = g.q("tokens", "count")
         job = make_job(int(g.raw("seq", 4096)), int(g.raw("global_batch", 1024)), tokens, prec)
@@ -464,8 +463,6 @@ def _chips_and_power(g: _Getter) -> tuple[float, float, list[str]]:
 def _capex(g: _Getter) -> Result:
     """Capital cost: chips × purchase price × server cost ratio + IT MW × data-center capex
     per MW (Cushman & Wakefield 2025 mean $11.7M/MW, economics.yaml)."""
-    from .cost import choose_price
-
     n, p, lines = _chips_and_power(g)
     chip = g.chip()
     price = g.q("chip_price", "money", required=False)
@@ -503,8 +500,6 @@ def _capex_per_gw(g: _Getter) -> Result:
 
 def _contract_value(g: _Getter) -> Result:
     """Rental value of a contract: chips × $/chip-hour × period (hours)."""
-    from .cost import choose_price
-
     n, _, lines = _chips_and_power(g)
     t = g.q("period", "duration")
     rate = g.q("usd_per_chip_hour", "money", required=False)
@@ -809,8 +804,6 @@ def check_claims(data: Mapping[str, Any] | Path | str) -> CheckReport:
 def inline_chips(raw: Any) -> dict[str, Any]:
     """Chips given in the claim file (``chips: {slug: {bf16_tflops, tdp_w, hbm_gb, ...}}``) as
     :class:`ChipSpec` — for chips not in the catalog (e.g. an announced part)."""
-    from ..specs import ChipSpec
-
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):

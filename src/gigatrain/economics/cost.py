@@ -35,19 +35,20 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..catalog.frameworks import default_framework, knobs_for
-from ..catalog.hardware import default_system_for
+from ..catalog.hardware import default_system_for, get_chip
 from ..catalog.prices import (  # re-exported: economics callers use cost.choose_price
     PRICINGS,
     PriceChoice,
     choose_price,
 )
 from ..errors import GigatrainError
+from ..knobs import Knobs
 from ..model.critical_batch import batch_bound
 from ..model.estimate import Estimate, estimate
-from ..model.knobs import Knobs
 from ..model.workload import model_flops_per_token
 from ..search.engine import search
 from ..specs import ChipSpec, Job, ModelSpec, Plan, SystemSpec
+from ..validate.error_bars import error_bar, evidence
 from .goodput import Goodput, checkpoint_bytes, goodput
 from .power import ChipPower, Energy, chip_power, cite, const, run_energy
 from .quantities import J_PER_KWH, S_PER_HOUR, S_PER_YEAR
@@ -316,8 +317,6 @@ def _held_out_interval(framework: str, chip: ChipSpec, chips: int, wall_s: float
                        notes: dict[str, str]) -> dict[str, float] | None:
     """Days and dollars scaled by the step-time model's held-out p10–p90 error
     (:mod:`gigatrain.validate.error_bars`); the evidence label goes into ``notes``."""
-    from ..validate.error_bars import error_bar, evidence
-
     label = evidence(framework, chip.vendor, chip.slug).label
     if label:
         notes["evidence"] = label
@@ -427,8 +426,6 @@ def compare_chips(
     Prices come from one provider at a time: ``options.provider``, else the provider of the
     first chip's price; a chip that provider does not sell gets no price (and a note) unless
     ``mix_providers`` lets each chip take its own newest price."""
-    from ..catalog.hardware import get_chip
-
     if not chip_slugs:
         raise GigatrainError("compare needs at least one --chip")
     if job.tokens <= 0:
@@ -485,8 +482,6 @@ def peak_price_performance(
     chip: str, kind: str = "on_demand", provider: str | None = None, precision: str = "bf16"
 ) -> tuple[float, PriceChoice]:
     """USD per dense peak PFLOP-hour (hardware.md §2.1 DERIVED table): price / peak·1e-15."""
-    from ..catalog.hardware import get_chip
-
     spec = get_chip(chip)
     p = choose_price(spec.slug, kind, provider)
     return p.value / (spec.peak(precision) / 1e15), p

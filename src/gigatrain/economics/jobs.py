@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 
 from ..errors import GigatrainError
 from ..model.critical_batch import BatchBound, batch_bound
+from ..model.workload import model_flops_per_token
+from ..search.engine import Constraints, search
 from ..search.space import smooth_counts
 from ..specs import Job, ModelSpec, SystemSpec
 from .goodput import MITIGATIONS, Goodput, checkpoint_bytes, goodput
@@ -80,7 +82,6 @@ def job_point(
     (:func:`smooth_counts`)."""
     import time
 
-    from ..search.engine import Constraints, search
 
     # batches from 1/64 of the bound up to it: smaller ones only slow a large job down
     cons = Constraints(global_batch=(max(1, bound.seqs // 64), max(1, bound.seqs)))
@@ -167,7 +168,6 @@ def scaling(
         raise GigatrainError("a token budget is needed to size jobs (e.g. --tokens 20T)")
     if mitigation not in MITIGATIONS:
         raise GigatrainError(f"mitigation={mitigation!r}; valid: {', '.join(MITIGATIONS)}")
-    from ..model.workload import model_flops_per_token
 
     bound = batch_bound(job.tokens * model_flops_per_token(model, job.seq_len), job.seq_len,
                         batch_factor)  # fmt: skip
@@ -230,8 +230,6 @@ def partition(
     """k = ⌊F / (J·(1+s))⌋ jobs of ``point.chips`` (module docstring), with goodput under every
     mitigation for that job size; the remainder is filled greedily with the largest of
     ``fill_points`` (smaller job sizes of the same scaling curve) that still fit."""
-    from ..model.workload import model_flops_per_token
-
     ck = checkpoint_bytes(model, job)
     step_s = job.global_batch_seqs * job.seq_len / point.tokens_per_s
     by = {

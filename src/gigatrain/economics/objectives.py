@@ -22,8 +22,9 @@ import math
 from dataclasses import dataclass
 
 from ..errors import GigatrainError
+from ..search.engine import search
 from ..specs import Job, ModelSpec, SystemSpec
-from .cost import CostOptions, RunCost, pareto_mask, run_cost
+from .cost import CostOptions, RunCost, choose_price, pareto_mask, run_cost
 
 DEFAULT_MAX_SLOWDOWN = 2.0
 
@@ -133,13 +134,9 @@ def plan_range(
     **search_kw: object,
 ) -> RangeResult:
     """Steps 1–5 of the module docstring over the chip range ``chips`` ("A-B")."""
-    from ..search.engine import search
-
     o = options or CostOptions()
     usd = o.usd_per_chip_hour
     if usd is None and o.pricing != "own":
-        from .cost import choose_price
-
         usd = choose_price(system.chip.slug, o.pricing, o.provider).value
     res = search(model, system, job, chips, "time", top=1, pareto=("time_to_train", "cost"),
                  usd_per_chip_hour=usd, **search_kw)  # type: ignore[arg-type]  # fmt: skip

@@ -27,8 +27,9 @@ from dataclasses import replace
 
 from ..catalog.frameworks import knobs_for
 from ..errors import GigatrainError
+from ..knobs import Knobs
 from ..model.estimate import Estimate, estimate
-from ..model.knobs import Knobs
+from ..search.engine import best_plan
 from ..specs import Job, ModelSpec, SystemSpec
 from .power import cite, const
 
@@ -56,8 +57,6 @@ def ramp_speed_ratio(
             e2 = None
     if e2 is None:  # the plan has more replicas than the ramp has sequences: re-plan
         try:
-            from ..search.engine import best_plan
-
             _, e2 = best_plan(model, system, job2, est.chips, "time")
         except GigatrainError:
             return None

@@ -47,7 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.hardware import get_chip
+from ..catalog.models import get_model, model_info
 from ..errors import GigatrainError
+from ..model.workload import model_flops_per_token, params_total
 from ..yamlio import read_yaml
 from .cost import choose_price
 from .fleet import chinchilla_flop
@@ -300,9 +302,6 @@ def _cohorts(data: Mapping[str, Any], a: Mapping[str, Any], start: dt.date) -> l
 
 
 def _runs(data: Mapping[str, Any], a: Mapping[str, Any]) -> list[RunState]:
-    from ..catalog.models import get_model, model_info
-    from ..model.workload import model_flops_per_token, params_total
-
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs:
         raise GigatrainError(

@@ -127,7 +127,7 @@ def _economics() -> list[dict[str, Any]]:
 
 def _frameworks() -> list[dict[str, Any]]:
     from ..catalog.frameworks import load_frameworks
-    from ..model.knobs import DEFAULT_KNOBS
+    from ..knobs import DEFAULT_KNOBS
 
     out = []
     for f in load_frameworks().values():

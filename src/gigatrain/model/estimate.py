@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..knobs import DEFAULT_KNOBS, Knobs
 from ..specs import Job, ModelSpec, Plan, SystemSpec
-from .knobs import DEFAULT_KNOBS, Knobs
 from .memory import memory_breakdown, stage_split
 from .plans import PlanArrays, check_plan
 from .step import step_breakdown

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..knobs import Knobs
 from ..specs import DTYPE_BYTES, Job, ModelSpec
-from .knobs import Knobs
 from .plans import PlanArrays
 from .workload import embedding_params, layer_costs, layer_counts
 

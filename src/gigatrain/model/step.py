@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..knobs import Knobs
 from ..specs import Job, ModelSpec, SystemSpec
-from .knobs import Knobs
 from .memory import StageSplit, expert_dp, expert_tp, params_on_rank, stage_split
 from .plans import PlanArrays
 from .workload import layer_costs

@@ -37,8 +37,8 @@ from ..catalog.constants import const, has_const
 from ..catalog.frameworks import get_framework, knobs_for
 from ..catalog.prices import choose_price
 from ..errors import GigatrainError
+from ..knobs import Knobs
 from ..model.estimate import SECONDS_PER_DAY, Estimate, estimate, evaluate
-from ..model.knobs import Knobs
 from ..model.plans import PlanArrays, valid_mask
 from ..specs import Job, ModelSpec, Plan, SystemSpec
 from ..units import gib

@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from ..catalog.frameworks import DATA, load_frameworks
-from ..model.knobs import DEFAULT_KNOBS, Knobs
+from ..knobs import DEFAULT_KNOBS, Knobs
 from .error_bars import ERROR_BARS, write_error_bars
 from .runs import DATA as RUNS_DATA
 from .runs import Case, case_from_row, read_rows, shipped_rows
@@ -30,7 +30,7 @@ from .score import GIB, RowResult, score_cases
 
 #: knob → candidate values searched, in order of priority: a framework with n rows gets at most
 #: ``max(1, n // ROWS_PER_KNOB)`` of them (never more knobs than rows). Every grid lies inside
-#: the knob's physical range (``model.knobs.KNOB_RANGES``): a framework is never faster than the
+#: the knob's physical range (``gigatrain.knobs.KNOB_RANGES``): a framework is never faster than the
 #: model (scale ≥ 1), overlaps are fractions, overheads are bounded.
 FITTED_KNOBS: dict[str, np.ndarray] = {
     "compute_time_scale": np.round(np.geomspace(1.0, 2.5, 25), 3),

@@ -18,6 +18,8 @@ from ..catalog.frameworks import Capabilities, framework_for_text, get_framework
 from ..catalog.hardware import default_system_for, get_chip
 from ..catalog.models import load_models
 from ..errors import GigatrainError
+from ..model.plans import check_plan  # local: plans imports numpy only; keeps row parsing light
+from ..search.engine import Constraints, search
 from ..specs import ChipSpec, Job, ModelSpec, MoESpec, Plan, SystemSpec
 from ..yamlio import read_text
 from .conventions import cores_per_chip, flops_convention, peak_basis_flops, system_for_text
@@ -378,7 +380,6 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
         if isinstance(plan_or_reason, str):
             return unsupported(plan_or_reason)
         plan = plan_or_reason
-    from ..model.plans import check_plan  # local: plans imports numpy only; keeps row parsing light
 
     try:
         check_plan(model, job, plan)
@@ -424,8 +425,6 @@ def _stated_plan(r: dict[str, str], model: ModelSpec, chips: int, gbs: int, fw_t
 
 def _searched_plan(model: ModelSpec, system: SystemSpec, job: Job, chips: int) -> Plan | None:
     """The fastest plan the framework can run on ``chips`` (for rows that state no layout)."""
-    from ..search.engine import Constraints, search
-
     try:
         res = search(model, system, job, chips, "time", Constraints(time_limit_s=30.0), top=1)
     except GigatrainError:

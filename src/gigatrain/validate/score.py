@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..catalog.frameworks import knobs_for
+from ..knobs import Knobs
 from ..model.estimate import evaluate
-from ..model.knobs import Knobs
 from ..model.plans import PlanArrays
 from ..model.workload import model_flops_per_token, six_n_flops_per_token
 from .runs import Case, Unsupported, case_from_row
