@@ -135,7 +135,7 @@ def assumptions(est: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """Knobs with their defaults and the catalog entries (with source and date) behind a run."""
     from ..catalog.hardware import get_chip, get_system
     from ..catalog.models import load_models
-    from ..model.knobs import DEFAULT_KNOBS
+    from ..knobs import DEFAULT_KNOBS
 
     defaults = asdict(DEFAULT_KNOBS)
     knobs = [{"name": k, "value": v, "default": defaults.get(k)}
