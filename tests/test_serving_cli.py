@@ -153,3 +153,13 @@ def test_validate_runs_bad_values_are_unsupported_rows_not_crashes(tmp_path) -> 
         assert r.returncode == 0, (name, col, r.stderr)
         (only,) = json.loads(r.stdout)["rows"]
         assert only["status"] == "unsupported" and only["reason"], (name, col, only)
+
+
+def test_api_facade_exposes_the_serving_and_posttrain_entry_points() -> None:
+    """The CLI and the web call these; library users reach them through ``gigatrain.api``."""
+    from gigatrain import api
+    from gigatrain.posttrain import named as post
+    from gigatrain.serving import named as serving
+
+    assert api.infer_named is serving.infer_named and api.price_for is serving.price_for
+    assert api.finetune_named is post.finetune_named and api.rl_named is post.rl_named

@@ -604,7 +604,7 @@ def test_docs_and_schema(client: TestClient) -> None:
         assert client.get(url).status_code in (200, 204), url
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/api/estimate", "/api/search", "/api/cost", "/api/compare", "/api/fleet",
-              "/api/validate", "/api/catalog/{kind}"):
+              "/api/validate", "/api/catalog/{kind}", "/api/infer", "/api/finetune", "/api/rl"):
         assert p in paths, p
 
 
@@ -787,6 +787,65 @@ def _no_impossible_numbers(x: Any, path: str = "") -> None:
             assert x <= 1, (path, x)
 
 
+SERVING_MODELS = st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "deepseek-v3", "mixtral-8x7b",
+                                  "LLAMA-3.1-8B", "../../etc/passwd", "x" * 100])
+SERVING_CHIPS = st.sampled_from(["h100-sxm", "b200", "trn2", "tpu-v5p", "mi300x", "h99", "../chips.yaml"])
+INFER_BODY = body({"chip": SERVING_CHIPS, "model": SERVING_MODELS}, {
+    "input_len": st.sampled_from([1, 128, 1024, 8192, 10**7]),
+    "output_len": st.sampled_from([1, 256, 1024, 10**7]),
+    "ttft_s": st.sampled_from([None, 1e-9, 0.2, 0.5, 3600]),
+    "tpot_s": st.sampled_from([None, 1e-9, 0.01, 0.03, 60]),
+    "requests_per_s": st.sampled_from([None, 1e-9, 1.0, 50.0, 1e9]),
+    "tokens_per_s": st.sampled_from([None, 1.0, 1e6, 1e15]),
+    "precision": st.sampled_from(["auto", "bf16", "fp8,fp4", "int3", ""]),
+    "max_replica_chips": st.sampled_from([1, 8, 64, 512]),
+    "spec": st.integers(0, 8), "disaggregate": st.booleans(),
+    "usd_per_chip_hour": st.sampled_from([None, 2.5, 1e-9]),
+    "system": st.sampled_from(["hgx-h100", "trn2", "x"]),
+}, model=False)
+POST_COMMON = {
+    "precision": st.sampled_from(["bf16", "fp8"]), "framework": st.sampled_from(["megatron", "x"]),
+    "tp": st.sampled_from([None, 1, 2, 3, 8]), "pp": st.sampled_from([None, 1, 2, 4]),
+    "usd_per_chip_hour": st.sampled_from([None, 2.5]),
+}
+FINETUNE_BODY = body({"chip": SERVING_CHIPS, "model": SERVING_MODELS, "chips": st.sampled_from([1, 8, 64, 96, 4096])},
+                     POST_COMMON | {"method": st.sampled_from(["full", "lora", "qlora"]),
+                                    "lora_rank": st.sampled_from([1, 16, 4096]),
+                                    "seq": st.sampled_from([1, 4096, 10**6]),
+                                    "global_batch": st.sampled_from([1, 64, 10**7]),
+                                    "tokens": st.sampled_from([0, "1B", 1e12, "abc"]),
+                                    "zero_stage": st.integers(0, 3)}, model=False)
+RL_BODY = body({"chip": SERVING_CHIPS, "model": SERVING_MODELS, "chips": st.sampled_from([1, 16, 64, 1024])},
+               POST_COMMON | {"prompts": st.sampled_from([1, 64, 512, 10**6]),
+                              "samples": st.sampled_from([1, 8, 1024]),
+                              "prompt_len": st.sampled_from([1, 512, 10**6]),
+                              "response_len": st.sampled_from([1, 1024, 10**6]),
+                              "train_steps": st.sampled_from([1, 4, 10**4]),
+                              "gen_tp": st.sampled_from([1, 8, 64, 4096]),
+                              "gen_precision": st.sampled_from(["bf16", "fp8", "fp4"]),
+                              "placement": st.sampled_from(["colocated", "disaggregated"]),
+                              "off_policy": st.sampled_from([0, 1]),
+                              "tail_factor": st.sampled_from([1.0, 3.0, 100.0]),
+                              "steps": st.sampled_from([0, 100, 10**8])}, model=False)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(path_body=st.one_of(st.tuples(st.just("/api/infer"), INFER_BODY),
+                           st.tuples(st.just("/api/finetune"), FINETUNE_BODY),
+                           st.tuples(st.just("/api/rl"), RL_BODY)))
+def test_fuzz_serving_and_posttrain(client: TestClient, path_body: tuple[str, dict]) -> None:
+    """Plausible and junk serving/post-training bodies: never a 500; an answer has no
+    negative, NaN or infinite number; a refusal is one line."""
+    path, b = path_body
+    r = client.post(path, json=b)
+    _check(r)
+    if r.status_code == 200:
+        _no_impossible_numbers(r.json())
+    else:
+        assert "\n" not in r.json()["error"]
+
+
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(cfg=GEN_CONFIGS, chips=st.sampled_from([8, 64]), cost=st.booleans())
@@ -809,7 +868,8 @@ JSONISH = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=20,
 )
-ENDPOINTS = ["/api/estimate", "/api/search", "/api/cost", "/api/compare", "/api/fleet"]
+ENDPOINTS = ["/api/estimate", "/api/search", "/api/cost", "/api/compare", "/api/fleet",
+             "/api/infer", "/api/finetune", "/api/rl"]
 
 
 @FUZZ
@@ -898,3 +958,88 @@ if schemathesis is not None:
               suppress_health_check=list(HealthCheck))
     def test_schemathesis_no_server_errors(case: Any) -> None:
         case.call_and_validate(checks=[not_a_server_error])
+
+
+# ---------------------------------------------------------------- serving and post-training
+def test_infer_equals_library(client: TestClient) -> None:
+    """/api/infer is ``api.infer_named`` for the same inputs, number for number; the latency
+    parts add up to TTFT and TPOT; the fleet meets the demand."""
+    from gigatrain.serving.named import infer_named
+
+    req = {"model": "llama-3.1-70b", "chip": "h100-sxm", "input_len": 2048, "output_len": 512,
+           "ttft_s": 0.5, "tpot_s": 0.03, "requests_per_s": 40}
+    got = client.post("/api/infer", json=req).json()
+    lib = infer_named("llama-3.1-70b", "h100-sxm", input_len=2048, output_len=512, ttft="500ms", tpot="30ms",
+                      requests_per_s=40)
+    b = lib.best
+    assert b is not None and lib.fleet is not None
+    assert got["describe"] == b.deployment.describe()
+    for k in ("ttft_s", "tpot_s", "output_tokens_per_s_per_chip", "tokens_per_s_per_user", "usd_per_m_output_tokens",
+              "usd_per_m_input_tokens", "max_concurrency", "replica_chips"):
+        assert got["best"][k] == pytest.approx(getattr(b, k), rel=1e-12), k
+    assert got["best"]["memory_bytes_per_chip"] == pytest.approx(b.memory_bytes_per_chip, rel=1e-12)
+    assert got["fleet"]["chips"] == lib.fleet.chips and got["fleet"]["requests_per_s"] >= 40
+    assert [p["output_tokens_per_s_per_chip"] for p in got["curve"]] == pytest.approx(
+        [p.output_tokens_per_s_per_chip for p in lib.curve], rel=1e-12)
+    parts = got["best"]["latency_parts_s"]
+    assert sum(parts["ttft"].values()) == pytest.approx(b.ttft_s, rel=1e-9)
+    assert sum(parts["tpot"].values()) == pytest.approx(b.tpot_s, rel=1e-9)
+    assert got["best"]["ttft_s"] <= 0.5 and got["best"]["tpot_s"] <= 0.03
+    figs = {f["id"]: f["value"] for f in got["figures"]}
+    assert figs["fleet_chips"] == lib.fleet.chips and figs["usd_out"] == pytest.approx(b.usd_per_m_output_tokens)
+    # $/M output tokens from first principles: chip-hours per million output tokens × price,
+    # the decode share of engine time (serving/estimate.py docstring)
+    usd = b.usd_per_chip_hour / 3600 * 1e6 * (1 - b.prefill_time_share) / b.output_tokens_per_s_per_chip
+    assert figs["usd_out"] == pytest.approx(usd, rel=1e-9)
+
+
+def test_finetune_and_rl_equal_library(client: TestClient) -> None:
+    from gigatrain.posttrain.named import finetune_named, rl_named
+
+    got = client.post("/api/finetune", json={"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 8,
+                                             "method": "qlora", "tokens": "1B"}).json()
+    lib = finetune_named("llama-3.1-8b", "h100-sxm", 8, method="qlora", tokens=1e9)
+    e = lib.estimate
+    assert got["frozen_dtype"] == "nf4" and got["describe"] == e.plan.describe()
+    assert got["step_time_s"] == pytest.approx(e.step_time_s, rel=1e-12)
+    assert got["memory_bytes"] == pytest.approx(e.memory_bytes, rel=1e-12)
+    assert got["cost_usd"] == pytest.approx(e.days_to_train * 24 * 8 * lib.usd_per_chip_hour, rel=1e-9)
+    assert "base" not in got
+    got = client.post("/api/rl", json={"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": 1024,
+                                       "steps": 1000}).json()
+    lib_rl = rl_named("llama-3.1-70b", "h100-sxm", 1024, steps=1000)
+    assert got["step_time_s"] == pytest.approx(lib_rl.step_time_s, rel=1e-12)
+    assert set(got["time_s"]) == {"rollout", "logprobs", "train", "weight_sync"}
+    assert got["days"] == pytest.approx(1000 * lib_rl.step_time_s / 86400, rel=1e-9)
+    assert got["cost_usd"] == pytest.approx(got["days"] * 24 * 1024 * got["usd_per_chip_hour"], rel=1e-9)
+    assert got["describe"] == lib_rl.train_plan.describe() and got["price"]
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/api/infer", {"input_len": 0}, "input_len"),
+    ("/api/infer", {"tpot_s": -1}, "tpot_s"),
+    ("/api/infer", {"precision": "int3"}, "precision"),
+    ("/api/infer", {"max_replica_chips": 100000}, "max_replica_chips"),
+    ("/api/finetune", {"chips": 8, "method": "dora"}, "method"),
+    ("/api/finetune", {"chips": 0}, "chips"),
+    ("/api/finetune", {"chips": 8, "tokens": "lots"}, "tokens"),
+    ("/api/rl", {"chips": 16, "placement": "split"}, "placement"),
+    ("/api/rl", {"chips": 16, "rollout_fraction": 1.5}, "rollout_fraction"),
+])
+def test_serving_field_errors_name_field_and_value(client: TestClient, path: str, body: dict, field: str) -> None:
+    r = client.post(path, json={"model": "llama-3.1-8b", "chip": "h100-sxm", **body})
+    assert r.status_code == 422, r.text
+    err = r.json()
+    assert err["field"] == field and err["error"].startswith(field) and "\n" not in err["error"], err
+    assert str(body[field]) in err["error"] or repr(body[field]) in err["error"], err
+
+
+@pytest.mark.parametrize("path, body, needle", [
+    ("/api/infer", {"model": "llama-3.1-405b", "tpot_s": 1e-4}, "no deployment meets"),
+    ("/api/infer", {"model": "nope"}, "unknown model"),
+    ("/api/rl", {"model": "llama-3.1-70b", "chips": 16, "gen_tp": 1}, "does not fit for generation"),
+    ("/api/finetune", {"chips": 8, "tp": 3}, "does not divide"),
+])
+def test_serving_library_refusals_are_422(client: TestClient, path: str, body: dict, needle: str) -> None:
+    r = client.post(path, json={"model": "llama-3.1-8b", "chip": "h100-sxm", **body})
+    assert r.status_code == 422 and needle in r.json()["error"], r.text

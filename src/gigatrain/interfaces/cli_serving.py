@@ -27,7 +27,7 @@ def _run_search(model: str, chip: str, input_len: int, output_len: int, ttft: st
                 requests_per_s: float | None, tokens_per_s: str | None, precision: str, max_replica_chips: int,
                 spec: int, disaggregate: bool, pricing: str, usd_per_chip_hour: float | None,
                 system: str | None = None) -> ServingSearchResult:
-    from ..api import infer_named
+    from ..serving.named import infer_named
 
     return infer_named(model, chip, input_len=input_len, output_len=output_len, ttft=ttft, tpot=tpot,
                        requests_per_s=requests_per_s, tokens_per_s=tokens_per_s, precision=precision,
@@ -308,7 +308,7 @@ def finetune(
     pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Full SFT, LoRA or QLoRA: memory per chip (adapters, frozen weights), step time, days, cost."""
-    from ..api import finetune_named
+    from ..posttrain.named import finetune_named
     from ..units import gib, parse_count, seconds
 
     tok = 0.0 if tokens in ("0", "") else parse_count("--tokens", tokens)
@@ -360,7 +360,7 @@ def rl(
     pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """PPO/GRPO: time per RL step (rollout, log-probs, training, weight sync), days and $ for N steps."""
-    from ..api import rl_named
+    from ..posttrain.named import rl_named
     from ..units import seconds
 
     e = rl_named(model, chip, chips, algorithm=algorithm, prompts=prompts, samples=samples, prompt_len=prompt_len,

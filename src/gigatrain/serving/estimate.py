@@ -70,8 +70,25 @@ class ServingEstimate:
     joules_per_token: float | None = None
     notes: list[str] = field(default_factory=list)
 
+    def latency_parts_s(self) -> dict[str, dict[str, float]]:
+        """TTFT and TPOT split into their parts (seconds), each set summing to the total.
+
+        TPOT = Σ decode-step parts ÷ accepted tokens per step + prefill interference (the
+        prefills continuous batching inserts per output token). TTFT = prefill + KV transfer
+        (disaggregated) + API front end + queueing for the prefill engine + the rest, which is
+        the wait for the running decode step (half a step) or, for static batching, for the
+        batch's other prefills (:func:`gigatrain.serving.perf.evaluate`)."""
+        t = self.time_s
+        per = max(self.tokens_per_step, 1e-12)
+        tpot = {k.removeprefix("decode/").removesuffix("_s"): v / per for k, v in t.items() if k.startswith("decode/")}
+        tpot["prefill_interference"] = t.get("prefill_interference_s", 0.0)
+        ttft = {"prefill": t.get("prefill_s", 0.0), "kv_transfer": t.get("kv_transfer_s", 0.0),
+                "api_front_end": t.get("ttft_overhead_s", 0.0), "queue": t.get("queue_s", 0.0)}
+        ttft["step_wait"] = max(self.ttft_s - sum(ttft.values()), 0.0)
+        return {"ttft": ttft, "tpot": tpot}
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "latency_parts_s": self.latency_parts_s()}
 
 
 def _f(x: object) -> float:

@@ -80,7 +80,10 @@ class ServingSearchResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["best"] = self.best.to_dict() if self.best is not None else None
+        d["top"] = [e.to_dict() for e in self.top]
+        return d
 
 
 def _candidates(model: ModelSpec, system: SystemSpec, req: Request, precisions: tuple[str, ...],

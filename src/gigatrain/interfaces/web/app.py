@@ -49,7 +49,10 @@ from .schemas import (
     CompareRequest,
     CostRequest,
     EstimateRequest,
+    FinetuneRequest,
     FleetRequest,
+    InferRequest,
+    RLRequest,
     SearchRequest,
 )
 from .workers import BusyError, WorkerPool
@@ -126,6 +129,7 @@ def create_app(*, warm_validation: bool = True, limits: Limits | None = None,
     _pages(app)
     _api(app)
     _api_economics(app)
+    _api_serving(app)
     return app
 
 
@@ -276,6 +280,28 @@ def _api_economics(app: FastAPI) -> None:
         """What a power envelope, a budget or a chip count buys (``gigatrain fleet``)."""
         d = req.model_dump(exclude={"usd_per_chip_hour", "power", "budget"})
         return service.fleet(power_w=req.power, budget_usd=req.budget, **d)
+
+
+def _api_serving(app: FastAPI) -> None:
+    @app.post("/api/infer", tags=["serving"], responses=ERRORS)
+    async def infer(req: InferRequest) -> dict[str, Any]:
+        """The best serving deployment under TTFT/TPOT targets (``gigatrain infer --json``):
+        throughput per chip vs tokens/s per user curve, latency parts, memory per chip with the
+        KV cache, the fleet for a demand and $ per million tokens. Latencies in seconds. No
+        deployment meeting the targets is a 422 with the search's diagnosis."""
+        return await run_in_threadpool(service.infer, **req.model_dump())
+
+    @app.post("/api/finetune", tags=["post-training"], responses=ERRORS)
+    async def finetune(req: FinetuneRequest) -> dict[str, Any]:
+        """Full SFT, LoRA or QLoRA (``gigatrain finetune --json``): memory per chip (adapters,
+        frozen weights), step time, days for the tokens and cost."""
+        return await run_in_threadpool(service.finetune, **req.model_dump())
+
+    @app.post("/api/rl", tags=["post-training"], responses=ERRORS)
+    async def rl(req: RLRequest) -> dict[str, Any]:
+        """One PPO/GRPO step (``gigatrain rl --json``): rollout, log-probs, training and weight
+        sync times, rollout share, days and cost of ``steps``."""
+        return await run_in_threadpool(service.rl, **req.model_dump())
 
 
 # ---------------------------------------------------------------- a server in this process

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ...serving.deploy import SERVING_DTYPES
 from . import service
 
 MAX_CHIPS = 10_000_000
@@ -311,3 +312,115 @@ SLOW_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+
+
+# ---------------------------------------------------------------- serving and post-training
+RentPricing = Literal["on_demand", "reserved_1yr", "reserved_3yr", "capacity_block"]
+ServingPrecision = Annotated[str, Field(max_length=40, description="weight formats to consider: 'auto' or e.g. 'bf16,fp8'")]
+MAX_LEN = 10_000_000
+
+
+class InferRequest(_Strict):
+    """``gigatrain infer``: the best serving deployment under latency targets, the fleet for a
+    demand and $ per million tokens. Latencies in seconds (SI)."""
+
+    model: Slug = Field(description="catalog model slug")
+    chip: Slug = Field(description="chip slug")
+    system: Slug | None = Field(None, description="system slug (default: the chip's)")
+    input_len: int = Field(1024, ge=1, le=MAX_LEN, description="prompt tokens per request")
+    output_len: int = Field(1024, ge=1, le=MAX_LEN, description="generated tokens per request")
+    ttft_s: float | None = Field(None, gt=0, le=3600, description="time-to-first-token target (s)")
+    tpot_s: float | None = Field(None, gt=0, le=60, description="time-per-output-token target (s)")
+    requests_per_s: float | None = Field(None, gt=0, le=1e9, description="demand: requests/s")
+    tokens_per_s: float | None = Field(None, gt=0, le=1e15, description="demand: output tokens/s")
+    precision: ServingPrecision = "auto"
+    max_replica_chips: int = Field(64, ge=1, le=512, description="largest replica (chips)")
+    spec: int = Field(0, ge=0, le=8, description="also try speculative decoding with N draft tokens")
+    disaggregate: bool = Field(False, description="also try separate prefill workers")
+    pricing: RentPricing = "on_demand"
+    usd_per_chip_hour: float | None = Field(None, gt=0, le=1e6, description="price override")
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, v: str) -> str:
+        parts = [p.strip() for p in v.split(",")]
+        if v.strip() != "auto" and (not parts or any(p not in SERVING_DTYPES for p in parts)):
+            raise ValueError(f"should be 'auto' or a comma-separated list of {', '.join(SERVING_DTYPES)}")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _one_demand(self) -> InferRequest:
+        if self.requests_per_s is not None and self.tokens_per_s is not None:
+            raise ValueError("give at most one demand: requests_per_s or tokens_per_s")
+        return self
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False,
+        json_schema_extra={"examples": [{"model": "llama-3.1-70b", "chip": "h100-sxm", "input_len": 1024,
+                                         "output_len": 1024, "ttft_s": 0.5, "tpot_s": 0.03,
+                                         "requests_per_s": 50}]},
+    )
+
+
+class _PostFields(_Strict):
+    model: Slug = Field(description="catalog model slug")
+    chip: Slug = Field(description="chip slug")
+    chips: int = Field(ge=1, le=MAX_CHIPS, description="number of chips")
+    precision: Literal["bf16", "fp8"] = Field("bf16", description="training matmul precision")
+    framework: Slug = "megatron"
+    tp: Degree | None = Field(None, description="tensor parallel (default: searched)")
+    pp: Degree | None = Field(None, description="pipeline parallel (default: searched)")
+    pricing: RentPricing = "on_demand"
+    usd_per_chip_hour: float | None = Field(None, gt=0, le=1e6, description="price override")
+
+
+class FinetuneRequest(_PostFields):
+    """``gigatrain finetune``: full SFT, LoRA or QLoRA — memory, step time, days, cost."""
+
+    method: Literal["full", "lora", "qlora"] = "lora"
+    lora_rank: int = Field(16, ge=1, le=4096)
+    lora_targets: Literal["attention", "all"] = "all"
+    seq: int = Field(4096, ge=1, le=1_000_000, description="packed sequence length")
+    global_batch: int = Field(64, ge=1, le=10_000_000, description="sequences per optimizer step")
+    tokens: float | str = Field(0.0, description="fine-tuning tokens: 0, 1e9 or '1B'")
+    micro_batch: Degree = 1
+    zero_stage: int = Field(1, ge=0, le=3)
+    recompute: RecomputeMode = "selective"
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, v: Any) -> float:
+        return _tokens(v)
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False,
+        json_schema_extra={"examples": [{"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 8,
+                                         "method": "lora", "tokens": "1B"}]},
+    )
+
+
+class RLRequest(_PostFields):
+    """``gigatrain rl``: one PPO/GRPO step (rollout, log-probs, training, weight sync), days
+    and cost of ``steps``."""
+
+    algorithm: Literal["grpo", "ppo"] = "grpo"
+    prompts: int = Field(512, ge=1, le=1_000_000, description="prompts per RL step")
+    samples: int = Field(8, ge=1, le=1024, description="responses per prompt")
+    prompt_len: int = Field(512, ge=1, le=1_000_000)
+    response_len: int = Field(1024, ge=1, le=1_000_000, description="mean response tokens")
+    train_steps: int = Field(1, ge=1, le=10_000, description="optimizer steps per RL step")
+    gen_tp: int = Field(8, ge=1, le=4096, description="chips per generation replica")
+    gen_precision: Literal["bf16", "fp8", "fp4"] = "bf16"
+    placement: Literal["colocated", "disaggregated"] = "colocated"
+    rollout_fraction: float = Field(0.5, gt=0, lt=1, description="disaggregated: share of chips generating")
+    off_policy: int = Field(0, ge=0, le=100, description="steps of staleness allowed (≥1 overlaps)")
+    tail_factor: float = Field(1.0, ge=1, le=100, description="longest / mean response length")
+    reference: bool = Field(True, description="a frozen KL reference model")
+    reward_model: bool = Field(False, description="a learned reward model forward pass")
+    steps: int = Field(0, ge=0, le=100_000_000, description="RL steps (days and cost)")
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False,
+        json_schema_extra={"examples": [{"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": 1024,
+                                         "prompts": 512, "samples": 8, "steps": 1000}]},
+    )

@@ -630,3 +630,78 @@ def features() -> dict[str, bool]:
         "fleet": _has("gigatrain.economics.fleet"),
         "goodput": _has("gigatrain.economics.goodput"),
     }
+
+
+# ---------------------------------------------------------------- serving and post-training
+def _seconds_text(v: float | None) -> str | None:
+    """An SI duration as the text ``infer_named`` reads (a bare number would be ms)."""
+    return None if v is None else f"{float(v)!r}s"
+
+
+def infer(*, model: str, chip: str, ttft_s: float | None = None, tpot_s: float | None = None,
+          **kw: Any) -> dict[str, Any]:
+    """``gigatrain infer --json`` (``serving.named.infer_named``, re-exported by ``gigatrain.api``) plus the displayed figures. A request
+    no deployment meets is a :class:`NoFeasiblePlanError` with the search's diagnosis."""
+    from ...errors import NoFeasiblePlanError
+    from ...serving.named import infer_named
+
+    res = infer_named(model_slug(model), chip, ttft=_seconds_text(ttft_s), tpot=_seconds_text(tpot_s), **kw)
+    if res.best is None:
+        raise NoFeasiblePlanError(res.diagnosis or "no deployment fits")
+    out = clean(res.to_dict())
+    b, f = res.best, res.fleet
+    out["describe"] = b.deployment.describe()
+    out["figures"] = [
+        _figure("replica", "chips per replica", b.replica_chips, "count"),
+        _figure("concurrency", "concurrent requests per replica", b.deployment.concurrency, "count"),
+        _figure("ttft", "time to first token", b.ttft_s, "s"),
+        _figure("tpot", "time per output token", b.tpot_s, "s"),
+        _figure("tps_user", "tokens/s per user", b.tokens_per_s_per_user, "tok/s"),
+        _figure("tps_chip", "output tokens/s per chip", b.output_tokens_per_s_per_chip, "tok/s"),
+        _figure("max_conc", "max concurrency that fits", b.max_concurrency, "count"),
+        _figure("usd_in", "$ per million input tokens", b.usd_per_m_input_tokens, "usd"),
+        _figure("usd_out", "$ per million output tokens", b.usd_per_m_output_tokens, "usd"),
+        _figure("j_tok", "joules per output token (facility)", b.joules_per_output_token, "J"),
+        _figure("fleet_chips", "fleet chips for the demand", f.chips if f else None, "count"),
+        _figure("fleet_usd_h", "fleet $ per hour", f.usd_per_hour if f else None, "usd"),
+    ]
+    return out
+
+
+def finetune(*, model: str, chip: str, chips: int, zero_stage: int = 1, **kw: Any) -> dict[str, Any]:
+    """``gigatrain finetune --json`` (``posttrain.named.finetune_named``, re-exported by ``gigatrain.api``) without the training model's
+    full estimate, plus the plan's describe line and the displayed figures."""
+    from ...posttrain.named import finetune_named
+
+    run = finetune_named(model_slug(model), chip, chips, zero=zero_stage, **kw)
+    e = run.estimate
+    out = clean({k: v for k, v in run.to_dict().items() if k != "base"})
+    out["describe"] = e.plan.describe()
+    out["figures"] = [
+        _figure("step", "step time", e.step_time_s, "s"),
+        _figure("tps_chip", "tokens/s per chip", e.tokens_per_s_per_chip, "tok/s"),
+        _figure("memory", "memory per chip", e.memory_bytes, "bytes"),
+        _figure("trainable", "trainable parameters", e.trainable_params, "params"),
+        _figure("days", "days for the tokens", e.days_to_train, "days"),
+        _figure("cost", "cost", run.cost_usd, "usd"),
+    ]
+    return out
+
+
+def rl(*, model: str, chip: str, chips: int, **kw: Any) -> dict[str, Any]:
+    """``gigatrain rl --json`` (``posttrain.named.rl_named``, re-exported by ``gigatrain.api``) plus the training plan's describe line, the
+    price source and the displayed figures."""
+    from ...posttrain.named import rl_named
+
+    e = rl_named(model_slug(model), chip, chips, **kw)
+    out = clean(e.to_dict())
+    out["describe"] = e.train_plan.describe()
+    out["price"] = next((n.removeprefix("price: ") for n in e.notes if n.startswith("price: ")), "")
+    out["figures"] = [
+        _figure("step", "time per RL step", e.step_time_s, "s"),
+        _figure("rollout_share", "rollout share of the step", e.rollout_share, "ratio"),
+        _figure("tps_chip", "tokens/s per chip", e.tokens_per_s_per_chip, "tok/s"),
+        _figure("days", "days for the steps", e.days, "days"),
+        _figure("cost", "cost", e.cost_usd, "usd"),
+    ]
+    return out
