@@ -125,7 +125,7 @@ def test_sync_launch_adds_the_floor() -> None:
 def test_tpu_trainium_rows_with_chip_level_curve() -> None:
     """The chip-level curve in place of the catalog's default one keeps the measured TPU v4,
     v5e and Trainium1 training rows within 2 points of median error (README figures)."""
-    from gigatrain.model.chip_level import measured_rows_report
+    from gigatrain.validate.chip_level import measured_rows_report
 
     rep = measured_rows_report()
     assert {"tpu-v4", "tpu-v5e", "trn1"} <= set(rep)

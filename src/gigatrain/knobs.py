@@ -9,6 +9,7 @@ gigatrain.validate.fit`` and are reported with the accuracy figures in the READM
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Knobs:
         names = ("tp_overlap", "dp_overlap", "cp_overlap", "ep_overlap", "pp_overlap")
         return self.with_(**dict.fromkeys(names, 1.0)), self.with_(**dict.fromkeys(names, 0.0))
 
-    def with_(self, **changes: float) -> Knobs:
+    def with_(self, **changes: Any) -> Knobs:
         return replace(self, **changes)
 
     @classmethod

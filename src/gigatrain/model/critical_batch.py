@@ -25,6 +25,7 @@ ramps during the run, and MoE-specific fits.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ..errors import GigatrainError
 
@@ -51,7 +52,7 @@ class BatchBound:
     source: str
     label: str = "DERIVED"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -12,6 +12,7 @@ convention (PaLM/MaxText/llm-foundry) for comparison with sources that use it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ class Estimate:
         return (self.step_time_s * float(self.error_bar["lo"]),  # type: ignore[arg-type]
                 self.step_time_s * float(self.error_bar["hi"]))  # type: ignore[arg-type]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["plan"] = asdict(self.plan)
         d["job"] = asdict(self.job)

@@ -253,14 +253,14 @@ def memory_breakdown(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
         # (torchtitan sets reshard_after_forward=False under PP)
         keep = (p.zero_stage >= 3) & (p.pp > 1)
         st["memory/fsdp_gather"] = np.where(keep, 2.0 * knobs.fsdp_pp_unsharded * gathered * 2.0, 2 * 2.0 * layer_w)
-        model_bytes = sum(st.values())
+        model_bytes = np.asarray(sum(st.values()))
         st["memory/fragmentation"] = model_bytes * knobs.memory_fragmentation
         st["memory/overhead"] = np.full(len(p), knobs.memory_overhead_bytes)
         st["memory/runtime_context"] = np.full(len(p), knobs.runtime_context_bytes)
         stages[stage] = st
     tot_first = sum(stages["first"].values())
     tot_last = sum(stages["last"].values())
-    use_last = tot_last > tot_first
+    use_last = np.asarray(tot_last > tot_first)
     out = {k: np.where(use_last, stages["last"][k], stages["first"][k]) for k in stages["first"]}
     out["memory/total"] = np.maximum(tot_first, tot_last)
     out["worst_stage_is_last"] = use_last

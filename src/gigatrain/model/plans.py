@@ -7,7 +7,9 @@ is an array of length one. ``check_plans`` turns impossible layouts into one-lin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +43,7 @@ class PlanArrays:
 
     @classmethod
     def from_plans(cls, plans: list[Plan]) -> PlanArrays:
-        def col(name: str, conv=int) -> np.ndarray:
+        def col(name: str, conv: Callable[[Any], int] = int) -> np.ndarray:
             return np.array([conv(getattr(p, name)) for p in plans], dtype=np.int64)
 
         dpcp = col("dp") * col("cp")

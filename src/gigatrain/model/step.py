@@ -205,7 +205,7 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
     # runs 2 all-gathers + 2 reduce-scatters forward and the same backward, plus the backward
     # re-gather of the sequence-parallel GEMM inputs: 2 more all-gathers → 10 per layer) -------
     tp_one = (np.where(p.sequence_parallel, 10, 8) + 4 * full_rc) * comm["tp_collective_s"] \
-        * (1 - knobs.tp_overlap)  # type: ignore[operator]
+        * (1 - knobs.tp_overlap)
     # --- context parallel (ring attention) ----------------------------------------------------
     cp_link: Link = comm["cp_link"]  # type: ignore[assignment]
     if model.mla is None:
@@ -217,9 +217,9 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
     cp_one = (3 + full_rc) * (p.cp - 1) * (kv_bytes / cp_link.bandwidth(kv_bytes) + cp_link.lat + BASE_LATENCY_S)
     # --- expert parallel ----------------------------------------------------------------------
     ep_one = (4 + 2 * full_rc) * comm["ep_collective_s"] * (1 - knobs.ep_overlap) \
-        if model.moe is not None else zero  # type: ignore[operator]
+        if model.moe is not None else zero
     return {"mm": mm, "attn": (attn_one, attn_one), "mem": mem, "kernels": kernels,
-            "tp": (tp_one, tp_one), "cp_raw": (cp_one, cp_one), "ep": (zero, ep_one),  # type: ignore[dict-item]
+            "tp": (tp_one, tp_one), "cp_raw": (cp_one, cp_one), "ep": (zero, ep_one),
             "head": (head_mm, head_mem)}
 
 
@@ -337,9 +337,9 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     units = _unit_costs(model, system, job, p, knobs, _layer_comm(model, system, job, p))
     first = stage_leaves(_stage_microbatch(units, knobs, split.first, p.pp == 1))
     last = stage_leaves(_stage_microbatch(units, knobs, split.last, np.ones(len(p), dtype=bool)))
-    use_last = sum(last.values()) > sum(first.values())
+    use_last = np.asarray(sum(last.values()) > sum(first.values()))
     out = {k: np.where(use_last, last[k], first[k]) for k in first}
-    out["time/total"] = sum(out.values())
+    out["time/total"] = np.asarray(sum(out.values()))
     # extra context for breakdown displays (not leaves)
     out["info/comm_dp_raw_s"] = per_step_sync + n_mb * per_mb_dp
     out["info/last_stage_slower"] = use_last
