@@ -1,0 +1,81 @@
+"""Golden figures computed by hand from the papers' formulas: a change to a formula in the
+model shows up here as a diff, not only as a drift in fitted accuracy.
+
+* Korthikanti et al. 2022 (arXiv:2205.05198) Table 2: a GPT layer stores s·b·h·(34 + 5·a·s/h)
+  bytes of 2-byte activations without recompute; tensor + sequence parallelism divide all of it
+  by t. Of the 34: attention 11 (QKV input 2, Q and K 4, V 2, projection input 2, attention
+  dropout mask 1), MLP 19 (input 2, GELU input 8, GELU output 8, dropout mask 1), two
+  LayerNorm inputs 4. FlashAttention stores no s×s scores (the 5·a·s/h term) and LLM training
+  runs without dropout (the two masks), leaving 32·s·b·h per layer.
+* Mixed-precision Adam (Rajbhandari et al. 2020, ZeRO §3): 2 bytes of bf16 weights, 4 of fp32
+  gradients (the job's default grad dtype: Megatron-Core's fp32 ``main_grad`` buffers) and 12 of
+  fp32 master weights + two moments per parameter; ZeRO-1 divides the 12 by the data-parallel
+  degree.
+* Ring all-reduce (Patarasuk & Yuan 2009; NCCL's busbw convention): each rank moves
+  2·(n−1)/n·S bytes, so time = 2·(n−1)/n·S / B (+ latency terms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gigatrain.api import make_job, make_plan
+from gigatrain.catalog.models import get_model
+from gigatrain.knobs import DEFAULT_KNOBS
+from gigatrain.model.memory import activation_bytes, stage_split, state_bytes
+from gigatrain.model.plans import PlanArrays
+from gigatrain.model.step import BASE_LATENCY_S, Link, collective_time
+from gigatrain.model.workload import layer_costs, params_total
+
+GIB = 2**30
+
+
+def test_gpt_layer_activations_are_korthikanti_minus_flash_attention_and_dropout() -> None:
+    m = get_model("gpt3-175b")  # MHA, 4h GELU MLP: the layer Korthikanti's Table 2 counts
+    h = m.hidden_size
+    dense = layer_costs(m)[0]
+    assert dense.act_bytes_per_token == (34 - 2) * h  # 393,216 bytes per token per layer
+
+
+def test_gpt3_175b_tp8_sp_activations_hand_computed() -> None:
+    """GPT-3 175B, TP8 + SP, PP1, micro-batch 1, seq 2048, no recompute: 96 layers ×
+    32·2048·12,288/8 bytes = 9,663,676,416 bytes = 9.0 GiB on the rank; Megatron-Core's default
+    selective recompute (core attention only) keeps the same under FlashAttention."""
+    m = get_model("gpt3-175b")
+    job = make_job(2048, 8, 0.0, "bf16", "megatron")
+    hand = 96 * 32 * 2048 * 12_288 / 8
+    assert hand == 9_663_676_416
+    for rc in ("none", "selective"):
+        p = PlanArrays.from_plans([make_plan(8, tp=8, micro_batch=1, recompute=rc)])
+        acts = activation_bytes(m, job, p, DEFAULT_KNOBS, stage_split(m, job, p, DEFAULT_KNOBS))
+        assert acts["first"][0] == pytest.approx(hand, rel=1e-12), rc
+    # logits: s·b·V/t values at logit_bytes each (bf16 logits + fp32 softmax copy = 6 B)
+    assert acts["logits"][0] == 2048 * m.vocab_size / 8 * DEFAULT_KNOBS.logit_bytes
+
+
+def test_mixed_precision_adam_zero1_bytes_per_parameter() -> None:
+    """Llama 3.1 8B (8,030,261,248 parameters) on 8 ranks, TP1 PP1, ZeRO-1: weights 2 B,
+    gradients 4 B, optimizer 12/8 B per parameter = 7.5 B × 8.03e9 = 60,226,959,360 bytes."""
+    m = get_model("llama-3.1-8b")
+    job = make_job(4096, 8, 0.0, "bf16", "megatron")
+    p = PlanArrays.from_plans([make_plan(8, zero_stage=1)])
+    n = params_total(m)
+    st = state_bytes(m, job, p, np.array([float(n)]), np.array([0.0]))
+    assert st["memory/weights"][0] == 2 * n
+    assert st["memory/gradients"][0] == 4 * n
+    assert st["memory/optimizer"][0] == 12 * n / 8
+    assert sum(v[0] for v in st.values()) == 60_226_959_360
+
+
+def test_ring_allreduce_time() -> None:
+    """1 GiB over 8 ranks at 100 GB/s, no latency, no in-network reduction:
+    2·7/8·2^30 / 1e11 = 18.79 ms, plus NCCL's base latency."""
+    link = Link(bw=np.array([100e9]), lat=np.array([0.0]), half=np.array([0.0]),
+                inr=np.array([False]))
+    t = collective_time("allreduce", np.array([float(GIB)]), np.array([8.0]), link)
+    assert t[0] == pytest.approx(2 * 7 / 8 * GIB / 100e9 + BASE_LATENCY_S, rel=1e-12)
+    assert t[0] - BASE_LATENCY_S == pytest.approx(0.018790, abs=1e-6)  # the hand figure
+    # all-gather and reduce-scatter move half of it
+    t_ag = collective_time("allgather", np.array([float(GIB)]), np.array([8.0]), link)
+    assert t_ag[0] == pytest.approx(7 / 8 * GIB / 100e9 + BASE_LATENCY_S, rel=1e-12)
