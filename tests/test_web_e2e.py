@@ -605,3 +605,118 @@ def test_api_docs_render_offline_under_csp(driver: Any, base: str) -> None:
     assert "/api/estimate" in paths and "/api/search" in paths, paths
     assert not browser_problems(driver)
     driver.save_screenshot(str(ARTIFACTS / "web-docs.png"))
+
+
+# ---------------------------------------------------------------- serving and post-training tabs
+def wait_tab(d: Any, name: str, after: int, timeout: float = 60.0) -> int:
+    """Wait until the ``name`` tab (serving | posttrain) has rendered a request newer than
+    ``after`` and none newer is pending."""
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        req, shown = body_attr(d, f"{name}Request"), body_attr(d, f"{name}Shown")
+        if shown and req == shown and int(shown) > after:
+            time.sleep(0.4)  # past the tab's input debounce
+            if body_attr(d, f"{name}Request") == shown:
+                return int(shown)
+        time.sleep(0.15)
+    raise AssertionError(f"{name} tab did not update")
+
+
+def serving_body(d: Any) -> dict[str, Any]:
+    """The /api/infer request the serving form stands for, read field by field."""
+    def v(i: str) -> str:
+        return d.find_element(By.ID, i).get_attribute("value").strip()
+
+    b: dict[str, Any] = {"model": v("sv-model"), "chip": v("sv-chip"), "input_len": int(v("sv-input_len")),
+                         "output_len": int(v("sv-output_len")), "precision": v("sv-precision"),
+                         "max_replica_chips": int(v("sv-max_replica_chips")), "spec": int(v("sv-spec")),
+                         "disaggregate": d.find_element(By.ID, "sv-disaggregate").is_selected()}
+    for key, el_id, scale in (("ttft_s", "sv-ttft", 1e-3), ("tpot_s", "sv-tpot", 1e-3),
+                              ("requests_per_s", "sv-requests_per_s", 1.0)):
+        if v(el_id):
+            b[key] = float(v(el_id)) * scale
+    return b
+
+
+def check_serving(d: Any, base: str) -> dict[str, Any]:
+    """Cards, curve, latency and KV-cache charts of the serving tab equal /api/infer's answer."""
+    api = post(base, "/api/infer", serving_body(d))
+    b = api["best"]
+    exact = {"sv-fleet": api["fleet"]["chips"], "sv-usd-out": b["usd_per_m_output_tokens"],
+             "sv-ttft-out": b["ttft_s"], "sv-tpot-out": b["tpot_s"],
+             "sv-tps-chip": b["output_tokens_per_s_per_chip"], "sv-kv": b["memory_bytes_per_chip"]["kv_cache"],
+             "sv-replica": b["replica_chips"]}
+    for el_id, want in exact.items():
+        assert float(value(d, el_id)) == float(want), (el_id, value(d, el_id), want)
+    assert value(d, "sv-describe") == api["describe"]
+    assert parse_usd(text(d, "sv-usd-out")) == pytest.approx(b["usd_per_m_output_tokens"], rel=0.01)
+    assert _num(text(d, "sv-fleet")) == api["fleet"]["chips"]
+    assert parse_seconds(text(d, "sv-ttft-out")) == pytest.approx(b["ttft_s"], rel=0.01)
+    curve = chart(d, "chart-serving-curve")
+    assert curve["drawn"] and curve["traces"][0]["x"] == pytest.approx([p["tokens_per_s_per_user"] for p in api["curve"]])
+    assert curve["traces"][0]["y"] == pytest.approx([p["output_tokens_per_s_per_chip"] for p in api["curve"]])
+    assert "tokens/s per user" in curve["xtitle"] and "tokens/s per chip" in curve["ytitle"], curve
+    lat = chart(d, "chart-serving-latency")
+    parts = b["latency_parts_s"]
+    assert lat["drawn"] and sum(t["x"][0] for t in lat["traces"]) == pytest.approx(1e3 * b["ttft_s"])
+    assert sum(t["x"][1] for t in lat["traces"]) == pytest.approx(1e3 * b["tpot_s"])
+    assert {t["name"] for t in lat["traces"]} <= {k.replace("_", " ") for k in (*parts["ttft"], *parts["tpot"])}
+    assert "(ms)" in lat["xtitle"], lat
+    mem = chart(d, "chart-serving-memory")
+    got = {t["name"]: t["x"][0] for t in mem["traces"]}
+    assert mem["drawn"] and got["kv cache"] == pytest.approx(b["memory_bytes_per_chip"]["kv_cache"] / GIB)
+    assert "GiB" in mem["xtitle"]
+    return api
+
+
+def test_serving_tab_shows_the_api_numbers(driver: Any, base: str) -> None:
+    d = driver
+    d.get(base + "/")
+    wait_shown(d, 0)
+    assert d.find_element(By.ID, "pane-serving").is_displayed() is False
+    d.find_element(By.ID, "tab-serving").click()
+    seq = wait_tab(d, "serving", 0)
+    assert d.find_element(By.ID, "pane-serving").is_displayed()
+    assert not d.find_element(By.ID, "pane-training").is_displayed()
+    assert not d.find_element(By.ID, "sv-error").is_displayed(), text(d, "sv-error")
+    api = check_serving(d, base)
+    assert api["model"] == "llama-3.1-70b" and api["best"]["tpot_s"] <= 0.03
+    ARTIFACTS.mkdir(exist_ok=True)
+    d.save_screenshot(str(ARTIFACTS / "serving-tab.png"))
+    # a tighter TPOT target: the page follows, still equal to the API
+    change(d, "sv-tpot", "15")
+    seq = wait_tab(d, "serving", seq)
+    api2 = check_serving(d, base)
+    assert api2["best"]["tpot_s"] <= 0.015
+    # bad input: one line naming the field, no stale numbers claimed
+    change(d, "sv-input_len", "0")
+    wait_tab(d, "serving", seq)
+    assert "input" in text(d, "sv-error").lower()
+    # the checks fail on a broken page: the curve's y values halved
+    change(d, "sv-input_len", "1024")
+    wait_tab(d, "serving", seq + 1)
+    check_serving(d, base)
+    d.execute_script("""const e = document.getElementById('chart-serving-curve');
+      window.Plotly.restyle(e, {y: [e.data[0].y.map((v) => v / 2)]}, [0]);""")
+    with pytest.raises(AssertionError):
+        check_serving(d, base)
+
+
+def test_posttrain_tab_shows_the_api_numbers(driver: Any, base: str) -> None:
+    d = driver
+    d.get(base + "/")
+    wait_shown(d, 0)
+    d.find_element(By.ID, "tab-posttrain").click()
+    wait_tab(d, "posttrain", 0)
+    body = {"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": 1024, "precision": "bf16", "algorithm": "grpo",
+            "placement": "colocated", "prompts": 512, "samples": 8, "prompt_len": 512, "response_len": 1024,
+            "gen_tp": 8, "steps": 1000}
+    api = post(base, "/api/rl", body)
+    assert float(value(d, "pt-step")) == api["step_time_s"]
+    assert float(value(d, "pt-days")) == api["days"] and float(value(d, "pt-cost")) == api["cost_usd"]
+    assert parse_usd(text(d, "pt-cost")) == pytest.approx(api["cost_usd"], rel=0.01)
+    c = chart(d, "chart-posttrain-step")
+    assert c["drawn"] and {t["name"]: t["x"][0] for t in c["traces"]} == pytest.approx(
+        {k.replace("_", " "): v for k, v in api["time_s"].items() if v > 0})
+    assert "(s)" in c["xtitle"]
+    assert "rollout" in text(d, "pt-split")

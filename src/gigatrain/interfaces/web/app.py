@@ -62,6 +62,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 STATIC_FILES: dict[str, tuple[str, str]] = {
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "charts.js": ("charts.js", "text/javascript; charset=utf-8"),
+    "serving.js": ("serving.js", "text/javascript; charset=utf-8"),
     "style.css": ("style.css", "text/css; charset=utf-8"),
     "swagger-init.js": ("swagger-init.js", "text/javascript; charset=utf-8"),
 }

@@ -185,5 +185,93 @@
         yaxis: { title: axisTitle(unit || ""), rangemode: "tozero" }, showlegend: false });
   }
 
-  root.GT = Object.assign(root.GT || {}, { fmt: fmt, charts: { memory, stepTime, pareto, errors, bars, draw, clear } });
+  /* Serving: output tokens/s per chip against tokens/s per user (the Pareto front of every
+   * deployment that fits, as /api/infer returns it), the chosen deployment marked. */
+  function servingCurve(el, inf) {
+    const c = inf.curve || [];
+    const b = inf.best;
+    const traces = [{
+      type: "scatter", mode: "lines+markers", name: "Pareto front", x: c.map((p) => p.tokens_per_s_per_user),
+      y: c.map((p) => p.output_tokens_per_s_per_chip), customdata: c.map((p) => p.layout),
+      marker: { size: 7, color: COLORS[0] }, line: { color: COLORS[0] },
+      hovertemplate: "%{x:.1f} tok/s/user, %{y:,.0f} tok/s/chip<br>%{customdata}<extra></extra>",
+    }];
+    if (b) {
+      traces.push({
+        type: "scatter", mode: "markers", name: "chosen deployment", x: [b.tokens_per_s_per_user],
+        y: [b.output_tokens_per_s_per_chip], marker: { size: 14, color: "#e45756", symbol: "star" },
+        hovertemplate: "chosen: %{x:.1f} tok/s/user, %{y:,.0f} tok/s/chip<extra></extra>",
+      });
+    }
+    draw(el, traces, {
+      title: { text: "Throughput per chip vs interactivity (" + inf.model + " on " + inf.chip + ")", font: { size: 13 } },
+      xaxis: { title: axisTitle("interactivity (output tokens/s per user)"), rangemode: "tozero" },
+      yaxis: { title: axisTitle("throughput (output tokens/s per chip)"), rangemode: "tozero" },
+    });
+  }
+
+  /* Serving latency: TTFT and TPOT split into their parts (each row sums to its total). */
+  function latency(el, inf) {
+    const p = (inf.best && inf.best.latency_parts_s) || { ttft: {}, tpot: {} };
+    const names = Array.from(new Set([...Object.keys(p.ttft), ...Object.keys(p.tpot)]));
+    const traces = names.filter((k) => (p.ttft[k] || 0) > 0 || (p.tpot[k] || 0) > 0).map((k, i) => ({
+      type: "bar", orientation: "h", name: k.replace(/_/g, " "),
+      x: [1e3 * (p.ttft[k] || 0), 1e3 * (p.tpot[k] || 0)], y: ["TTFT", "TPOT"],
+      marker: { color: COLORS[i % COLORS.length] },
+      hovertemplate: k.replace(/_/g, " ") + ": %{x:.2f} ms<extra></extra>",
+    }));
+    draw(el, traces, {
+      barmode: "stack",
+      title: { text: "Latency: TTFT " + fmt.seconds(inf.best && inf.best.ttft_s) + ", TPOT " +
+        fmt.seconds(inf.best && inf.best.tpot_s), font: { size: 13 } },
+      xaxis: { title: axisTitle("time (ms)") }, yaxis: { title: axisTitle("latency") },
+      legend: { orientation: "h", y: -0.3 },
+    });
+  }
+
+  /* Serving memory per chip: weights, KV cache, workspace, against HBM capacity. */
+  function servingMemory(el, inf, capacityBytes) {
+    const m = (inf.best && inf.best.memory_bytes_per_chip) || {};
+    const parts = ["weights", "kv_cache", "workspace"].filter((k) => (m[k] || 0) > 0);
+    const traces = parts.map((k, i) => ({
+      type: "bar", orientation: "h", name: k.replace("_", " "), x: [m[k] / GIB], y: ["chip"],
+      marker: { color: COLORS[i % COLORS.length] },
+      hovertemplate: k.replace("_", " ") + ": %{x:.2f} GiB<extra></extra>",
+    }));
+    const layout = {
+      barmode: "stack",
+      title: { text: "Memory per chip: " + num((m.total || 0) / GIB, 1) + " GiB (KV cache " +
+        num((m.kv_cache || 0) / GIB, 1) + " GiB at " + num(inf.best ? inf.best.deployment.concurrency : 0, 0) +
+        " concurrent requests)", font: { size: 13 } },
+      xaxis: { title: axisTitle("memory per chip (GiB)") }, yaxis: { title: axisTitle("chip"), showticklabels: false },
+      legend: { orientation: "h", y: -0.45 },
+    };
+    if (capacityBytes) {
+      const cap = capacityBytes / GIB;
+      layout.xaxis.range = [0, Math.max(cap, (m.total || 0) / GIB) * 1.08];
+      layout.shapes = [{ type: "line", x0: cap, x1: cap, y0: -0.5, y1: 0.5, line: { color: "#c00", width: 3, dash: "dash" } }];
+      layout.annotations = [{ x: cap, y: 0.5, text: "HBM", showarrow: false, yanchor: "bottom", font: { color: "#c00" } }];
+    }
+    draw(el, traces, layout);
+  }
+
+  /* Post-training: where a step goes — RL parts (rollout, log-probs, train, weight sync) or a
+   * fine-tuning step's time breakdown. */
+  function postSteps(el, d) {
+    const parts = d.time_s ? Object.entries(d.time_s) : Object.entries(d.time_breakdown || {}).map(([k, v]) => [k.replace("time/", ""), v]);
+    const traces = parts.filter(([, v]) => v > 0).map(([k, v], i) => ({
+      type: "bar", orientation: "h", name: k.replace(/_/g, " "), x: [v], y: ["step"],
+      marker: { color: COLORS[i % COLORS.length] },
+      hovertemplate: k.replace(/_/g, " ") + ": %{x:.4g} s<extra></extra>",
+    }));
+    draw(el, traces, {
+      barmode: "stack",
+      title: { text: (d.time_s ? "RL step" : "Fine-tuning step") + ": " + fmt.seconds(d.step_time_s), font: { size: 13 } },
+      xaxis: { title: axisTitle("time per step (s)") }, yaxis: { title: axisTitle("step"), showticklabels: false },
+      legend: { orientation: "h", y: -0.45 },
+    });
+  }
+
+  root.GT = Object.assign(root.GT || {}, { fmt: fmt, charts: { memory, stepTime, pareto, errors, bars, draw, clear,
+    servingCurve, latency, servingMemory, postSteps } });
 })(typeof window !== "undefined" ? window : this);
