@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .catalog.frameworks import get_framework
 from .errors import GigatrainError, require_positive
-from .specs import RECOMPUTE_MODES, Job, Plan
+from .specs import PRECISIONS, RECOMPUTE_MODES, Job, Plan
 
 MAX_CHIPS = 10_000_000
 MAX_SEQ = 10_000_000
@@ -16,8 +16,8 @@ def make_job(seq: int, global_batch: int, tokens: float = 0.0, precision: str = 
     require_positive("global_batch", global_batch, integer=True, maximum=1e9)
     if tokens < 0 or tokens != tokens:
         raise GigatrainError(f"tokens must be >= 0, got {tokens!r}")
-    if precision not in ("bf16", "fp16", "fp8", "fp4", "fp32"):
-        raise GigatrainError(f"precision={precision!r}; valid: bf16, fp16, fp8, fp4, fp32")
+    if precision not in PRECISIONS:
+        raise GigatrainError(f"precision={precision!r}; valid: {', '.join(PRECISIONS)}")
     if framework != "auto":  # "auto" is resolved per chip family where the chip is known
         get_framework(framework)  # validates the name
     return Job(seq_len=int(seq), global_batch_seqs=int(global_batch), tokens=float(tokens),

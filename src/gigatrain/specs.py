@@ -8,12 +8,15 @@ a :class:`Plan` is one parallel layout. All values are SI (bytes, seconds, FLOP/
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from .errors import GigatrainError
 
 Recompute = Literal["none", "selective", "full"]
 RECOMPUTE_MODES: tuple[str, ...] = ("none", "selective", "full")
+#: training precisions, declared once: every option, schema and check reads these
+Precision = Literal["bf16", "fp16", "fp8", "fp4", "fp32"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 Schedule = Literal["1f1b", "interleaved"]
 
 #: bytes per element for each numeric format used for weights, activations or matmuls
@@ -205,7 +208,7 @@ class Job:
     seq_len: int
     global_batch_seqs: int
     tokens: float = 0.0  # training budget; 0 = not asked
-    precision: Literal["bf16", "fp16", "fp8", "fp4", "fp32"] = "bf16"
+    precision: Precision = "bf16"
     optimizer: Literal["adamw", "sgd", "adafactor"] = "adamw"
     master_weights_fp32: bool = True
     grad_dtype: Literal["fp32", "bf16"] = "fp32"

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import GigatrainError, unknown_name
 from ..knobs import DEFAULT_KNOBS, KNOB_RANGES, Knobs
+from ..specs import PRECISIONS
 from ..yamlio import read_yaml_cached
 
 DATA = Path(__file__).parent / "data" / "frameworks.yaml"
@@ -37,7 +38,7 @@ class Capabilities:
     default_zero_stage: int = 1
     #: activation recompute a run uses when its description names none
     default_recompute: str = "none"
-    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16", "fp8", "fp4")
+    precisions: tuple[str, ...] = PRECISIONS
     source: str = ""
 
 

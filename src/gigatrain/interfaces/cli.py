@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import GigatrainError, NoFeasiblePlanError
+from ..specs import PRECISIONS
 
 app = typer.Typer(
     name="gigatrain",
@@ -102,7 +103,7 @@ def estimate(
     seq: Annotated[int, typer.Option(help="sequence length")] = 4096,
     global_batch: Annotated[int, typer.Option("--global-batch", help="global batch (sequences)")] = 1024,
     tokens: Annotated[str, typer.Option(help="training token budget, e.g. 15T")] = "0",
-    precision: Annotated[str, typer.Option(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
+    precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS))] = "bf16",
     system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
     framework: Annotated[str, typer.Option(help="framework profile (catalog frameworks); auto = the chip family's usual one")] = "auto",
     profile: Annotated[Path | None, typer.Option(help="calibration profile YAML")] = None,

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
+from ..specs import PRECISIONS
 from .jsonout import dump as _dump
 
 app = typer.Typer()
@@ -71,7 +72,7 @@ def fleet(
     mfu: Annotated[
         float | None, typer.Option(help="sustained MFU (default 0.375, Epoch median)")
     ] = None,
-    precision: Annotated[str, typer.Option(help="bf16 | fp8 | ... (dense peak used)")] = "bf16",
+    precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS) + " (dense peak used)")] = "bf16",
     chip_price: Annotated[
         str | None, typer.Option("--chip-price", help="purchase price per chip, e.g. $30k")
     ] = None,
@@ -479,7 +480,7 @@ def cost(
         ),
     ] = None,
     seq: Annotated[int | None, typer.Option(help="sequence length (default: the model's)")] = None,
-    precision: Annotated[str, typer.Option(help="bf16 | fp8 | ...")] = "bf16",
+    precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS))] = "bf16",
     framework: Annotated[str, typer.Option(help="framework profile; auto = each chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
     pricing: Annotated[Pricing, typer.Option(help="rent kind, or own")] = Pricing.on_demand,
     usd_per_chip_hour: Annotated[
@@ -624,7 +625,7 @@ def compare(
         ),
     ] = None,
     seq: Annotated[int | None, typer.Option(help="sequence length (default: the model's)")] = None,
-    precision: Annotated[str, typer.Option(help="bf16 | fp8 | ...")] = "bf16",
+    precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS))] = "bf16",
     framework: Annotated[str, typer.Option(help="framework profile; auto = each chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
     pricing: Annotated[Pricing, typer.Option(help="rent kind, or own")] = Pricing.on_demand,
     usd_per_kwh: Annotated[

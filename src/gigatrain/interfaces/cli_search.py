@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
+from ..specs import PRECISIONS
 
 if TYPE_CHECKING:
     from ..search.engine import Candidate, SearchResult
@@ -185,7 +186,7 @@ def search(
                                            "else 1024)")] = "auto",
     seq: Annotated[int, _opt(help="sequence length")] = 4096,
     tokens: Annotated[str, _opt(help="training token budget, e.g. 15T (for days and $)")] = "0",
-    precision: Annotated[str, _opt(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
+    precision: Annotated[str, _opt(help=" | ".join(PRECISIONS))] = "bf16",
     framework: Annotated[str, _opt(help="framework profile; auto = the chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
     system: Annotated[str | None, _opt(help="system slug (default: the chip's)")] = None,
     objective: Annotated[str, _opt(help="time | time_to_train | cost | energy")] = "time",

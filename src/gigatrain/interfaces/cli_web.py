@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from ..errors import GigatrainError
+from ..specs import PRECISIONS
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -81,7 +82,7 @@ def report(
     seq: Annotated[int, typer.Option(help="sequence length")] = 4096,
     global_batch: Annotated[int, typer.Option("--global-batch", help="global batch (sequences)")] = 1024,
     tokens: Annotated[str, typer.Option(help="training token budget, e.g. 15T")] = "0",
-    precision: Annotated[str, typer.Option(help="bf16 | fp8 | fp16 | fp4 | fp32")] = "bf16",
+    precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS))] = "bf16",
     system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
     framework: Annotated[str, typer.Option(help="framework efficiency profile")] = "megatron",
     compare: Annotated[list[str] | None, typer.Option("--compare", help="chips for the cost/time Pareto plot (repeat)")] = None,
