@@ -174,3 +174,10 @@ def _why_better(best: Candidate, runner: Candidate) -> str:
 # ---------------------------------------------------------------- serving and post-training
 # The entry points ``gigatrain infer | finetune | rl``, the web API (/api/infer, /api/finetune,
 # /api/rl) and the report share: names in, priced estimates out (see each module's docstring).
+# (``name as name``: explicit re-exports, which ``ruff --fix`` keeps)
+from .posttrain.named import FinetuneRun as FinetuneRun  # noqa: E402
+from .posttrain.named import finetune_named as finetune_named  # noqa: E402
+from .posttrain.named import rl_named as rl_named  # noqa: E402
+from .serving.named import infer_named as infer_named  # noqa: E402
+from .serving.named import parse_duration as parse_duration  # noqa: E402
+from .serving.named import price_for as price_for  # noqa: E402

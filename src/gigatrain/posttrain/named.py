@@ -59,9 +59,9 @@ def finetune_named(model: str, chip: str, chips: int, *, method: str = "lora", l
                    usd_per_chip_hour: float | None = None) -> FinetuneRun:
     """Full SFT, LoRA or QLoRA of ``model`` on ``chips`` × ``chip``: memory per chip, step time,
     days for ``tokens`` and their cost."""
-    from ..api import make_job
     from ..catalog.hardware import default_system_for, get_chip
     from ..catalog.models import get_model
+    from ..inputs import make_job
     from ..serving.named import price_for
 
     if method not in METHODS:
@@ -98,9 +98,9 @@ def rl_named(model: str, chip: str, chips: int, *, algorithm: str = "grpo", prom
     The training layout is ``tp``/``pp`` or the fastest that fits (full-parameter)."""
     from dataclasses import replace
 
-    from ..api import make_job
     from ..catalog.hardware import default_system_for, get_chip
     from ..catalog.models import get_model
+    from ..inputs import make_job
     from ..serving.named import price_for
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
