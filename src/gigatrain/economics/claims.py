@@ -42,8 +42,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
+from ..catalog.constants import const, const_record
 from ..catalog.hardware import get_chip
 from ..catalog.models import get_model
 from ..errors import GigatrainError
@@ -53,7 +54,7 @@ from ..yamlio import read_yaml
 from .cost import CostOptions, choose_price, compare_chips
 from .fleet import chinchilla_flop, energy_cost
 from .goodput import goodput
-from .power import chip_power, const, const_record
+from .power import chip_power
 from .quantities import FORMATTERS, PARSERS, fmt_power
 
 VERDICTS = ("consistent", "inconsistent", "cannot tell", "open", "error")
@@ -90,7 +91,7 @@ class Verdict:
     #: for each assumption, the values for which the claim holds ("holds if pue ≤ 1.39")
     thresholds: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("computed",):
             if d[k] is not None and not math.isfinite(d[k]):
@@ -110,7 +111,7 @@ class CheckReport:
     def counts(self) -> dict[str, int]:
         return {v: sum(1 for x in self.verdicts if x.verdict == v) for v in VERDICTS}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,
             "source": self.source,
@@ -158,9 +159,19 @@ class _Getter:
             f"needs it, in the claim or in assumptions)"
         )
 
+    @overload
+    def q(
+        self, name: str, dimension: str, default: float | None = None,
+        required: Literal[True] = True,
+    ) -> float: ...
+    @overload
+    def q(
+        self, name: str, dimension: str, default: float | None = None, required: bool = True
+    ) -> float | None: ...
     def q(
         self, name: str, dimension: str, default: float | None = None, required: bool = True
     ) -> float | None:
+        """A quantity in SI; never None when ``required`` (a missing one raises)."""
         v = self.raw(name, default, required)
         if v is None:
             return None
@@ -186,8 +197,7 @@ class _Getter:
         if len(parts) not in (1, 2):
             raise GigatrainError(f"{self.where(name)}: {v!r} is neither a value nor a range a-b")
         vals = [_Getter(self.cid, {name: p}, {}).q(name, dimension) for p in parts]
-        assert all(x is not None for x in vals)
-        return min(vals), max(vals)  # type: ignore[type-var]
+        return min(vals), max(vals)
 
     def chip(self, name: str = "chip") -> Any:
         slug = str(self.raw(name))
@@ -195,6 +205,10 @@ class _Getter:
             return self.inline[slug]
         return get_chip(slug)
 
+    @overload
+    def num(self, name: str, default: float) -> float: ...
+    @overload
+    def num(self, name: str, default: None = None) -> float | None: ...
     def num(self, name: str, default: float | None = None) -> float | None:
         """A plain number or ratio (``0.4``, ``40%``); ``default`` when absent (None: optional)."""
         v = self.raw(name, default, required=False)
@@ -552,7 +566,8 @@ def _chips_by_date(g: _Getter) -> Result:
             n = PARSERS["count"](w, step["chips"])
             lines.append(f"by {step['by']}: +{n:,.0f} chips")
         else:
-            p = PARSERS["power"](w, step.get("power"))
+            raw: Any = step.get("power")  # a YAML value; None (absent) is refused by the parser
+            p = PARSERS["power"](w, raw)
             n = p / per
             lines.append(f"by {step['by']}: +{fmt_power(p)} / {per:,.0f} W = +{n:,.0f} chips")
         total += n

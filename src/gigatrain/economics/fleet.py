@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
+from ..catalog.constants import cite, const
 from ..catalog.hardware import get_chip
 from ..errors import GigatrainError
 from .cost import choose_price
 from .goodput import goodput
-from .power import ChipPower, chip_power, cite, const
+from .power import ChipPower, chip_power
 from .quantities import J_PER_KWH, S_PER_YEAR
 
 
@@ -60,7 +62,7 @@ class TrainTarget:
     mtbf_s: float
     wall_s: float  # with goodput (inf when a job this size never completes)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["wall_s"] = self.wall_s if math.isfinite(self.wall_s) else None
         return d
@@ -96,7 +98,7 @@ class Fleet:
     targets: list[TrainTarget]
     assumptions: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["targets"] = [t.to_dict() for t in self.targets]
         return d
@@ -177,7 +179,9 @@ def size_fleet(
         raise GigatrainError(f"that buys less than one {spec.slug} chip")
     peak = n * spec.peak(precision)
     sustained = peak * u
-    year_full_j = (power_w if sized == "facility power" else n * pw.facility_peak_w) * S_PER_YEAR
+    # sized == "facility power" exactly when power_w is given and not IT power
+    facility_w = power_w if power_w is not None and not power_is_it else n * pw.facility_peak_w
+    year_full_j = facility_w * S_PER_YEAR
     year_avg_j = n * pw.facility_avg_w * S_PER_YEAR
     hw = dc = capex = None
     if purchase is not None:

@@ -58,15 +58,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
+from ..catalog.constants import cite, const
 from ..errors import GigatrainError
 from ..model.memory import state_bytes
 from ..model.plans import PlanArrays
 from ..model.workload import params_total
 from ..specs import Job, ModelSpec, Plan
-from .power import cite, const
 from .quantities import S_PER_DAY
 
 
@@ -178,7 +179,7 @@ class Goodput:
         """Expected interruptions during ``wall_s``."""
         return wall_s / self.mtbf_s
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

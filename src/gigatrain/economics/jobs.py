@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ..errors import GigatrainError
 from ..model.critical_batch import BatchBound, batch_bound
@@ -61,7 +62,7 @@ class JobPoint:
     chip_hours: float
     search_s: float
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("wall_s", "chip_hours"):
             if not math.isfinite(d[k]):
@@ -141,7 +142,7 @@ class Scaling:
     mitigation: str
     note: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "points": [p.to_dict() for p in self.points],
             "largest_useful": self.largest_useful.to_dict(),
@@ -211,7 +212,7 @@ class Partition:
     #: smaller jobs filling the remainder: (chips per job, jobs, days per run), largest first
     fill: list[tuple[int, int, float]] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["job"] = self.job.to_dict()
         d["goodput_by_mitigation"] = {k: g.to_dict() for k, g in self.goodput_by_mitigation.items()}
@@ -293,7 +294,7 @@ class FleetJobs:
     partition: Partition
     whole_fleet: dict[str, Goodput]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "chip": self.chip,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import GigatrainError
 from ..search.engine import search
@@ -41,7 +42,7 @@ class RangeResult:
     budget_usd: float | None
     note: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "front": [c.to_dict() for c in self.front],
             "knee": self.knee,

@@ -36,6 +36,7 @@ on 16k GPUs), storage servers, and power capping.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ..catalog.constants import cite, const, const_record, has_const
 from ..errors import GigatrainError
@@ -126,7 +127,7 @@ class ChipPower:
         """Facility overhead (cooling, conversion): facility − IT."""
         return self.facility_avg_w - self.it_avg_w
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -244,7 +245,7 @@ class Energy:
             "energy/facility_overhead": self.facility_overhead_j,
         }
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

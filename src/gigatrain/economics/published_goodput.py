@@ -11,6 +11,7 @@ rate only where the run published its own.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .goodput import goodput
 
@@ -90,7 +91,7 @@ class GoodputCheck:
         """predicted − published, in percentage points."""
         return 100.0 * (self.predicted - self.run.published)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self.run), "predicted": self.predicted, "mtbf_s": self.mtbf_s,
                 "error_points": self.error_points}  # fmt: skip
 

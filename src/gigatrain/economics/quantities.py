@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import GigatrainError
@@ -285,7 +286,7 @@ def parse_count_words(field: str, text: str | float) -> float:
     return parse_quantity(field, text, "count", bare_unit=1.0)
 
 
-PARSERS = {
+PARSERS: dict[str, Callable[[str, str | float], float]] = {
     "power": parse_power_w,
     "energy": parse_energy_j,
     "energy_price": parse_usd_per_kwh,
@@ -357,7 +358,7 @@ def fmt_flop(f: float, per_s: bool = False) -> str:
     return f"{f:.3g} FLOP"
 
 
-FORMATTERS = {
+FORMATTERS: dict[str, Callable[[float], str]] = {
     "power": fmt_power,
     "energy": fmt_energy,
     "money": fmt_usd,

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..catalog.constants import cite, const
 from ..catalog.frameworks import knobs_for
 from ..errors import GigatrainError
 from ..knobs import Knobs
 from ..model.estimate import Estimate, estimate
 from ..search.engine import best_plan
 from ..specs import Job, ModelSpec, SystemSpec
-from .power import cite, const
 
 
 def ramp_speed_ratio(

@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..catalog.constants import const
 from ..catalog.hardware import get_chip
 from ..catalog.models import get_model, model_info
 from ..errors import GigatrainError
@@ -54,7 +55,7 @@ from ..yamlio import read_yaml
 from .cost import choose_price
 from .fleet import chinchilla_flop
 from .goodput import DEFAULT_MITIGATION, MITIGATIONS, goodput
-from .power import chip_power, const, power_fraction
+from .power import chip_power, power_fraction
 from .quantities import (
     J_PER_KWH,
     PARSERS,
@@ -139,7 +140,7 @@ class Roadmap:
     series: dict[str, list[Any]]  # daily: date, chips, sustained_flops_per_s, cum_energy_j, ...
     assumptions: dict[str, str]
 
-    def to_dict(self, daily: bool = False) -> dict:
+    def to_dict(self, daily: bool = False) -> dict[str, Any]:
         d = asdict(self)
         if not daily:
             d.pop("series")
