@@ -79,3 +79,14 @@ def test_ring_allreduce_time() -> None:
     # all-gather and reduce-scatter move half of it
     t_ag = collective_time("allgather", np.array([float(GIB)]), np.array([8.0]), link)
     assert t_ag[0] == pytest.approx(7 / 8 * GIB / 100e9 + BASE_LATENCY_S, rel=1e-12)
+
+
+def test_pareto_front_by_hand() -> None:
+    """(1,3) (2,2) (3,1) are the front; (2,3) is beaten by (2,2); (4,4) by all; a NaN never
+    qualifies; exact duplicates keep the first unless ties are kept."""
+    from gigatrain.pareto import pareto_front
+
+    x = np.array([1, 2, 3, 2, 4, np.nan, 2])
+    y = np.array([3, 2, 1, 3, 4, 0, 2])
+    assert pareto_front(x, y).tolist() == [0, 1, 2]
+    assert pareto_front(x, y, keep_ties=True).tolist() == [0, 1, 6, 2]

@@ -33,24 +33,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Unpack
 
+import numpy as np
+
+from ..catalog.constants import cite, const
 from ..catalog.frameworks import default_framework, knobs_for
 from ..catalog.hardware import default_system_for, get_chip
-from ..catalog.prices import (  # re-exported: economics callers use cost.choose_price
-    PRICINGS,
-    PriceChoice,
-    choose_price,
-)
+from ..catalog.prices import PRICINGS, PriceChoice
+from ..catalog.prices import choose_price as choose_price  # re-exported for callers
 from ..errors import GigatrainError
 from ..knobs import Knobs
 from ..model.critical_batch import batch_bound
 from ..model.estimate import Estimate, estimate
 from ..model.workload import model_flops_per_token
-from ..search.engine import search
+from ..pareto import pareto_front
+from ..search.engine import SearchBounds, search
 from ..specs import ChipSpec, Job, ModelSpec, Plan, SystemSpec
 from ..validate.error_bars import error_bar, evidence
 from .goodput import Goodput, checkpoint_bytes, goodput
-from .power import ChipPower, Energy, chip_power, cite, const, run_energy
+from .power import ChipPower, Energy, chip_power, run_energy
 from .quantities import J_PER_KWH, S_PER_HOUR, S_PER_YEAR
 from .realised import realised_factors
 
@@ -125,7 +127,7 @@ class RunCost:
     def days(self) -> float:
         return self.wall_s / 86400.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["days"] = self.days if math.isfinite(self.days) else None
         for k in ("wall_s", "chip_hours", "total_usd", "usd_per_exaflop"):
@@ -338,7 +340,7 @@ def default_global_batch(seq_len: int, compute_flop: float | None = None) -> int
     ``compute_flop``, never above the critical-batch bound B_opt(C) (model.critical_batch:
     DeepSeek LLM fit; a 7B × 2T run gets 8M tokens, not 16M)."""
     target = const("tokens_per_batch_large_run") / max(seq_len, 1)
-    b = max(1, 2 ** round(math.log2(max(target, 1.0))))
+    b: int = max(1, 2 ** round(math.log2(max(target, 1.0))))  # int ** int is Any in typeshed
     if compute_flop:
         bound = batch_bound(compute_flop, seq_len).seqs
         while b > bound and b > 1:
@@ -355,7 +357,7 @@ def plan_for(
     *,
     allow_fewer: bool = False,
     grow_batch: bool = False,
-    **kw: object,
+    **kw: Unpack[SearchBounds],
 ) -> tuple[Plan, Estimate]:
     """The plan a chip would use: ``search.engine.best_plan`` (the project's search).
 
@@ -369,8 +371,7 @@ def plan_for(
     if grow_batch and job.tokens > 0:  # the critical-batch bound of this run
         c = job.tokens * model_flops_per_token(model, job.seq_len)
         kw.setdefault("max_global_batch", batch_bound(c, job.seq_len).seqs)
-    res = search(model, system, job, chips, objective, allow_fewer=allow_fewer, top=1,
-                 **kw)  # type: ignore[arg-type]
+    res = search(model, system, job, chips, objective, allow_fewer=allow_fewer, top=1, **kw)
     b = res.best
     return b.plan, b.estimate
 
@@ -383,7 +384,7 @@ class ComparisonRow:
     speed: float  # (reference wall time) / (this wall time)
     pareto: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "chip": self.chip,
             "price_performance_vs_ref": self.price_performance,
@@ -394,16 +395,10 @@ class ComparisonRow:
 
 
 def pareto_mask(times: list[float], costs: list[float]) -> list[bool]:
-    """True for points no other point beats in both time and cost (ties do not dominate)."""
-    out = []
-    for i, (t, c) in enumerate(zip(times, costs, strict=True)):
-        dominated = any(
-            (t2 <= t and c2 <= c) and (t2 < t or c2 < c)
-            for j, (t2, c2) in enumerate(zip(times, costs, strict=True))
-            if j != i
-        )
-        out.append(not dominated and math.isfinite(t) and math.isfinite(c))
-    return out
+    """True for points no other point beats in both time and cost (exact ties all stay)."""
+    on = set(pareto_front(np.array(times, dtype=float), np.array(costs, dtype=float),
+                          keep_ties=True).tolist())
+    return [i in on for i in range(len(times))]
 
 
 def compare_chips(
@@ -416,7 +411,7 @@ def compare_chips(
     objective: str = "time",
     progress: object | None = None,
     mix_providers: bool = False,
-    **search_kw: object,
+    **search_kw: Unpack[SearchBounds],
 ) -> list[ComparisonRow]:
     """Cost and time of the same model and token budget on each chip, each with the plan
     search picks for it; ratios relative to the first chip. ``progress(i, n, chip)`` is called

@@ -7,6 +7,7 @@ is an array of length one. ``check_plans`` turns impossible layouts into one-lin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -73,8 +74,18 @@ class PlanArrays:
         )
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+@functools.lru_cache(maxsize=4096)
+def divisors(n: int) -> np.ndarray:
+    """Sorted divisors of ``n`` ≥ 1 (trial division up to √n: fast for n ≤ 10¹²); read-only."""
+    n = int(n)
+    if n < 1:
+        return np.zeros(0, dtype=np.int64)
+    r = int(n**0.5) + 1
+    c = np.arange(1, r + 1, dtype=np.int64)
+    small = c[n % c == 0]
+    out = np.unique(np.concatenate([small, n // small]))
+    out.flags.writeable = False
+    return out
 
 
 def valid_mask(model: ModelSpec, job: Job, p: PlanArrays) -> np.ndarray:
@@ -104,7 +115,7 @@ def check_tp(model: ModelSpec, tp: int) -> None:
     """TP splits attention heads: ``tp=6 does not divide 64 attention heads; valid tp: ...``."""
     heads = model.num_attention_heads
     if heads % tp:
-        valid = ", ".join(str(d) for d in _divisors(heads))
+        valid = ", ".join(str(d) for d in divisors(heads))
         raise GigatrainError(f"tp={tp} does not divide {heads} attention heads; valid tp: {valid}")
 
 
@@ -134,7 +145,7 @@ def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None)
         raise GigatrainError(
             f"global batch {job.global_batch_seqs} is not a multiple of dp×micro_batch = "
             f"{plan.dp}×{plan.micro_batch}; valid micro_batch: "
-            + ", ".join(str(d) for d in _divisors(max(job.global_batch_seqs // plan.dp, 1))[:12])
+            + ", ".join(str(d) for d in divisors(max(job.global_batch_seqs // plan.dp, 1))[:12])
             if job.global_batch_seqs % plan.dp == 0
             else f"global batch {job.global_batch_seqs} is not a multiple of dp={plan.dp}"
         )
@@ -143,7 +154,7 @@ def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None)
     if model.moe is not None and model.moe.num_experts % plan.ep:
         raise GigatrainError(
             f"ep={plan.ep} does not divide {model.moe.num_experts} experts; valid ep: "
-            + ", ".join(str(d) for d in _divisors(model.moe.num_experts))
+            + ", ".join(str(d) for d in divisors(model.moe.num_experts))
         )
     if (plan.tp * plan.dp * plan.cp) % plan.ep:
         raise GigatrainError(f"ep={plan.ep} must divide tp×dp×cp={plan.tp * plan.dp * plan.cp}")

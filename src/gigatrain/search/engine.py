@@ -30,6 +30,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from ..errors import GigatrainError
 from ..knobs import Knobs
 from ..model.estimate import SECONDS_PER_DAY, Estimate, estimate, evaluate
 from ..model.plans import PlanArrays, valid_mask
+from ..pareto import pareto_front
 from ..specs import Job, ModelSpec, Plan, SystemSpec
 from ..units import gib
 from .capabilities import framework_axes, runnable_mask
@@ -84,6 +86,29 @@ class Constraints:
     time_limit_s: float = 300.0
 
 
+class SearchBounds(TypedDict, total=False):
+    """Keyword arguments of :func:`search` that callers pass through (``plan_for``,
+    ``compare_chips``): what bounds the search and how it runs (not its progress callback,
+    which ``compare_chips`` has its own of)."""
+
+    constraints: Constraints | None
+    usd_per_chip_hour: float | None
+    pareto: tuple[str, str] | None
+    axes: Axes
+    knobs: Knobs | None
+    prune: bool
+    chunk_rows: int
+    max_global_batch: int | None
+
+
+class SearchKw(SearchBounds, total=False):
+    """Every keyword argument of :func:`search` (what :func:`best_plan` passes on)."""
+
+    top: int
+    allow_fewer: bool
+    progress: Progress | None
+
+
 @dataclass(frozen=True)
 class Price:
     usd_per_chip_hour: float
@@ -105,7 +130,7 @@ class Candidate:
     energy_j: float | None  # same basis as cost_usd; None without TDP
     per_step: bool  # cost_usd / energy_j are per step (no token budget)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k not in ("plan", "estimate")}
         d["plan"] = asdict(self.plan)
         d["estimate"] = self.estimate.to_dict()
@@ -123,7 +148,7 @@ class Diagnosis:
     overshoot_bytes: float | None = None
     fixes: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "closest"}
         d["closest"] = self.closest.to_dict() if self.closest else None
         return d
@@ -164,7 +189,7 @@ class SearchResult:
     def plans_per_s(self) -> float:
         return self.evaluated / self.eval_s if self.eval_s > 0 else 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "system": self.system, "chip": self.chip,
             "objective": self.objective, "job": asdict(self.job),
@@ -280,16 +305,6 @@ def _front(rows: list[_Row]) -> list[_Row]:
     return out
 
 
-def _chunk_front(k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
-    """Indices of the 2-D Pareto front of one chunk (vectorised)."""
-    if k1.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    o = np.lexsort((k2, k1))
-    s2 = k2[o]
-    prev = np.minimum.accumulate(np.concatenate([[np.inf], s2[:-1]]))
-    return o[s2 < prev]
-
-
 def _min_memory(model: ModelSpec, system: SystemSpec, cases: list[_Case], knobs: Knobs,
                 deadline: float) -> tuple[float, int, Plan] | None:
     """The smallest ``memory/total`` over every candidate of ``cases`` (branch and bound on
@@ -372,9 +387,9 @@ def search(
         raise GigatrainError(f"max_memory_frac must be in (0, 2], got {cons.max_memory_frac}")
     if pareto is not None:
         pareto = (str(pareto[0]), str(pareto[1]))
-        for a in pareto:
-            if a not in PARETO_AXES:
-                raise _bad("pareto axis", a, PARETO_AXES)
+        for axis in pareto:
+            if axis not in PARETO_AXES:
+                raise _bad("pareto axis", axis, PARETO_AXES)
         if pareto[0] == pareto[1]:
             raise GigatrainError(f"pareto needs two different axes, got {pareto[0]},{pareto[1]}")
     deadline_s = None
@@ -452,7 +467,7 @@ def search(
                     if pareto is not None:
                         k1 = scorer.values(pareto[0], c, step[idx], mem[idx])
                         k2 = scorer.values(pareto[1], c, step[idx], mem[idx])
-                        f = _chunk_front(k1, k2)
+                        f = pareto_front(k1, k2)
                         new = [_Row(float(k1[j]), float(mem[idx[j]]), c.offset + int(flat[idx[j]]),
                                     ci, p.plan(int(idx[j])), float(k2[j])) for j in f]
                         front = _front(front + new)
@@ -704,11 +719,11 @@ def _no_layout(model: ModelSpec, job: Job, counts: list[int], batches: list[int]
 
 # ------------------------------------------------------------------------ convenience
 def best_plan(model: ModelSpec, system: SystemSpec, job: Job, chips: ChipsSpec,
-              objective: str = "time", **kw: object) -> tuple[Plan, Estimate]:
+              objective: str = "time", **kw: Unpack[SearchKw]) -> tuple[Plan, Estimate]:
     """The best plan and its estimate (``search(..., top=1)``); raises
     :class:`GigatrainError` with the diagnosis when nothing fits. Keyword arguments go to
     :func:`search` (``constraints``, ``usd_per_chip_hour``, ``axes``, ``knobs``...)."""
     kw.setdefault("top", 1)
-    res = search(model, system, job, chips, objective, **kw)  # type: ignore[arg-type]
+    res = search(model, system, job, chips, objective, **kw)
     b = res.best
     return b.plan, b.estimate

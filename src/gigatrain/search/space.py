@@ -36,7 +36,6 @@ Chip counts and global batches given as a range ``A-B`` are sampled as documente
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import GigatrainError
-from ..model.plans import RECOMPUTE_CODE, PlanArrays, valid_mask
+from ..model.plans import RECOMPUTE_CODE, PlanArrays, divisors, valid_mask
 from ..specs import RECOMPUTE_MODES, Job, ModelSpec, SystemSpec
 from ..units import parse_count
 
@@ -57,20 +56,6 @@ MAX_BATCH_SIZES = 32
 NODE_MULTIPLES_LIMIT = 32
 
 ChipsSpec = int | str | tuple[int, int] | Sequence[int]
-
-
-@functools.lru_cache(maxsize=4096)
-def divisors(n: int) -> np.ndarray:
-    """Sorted divisors of ``n`` ≥ 1 (trial division up to √n: fast for n ≤ 10¹²); read-only."""
-    n = int(n)
-    if n < 1:
-        return np.zeros(0, dtype=np.int64)
-    r = int(n**0.5) + 1
-    c = np.arange(1, r + 1, dtype=np.int64)
-    small = c[n % c == 0]
-    out = np.unique(np.concatenate([small, n // small]))
-    out.flags.writeable = False
-    return out
 
 
 @dataclass(frozen=True)
