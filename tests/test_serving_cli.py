@@ -163,3 +163,37 @@ def test_api_facade_exposes_the_serving_and_posttrain_entry_points() -> None:
 
     assert api.infer_named is serving.infer_named and api.price_for is serving.price_for
     assert api.finetune_named is post.finetune_named and api.rl_named is post.rl_named
+
+
+def _report_data(path) -> dict:
+    import re
+
+    html = path.read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=", html) and "<link" not in html  # nothing fetched
+    m = re.search(r"<script type='application/json' id='report-data'>(.*?)</script>", html, re.S)
+    assert m, "no report data"
+    return json.loads(m.group(1))
+
+
+def test_infer_and_rl_write_self_contained_reports(tmp_path) -> None:
+    pytest.importorskip("plotly")
+    out = tmp_path / "serving.html"
+    r = cli("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--ttft", "500ms", "--tpot", "30ms",
+            "--requests-per-s", "50", "--json", "--report", str(out))
+    assert r.returncode == 0, r.stderr
+    d, rep = json.loads(r.stdout), _report_data(out)
+    assert rep["kind"] == "infer" and rep["result"]["fleet"]["chips"] == d["fleet"]["chips"]
+    assert rep["result"]["best"]["ttft_s"] == pytest.approx(d["best"]["ttft_s"], rel=1e-12)
+    assert rep["validation"]["supported"] > 100
+    html = out.read_text(encoding="utf-8")
+    assert f"{d['fleet']['chips']:,}" in html and "Throughput per chip vs interactivity" not in html.split("<script")[0]
+    assert "chart-serving-curve" in html and "servingCurve" in html
+    out = tmp_path / "rl.html"
+    r = cli("rl", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "16", "--gen-tp", "1", "--prompts", "64",
+            "--steps", "10", "--json", "--report", str(out))
+    assert r.returncode == 0, r.stderr
+    d, rep = json.loads(r.stdout), _report_data(out)
+    assert rep["kind"] == "rl" and rep["result"]["step_time_s"] == pytest.approx(d["step_time_s"], rel=1e-12)
+    assert rep["result"]["cost_usd"] == pytest.approx(d["cost_usd"], rel=1e-12)
+    bad = cli("infer", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chip", "b200", "--report", str(out))
+    assert bad.returncode == 2 and "--report takes one --chip" in bad.stderr

@@ -6,6 +6,7 @@ Durations are parsed at this edge ("500ms", "0.5s", "30 ms"); JSON output is SI.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -129,6 +130,20 @@ Disagg = Annotated[bool, typer.Option("--disaggregate", help="also try separate 
 PricingOpt = Annotated[str, typer.Option("--pricing", help="on_demand | reserved_1yr | reserved_3yr | capacity_block")]
 UsdOpt = Annotated[float | None, typer.Option("--usd-per-chip-hour", help="price override")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+ReportOpt = Annotated[Path | None, typer.Option("--report", help="also write a self-contained HTML report (charts, "
+                                                 "tables, accuracy on measured runs) to this file")]
+
+
+def _write_report(kind: str, result: dict[str, Any], path: Path) -> None:
+    """``report.build_serving_report`` for ``result`` (the API's dict) written to ``path``."""
+    from .report import build_serving_report
+
+    html = build_serving_report(kind, result)
+    try:
+        path.write_text(html, encoding="utf-8")
+    except OSError as e:
+        raise GigatrainError(f"cannot write {path}: {e.strerror}") from None
+    sys.stderr.write(f"wrote {path} ({len(html) / 1e6:.1f} MB)\n")
 
 
 @app.command()
@@ -140,15 +155,23 @@ def infer(
     max_replica_chips: MaxChips = 64, spec: Spec = 0, disaggregate: Disagg = False,
     pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None,
     system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, report: ReportOpt = None,
 ) -> None:
     """Best serving deployment under TTFT/TPOT targets; fleet and $ per million tokens for a demand."""
     if len(chip) > 1:
+        if report is not None:
+            raise GigatrainError("--report takes one --chip (a comparison has no single deployment to report)")
         _compare(model, chip, input_len, output_len, ttft, tpot, requests_per_s, tokens_per_s, precision,
                  max_replica_chips, spec, disaggregate, pricing, as_json)
         return
     res = _run_search(model, chip[0], input_len, output_len, ttft, tpot, requests_per_s, tokens_per_s, precision,
                       max_replica_chips, spec, disaggregate, pricing, usd_per_chip_hour, system)
+    if report is not None:
+        if res.best is None:
+            raise GigatrainError(f"no report: {res.diagnosis}")
+        from .web.service import infer_dict
+
+        _write_report("infer", infer_dict(res), report)
     if as_json:
         _dump(res.to_dict())
         return
@@ -306,6 +329,7 @@ def finetune(
     recompute: Annotated[str, typer.Option(help="none | selective | full")] = "selective",
     framework: Annotated[str, typer.Option(help="framework profile (catalog frameworks)")] = "megatron",
     pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None, as_json: JsonOpt = False,
+    report: ReportOpt = None,
 ) -> None:
     """Full SFT, LoRA or QLoRA: memory per chip (adapters, frozen weights), step time, days, cost."""
     from ..posttrain.named import finetune_named
@@ -317,6 +341,10 @@ def finetune(
                          micro_batch=micro_batch, zero=zero, recompute=recompute, framework=framework,
                          pricing=pricing, usd_per_chip_hour=usd_per_chip_hour)
     e, cost, note = run.estimate, run.cost_usd, run.price
+    if report is not None:
+        from .web.service import finetune_dict
+
+        _write_report("finetune", finetune_dict(run), report)
     if as_json:
         _dump(run.to_dict())
         return
@@ -358,6 +386,7 @@ def rl(
     framework: Annotated[str, typer.Option(help="training framework profile")] = "megatron",
     steps: Annotated[int, typer.Option(help="RL steps (days and cost)")] = 0,
     pricing: PricingOpt = "on_demand", usd_per_chip_hour: UsdOpt = None, as_json: JsonOpt = False,
+    report: ReportOpt = None,
 ) -> None:
     """PPO/GRPO: time per RL step (rollout, log-probs, training, weight sync), days and $ for N steps."""
     from ..posttrain.named import rl_named
@@ -371,6 +400,10 @@ def rl(
                  usd_per_chip_hour=usd_per_chip_hour)
     spec, plan = e.spec, e.train_plan
     note = next((n.removeprefix("price: ") for n in e.notes if n.startswith("price: ")), "")
+    if report is not None:
+        from .web.service import rl_dict
+
+        _write_report("rl", rl_dict(e), report)
     if as_json:
         _dump({**e.to_dict(), "price": note})
         return

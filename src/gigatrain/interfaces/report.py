@@ -282,3 +282,110 @@ def build_report(**kw: Any) -> str:
         raise GigatrainError("the report inlines plotly's JS: pip install plotly (gigatrain[web])")
     js = path.read_text(encoding="utf-8").replace("</script", "<\\/script")
     return render(collect(**kw), js)
+
+
+# ---------------------------------------------------------------- serving and post-training
+#: what each kind of report draws with ``charts.js``, from the data ``service`` returns
+_SERVING_DRAW = {
+    "infer": """
+  C.servingCurve("chart-serving-curve", d.result);
+  C.latency("chart-serving-latency", d.result);
+  C.servingMemory("chart-serving-memory", d.result, d.hbm_bytes);""",
+    "finetune": '\n  C.postSteps("chart-posttrain-step", d.result);',
+    "rl": '\n  C.postSteps("chart-posttrain-step", d.result);',
+}
+
+
+def collect_serving(kind: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A serving (``infer``) or post-training (``finetune`` | ``rl``) report's data: the API's
+    answer (:func:`service.infer_dict`, :func:`service.finetune_dict`, :func:`service.rl_dict`),
+    the chip's HBM and the model's accuracy on the shipped measured runs of that kind
+    (median and p90 |error| per source and metric)."""
+    from ..catalog.hardware import get_chip
+
+    if kind not in _SERVING_DRAW:
+        raise GigatrainError(f"report kind {kind!r}; valid: {', '.join(_SERVING_DRAW)}")
+    if kind == "infer":
+        from ..validate.serving import score_serving_file
+
+        _, summary = score_serving_file()
+    else:
+        from ..validate.serving_posttrain import score_posttrain, summarize_posttrain
+
+        summary = summarize_posttrain(score_posttrain())
+    return {"kind": kind, "result": result, "hbm_bytes": get_chip(result["chip"]).hbm_bytes,
+            "validation": service.clean(summary)}
+
+
+def _serving_sections(d: dict[str, Any]) -> tuple[str, list[str]]:
+    kind, r = d["kind"], d["result"]
+    if kind == "infer":
+        q, b = r["request"], r["best"]
+        title = f"Serving {r['model']} on {r['chip']}"
+        parts = [f"<p class='tag'>{q['input_len']:,} input / {q['output_len']:,} output tokens per request · "
+                 f"deployment <code>{_esc(r['describe'])}</code> · price {_esc(r['price_note'])}</p>",
+                 "<h2>Deployment</h2>" + _figures(r["figures"]),
+                 "<div id='chart-serving-curve' class='chart'></div><div id='chart-serving-latency' class='chart'></div>"
+                 "<div id='chart-serving-memory' class='chart'></div>",
+                 "<h2>Best deployments</h2>" + _table(
+                     ["deployment", "chips", "TTFT", "TPOT", "tok/s/user", "tok/s/chip", "$/M out"],
+                     [[_dep(e["deployment"]), e["replica_chips"], seconds(e["ttft_s"]), seconds(e["tpot_s"]),
+                       f"{e['tokens_per_s_per_user']:,.1f}", f"{e['output_tokens_per_s_per_chip']:,.1f}",
+                       fmt(e["usd_per_m_output_tokens"], "usd")] for e in r["top"]])]
+        if b is not None:
+            parts.append("<h3>Latency parts (s)</h3>" + _table(
+                ["part", "TTFT", "TPOT"],
+                [[k, seconds(b["latency_parts_s"]["ttft"].get(k, 0.0)), seconds(b["latency_parts_s"]["tpot"].get(k, 0.0))]
+                 for k in dict.fromkeys([*b["latency_parts_s"]["ttft"], *b["latency_parts_s"]["tpot"]])]))
+    else:
+        what = "RL" if kind == "rl" else f"fine-tuning ({r['method']})"
+        title = f"{what} {r['model']} on {r['chips']:,} × {r['chip']}"
+        parts = [f"<p class='tag'>training plan <code>{_esc(r['describe'])}</code> · price {_esc(r.get('price') or '—')}</p>",
+                 "<h2>Step, days and cost</h2>" + _figures(r["figures"]),
+                 "<div id='chart-posttrain-step' class='chart'></div>"]
+        steps = r["time_s"] if kind == "rl" else {k.removeprefix("time/"): v for k, v in r["time_breakdown"].items()}
+        parts.append(_table(["part of the step", "time", "share"], [
+            [k, seconds(v), pct(v / r["step_time_s"]) if r["step_time_s"] else "—"] for k, v in steps.items() if v > 0]))
+    notes = (r.get("notes") or []) + ((r.get("best") or {}).get("notes") or [])
+    if notes:
+        parts.append("<h2>Notes</h2><ul class='assumptions'>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
+    v = d["validation"]
+    parts.append("<h2>How sure: the model against measured runs</h2>" + _table(
+        ["source | metric", "rows", "median |error|", "p90 |error|"],
+        [[k, st["rows"], pct(st["median_abs_error"]), pct(st["p90_abs_error"])]
+         for k, st in v["groups"].items() if st["rows"]]))
+    return title, parts
+
+
+def _dep(dep: dict[str, Any]) -> str:
+    return (f"tp{dep['tp']}" + (f"·pp{dep['pp']}" if dep["pp"] > 1 else "") + (f"·ep{dep['ep']}" if dep["ep"] > 1 else "")
+            + f" {dep['weight_dtype']}/kv {dep['kv_dtype']} c{dep['concurrency']}")
+
+
+def render_serving(data: dict[str, Any], plotly_js: str) -> str:
+    """The HTML document for a serving or post-training report (from :func:`collect_serving`)."""
+    title, parts = _serving_sections(data)
+    head = f"<h1>{_esc(title)} <span class='sub'>gigatrain report · {dt.date.today().isoformat()}</span></h1>"
+    payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
+    css = (STATIC / "style.css").read_text(encoding="utf-8")
+    charts = (STATIC / "charts.js").read_text(encoding="utf-8")
+    draw = ("(function () {\n  var d = JSON.parse(document.getElementById('report-data').textContent);\n"
+            "  var C = window.GT.charts;" + _SERVING_DRAW[data["kind"]] + "\n})();")
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_esc(title)} — gigatrain</title><style>{css}\nbody{{padding:0 24px}}</style>"
+        f"<script>{plotly_js}</script><script>{charts}</script></head><body>"
+        + head + "".join(parts)
+        + f"<script type='application/json' id='report-data'>{payload}</script>"
+        + f"<script>{draw}</script></body></html>"
+    )
+
+
+def build_serving_report(kind: str, result: dict[str, Any]) -> str:
+    """``collect_serving`` + ``render_serving`` with plotly's bundled JS inlined: the HTML that
+    ``gigatrain infer | finetune | rl --report FILE`` writes."""
+    path = service.plotly_js_path()
+    if path is None:
+        raise GigatrainError("the report inlines plotly's JS: pip install plotly (gigatrain[web])")
+    js = path.read_text(encoding="utf-8").replace("</script", "<\\/script")
+    return render_serving(collect_serving(kind, result), js)

@@ -640,16 +640,26 @@ def _seconds_text(v: float | None) -> str | None:
 
 def infer(*, model: str, chip: str, ttft_s: float | None = None, tpot_s: float | None = None,
           **kw: Any) -> dict[str, Any]:
-    """``gigatrain infer --json`` (``serving.named.infer_named``, re-exported by ``gigatrain.api``) plus the displayed figures. A request
-    no deployment meets is a :class:`NoFeasiblePlanError` with the search's diagnosis."""
+    """``gigatrain infer --json`` (``serving.named.infer_named``, re-exported by
+    ``gigatrain.api``) plus the displayed figures. A request no deployment meets is a
+    :class:`NoFeasiblePlanError` with the search's diagnosis."""
     from ...errors import NoFeasiblePlanError
     from ...serving.named import infer_named
 
     res = infer_named(model_slug(model), chip, ttft=_seconds_text(ttft_s), tpot=_seconds_text(tpot_s), **kw)
     if res.best is None:
         raise NoFeasiblePlanError(res.diagnosis or "no deployment fits")
+    return infer_dict(res)
+
+
+def infer_dict(res: Any) -> dict[str, Any]:
+    """A :class:`ServingSearchResult` as the API returns it: ``to_dict()`` plus the best
+    deployment's describe line and the displayed figures (the report uses it too)."""
     out = clean(res.to_dict())
     b, f = res.best, res.fleet
+    if b is None:
+        out["describe"], out["figures"] = None, []
+        return out
     out["describe"] = b.deployment.describe()
     out["figures"] = [
         _figure("replica", "chips per replica", b.replica_chips, "count"),
@@ -673,7 +683,11 @@ def finetune(*, model: str, chip: str, chips: int, zero_stage: int = 1, **kw: An
     full estimate, plus the plan's describe line and the displayed figures."""
     from ...posttrain.named import finetune_named
 
-    run = finetune_named(model_slug(model), chip, chips, zero=zero_stage, **kw)
+    return finetune_dict(finetune_named(model_slug(model), chip, chips, zero=zero_stage, **kw))
+
+
+def finetune_dict(run: Any) -> dict[str, Any]:
+    """A :class:`FinetuneRun` as the API returns it (without the full training estimate)."""
     e = run.estimate
     out = clean({k: v for k, v in run.to_dict().items() if k != "base"})
     out["describe"] = e.plan.describe()
@@ -693,7 +707,11 @@ def rl(*, model: str, chip: str, chips: int, **kw: Any) -> dict[str, Any]:
     price source and the displayed figures."""
     from ...posttrain.named import rl_named
 
-    e = rl_named(model_slug(model), chip, chips, **kw)
+    return rl_dict(rl_named(model_slug(model), chip, chips, **kw))
+
+
+def rl_dict(e: Any) -> dict[str, Any]:
+    """An :class:`RLEstimate` as the API returns it, with the price source."""
     out = clean(e.to_dict())
     out["describe"] = e.train_plan.describe()
     out["price"] = next((n.removeprefix("price: ") for n in e.notes if n.startswith("price: ")), "")
