@@ -41,10 +41,10 @@ def _loader_class() -> type:
 
     base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class Loader(base):  # type: ignore[misc, valid-type]
+    class Loader(base):  # type: ignore[misc]  # a base chosen at run time (C or Python loader)
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
             pairs = list(node.value)  # before merge keys (<<) are flattened into it
-            mapping = super().construct_mapping(node, deep=deep)
+            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
             merges = any(k.tag == "tag:yaml.org,2002:merge" for k, _ in pairs)
             if merges or len(mapping) != len(pairs):  # a key was overwritten: find and name it
                 self._refuse_duplicates(pairs, deep)

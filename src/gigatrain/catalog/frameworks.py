@@ -63,7 +63,7 @@ def _capabilities(slug: str, raw: Any) -> Capabilities:
     if bad:
         raise GigatrainError(f"frameworks.yaml: {slug}.capabilities has unknown key(s) {', '.join(bad)}; "
                              f"valid: {', '.join(sorted(valid))}")
-    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    vals: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     if vals.get("selective_recompute", "attention") not in ("attention", "ops"):
         raise GigatrainError(f"frameworks.yaml: {slug}.capabilities.selective_recompute must be "
                              f"'attention' or 'ops', got {vals['selective_recompute']!r}")

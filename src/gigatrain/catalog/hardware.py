@@ -100,15 +100,15 @@ class _Ctx:
 
     def num(self, field: str, *, integer: bool = False, at_most: float | None = None) -> float:
         v = self.raw.get(field)
-        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-        if not ok or (integer and int(v) != v):
+        x = v if isinstance(v, int | float) and not isinstance(v, bool) else None
+        if x is None or not math.isfinite(x) or x <= 0 or (integer and int(x) != x):
             kind = "integer" if integer else "number"
             # PyYAML (YAML 1.1) reads 1.5e9 as a string; 1.5e+9 is a float
             hint = " (write exponents as 1.5e+9)" if _NUMERIC_TEXT.match(str(v)) else ""
             self.fail(field, f"must be a positive {kind}, got {v!r}{hint}")
-        if at_most is not None and v > at_most:
+        if at_most is not None and x > at_most:
             self.fail(field, f"must be at most {at_most:g}, got {v!r}")
-        return float(v)
+        return float(x)
 
     def text(self, field: str, *, optional: bool = False) -> str:
         v = self.raw.get(field)

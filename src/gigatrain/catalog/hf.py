@@ -10,8 +10,9 @@ layers, NaN and infinities refused), top-k within 1..experts, a dense prefix wit
 
 from __future__ import annotations
 
+import builtins
 import math
-from typing import Any
+from typing import Any, overload
 
 from ..errors import GigatrainError, shown
 
@@ -63,6 +64,17 @@ class _Config:
                 return k, self.cfg[k]
         return keys[0], None
 
+    # (``builtins.int``: inside the class, ``int`` names this method)
+    @overload
+    def int(
+        self, *keys: str, default: builtins.int, minimum: builtins.int = 1,
+        maximum: builtins.int = MAX_DIM, why: str = "",
+    ) -> builtins.int: ...
+    @overload
+    def int(
+        self, *keys: str, default: None = None, minimum: builtins.int = 1,
+        maximum: builtins.int = MAX_DIM, why: str = "",
+    ) -> builtins.int | None: ...
     def int(
         self,
         *keys: str,
@@ -104,12 +116,13 @@ def _mla(c: _Config) -> dict[str, int] | None:
     if not c.int("kv_lora_rank", default=0, minimum=0):
         return None
     need = ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
-    out = {k: c.int(k) for k in need}
-    missing = [k for k, v in out.items() if v is None]
+    read = {k: c.int(k) for k in need}
+    missing = [k for k, v in read.items() if v is None]
     if missing:
         raise GigatrainError(f"config.json: kv_lora_rank (MLA) needs {', '.join(missing)}")
+    out = {k: v for k, v in read.items() if v is not None}  # all of them: none is missing
     out["q_lora_rank"] = c.int("q_lora_rank", default=0, minimum=0)
-    return out  # type: ignore[return-value]
+    return out
 
 
 def _moe(c: _Config, model_type: str, layers: int, ffn: int) -> dict[str, int] | None:
@@ -148,7 +161,7 @@ def _moe(c: _Config, model_type: str, layers: int, ffn: int) -> dict[str, int] |
         "num_moe_layers": layers - first_dense,
         "num_shared_experts": n_shared,
         "shared_expert_ffn_hidden_size": shared_ffn,
-    }  # type: ignore[dict-item]
+    }
 
 
 def _kv_heads(c: _Config, model_type: str, heads: int) -> int | None:

@@ -207,29 +207,29 @@ def calibration_models() -> dict[str, ModelSpec]:
     """Small dense models for real steps: three CPU-sized ones (a step in well under a second
     on 2 cores at a few hundred tokens) and three GPU-sized ones (~125M, ~350M, ~1.1B), used by
     ``gigatrain measure`` and known to every command by name (not listed in the catalog)."""
-    common = dict(source="gigatrain calibration model (synthetic)")
+    source = "gigatrain calibration model (synthetic)"
     specs = [
         ModelSpec(slug="tiny-gpt", name="tiny GPT (4×256, GELU, LayerNorm, tied)", num_layers=4,
                   hidden_size=256, ffn_hidden_size=1024, num_attention_heads=4, num_kv_heads=4,
                   vocab_size=8192, mlp_gated=False, tied_embeddings=True, norm_type="layernorm",
-                  learned_position_embeddings=1024, bias="all", **common),
+                  learned_position_embeddings=1024, bias="all", source=source),
         ModelSpec(slug="small-llama", name="small Llama (6×384, SwiGLU, GQA 6/2)", num_layers=6,
                   hidden_size=384, ffn_hidden_size=1024, num_attention_heads=6, num_kv_heads=2,
-                  vocab_size=8192, **common),
+                  vocab_size=8192, source=source),
         ModelSpec(slug="medium-gpt", name="medium GPT (6×512, GELU, LayerNorm, tied)", num_layers=6,
                   hidden_size=512, ffn_hidden_size=2048, num_attention_heads=8, num_kv_heads=8,
                   vocab_size=8192, mlp_gated=False, tied_embeddings=True, norm_type="layernorm",
-                  learned_position_embeddings=1024, bias="all", **common),
+                  learned_position_embeddings=1024, bias="all", source=source),
         ModelSpec(slug="gpt-125m", name="GPT-2 small shape (12×768)", num_layers=12,
                   hidden_size=768, ffn_hidden_size=3072, num_attention_heads=12, num_kv_heads=12,
                   vocab_size=50304, mlp_gated=False, tied_embeddings=True, norm_type="layernorm",
-                  learned_position_embeddings=2048, bias="all", **common),
+                  learned_position_embeddings=2048, bias="all", source=source),
         ModelSpec(slug="llama-350m", name="Llama shape 24×1024, GQA 16/8 (~350M)", num_layers=24,
                   hidden_size=1024, ffn_hidden_size=2816, num_attention_heads=16, num_kv_heads=8,
-                  vocab_size=32000, **common),
+                  vocab_size=32000, source=source),
         ModelSpec(slug="llama-1b", name="Llama shape 16×2048, GQA 32/8", num_layers=16,
                   hidden_size=2048, ffn_hidden_size=8192, num_attention_heads=32, num_kv_heads=8,
-                  vocab_size=32000, **common),
+                  vocab_size=32000, source=source),
     ]
     return {s.slug: s for s in specs}
 
