@@ -52,7 +52,9 @@ def _spec(**over: object):
     ({"chip_counts": [0]}, "sweep spec: chip_counts must be positive, got 0"),
     ({"chip_counts": [1.5]}, "chip_counts=1.5 must be a whole number"),
     ({"objective": "fast"}, "objective='fast'; valid: time, time_to_train, cost, energy"),
-    ({"record": "all"}, "record='all'; valid: best, pareto"),
+    ({"record": "every"}, "record='every'; valid: best, pareto, all"),
+    ({"max_rows": 1000}, "max_rows applies to record: all only (record is 'best')"),
+    ({"record": "all", "max_rows": "lots"}, "sweep spec: max_rows"),
     ({"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tbps": 5}}]}, "unknown field 'hbm_tbps'; valid: hbm_gb"),
     ({"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tb_per_s": "y2"}}]}, "hbm_tb_per_s: expected a positive number or 'xF'"),
     ({"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tb_per_s": -1}}]}, "must be a finite positive number"),
@@ -268,3 +270,154 @@ def test_cli_sweep_query_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit) as e:
         main(["query", str(tmp_path), "SELECT 1"])
     assert e.value.code == 2 and "not a sweep directory" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------- record: all (every plan)
+EVERY = {
+    "name": "every",
+    "models": ["llama-3.1-8b"],
+    "chips": ["h100-sxm", {"name": "h100-hbm2x", "base": "h100-sxm", "overrides": {"hbm_tb_per_s": "x2"}}],
+    "chip_counts": [8, 16, 7919],  # 7919 is prime: no layout, one infeasible row
+    "global_batch": [256],
+    "seq": [2048],
+    "tokens": ["1T"],
+    "record": "all",
+    "max_rows": "1M",
+}
+
+
+def _valid_candidates(spec) -> dict[str, int]:
+    """Per point key: the candidates search would evaluate (build_space on the framework's axes,
+    valid_mask & runnable_mask), counted here independently of the sweep code."""
+    from gigatrain.api import resolve
+    from gigatrain.catalog.frameworks import get_framework
+    from gigatrain.model.plans import valid_mask
+    from gigatrain.search.capabilities import framework_axes, runnable_mask
+    from gigatrain.search.space import FULL_AXES, build_space
+
+    out = {}
+    for p in spec.points():
+        r = resolve(p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework)
+        caps = get_framework(r.job.framework).capabilities
+        sp = build_space(r.model, r.job, p.chips, framework_axes(caps, FULL_AXES))
+        plans = sp.chunk(0, sp.size)
+        out[p.key(spec)] = int((valid_mask(r.model, r.job, plans) & runnable_mask(caps, r.model, plans)).sum())
+    return out
+
+
+def test_every_plan_rows_are_the_valid_candidates_and_query_reads_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gigatrain.interfaces.cli import main
+    from gigatrain.sweep.every import estimate_rows
+
+    spec = parse_spec(EVERY)
+    valid = _valid_candidates(spec)
+    nonzero = [n for n in valid.values() if n]
+    assert len(nonzero) == 4 and sum(valid.values()) > 10_000  # 7919 chips: no candidate
+    expected = sum(max(n, 1) for n in valid.values())  # a point without a plan leaves one row
+    est = estimate_rows(spec)
+    assert expected <= est.rows and all(est.per_point[k] >= max(n, 1) for k, n in valid.items())
+
+    spec_path = tmp_path / "every.json"
+    spec_path.write_text(json.dumps(EVERY))
+    out = tmp_path / "e"
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", str(spec_path), "--out", str(out), "--local", "--json"])
+    assert e.value.code in (0, None)
+    cap = capsys.readouterr()
+    assert f"record: all — at most {est.rows:,} rows over 6 points (max_rows 1,000,000" in cap.err
+    summary = json.loads(cap.out)
+    assert summary["rows_written"] == expected and summary["rows_estimate"] == est.rows
+
+    with pytest.raises(SystemExit):
+        main(["query", str(out), "SELECT point_key, count(*) AS n, count(DISTINCT (tp, pp, dp, cp, ep, vpp, "
+                                 "micro_batch, zero, fsdp_shard, recompute, sequence_parallel)) AS plans, count(rank) AS fit, "
+                                 "sum(fits::INT) AS fits, max(rank) AS top, count(tp) AS planned FROM results GROUP BY 1",
+              "--json"])
+    got = {r["point_key"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {k: r["n"] for k, r in got.items()} == {k: max(n, 1) for k, n in valid.items()}
+    for k, r in got.items():
+        if valid[k]:
+            assert r["plans"] == r["planned"] == r["n"]  # no plan twice
+            assert r["fit"] == r["fits"] > 0 and r["top"] == r["fits"] - 1  # ranks 0..fits-1
+        else:
+            assert r["planned"] == 0 and r["fits"] is None  # the single infeasible row
+    _, rows = run_query(out, "SELECT count(*) FILTER (WHERE cost_usd IS NULL OR memory_bytes IS NULL "
+                             "OR time_to_train_s IS NULL OR mfu <= 0 OR tokens_per_s <= 0), "
+                             "count(*) FILTER (WHERE fits <> (memory_frac <= 1.0)) FROM results WHERE tp IS NOT NULL")
+    assert rows == [(0, 0)]
+    _, rows = run_query(out, "SELECT reason FROM results WHERE chips = 7919")
+    assert len(rows) == 2 and all("no valid plan on 7,919 chips" in r[0] for r in rows)
+
+    # rank 0 is what record: best writes for the same point
+    best_out = tmp_path / "b"
+    run_sweep(parse_spec(dict(EVERY, record="best", max_rows=None)), best_out, executor="local")
+    q = ("SELECT chip, chips, tp, pp, dp, micro_batch, zero, fsdp_shard, recompute, step_time_s FROM best "
+         "ORDER BY chip, chips")
+    assert run_query(out, q)[1] == run_query(best_out, q)[1]
+
+
+def test_every_plan_needs_a_row_cap_and_refuses_over_it(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from gigatrain.interfaces.cli import main
+    from gigatrain.sweep.every import check_row_cap, estimate_rows
+
+    est = estimate_rows(parse_spec(EVERY)).rows
+    no_cap = parse_spec(dict(EVERY, max_rows=None))
+    with pytest.raises(GigatrainError) as e:
+        run_sweep(no_cap, tmp_path / "n", executor="local")
+    assert f"up to {est:,} rows and max_rows is missing" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(GigatrainError) as e:
+        run_sweep(parse_spec(dict(EVERY, max_rows=est - 1)), tmp_path / "o", executor="local")
+    assert f"up to {est:,} rows, over max_rows={est - 1:,}" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "n").exists() and not (tmp_path / "o").exists()  # refused before anything
+    spec_path = tmp_path / "s.json"
+    spec_path.write_text(json.dumps(dict(EVERY, max_rows=1000)))
+    with pytest.raises(SystemExit) as se:
+        main(["sweep", str(spec_path), "--out", str(tmp_path / "c"), "--local"])
+    err = capsys.readouterr().err
+    assert se.value.code == 2 and f"up to {est:,} rows, over max_rows=1,000" in err
+    assert not (tmp_path / "c").exists()
+    shipped = load_spec(REPO / "src/gigatrain/examples/sweep-every-plan.yaml")  # within its own cap
+    check_row_cap(shipped, estimate_rows(shipped))
+
+
+def test_every_plan_resumes_to_the_exact_row_count(tmp_path: Path) -> None:
+    raw = dict(EVERY, chip_counts=[8, 16, 32, 64, 7919], points_per_task=1)
+    spec = parse_spec(raw)
+    expected = sum(max(n, 1) for n in _valid_candidates(spec).values())
+    out = tmp_path / "r"
+    # 1. stopped after two tasks (deterministic), then resumed
+    first = run_sweep(spec, out, executor="local", max_tasks=2)
+    assert first.points_computed == 2 and 0 < first.rows_written < expected
+    rest = run_sweep(spec, out, executor="local")
+    assert rest.points_done_before == 2 and rest.rows_written == expected - first.rows_written
+    _, rows = run_query(out, "SELECT count(*), count(DISTINCT (point_key, tp, pp, dp, cp, ep, vpp, micro_batch, "
+                             "zero, fsdp_shard, recompute, sequence_parallel)) FROM results")
+    assert rows == [(expected, expected)]
+
+    # 2. the driver (`gigatrain sweep --local` in its own process) killed with SIGKILL mid-run
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(raw))
+    out2 = tmp_path / "k"
+    proc = subprocess.Popen([sys.executable, "-m", "gigatrain", "sweep", str(spec_path), "--out", str(out2),
+                             "--local"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(part_files(out2)) < 1 and proc.poll() is None:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the driver finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    partial = len(done_keys(out2))
+    assert 0 < partial < spec.size
+    resumed = run_sweep(spec, out2, executor="local")
+    assert resumed.points_done_before == partial and resumed.points_missing == 0
+    assert read_all(out2).num_rows == expected
+    _, rows = run_query(out2, "SELECT count(DISTINCT (point_key, tp, pp, dp, cp, ep, vpp, micro_batch, zero, "
+                              "fsdp_shard, recompute, sequence_parallel)) FROM results")
+    assert rows == [(expected,)]

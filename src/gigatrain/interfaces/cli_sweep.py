@@ -58,6 +58,15 @@ def sweep(
     if workers is not None and not 1 <= workers <= 4096:
         raise GigatrainError(f"--workers must be in 1..4096, got {workers}")
     sp = load_spec(spec)
+    est = None
+    if sp.record == "all":  # every plan: say how big before anything runs (and refuse over the cap)
+        from ..sweep.every import check_row_cap, estimate_rows
+
+        est = estimate_rows(sp)
+        cap = f"max_rows {sp.max_rows:,}" if sp.max_rows is not None else "no max_rows"
+        err_console.print(f"record: all — at most {est.rows:,} rows over {sp.size:,} points ({cap}; "
+                          f"estimated in {est.wall_s:.1f} s)", highlight=False)
+        check_row_cap(sp, est)
     prog, tid = _progress_bar()
     t0 = time.perf_counter()
     first: list[int] = []
@@ -71,16 +80,17 @@ def sweep(
 
     with prog:
         summary = run_sweep(sp, out, executor="local" if local else "ray", address=address, num_cpus=workers,
-                            progress=progress, allow_catalog_change=allow_catalog_change)
+                            progress=progress, allow_catalog_change=allow_catalog_change, row_estimate=est)
     if as_json:
         sys.stdout.write(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
     else:
         t = Table(title=f"sweep {escape(sp.name)} → {escape(str(out))}", title_justify="left")
-        for c in ("points", "before", "computed", "rows", "tasks", "per task", "cpus", "wall", "pts/s"):
+        for c in ("points", "before", "computed", "rows", "tasks", "per task", "cpus", "wall", "pts/s", "rows/s"):
             t.add_column(c, justify="right")
         t.add_row(f"{summary.points_total:,}", f"{summary.points_done_before:,}", f"{summary.points_computed:,}",
                   f"{summary.rows_written:,}", f"{summary.tasks:,}", str(summary.points_per_task),
-                  str(summary.workers), f"{summary.wall_s:,.1f} s", f"{summary.points_per_s:,.1f}")
+                  str(summary.workers), f"{summary.wall_s:,.1f} s", f"{summary.points_per_s:,.1f}",
+                  f"{summary.rows_per_s:,.0f}")
         console.print(t)
         hypo = [c.describe() for c in sp.chips if c.hypothetical]
         for h in hypo:

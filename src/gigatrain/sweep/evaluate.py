@@ -7,7 +7,8 @@ system (a catalog system, or a hypothetical one from :mod:`gigatrain.sweep.whati
 ``record: best`` gives one row per point: the winner of the spec's objective, or a row with
 ``feasible = false`` and the reason (nothing fits, the chip count exceeds the system, no
 price…). ``record: pareto`` gives one row per plan on the front (``rank`` 0, 1, …), or the
-same single infeasible row. Costs are the search's steady-state figures: time to train ×
+same single infeasible row. ``record: all`` gives one row per valid candidate plan
+(:mod:`gigatrain.sweep.every`). Costs are the search's steady-state figures: time to train ×
 chips × USD per chip-hour (no failures or ramp; ``gigatrain cost`` adds those).
 """
 
@@ -16,13 +17,18 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from ..errors import GigatrainError
 from .spec import Point, SweepSpec
 from .whatif import attention_scale, build_system, price_for
+
+if TYPE_CHECKING:
+    from ..api import Resolved
+    from ..knobs import Knobs
+    from ..specs import SystemSpec
 
 SCHEMA = pa.schema([
     ("point_key", pa.string()), ("model", pa.string()), ("chip", pa.string()), ("chip_base", pa.string()),
@@ -32,9 +38,11 @@ SCHEMA = pa.schema([
     ("objective", pa.string()), ("record", pa.string()), ("rank", pa.int32()), ("feasible", pa.bool_()),
     ("reason", pa.string()),
     ("tp", pa.int32()), ("pp", pa.int32()), ("dp", pa.int32()), ("cp", pa.int32()), ("ep", pa.int32()),
-    ("vpp", pa.int32()), ("micro_batch", pa.int32()), ("zero", pa.int32()), ("recompute", pa.string()),
+    ("vpp", pa.int32()), ("micro_batch", pa.int32()), ("zero", pa.int32()), ("fsdp_shard", pa.int32()),
+    ("recompute", pa.string()), ("sequence_parallel", pa.bool_()), ("fits", pa.bool_()), ("memory_bytes", pa.float64()),
     ("step_time_s", pa.float64()), ("mfu", pa.float64()), ("memory_frac", pa.float64()),
-    ("tokens_per_s", pa.float64()), ("days_to_train", pa.float64()), ("cost_usd", pa.float64()),
+    ("tokens_per_s", pa.float64()), ("time_to_train_s", pa.float64()), ("days_to_train", pa.float64()),
+    ("cost_usd", pa.float64()),
     ("usd_per_mtoken", pa.float64()), ("energy_j", pa.float64()),
     ("candidates", pa.int64()), ("evaluated", pa.int64()), ("eval_s", pa.float64()),
 ])
@@ -54,11 +62,24 @@ def _base_row(p: Point, spec: SweepSpec, key: str, price: float | None, price_so
     return row
 
 
+def setup_point(p: Point) -> tuple[Resolved, SystemSpec, Knobs]:
+    """(resolved model and job, the variant's system, the framework's knobs with the what-if
+    attention scale) for one point — what both the search and the every-plan path evaluate on."""
+    from ..api import resolve
+    from ..catalog.frameworks import knobs_for
+
+    r = resolve(p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework)
+    system, _ = build_system(p.chip)
+    knobs = knobs_for(r.job.framework)
+    a = attention_scale(p.chip)
+    if a != 1.0:
+        knobs = replace(knobs, attention_efficiency_ratio=min(1.0, knobs.attention_efficiency_ratio * a))
+    return r, system, knobs
+
+
 def evaluate_point(p: Point, spec: SweepSpec) -> list[dict[str, Any]]:
     """Rows for one point (see the module docstring); bad input for a point is an infeasible row
     with its one-line reason, never an exception that stops the sweep."""
-    from ..api import resolve
-    from ..catalog.frameworks import knobs_for
     from ..search.engine import Constraints, search
 
     key = p.key(spec)
@@ -66,13 +87,8 @@ def evaluate_point(p: Point, spec: SweepSpec) -> list[dict[str, Any]]:
     row = _base_row(p, spec, key, price, price_source, p.framework)
     t0 = time.perf_counter()
     try:
-        r = resolve(p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework)
+        r, system, knobs = setup_point(p)
         row["framework"] = r.job.framework
-        system, _ = build_system(p.chip)
-        knobs = knobs_for(r.job.framework)
-        a = attention_scale(p.chip)
-        if a != 1.0:
-            knobs = replace(knobs, attention_efficiency_ratio=min(1.0, knobs.attention_efficiency_ratio * a))
         res = search(r.model, system, r.job, p.chips, spec.objective,
                      Constraints(max_memory_frac=spec.max_memory_frac), top=1, usd_per_chip_hour=price,
                      pareto=spec.pareto if spec.record == "pareto" else None, knobs=knobs)
@@ -91,7 +107,9 @@ def evaluate_point(p: Point, spec: SweepSpec) -> list[dict[str, Any]]:
         pl, e = c.plan, c.estimate
         r2.update(rank=i, feasible=True, tp=pl.tp, pp=pl.pp, dp=pl.dp, cp=pl.cp, ep=pl.ep, vpp=pl.vpp,
                   micro_batch=pl.micro_batch, zero=pl.zero_stage, recompute=pl.recompute,
+                  fsdp_shard=pl.fsdp_shard, sequence_parallel=pl.sequence_parallel, fits=True, memory_bytes=float(e.memory_bytes),
                   step_time_s=c.step_time_s, mfu=float(e.mfu), memory_frac=c.memory_frac,
+                  time_to_train_s=c.time_to_train_s,
                   tokens_per_s=c.global_batch * p.seq / c.step_time_s if c.step_time_s > 0 else None,
                   days_to_train=c.time_to_train_s / 86400.0 if c.time_to_train_s is not None else None,
                   cost_usd=c.cost_usd if not c.per_step else None,
@@ -111,3 +129,14 @@ def evaluate_points(points: list[Point], spec: SweepSpec) -> list[dict[str, Any]
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def evaluate_task(points: list[Point], spec: SweepSpec) -> pa.Table:
+    """One task's rows as an Arrow table (:data:`SCHEMA`): searched winners for ``best`` and
+    ``pareto``, every valid candidate for ``all``."""
+    if spec.record == "all":
+        from .every import every_plan_table
+
+        tables = [every_plan_table(p, spec) for p in points]
+        return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+    return rows_to_table(evaluate_points(points, spec))

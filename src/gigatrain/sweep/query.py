@@ -1,8 +1,9 @@
 """DuckDB over a sweep's Parquet results.
 
 The results are exposed as the view ``results`` (every finished task file, one row per point
-for ``record: best``, one per front plan for ``record: pareto``) and ``best`` (rank 0 rows of
-feasible points). Queries run in an in-memory DuckDB; nothing is written to the directory.
+for ``record: best``, one per front plan for ``record: pareto``, one per valid candidate plan
+for ``record: all``) and ``best`` (rank 0 rows of feasible points: the objective's winner in
+every mode). Queries run in an in-memory DuckDB; nothing is written to the directory.
 """
 
 from __future__ import annotations

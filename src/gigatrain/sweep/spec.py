@@ -15,8 +15,9 @@ A spec (YAML, read through :func:`gigatrain.yamlio.read_yaml`)::
     framework: [auto]                               # auto = the chip family's usual one
     usd_per_chip_hour: [null]                       # null = the chip's catalog price
     objective: cost                                 # time | time_to_train | cost | energy
-    record: best                                    # best (one row per point) | pareto
+    record: best                                    # best (one row per point) | pareto | all
     pareto: [time_to_train, cost]                   # axes when record = pareto
+    max_rows: 50M                                   # required when record = all (a cap on rows)
     max_memory_frac: 1.0
     points_per_task: auto                           # or an integer
 
@@ -40,13 +41,14 @@ from ..yamlio import read_yaml
 from .whatif import Variant, parse_variant
 
 OBJECTIVES = ("time", "time_to_train", "cost", "energy")
-RECORDS = ("best", "pareto")
+RECORDS = ("best", "pareto", "all")
 PARETO_AXES = ("time", "time_to_train", "cost", "energy", "memory", "chips")
 PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "fp32")
 FIELDS = ("name", "models", "chips", "chip_counts", "global_batch", "seq", "tokens", "precision",
           "framework", "usd_per_chip_hour", "objective", "record", "pareto", "max_memory_frac",
-          "points_per_task", "description")
+          "points_per_task", "max_rows", "description")
 MAX_POINTS = 10_000_000
+MAX_ROWS_CAP = 10**12
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ class SweepSpec:
     pareto: tuple[str, str] = ("time_to_train", "cost")
     max_memory_frac: float = 1.0
     points_per_task: int | None = None  # None = auto
+    #: record = all only: refuse to run when the estimated row count exceeds this (not part of
+    #: the fingerprint: raising the cap does not change any row)
+    max_rows: int | None = None
     raw: dict[str, Any] | None = None  # the spec as read (for the manifest)
 
     @property
@@ -212,10 +217,15 @@ def parse_spec(raw: Any, name: str = "spec") -> SweepSpec:
     ppt = raw.get("points_per_task", "auto")
     if ppt != "auto" and (isinstance(ppt, bool) or not isinstance(ppt, int) or not 1 <= ppt <= 100_000):
         raise GigatrainError(f"sweep spec: points_per_task={ppt!r}; valid: auto or an integer 1..100000")
+    max_rows: int | None = None
+    if raw.get("max_rows") is not None:
+        if record != "all":
+            raise GigatrainError(f"sweep spec: max_rows applies to record: all only (record is {record!r})")
+        max_rows = _count("max_rows", raw["max_rows"], MAX_ROWS_CAP)
     sname = str(raw.get("name", "sweep"))
     spec = SweepSpec(sname, models, chips, counts, gbs, seq, tokens, prec, fw, tuple(dict.fromkeys(prices)),
                      objective, record, (str(par[0]), str(par[1])), float(mmf),
-                     None if ppt == "auto" else int(ppt), raw)
+                     None if ppt == "auto" else int(ppt), max_rows, raw)
     if spec.size > MAX_POINTS:
         raise GigatrainError(f"sweep spec: {spec.size:,} points is over the limit of {MAX_POINTS:,}; "
                              "split the sweep")
