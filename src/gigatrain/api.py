@@ -15,7 +15,8 @@ from .catalog.hardware import get_chip, get_system
 from .catalog.models import get_model
 from .errors import GigatrainError
 from .guard import check_estimate
-from .inputs import make_job, make_plan
+from .inputs import make_job as make_job  # re-exported: api.make_job is public
+from .inputs import make_plan as make_plan  # re-exported
 from .knobs import DEFAULT_KNOBS, Knobs
 from .model.estimate import Estimate, estimate
 from .model.plans import check_tp

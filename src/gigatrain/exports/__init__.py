@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import GigatrainError, unknown_name
 from ..specs import MLASpec, ModelSpec, MoESpec
@@ -25,7 +24,14 @@ from .base import Exported, Imported, Target, apply_meta, read_meta
 if TYPE_CHECKING:
     from ..model.estimate import Estimate
 
-FORMATS: dict[str, ModuleType] = {
+class Format(Protocol):
+    """What a format module provides (each module below is one)."""
+
+    def export(self, t: Target) -> Exported: ...
+    def parse(self, files: dict[str, str]) -> Imported: ...
+
+
+FORMATS: dict[str, Format] = {
     "megatron": megatron, "megatron-bridge": bridge, "deepspeed": deepspeed,
     "torchtitan": torchtitan, "maxtext": maxtext, "neuron": neuron,
 }
@@ -34,7 +40,7 @@ __all__ = ["FORMATS", "Exported", "Imported", "Target", "estimate_config", "expo
            "read_config", "target_from_search", "target_named", "write_export"]
 
 
-def _module(fmt: str) -> ModuleType:
+def _module(fmt: str) -> Format:
     if fmt not in FORMATS:
         raise unknown_name("format", fmt, FORMATS)
     return FORMATS[fmt]
@@ -201,6 +207,7 @@ def estimate_config(imp: Imported, *, model: str | ModelSpec | None = None, chip
 
 def load_search_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
     except (OSError, json.JSONDecodeError) as e:
         raise GigatrainError(f"cannot read search result {path}: {e}") from None

@@ -40,7 +40,11 @@ def overrides(t: Target) -> tuple[dict[str, Any], list[str]]:
     margs, missing = megatron.model_args(t, FORMAT)
     a = split_args(" ".join(megatron.plan_args(t, FORMAT) + [x if not x.startswith("(") else f"'{x}'"
                                                               for x in margs]))
-    a["num_moe_experts"] = a.pop("num_experts", None)  # type: ignore[assignment]
+    experts = a.pop("num_experts", None)  # Megatron's name → the bridge's (absent: none)
+    if experts is None:
+        a.pop("num_moe_experts", None)
+    else:
+        a["num_moe_experts"] = experts
     o: dict[str, Any] = {}
     for k in _MODEL_KEYS:
         if a.get(k) not in (None, True):
@@ -70,7 +74,7 @@ def overrides(t: Target) -> tuple[dict[str, Any], list[str]]:
         o["ddp.use_megatron_fsdp"] = True
         o["ddp.data_parallel_sharding_strategy"] = a["data_parallel_sharding_strategy"]
     if "num_distributed_optimizer_instances" in a:
-        o["ddp.num_distributed_optimizer_instances"] = int(a["num_distributed_optimizer_instances"])  # type: ignore[arg-type]
+        o["ddp.num_distributed_optimizer_instances"] = int(a["num_distributed_optimizer_instances"])
     o["mixed_precision"] = MIXED[t.job.precision]
     return o, missing
 

@@ -201,7 +201,7 @@ def parse_plan(args: dict[str, Any], fmt: str = FORMAT) -> tuple[dict[str, Any],
         strategy = str(args.get("data_parallel_sharding_strategy", "optim_grads_params"))
         zero = {"no_shard": 0, "optim": 1, "optim_grads": 2, "optim_grads_params": 3}.get(strategy, 3)
     granularity = args.get("recompute_granularity")
-    recompute = {"selective": "selective", "full": "full", None: "none"}.get(granularity)  # type: ignore[arg-type]
+    recompute = {"selective": "selective", "full": "full", None: "none"}.get(granularity)
     if recompute is None:
         raise GigatrainError(f"--recompute-granularity={granularity!r}; valid: selective, full")
     precision = "fp32"

@@ -157,7 +157,8 @@ def parse(files: dict[str, str]) -> Imported:
     recompute = "selective"  # Trainer.Config's default activation_checkpoint is SelectiveAC
     fp8 = False
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and module is None and str(node.module).startswith("torchtitan.models."):
+        if (isinstance(node, ast.ImportFrom) and module is None and node.module is not None
+                and node.module.startswith("torchtitan.models.")):
             module = node.module.split(".")[2]
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             name = ast.unparse(node.targets[0])
@@ -171,7 +172,7 @@ def parse(files: dict[str, str]) -> Imported:
                 recompute = found[0]
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "model_registry" and node.args:
             arg = node.args[0]
-            if isinstance(arg, ast.Constant):
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 flavour = arg.value
             fp8 = fp8 or "Float8LinearConverter" in ast.unparse(node)
     return from_fields(vals, recompute, fp8, module, flavour)

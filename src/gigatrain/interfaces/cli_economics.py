@@ -597,8 +597,8 @@ def _cost_range(
         f"realised runs (goodput {opts.mitigation}), time–cost Pareto front",
         title_justify="left",
     )
-    for c in ("chips", "plan", "MFU", "goodput", "days", "cost", "steady-state cost", ""):
-        t.add_column(c, justify="left" if c in ("plan", "") else "right", overflow="fold")
+    for col in ("chips", "plan", "MFU", "goodput", "days", "cost", "steady-state cost", ""):
+        t.add_column(col, justify="left" if col in ("plan", "") else "right", overflow="fold")
     for i, c in enumerate(r.front):
         mark = [x for x, on in (("knee", i == r.knee), (f"← {objective}", i == r.winner),
                                 ("outside limits", not r.allowed[i])) if on]  # fmt: skip
@@ -691,7 +691,7 @@ def compare(
         f"vs {rows[0].chip}; peak basis secondary; * = Pareto-optimal in time and cost)",
         title_justify="left",
     )
-    for c in (
+    for col in (
         "chip",
         "plan",
         "MFU",
@@ -706,7 +706,7 @@ def compare(
         "",
     ):
         t.add_column(
-            c, justify="left" if c in ("chip", "plan", "price") else "right", overflow="fold"
+            col, justify="left" if col in ("chip", "plan", "price") else "right", overflow="fold"
         )
     ref_peak = math.nan
     peaks = []

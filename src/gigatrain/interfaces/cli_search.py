@@ -17,6 +17,8 @@ from ..errors import GigatrainError
 from ..specs import PRECISIONS
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from ..search.engine import Candidate, SearchResult
 
 app = typer.Typer()
@@ -124,8 +126,8 @@ def _plan_table(title: str, rows: list[Candidate], res: SearchResult, compact: b
     for c in cols:
         t.add_column(c, justify="left" if c in ("rc", "zero") else "right", no_wrap=not compact,
                      overflow="fold")
-    for i, c in enumerate(rows, 1):
-        t.add_row(*_cells(i, c, cols))
+    for i, cand in enumerate(rows, 1):
+        t.add_row(*_cells(i, cand, cols))
     return t
 
 
@@ -170,7 +172,8 @@ def render(res: SearchResult, out: Console, wide: bool = False) -> None:
 
 
 def _opt(*names: str, help: str) -> typer.models.OptionInfo:
-    return typer.Option(*names, help=help)
+    info: typer.models.OptionInfo = typer.Option(*names, help=help)  # typed Any for defaults
+    return info
 
 
 @app.command()
@@ -272,8 +275,8 @@ class _ProgressBar:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and err_console.is_terminal
         self.t0 = time.perf_counter()
-        self.bar = None
-        self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None  # set with the bar
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -287,7 +290,8 @@ class _ProgressBar:
                                 TimeRemainingColumn(), console=err_console, transient=True)
             self.bar.start()
             self.task = self.bar.add_task("search", total=total)
-        self.bar.update(self.task, completed=done, total=total)
+        if self.task is not None:
+            self.bar.update(self.task, completed=done, total=total)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -16,7 +17,7 @@ def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f}%"
 
 
-def _stats_table(title: str, stats: dict[str, dict]) -> Table:
+def _stats_table(title: str, stats: dict[str, dict[str, Any]]) -> Table:
     """Error statistics per group; short headers so 80 columns hold source names whole."""
     t = Table(title=f"{title} · |err| = |predicted/measured − 1|", title_justify="left",
               box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
@@ -30,7 +31,7 @@ def _stats_table(title: str, stats: dict[str, dict]) -> Table:
     return t
 
 
-def validation_tables(results: list[RowResult], summary: dict, console: Console, show_unsupported: bool) -> None:
+def validation_tables(results: list[RowResult], summary: dict[str, Any], console: Console, show_unsupported: bool) -> None:
     console.print(
         f"[bold]{summary['supported']}[/] of {summary['rows']} rows predicted; "
         f"{summary['unsupported']} unsupported (reasons below). rel_error = predicted/measured − 1 "

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -115,10 +115,11 @@ def write_error_bars(held_out: list[RowResult], cases: list[Case]) -> None:
 
 
 @cache
-def _table() -> dict:
+def _table() -> dict[str, Any]:
     if not ERROR_BARS.exists():
         return {"groups": {}, "evidence": {"chip": {}, "vendor": {}, "framework_vendor": {}}}
-    return read_yaml(ERROR_BARS, "error bars")
+    table: dict[str, Any] = read_yaml(ERROR_BARS, "error bars")
+    return table
 
 
 def error_bar(framework: str, vendor: str, chips: int) -> ErrorBar | None:

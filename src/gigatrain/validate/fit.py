@@ -87,10 +87,11 @@ def _memory_loss(cases: list[Case], knobs: Knobs, ooms: list[Case] | None = None
     """Median |log error| of peak memory, plus the mean log shortfall of OOM records predicted
     to fit (a run that ran out of memory must not be predicted to fit)."""
     res = score_cases(cases, knobs=knobs)
-    err = [np.log(r.memory_predicted_gib / r.memory_measured_gib) for r in res if r.memory_measured_gib]
+    err = [np.log(r.memory_predicted_gib / r.memory_measured_gib) for r in res
+           if r.memory_predicted_gib is not None and r.memory_measured_gib]
     loss = float(np.median(np.abs(err))) if err else float("inf")
     if ooms:
-        mem = np.array([r.memory_predicted_gib * GIB for r in score_cases(ooms, knobs=knobs)])
+        mem = np.array([r.memory_predicted_gib for r in score_cases(ooms, knobs=knobs)], dtype=float) * GIB
         cap = np.array([c.system.chip.hbm_bytes for c in ooms])
         total = mem + knobs.runtime_context_bytes
         # weighted so that a record predicted to fit with >20% headroom costs more than the
@@ -205,7 +206,7 @@ def leave_one_source_out(cases: list[Case], ooms: list[Case] | None = None,
         generic = generic_profile(fits)
         res = score_cases(test, overrides={fw: fits[fw][0] if fw in fits else generic for fw in mine})
         rows += res
-        out[g] = float(np.median([abs(r.rel_error) for r in res]))
+        out[g] = float(np.median([abs(r.rel_error) for r in res if r.rel_error is not None]))
         if progress:
             progress(g, out[g])
     return out, rows

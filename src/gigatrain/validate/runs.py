@@ -133,8 +133,8 @@ def row_problem(r: dict[str | None, str | None]) -> str | None:
 
 
 @cache
-def _catalog_by_shape() -> dict[tuple, ModelSpec]:
-    out: dict[tuple, ModelSpec] = {}
+def _catalog_by_shape() -> dict[tuple[int, ...], ModelSpec]:
+    out: dict[tuple[int, ...], ModelSpec] = {}
     for m in load_models().values():
         out.setdefault((m.num_layers, m.hidden_size, m.num_attention_heads, m.vocab_size), m)
         out.setdefault((m.num_layers, m.hidden_size, m.num_attention_heads), m)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def score_cases(cases: list[Case], knobs: Knobs | None = None,
                 overrides: dict[str, Knobs] | None = None) -> list[RowResult]:
     """Predict each case with its framework's knobs (``overrides`` by framework slug, or one
     ``knobs`` for all)."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for i, c in enumerate(cases):
         groups[(c.model, c.system.slug, c.job)].append(i)
     out: list[RowResult | None] = [None] * len(cases)
@@ -112,7 +113,7 @@ def score_rows(rows: Iterable[dict[str, str]], knobs: Knobs | None = None,
     return results
 
 
-def _stats(errs: list[float]) -> dict[str, float | int]:
+def _stats(errs: list[float]) -> dict[str, float | int | None]:
     a = np.abs(np.array(errs)) if errs else np.array([np.nan])
     signed = np.array(errs) if errs else np.array([np.nan])
     return {
@@ -124,25 +125,29 @@ def _stats(errs: list[float]) -> dict[str, float | int]:
     }
 
 
-def summarize(results: list[RowResult]) -> dict:
+def summarize(results: list[RowResult]) -> dict[str, Any]:
     ok = [r for r in results if r.status == "ok"]
     grade_a = [r for r in results if r.spec_grade == "A"]
     by_group: dict[str, list[float]] = defaultdict(list)
     by_chip: dict[str, list[float]] = defaultdict(list)
-    for r in ok:
-        by_group[r.source_group].append(r.rel_error)  # type: ignore[arg-type]
-        by_chip[r.chip_type].append(r.rel_error)  # type: ignore[arg-type]
-    mem = [r.memory_predicted_gib / r.memory_measured_gib - 1 for r in ok if r.memory_measured_gib]
+    # every "ok" row has a prediction, its error and its predicted memory
+    errs = [(r, r.rel_error) for r in ok if r.rel_error is not None]
+    for r, e in errs:
+        by_group[r.source_group].append(e)
+        by_chip[r.chip_type].append(e)
+    mem = [r.memory_predicted_gib / r.memory_measured_gib - 1 for r in ok
+           if r.memory_predicted_gib is not None and r.memory_measured_gib]
     mem_tt = [r.memory_predicted_gib / r.memory_measured_gib - 1 for r in ok
-              if r.memory_measured_gib and r.source_group.startswith("torchtitan")]
+              if r.memory_predicted_gib is not None and r.memory_measured_gib
+              and r.source_group.startswith("torchtitan")]
     return {
         "rows": len(results),
         "supported": len(ok),
         "unsupported": len(results) - len(ok),
         "grade_a_rows": len(grade_a),
         "grade_a_supported_fraction": (sum(r.status == "ok" for r in grade_a) / len(grade_a)) if grade_a else None,
-        "overall": _stats([r.rel_error for r in ok]),  # type: ignore[misc]
-        "grade_a": _stats([r.rel_error for r in ok if r.spec_grade == "A"]),  # type: ignore[misc]
+        "overall": _stats([e for _, e in errs]),
+        "grade_a": _stats([e for r, e in errs if r.spec_grade == "A"]),
         "by_source": {k: _stats(v) for k, v in sorted(by_group.items())},
         "by_chip": {k: _stats(v) for k, v in sorted(by_chip.items())},
         "memory": _stats(mem),
@@ -150,7 +155,7 @@ def summarize(results: list[RowResult]) -> dict:
     }
 
 
-def result_dict(r: RowResult) -> dict:
+def result_dict(r: RowResult) -> dict[str, Any]:
     return asdict(r)
 
 
