@@ -46,7 +46,7 @@ class ServingKnobs:
     gemm_half_scale: float = 0.1
     #: fitted: routed-expert GEMMs (grouped GEMMs over many small experts: Triton fused_moe,
     #: DeepGEMM, CUTLASS grouped) reach this fraction of the dense GEMM efficiency
-    expert_gemm_efficiency_scale: float = 0.625
+    expert_gemm_efficiency_scale: float = 0.554
     #: attention kernels reach this fraction of the best GEMM efficiency (FA3 on H100 ≈ 0.65 of
     #: peak vs 0.80 GEMM: achievable.md §4.1; same value as the training model's knob)
     attention_efficiency_ratio: float = 0.75
@@ -61,11 +61,19 @@ class ServingKnobs:
     step_overhead_s: float = 0.21e-3
     #: fitted: host time per sequence per iteration (scheduler bookkeeping, sampling, output
     #: processing run per request on the CPU; grows with the batch, not with the chips)
-    per_seq_step_overhead_s: float = 0.14e-6
+    per_seq_step_overhead_s: float = 0.034e-6
     #: fitted: fixed time to first token outside the model when requests come through an API
     #: server (HTTP, tokenisation, scheduling the new request, streaming the first token back);
     #: fitted on InferenceMAX (OpenAI-compatible servers); in-process benchmarks do not pay it
-    ttft_overhead_s: float = 0.044
+    ttft_overhead_s: float = 0.0217
+    #: fitted: host time per prompt token before prefill when requests come through an API server
+    #: (text tokenisation, input processing, prefix-cache block hashing; none of it is split
+    #: over the chips); in-process benchmarks pass token ids and do not pay it
+    ttft_per_prompt_token_s: float = 6.4e-6
+    #: fitted: squared coefficient of variation of request arrivals at the prefill queue
+    #: (Kingman's G/D/1 wait ρ/(1−ρ)·c_a²/2·S). Poisson arrivals = 1; a closed-loop client whose
+    #: C requests start together and finish after similar lengths arrives in waves (> 1)
+    arrival_scv: float = 2.26
 
     # --- communication ---------------------------------------------------------------------
     #: latency of one small all-reduce in tier latency steps: engines use one-shot/two-shot

@@ -13,8 +13,13 @@ not split by head and is replicated on every TP rank, which is why engines serve
 with data-parallel attention (each rank caches only its own requests). Paged allocation rounds
 a sequence up to whole blocks (Kwon et al. 2023, PagedAttention).
 
-Ignored: sliding-window layers (gpt-oss alternates 128-token windows: its cache is about half
-of what is counted here), prefix caching, KV-cache quantisation scales.
+Sliding-window layers hold and read at most ``window`` tokens of context (vLLM's hybrid KV-cache
+manager allocates sliding-window layers only their window, v0.10+; FlashAttention/FlashInfer
+read only the window). ``ModelSpec`` does not describe windows, so the layouts are listed here
+per family with their source (:data:`SLIDING_WINDOWS`); every other model is full attention.
+
+Ignored: prefix caching, KV-cache quantisation scales, chunked attention (Llama 4 chunks of
+8192 on RoPE layers: no effect at the ≤ 8k contexts of the validation rows).
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from ..model.workload import (
     layer_counts,
 )
 from ..specs import ModelSpec
+
+#: slug prefix → (window tokens, share of layers with that window). gpt-oss: alternating banded
+#: windows of 128 tokens and dense layers (OpenAI gpt-oss model card, arXiv:2508.10925 §2.1,
+#: Aug 2025; shared/facts/models.md). Gemma 2: alternating 4096-token local and global layers
+#: (Gemma Team 2024, arXiv:2408.00118 Table 1).
+SLIDING_WINDOWS: dict[str, tuple[float, float]] = {"gpt-oss": (128.0, 0.5), "gemma-2": (4096.0, 0.5)}
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,17 @@ class ServedModel:
     attn_core_flops_per_ctx: float  # QKᵀ + AV per token per unit of context per layer
     gemms_per_layer: int
     ffn_width: float  # widest per-token FFN intermediate (activation workspace)
+    window: float = 0.0  # sliding-window tokens of the windowed layers (0 = none)
+    window_share: float = 0.0  # share of layers that are windowed
+
+    def ctx_eff(self, ctx):  # type: ignore[no-untyped-def]
+        """Context tokens held/read per layer on average for a sequence at context ``ctx``
+        (windowed layers see at most ``window`` tokens; works on floats and arrays)."""
+        if not self.window_share:
+            return ctx
+        import numpy as np
+
+        return (1.0 - self.window_share) * ctx + self.window_share * np.minimum(ctx, self.window)
 
 
 @cache
@@ -73,6 +95,7 @@ def served_model(model: ModelSpec) -> ServedModel:
     else:
         kv_el = 2.0 * nkv * dh
     attn_mm = 2.0 * c0.attn_params
+    win = next((w for k, w in SLIDING_WINDOWS.items() if model.slug.startswith(k)), (0.0, 0.0))
     moe_fixed = moe_experts = 0.0
     moe_flops = routed = 0.0
     experts = top_k = expert_ffn = 0
@@ -100,6 +123,7 @@ def served_model(model: ModelSpec) -> ServedModel:
         routed_flops_per_token=routed, expert_ffn=expert_ffn,
         attn_matmul_flops_per_token=attn_mm, attn_core_flops_per_ctx=c0.attn_core_flops_fwd_full,
         gemms_per_layer=c0.gemm_count, ffn_width=ffn_width,
+        window=win[0], window_share=win[1],
     )
 
 

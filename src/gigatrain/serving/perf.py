@@ -143,6 +143,7 @@ class _Stage:
             op = 2.0 * tok_per_expert * s.hidden * s.expert_ffn / (tp / a.ep)
             eff = self._eff(op) * k.expert_gemm_efficiency_scale
             t_gemm = t_gemm + np.maximum(expert_read / self.bw, exp_flops / (self.peak * eff))
+        ctx = s.ctx_eff(ctx)  # sliding-window layers read at most their window
         kv_read = seqs * ctx * self.kv_tok_chip * (tp / attn_share)
         attn_flops = tokens * ctx * s.attn_core_flops_per_ctx * self.layers / attn_share
         attn_eff = self.e_max * k.attention_efficiency_ratio
@@ -173,7 +174,7 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
     spec = a.spec_tokens
     # ---------------- memory
     seq_tokens = np.ceil((isl + osl + spec) / k.kv_block_tokens) * k.kv_block_tokens
-    kv_seq_chip = st.kv_tok_chip * seq_tokens
+    kv_seq_chip = st.kv_tok_chip * s.ctx_eff(seq_tokens)
     chunk = float(k.prefill_chunk_tokens)
     workspace = chunk * (ACT_BYTES * (4.0 * s.hidden + 3.0 * s.ffn_width / tp) + 4.0 * s.vocab / tp)
     free = chip.hbm_bytes * k.memory_utilization - st.weights_bytes - workspace
@@ -217,15 +218,23 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
     interfere = np.where(disagg | a.static, 0.0, (C / osl) * pf_cost)
     tpot = t_iter / exp_tokens + interfere
     svc = np.where(disagg, p_cost, pf_cost)  # engine time a prefill occupies
-    front = np.where(a.api_server, k.ttft_overhead_s, 0.0)
+    front = np.where(a.api_server, k.ttft_overhead_s + k.ttft_per_prompt_token_s * isl, 0.0)
     lat = np.where(disagg, p_lat + t_kv, pp * pf_lat) + front
-    ttft = lat + t_iter / 2.0
+    step_wait = np.where(disagg, 0.0, t_iter / 2.0)
+    ttft = lat + step_wait
+    decode_s = np.maximum(osl - 1.0, 0.0) * tpot
+    # closed-loop asymptote (Denning & Buzen 1978 operational bounds): the prefill server is the
+    # bottleneck once C·svc/workers exceeds the rest of the cycle; every request then waits for the
+    # prefills of the C others, cycle = C·svc/workers
+    floor = np.maximum(C * svc / workers - decode_s, 0.0) + front + step_wait
     for _ in range(30):  # closed loop: λ depends on the cycle, the queue on λ
-        cycle = ttft + np.maximum(osl - 1.0, 0.0) * tpot
+        cycle = ttft + decode_s
         lam = C / cycle
-        rho = np.minimum(lam * svc / workers, 0.98)
-        wait = rho * svc / (2.0 * (1.0 - rho))
-        ttft = np.where(disagg, lat + wait, lat + wait + t_iter / 2.0)
+        rho = np.minimum(lam * svc / workers, 0.95)
+        # G/D/1 (Kingman 1961): W = ρ/(1−ρ)·(c_a² + c_s²)/2·S with deterministic service c_s² = 0;
+        # c_a² = ``arrival_scv`` (closed-loop clients that start together arrive in waves)
+        wait = rho * svc * k.arrival_scv / (2.0 * (1.0 - rho))
+        ttft = np.maximum(lat + wait + step_wait, floor)
     static_ttft = pp * (C * pf_cost + (pf_lat - pf_cost)) + k.step_overhead_s + front
     ttft = np.where(a.static, static_ttft, ttft)
     cycle = ttft + np.maximum(osl - 1.0, 0.0) * tpot

@@ -23,10 +23,10 @@ from ..serving.knobs import DEFAULT_SERVING_KNOBS, ServingKnobs
 from .serving import ServingCase, Unsupported, metric_class, score_cases, shipped_cases
 
 FIT_KNOBS = ("decode_bandwidth_scale", "kv_bandwidth_scale", "expert_gemm_efficiency_scale", "prefill_efficiency_scale", "kernel_overhead_scale",
-             "step_overhead_s", "per_seq_step_overhead_s", "ttft_overhead_s")
+             "step_overhead_s", "per_seq_step_overhead_s", "ttft_overhead_s", "ttft_per_prompt_token_s", "arrival_scv")
 _BOUNDS = {"decode_bandwidth_scale": (0.3, 1.15), "kv_bandwidth_scale": (0.2, 1.1), "expert_gemm_efficiency_scale": (0.1, 1.0), "prefill_efficiency_scale": (0.1, 1.25),
            "kernel_overhead_scale": (0.0, 5.0), "step_overhead_s": (0.0, 0.02), "ttft_overhead_s": (0.0, 0.3),
-           "per_seq_step_overhead_s": (0.0, 1e-4)}
+           "per_seq_step_overhead_s": (0.0, 1e-4), "ttft_per_prompt_token_s": (0.0, 2e-5), "arrival_scv": (0.5, 20.0)}
 
 
 def loss(cases: list[ServingCase | Unsupported], knobs: ServingKnobs) -> float:
