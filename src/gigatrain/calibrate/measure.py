@@ -183,9 +183,8 @@ def _op_times(prof: Any, device: Any) -> dict[str, float]:
     mm = att = total = 0.0
     for ev in prof.key_averages():
         if device.type == "cuda":
-            t = getattr(ev, "device_time_total", None)
-            if t is None:
-                t = getattr(ev, "cuda_time_total", 0.0)
+            t_dev = getattr(ev, "device_time_total", None)  # older torch: cuda_time_total
+            t = t_dev if t_dev is not None else getattr(ev, "cuda_time_total", 0.0)
         else:
             t = ev.self_cpu_time_total
         t_s = float(t) / 1e6
@@ -279,7 +278,7 @@ def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, war
             loss = torch.nn.functional.cross_entropy(logits.float().view(-1, spec.vocab_size), y.view(-1))
             synchronize(dev)
             t1 = time.perf_counter()
-            (scaler.scale(loss) if scaler else loss).backward()
+            (scaler.scale(loss) if scaler else loss).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             synchronize(dev)
             t2 = time.perf_counter()
         if scaler:

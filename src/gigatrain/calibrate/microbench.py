@@ -19,6 +19,7 @@ work the device does, so it *lowers* the reported attention efficiency, as it sh
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import statistics
@@ -380,7 +381,7 @@ def _collective_task(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
         n = dist.get_world_size()
         for numel in (1 << 16, 1 << 20, 1 << 24):
             x = _randn(torch, (numel,), torch.float32, dev)
-            t_call = time_per_call(lambda x=x: dist.all_reduce(x), dev, warmup=s.warmup,
+            t_call = time_per_call(functools.partial(dist.all_reduce, x), dev, warmup=s.warmup,
                                    repeats=s.repeats, sample_s=s.sample_s, max_batch=50)
             size = numel * 4.0
             rows.append({"op": "all_reduce", "world_size": n, "bytes": size, "time_s": t_call,

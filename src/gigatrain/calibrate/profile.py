@@ -35,7 +35,7 @@ import statistics
 import subprocess
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import yaml
@@ -347,6 +347,17 @@ def load_profile(path: str | Path) -> DeviceProfile:
 # ---------------------------------------------------------------------------- applying
 
 
+class _ChipFigures(TypedDict):
+    """The ChipSpec fields a profile sets."""
+
+    matmul_efficiency: float
+    matmul_half_flops: float
+    hbm_bandwidth_bytes_per_s: float
+    hbm_efficiency: float
+    kernel_overhead_s: float
+    elementwise_bandwidth_bytes_per_s: float
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "device"
 
@@ -366,7 +377,7 @@ def apply_profile(chip: ChipSpec | None, profile: DeviceProfile, dtype: str | No
     labels = {"calibration_profile": profile.describe(),
               "attention_efficiency": f"{profile.attention_efficiency:.4g}",
               "elementwise_bandwidth_bytes_per_s": f"{profile.elementwise_bandwidth_bytes_per_s:.4g}"}
-    figures = dict(matmul_efficiency=eff, matmul_half_flops=half,
+    figures = _ChipFigures(matmul_efficiency=eff, matmul_half_flops=half,
                    hbm_bandwidth_bytes_per_s=profile.hbm_bandwidth_bytes_per_s, hbm_efficiency=1.0,
                    kernel_overhead_s=profile.kernel_overhead_s,
                    elementwise_bandwidth_bytes_per_s=profile.elementwise_bandwidth_bytes_per_s)

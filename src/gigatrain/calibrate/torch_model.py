@@ -60,8 +60,9 @@ def build_model(spec: ModelSpec, max_seq: int = 2048) -> Any:
     Weights are drawn from N(0, 0.02²) (GPT-2 init); norms start at one.
     """
     torch = _require_torch()
-    nn = torch.nn
+    from torch import Tensor, nn  # typed: the modules below subclass the real nn.Module
     F = torch.nn.functional
+
     check_buildable(spec)
     h, nh, nkv, dh = spec.hidden_size, spec.num_attention_heads, spec.num_kv_heads, spec.head_dim_eff
     if spec.learned_position_embeddings and max_seq > spec.learned_position_embeddings:
@@ -127,6 +128,9 @@ def build_model(spec: ModelSpec, max_seq: int = 2048) -> Any:
             return x + (self.post2(m) if self.post2 is not None else m)
 
     class Decoder(nn.Module):
+        rope_cos: Tensor  # buffers (with rotary embeddings)
+        rope_sin: Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Embedding(spec.vocab_size, h)
@@ -162,8 +166,9 @@ def build_model(spec: ModelSpec, max_seq: int = 2048) -> Any:
     def _init_weights(mod: Any) -> None:
         if isinstance(mod, nn.Linear | nn.Embedding):
             nn.init.normal_(mod.weight, std=0.02)
-            if getattr(mod, "bias", None) is not None:
-                nn.init.zeros_(mod.bias)
+            bias = getattr(mod, "bias", None)  # Embedding has none
+            if bias is not None:
+                nn.init.zeros_(bias)
 
     return Decoder()
 
