@@ -47,7 +47,7 @@ class _CallableSearchPackage(types.ModuleType):
 
         return _search(*args, **kwargs)
 
-    @property  # type: ignore[misc]
+    @property
     def __doc__(self) -> str:  # type: ignore[override]
         from .public import search as _search
 

@@ -206,7 +206,10 @@ def exit_code_for(err: GigatrainError) -> int:
 
 
 def _command_name(info: typer.models.CommandInfo) -> str:
-    return info.name or info.callback.__name__.lower().replace("_", "-")  # Typer's rule
+    if info.name:
+        return info.name
+    assert info.callback is not None  # @app.command() always registers its function
+    return info.callback.__name__.lower().replace("_", "-")  # Typer's rule
 
 
 def _stub(info: typer.models.CommandInfo) -> typer.models.CommandInfo:

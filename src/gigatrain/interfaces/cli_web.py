@@ -47,7 +47,7 @@ def serve(
     _need("uvicorn")
     import uvicorn
 
-    from .web.app import HOSTS_ENV, LOOPBACK_HOSTS
+    from .web.guard import HOSTS_ENV, LOOPBACK_HOSTS
 
     hosts = [h.strip() for h in (allow_host or []) if h.strip()]
     if host not in (*LOOPBACK_HOSTS, "0.0.0.0", "::"):
