@@ -18,10 +18,11 @@ GRPO) does, in order:
 3. **training**: the policy (and PPO's critic) trained on all generated tokens, in
    ``train_steps_per_rl_step`` optimizer steps: time from the training model
    (:func:`gigatrain.model.estimate.estimate`) with the given plan.
-4. **weight sync** ("refit"): the new policy weights go to the generation engine:
-   colocated = reshard in HBM (2 × weight bytes per chip at streaming bandwidth) plus the
-   engine's sleep/wake (``colocated_switch_s``); disaggregated = broadcast of the bf16
-   weights from the trainers over the tier that joins the two pools.
+4. **weight sync** ("refit"): the new policy weights go to the generation engine: each
+   generation chip receives its 1/gen_tp shard at ``refit_bytes_per_s`` (gather from the
+   training layout, conversion, bucketed hand-off); colocated adds the engine's sleep/wake
+   (``colocated_switch_s``); disaggregated is at least the broadcast over the tier that joins
+   the two pools.
 
 Placement: ``colocated`` runs 1–4 one after another on all chips; ``disaggregated`` puts
 ``rollout_fraction`` of the chips on generation and overlaps generation of step n+1 with
@@ -71,6 +72,13 @@ class RLSpec:
     off_policy_steps: int = 0  # ≥ 1 overlaps generation with training (disaggregated only)
     tail_factor: float = 1.0  # longest response / mean response (rollout waits for it)
     colocated_switch_s: float = 5.0  # engine sleep/wake + memory offload per step (ESTIMATE)
+    #: fitted: effective rate (bytes/s) at which one generation chip receives its shard of the new
+    #: policy during refit: trainers gather their TP/PP/EP shards, convert them to the inference
+    #: layout and stream them in buckets (CUDA IPC when colocated, NCCL broadcast otherwise;
+    #: NeMo-RL ``refit``, verl ``sync_weights``); far below link bandwidth because the gather,
+    #: format conversion and per-tensor hand-off are serialised. Fitted on NeMo-RL step times
+    #: (``python -m gigatrain.validate.serving_posttrain --fit``)
+    refit_bytes_per_s: float = 1.0e9
     #: HBM share the generation engine may take when colocated with the trainer (verl's GRPO
     #: examples set rollout.gpu_memory_utilization 0.6; ESTIMATE for other frameworks); the
     #: serving default applies when disaggregated; 0 = the serving default always
@@ -182,13 +190,15 @@ def rl_estimate(model: ModelSpec, system: SystemSpec, chips: int, spec: RLSpec, 
     forwards = 1 + int(spec.kl_reference) + int(spec.learned_reward) + (1 if spec.algorithm == "ppo" else 0)
     t_logp = forwards * spec.train_steps_per_rl_step * (compute / 3.0 + e.time_breakdown.get("time/comm/tp", 0.0) / 3.0)
     weight_bytes = params_total(model) * DTYPE_BYTES.get(spec.gen_dtype, 2.0)
+    # refit: every generation chip receives its 1/gen_tp shard of the policy at the refit rate,
+    # all replicas in parallel; a disaggregated pool cannot receive faster than the tier joining
+    # the pools carries it
+    t_sync = weight_bytes / spec.gen_tp / spec.refit_bytes_per_s
     if spec.placement == "colocated":
-        per_chip = weight_bytes / (train_plan.tp * train_plan.pp)
-        bw = system.chip.hbm_bandwidth_bytes_per_s * system.chip.hbm_efficiency
-        t_sync = 2.0 * per_chip / bw + spec.colocated_switch_s
+        t_sync += spec.colocated_switch_s
     else:
         tier = system.tier_for_group(chips)
-        t_sync = tier.latency_s + weight_bytes / (train_chips * tier.bandwidth_bytes_per_s * tier.efficiency)
+        t_sync = max(t_sync, tier.latency_s + weight_bytes / (train_chips * tier.bandwidth_bytes_per_s * tier.efficiency))
     parts = {"rollout": t_roll, "logprobs": t_logp, "train": t_train, "weight_sync": t_sync}
     if spec.placement == "disaggregated" and spec.off_policy_steps >= 1:
         step = max(t_roll, t_logp + t_train) + t_sync

@@ -70,6 +70,7 @@ class ServedModel:
     attn_matmul_flops_per_token: float  # the attention projections' share of a layer's FLOPs
     attn_core_flops_per_ctx: float  # QKᵀ + AV per token per unit of context per layer
     gemms_per_layer: int
+    moe_gemms_per_layer: int  # GEMMs of one MoE layer (router, experts, shared experts, attention)
     ffn_width: float  # widest per-token FFN intermediate (activation workspace)
     window: float = 0.0  # sliding-window tokens of the windowed layers (0 = none)
     window_share: float = 0.0  # share of layers that are windowed
@@ -122,7 +123,8 @@ def served_model(model: ModelSpec) -> ServedModel:
         dense_flops_per_token=c0.matmul_flops_fwd, moe_flops_per_token=moe_flops,
         routed_flops_per_token=routed, expert_ffn=expert_ffn,
         attn_matmul_flops_per_token=attn_mm, attn_core_flops_per_ctx=c0.attn_core_flops_fwd_full,
-        gemms_per_layer=c0.gemm_count, ffn_width=ffn_width,
+        gemms_per_layer=c0.gemm_count, moe_gemms_per_layer=costs[1].gemm_count if model.moe is not None else c0.gemm_count,
+        ffn_width=ffn_width,
         window=win[0], window_share=win[1],
     )
 

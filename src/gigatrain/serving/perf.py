@@ -93,7 +93,11 @@ class _Stage:
         self.peak_attn = chip.peak("bf16")
         self.e_max = chip.matmul_efficiency * k.prefill_efficiency_scale
         self.f_half = chip.matmul_half_flops
-        self.kernel_s = chip.kernel_overhead_s * k.kernel_overhead_scale * k.kernels_per_layer
+        # kernels per layer: its GEMMs (counted from structure: MLA and MoE layers launch more)
+        # plus the non-GEMM kernels (norms, RoPE, attention, activation, residual)
+        self.kernels = (self.n_dense * (s.gemms_per_layer + k.kernels_per_layer)
+                        + self.n_moe * (s.moe_gemms_per_layer + k.kernels_per_layer))
+        self.kernel_s = chip.kernel_overhead_s * k.kernel_overhead_scale
         self.tp_bw, self.tp_lat, self.tp_inr = _tier_cols(system, a.tp)
         self.ep_bw, self.ep_lat, _ = _tier_cols(system, a.ep)
         self.pp_bw, self.pp_lat, _ = _tier_cols(system, a.pp, a.tp)
@@ -161,7 +165,7 @@ class _Stage:
         n_ar = n_ar + np.where(dpa & (ep == 1), 2.0 * self.n_moe, 0.0)
         t_comm = np.where(tp > 1, n_ar * t_ar + n_a2a * t_a2a, 0.0)
         t_pp = np.where(self.pp > 1, self.pp_lat + msg / self.pp_bw, 0.0)
-        t_kernel = self.layers * self.kernel_s
+        t_kernel = self.kernels * self.kernel_s
         return {"gemm": t_gemm, "attention": t_attn, "comm": t_comm + t_pp, "kernels": t_kernel}
 
 
