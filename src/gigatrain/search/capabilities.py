@@ -10,6 +10,7 @@ a plan the framework runs; :func:`unrunnable_reasons` says why a given plan is n
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from ..specs import ModelSpec, Plan
 from .space import Axes
 
 
-def _meet(allowed: tuple | None, offered: tuple) -> tuple:
+def _meet(allowed: tuple[Any, ...] | None, offered: tuple[Any, ...]) -> tuple[Any, ...]:
     return offered if allowed is None else tuple(v for v in allowed if v in offered)
 
 

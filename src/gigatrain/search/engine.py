@@ -40,7 +40,7 @@ from ..catalog.prices import choose_price
 from ..errors import GigatrainError
 from ..knobs import Knobs
 from ..model.estimate import SECONDS_PER_DAY, Estimate, estimate, evaluate
-from ..model.plans import PlanArrays, valid_mask
+from ..model.plans import PlanArrays, divisors, valid_mask
 from ..pareto import pareto_front
 from ..specs import Job, ModelSpec, Plan, SystemSpec
 from ..units import gib
@@ -693,7 +693,7 @@ def diagnose(model: ModelSpec, system: SystemSpec, job: Job, cases: list[_Case],
 def _no_layout(model: ModelSpec, job: Job, counts: list[int], batches: list[int], axes: Axes,
                where: str) -> Diagnosis:
     """No candidate at all: explain the divisibility that failed."""
-    from .space import divisors, layouts
+    from .space import layouts
 
     n, g = counts[0], batches[0]
     heads = model.num_attention_heads

@@ -40,6 +40,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class Axes:
     #: fewest tokens per context-parallel rank (seq_len / cp) tried
     min_cp_tokens: int = 1024
 
-    def restricted(self) -> dict[str, tuple]:
+    def restricted(self) -> dict[str, tuple[Any, ...]]:
         """The axes that are restricted, by name."""
         names = ("tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero_stage", "recompute",
                  "sequence_parallel")
@@ -87,13 +88,14 @@ class Axes:
         """The same axes with ``name`` unrestricted (for the nothing-fits diagnosis)."""
         if name == "cp":
             return replace(self, cp=None, max_cp=1 << 30, min_cp_tokens=1)
-        return replace(self, **{name: None})
+        unrestricted: dict[str, Any] = {name: None}  # one of the tuple axes
+        return replace(self, **unrestricted)
 
 
 FULL_AXES = Axes()
 
 
-def _allow(values: np.ndarray, allowed: tuple | None) -> np.ndarray:
+def _allow(values: np.ndarray, allowed: tuple[Any, ...] | None) -> np.ndarray:
     if allowed is None:
         return values
     return values[np.isin(values, np.asarray(allowed, dtype=values.dtype))]
@@ -362,7 +364,7 @@ def chip_counts(spec: ChipsSpec, system: SystemSpec) -> list[int]:
         if not counts or counts[0] < 1:
             raise GigatrainError(f"chips list {list(spec)!r} must hold positive counts")
     else:
-        lo, hi = parse_range("chips", spec)  # type: ignore[arg-type]
+        lo, hi = parse_range("chips", spec)
         counts_set = _geometric(lo, hi)
         node = system.chips_per_node
         first = -(-lo // node) * node
