@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ...inputs import MAX_CHIPS
 from ...serving.deploy import SERVING_DTYPES
 from . import service
 
-MAX_CHIPS = 10_000_000
 MAX_DEGREE = 1_000_000
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import GigatrainError, unknown_name
+from ...model.plans import divisors
 
 #: a pasted config.json may hold at most this many keys (all levels) and this much nesting
 MAX_CONFIG_KEYS = 400
@@ -227,11 +228,6 @@ def fleet_rounding(chip: str, system: str | None, chips: int, global_batch: int,
     return runnable_chips(chips, sys_spec.max_chips, global_batch, **plan)
 
 
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
-    return sorted({*small, *(n // d for d in small)})
-
-
 def runnable_chips(fleet: int, cluster_max: int, global_batch: int, *, tp: int = 1,
                    pp: int = 1, cp: int = 1, micro_batch: int = 1, **_: Any) -> tuple[int, str]:
     """The largest chip count ≤ ``fleet`` (and ≤ the system's ``cluster_max``) that a plan
@@ -245,7 +241,7 @@ def runnable_chips(fleet: int, cluster_max: int, global_batch: int, *, tp: int =
     if model_par > cap:
         raise GigatrainError(f"tp×pp×cp = {model_par:,} needs more chips than the "
                              f"{cap:,} available")
-    dp = max(d for d in _divisors(global_batch // micro_batch) if d <= cap // model_par)
+    dp = max(int(d) for d in divisors(global_batch // micro_batch) if d <= cap // model_par)
     chips = model_par * dp
     why = (f"{chips:,} of {int(fleet):,} chips: tp×pp×cp = {model_par:,} times dp = {dp:,}, "
            f"the largest data-parallel size that divides the global batch ({global_batch:,} "
