@@ -74,7 +74,8 @@ def test_rl_bad_input() -> None:
 
 def test_posttrain_validation_bars() -> None:
     """Regression bars on the shipped post-training runs (README figures): SFT/LoRA throughput
-    (NeMo, Megatron-Bridge, Automodel) median ≤ 15%; RL step time median ≤ 31%."""
+    (NeMo, Megatron-Bridge, Automodel) median ≤ 15%; RL step time median ≤ 14% (measured 12.4%
+with the fitted refit rate; the issue's bar is 20%)."""
     from gigatrain.validate.serving_posttrain import score_posttrain, summarize_posttrain
 
     res = score_posttrain()
@@ -84,5 +85,6 @@ def test_posttrain_validation_bars() -> None:
     import numpy as np
 
     assert float(np.median(sft)) <= 0.15
-    assert g["nemo_rl_perf_summary|step_time_s"]["median_abs_error"] <= 0.31
+    assert g["nemo_rl_perf_summary|step_time_s"]["median_abs_error"] <= 0.14
+    assert g["nemo_rl_perf_summary|tokens_per_s_per_chip"]["median_abs_error"] <= 0.19
     assert g["nemo_rl_perf_summary|step_time_s"]["rows"] >= 30

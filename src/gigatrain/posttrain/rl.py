@@ -78,7 +78,7 @@ class RLSpec:
     #: NeMo-RL ``refit``, verl ``sync_weights``); far below link bandwidth because the gather,
     #: format conversion and per-tensor hand-off are serialised. Fitted on NeMo-RL step times
     #: (``python -m gigatrain.validate.serving_posttrain --fit``)
-    refit_bytes_per_s: float = 1.0e9
+    refit_bytes_per_s: float = 6.3e8
     #: HBM share the generation engine may take when colocated with the trainer (verl's GRPO
     #: examples set rollout.gpu_memory_utilization 0.6; ESTIMATE for other frameworks); the
     #: serving default applies when disaggregated; 0 = the serving default always

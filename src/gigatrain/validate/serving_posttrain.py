@@ -81,7 +81,7 @@ def _model_slug(name: str) -> str | None:
     return None
 
 
-def _predict(r: dict[str, str]) -> tuple[float, str] | str:
+def _predict(r: dict[str, str], rl_changes: dict | None = None) -> tuple[float, str] | str:
     """(predicted value, '') or the reason the row is unsupported."""
     src, task, metric = r["source_group"], r["task"], r["metric"]
     slug = _model_slug(r["model_name"])
@@ -96,7 +96,7 @@ def _predict(r: dict[str, str]) -> tuple[float, str] | str:
     fp8 = "fp8" in r["precision"].lower()
     precision = "fp8" if fp8 else "bf16"
     if src == "nemo_rl_perf_summary":
-        return _predict_rl(r, model, system, chips, precision)
+        return _predict_rl(r, model, system, chips, precision, rl_changes or {})
     if src == "torchtune_readme":
         if chips != 8 or "offload" in layout.lower() or "fsdp" not in layout.lower():
             return "torchtune row on one GPU, with CPU offload, or without FSDP: not represented"
@@ -133,7 +133,7 @@ def _predict(r: dict[str, str]) -> tuple[float, str] | str:
 
 
 def _predict_rl(r: dict[str, str], model: ModelSpec, system: SystemSpec, chips: int,
-                precision: str) -> tuple[float, str] | str:
+                precision: str, rl_changes: dict) -> tuple[float, str] | str:
     layout = r["parallel_layout"]
     g = re.search(r"generation \[TP,PP\]=\[(\d+),(\d+)\]", layout)
     t = re.search(r"training \[TP,CP,EP,PP,VPP\]=\[([^\]]*)\]", layout)
@@ -161,7 +161,7 @@ def _predict_rl(r: dict[str, str], model: ModelSpec, system: SystemSpec, chips: 
     spec = RLSpec(prompts_per_step=g_seqs, samples_per_prompt=1, prompt_len=RL_PROMPT_TOKENS, response_len=resp,
                   train_steps_per_rl_step=max(g_seqs // t_seqs, 1), gen_tp=gen_tp,
                   gen_dtype="fp8" if precision == "fp8" else "bf16", placement=placement,  # type: ignore[arg-type]
-                  off_policy_steps=1 if off else 0, tail_factor=tail)
+                  off_policy_steps=1 if off else 0, tail_factor=tail, **rl_changes)
     ep = tep if model.moe is not None else 1
     plan = Plan(tp=ttp, cp=tcp, pp=tpp, dp=dp, ep=ep, zero_stage=1, recompute="selective", sequence_parallel=ttp > 1)
     seq = int(avg) + (-int(avg)) % (2 * tcp)  # context parallel splits the sequence in 2·cp chunks
@@ -174,7 +174,7 @@ def _predict_rl(r: dict[str, str], model: ModelSpec, system: SystemSpec, chips: 
     return f"metric {r['metric']!r} is not predicted"
 
 
-def score_posttrain(path: Path | None = None) -> list[PostResult]:
+def score_posttrain(path: Path | None = None, rl_changes: dict | None = None) -> list[PostResult]:
     p = Path(path) if path else POSTTRAIN_CSV
     try:
         with open(p, newline="", encoding="utf-8") as f:
@@ -192,7 +192,7 @@ def score_posttrain(path: Path | None = None) -> list[PostResult]:
             got: tuple[float, str] | str = "measured_value is empty or not positive"
         else:
             try:
-                got = _predict(r)
+                got = _predict(r, rl_changes)
             except GigatrainError as e:
                 got = f"cannot be estimated: {e}"
             except (ValueError, KeyError, IndexError, ZeroDivisionError, TypeError) as e:
@@ -216,7 +216,53 @@ def summarize_posttrain(res: list[PostResult]) -> dict:
                            "p90_abs_error": float(np.percentile(np.abs(v), 90))} for k, v in sorted(groups.items())}}
 
 
-def main() -> None:  # python -m gigatrain.validate.serving_posttrain
+#: grid for the one fitted RL knob, ``RLSpec.refit_bytes_per_s`` (bytes/s per generation chip)
+REFIT_GRID = tuple(float(x) for x in np.geomspace(2.5e8, 8e9, 16))
+
+
+def _rl_loss(res: list[PostResult], model_of: dict[str, str], skip: str = "", only: str = "") -> float:
+    e = [abs(np.log(1.0 + r.rel_error)) for r in res if r.rel_error is not None and r.metric == "step_time_s"
+         and r.source == "nemo_rl_perf_summary" and model_of[r.row_id] != skip and (not only or model_of[r.row_id] == only)]
+    return float(np.median(e)) if e else float("nan")
+
+
+def fit_refit() -> dict:
+    """Fit ``refit_bytes_per_s`` on the NeMo-RL step times (median |log error| over a grid) and
+    score each model family held out (fitted on the others): there is one RL source, so
+    leave-one-model-out stands in for leave-one-source-out."""
+    with open(POSTTRAIN_CSV, newline="", encoding="utf-8") as f:
+        rows = {r["row_id"]: r for r in csv.DictReader(f)}
+    model_of = {k: (_model_slug(v["model_name"]) or "") for k, v in rows.items()}
+    runs = {bw: score_posttrain(rl_changes={"refit_bytes_per_s": bw}) for bw in REFIT_GRID}
+    best = min(REFIT_GRID, key=lambda bw: _rl_loss(runs[bw], model_of))
+    held: dict[str, dict[str, float]] = {}
+    for m in sorted({model_of[r.row_id] for r in runs[best] if r.source == "nemo_rl_perf_summary" and r.rel_error is not None}):
+        bw = min(REFIT_GRID, key=lambda b: _rl_loss(runs[b], model_of, skip=m))
+        e = [abs(r.rel_error) for r in runs[bw] if r.rel_error is not None and r.metric == "step_time_s"
+             and r.source == "nemo_rl_perf_summary" and model_of[r.row_id] == m]
+        held[m] = {"refit_bytes_per_s": bw, "rows": len(e), "median_abs_error": float(np.median(e))}
+    all_e = [abs(r.rel_error) for r in runs[best] if r.rel_error is not None and r.metric == "step_time_s"
+             and r.source == "nemo_rl_perf_summary"]
+    held_e: list[float] = []
+    for m, h in held.items():
+        held_e += [abs(r.rel_error) for r in runs[h["refit_bytes_per_s"]] if r.rel_error is not None
+                   and r.metric == "step_time_s" and r.source == "nemo_rl_perf_summary" and model_of[r.row_id] == m]
+    return {"refit_bytes_per_s": best, "fitted_median_abs_error": float(np.median(all_e)),
+            "held_out_median_abs_error": float(np.median(held_e)),
+            "held_out_p90_abs_error": float(np.percentile(held_e, 90)), "per_model": held}
+
+
+def main() -> None:  # python -m gigatrain.validate.serving_posttrain [--fit]
+    import sys
+
+    if "--fit" in sys.argv[1:]:
+        f = fit_refit()
+        print(f"refit_bytes_per_s = {f['refit_bytes_per_s']:.3g}; step time median |error| fitted "
+              f"{f['fitted_median_abs_error']:.3f}, leave-one-model-out {f['held_out_median_abs_error']:.3f} "
+              f"(p90 {f['held_out_p90_abs_error']:.3f})")
+        for m, h in f["per_model"].items():
+            print(f"  held out {m:18s} n={h['rows']:2d} refit={h['refit_bytes_per_s']:.3g} median={h['median_abs_error']:.3f}")
+        return
     res = score_posttrain()
     s = summarize_posttrain(res)
     print(f"rows {s['rows']}, supported {s['supported']}")
