@@ -10,11 +10,13 @@ Per pipeline stage and chip (most-loaded stage: ⌈L/pp⌉ layers, embeddings an
     fraction 1 − (1 − top_k/E)^T (uniform routing; a routing-skew share of experts was tried
     and fitted back to uniform); FLOPs 2 per MAC per token.
   - attention: KV bytes B·ctx·(KV per token per chip) with ctx = input + output/2 (mean
-    context while decoding); FLOPs T·ctx·4·n_h·d_h per layer.
+    context while decoding; sliding-window layers at most their window); FLOPs T·ctx·4·n_h·d_h
+    per layer.
   - TP all-reduce, 2 per layer, of T·h·2 bytes: α + 2(n−1)/n·S/(bw·eff) (α-β, Thakur et al.
     2005; one pass of S with NVLS in-network reduction); with data-parallel attention, an MoE
     layer instead does 2 all-to-alls (dispatch/combine) of (T/tp)·top_k·h·2·(ep−1)/ep bytes.
-  - kernel launch floor per layer, and host time per iteration: a fixed part plus a part per
+  - kernel launch floor per kernel (the layer's GEMMs counted from its structure plus the
+    non-GEMM kernels), and host time per iteration: a fixed part plus a part per
     sequence in the batch (scheduler, sampling; per DP-attention rank, which has its own).
 * **Prefill** of one request of I tokens: the same parts with T = I and a causal mean context
   (I+1)/2 (compute-bound: FLOPs at the GEMM efficiency curve e_max·F/(F + F½) of the training
@@ -22,9 +24,13 @@ Per pipeline stage and chip (most-loaded stage: ⌈L/pp⌉ layers, embeddings an
   the cost to the replica is spread over its ranks.
 * **Continuous batching** at closed-loop concurrency C (Yu et al. 2022 "Orca"; vLLM): every
   iteration also prefills the C/O requests that replaced finished ones, so
-  TPOT = step/E[tokens] + (C/O)·t_prefill; a new request waits for prefill capacity as an
-  M/D/1 queue, W = ρ·t/(2(1−ρ)) with ρ = λ·t_prefill, λ = C/cycle, and
-  TTFT = pp·t_prefill_latency + W + step/2. cycle = TTFT + (O−1)·TPOT; throughput = C·O/cycle.
+  TPOT = step/E[tokens] + (C/O)·t_prefill; a new request waits for prefill capacity as a
+  G/D/1 queue (Kingman 1961), W = ρ/(1−ρ)·c_a²/2·t with ρ = λ·t_prefill, λ = C/cycle and a
+  fitted arrival SCV c_a² (closed-loop clients arrive in waves), bounded below by the closed-loop
+  asymptote cycle ≥ C·t_prefill/workers (Denning & Buzen 1978), and
+  TTFT = front end + pp·t_prefill_latency + W + step/2, the front end (API servers only) a fixed
+  time plus host time per prompt token (tokenisation, prefix hashing).
+  cycle = TTFT + (O−1)·TPOT; throughput = C·O/cycle.
 * **Static batching** (Neuron, TensorRT engines at a fixed batch): TTFT = prefill of the whole
   batch, TPOT = step, no interference.
 * **Disaggregated prefill** (DistServe, Zhong et al. 2024): prefill runs on separate workers,

@@ -2,7 +2,8 @@
 
 Knobs fitted (all others keep their sourced defaults in :mod:`gigatrain.serving.knobs`):
 ``decode_bandwidth_scale``, ``kv_bandwidth_scale``, ``expert_gemm_efficiency_scale``, ``prefill_efficiency_scale``, ``kernel_overhead_scale``,
-``step_overhead_s``, ``per_seq_step_overhead_s``, ``ttft_overhead_s`` — eight knobs on thousands of rows.
+``step_overhead_s``, ``per_seq_step_overhead_s``, ``ttft_overhead_s``, ``ttft_per_prompt_token_s``,
+``arrival_scv`` — ten knobs on 3,328 rows.
 
 Loss: the mean over (source, metric) groups of the median |log(predicted/measured)|, so
 that the 2,478-row InferenceMAX sweep does not drown the smaller sources, and throughput and
