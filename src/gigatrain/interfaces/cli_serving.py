@@ -108,13 +108,13 @@ def render_search(res: ServingSearchResult, out: Console) -> None:
                   + (f", {_money(f.usd_per_hour, '/h')} ({_money(f.usd_per_hour * 8760, '/yr')})" if f.usd_per_hour else "")
                   + (f", {f.facility_watts / 1e6:,.2f} MW" if f.facility_watts else ""), highlight=False)
     if res.curve:
-        c = _table("throughput vs interactivity (Pareto front of all fitting deployments)")
+        curve = _table("throughput vs interactivity (Pareto front of all fitting deployments)")
         for col in ("tok/s/user", "out tok/s/chip", "TTFT ms", "layout"):
-            c.add_column(col, justify="left" if col == "layout" else "right")
+            curve.add_column(col, justify="left" if col == "layout" else "right")
         step = max(1, len(res.curve) // 10)
         for p in res.curve[::step]:
-            c.add_row(f"{p.tokens_per_s_per_user:,.1f}", f"{p.output_tokens_per_s_per_chip:,.1f}", _ms(p.ttft_s), p.layout)
-        out.print(c)
+            curve.add_row(f"{p.tokens_per_s_per_user:,.1f}", f"{p.output_tokens_per_s_per_chip:,.1f}", _ms(p.ttft_s), p.layout)
+        out.print(curve)
 
 
 InputLen = Annotated[int, typer.Option("--input-len", help="prompt tokens per request")]
@@ -277,11 +277,11 @@ def _validation_tables(schema: str, rows: list[dict], summary: dict, show_unsupp
     out.print(t)
     per_source: dict[str, list[int]] = {}
     for r in rows:
-        n = per_source.setdefault(r["source"], [0, 0])
-        n[0] += 1
-        n[1] += r["rel_error"] is not None
-    for src, (n, scored) in sorted(per_source.items()):
-        out.print(f"{src}: {scored:,} of {n:,} rows scored", markup=False, highlight=False)
+        counts = per_source.setdefault(r["source"], [0, 0])
+        counts[0] += 1
+        counts[1] += r["rel_error"] is not None
+    for src, (total, scored) in sorted(per_source.items()):
+        out.print(f"{src}: {scored:,} of {total:,} rows scored", markup=False, highlight=False)
     reasons = Counter((r["source"], r["reason"].split(";")[0][:90]) for r in rows if r["status"] == "unsupported")
     if reasons:
         u = _table("unsupported rows by reason")

@@ -104,11 +104,11 @@ def evaluate_point(p: Point, spec: SweepSpec) -> list[dict[str, Any]]:
     out = []
     for i, c in enumerate(winners):
         r2 = dict(row)
-        pl, e = c.plan, c.estimate
+        pl, est = c.plan, c.estimate
         r2.update(rank=i, feasible=True, tp=pl.tp, pp=pl.pp, dp=pl.dp, cp=pl.cp, ep=pl.ep, vpp=pl.vpp,
                   micro_batch=pl.micro_batch, zero=pl.zero_stage, recompute=pl.recompute,
-                  fsdp_shard=pl.fsdp_shard, sequence_parallel=pl.sequence_parallel, fits=True, memory_bytes=float(e.memory_bytes),
-                  step_time_s=c.step_time_s, mfu=float(e.mfu), memory_frac=c.memory_frac,
+                  fsdp_shard=pl.fsdp_shard, sequence_parallel=pl.sequence_parallel, fits=True, memory_bytes=float(est.memory_bytes),
+                  step_time_s=c.step_time_s, mfu=float(est.mfu), memory_frac=c.memory_frac,
                   time_to_train_s=c.time_to_train_s,
                   tokens_per_s=c.global_batch * p.seq / c.step_time_s if c.step_time_s > 0 else None,
                   days_to_train=c.time_to_train_s / 86400.0 if c.time_to_train_s is not None else None,

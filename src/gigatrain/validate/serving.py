@@ -133,7 +133,7 @@ def shipped_cases() -> list[ServingCase | Unsupported]:
     return [case_from_row(r) for r in read_serving_rows()]
 
 
-def _stats(errs: list[float]) -> dict[str, float | int]:
+def _stats(errs: list[float]) -> dict[str, float | int | None]:
     a = np.abs(np.array(errs)) if errs else np.array([np.nan])
     return {"rows": len(errs), "median_abs_error": float(np.median(a)) if errs else None,
             "p90_abs_error": float(np.percentile(a, 90)) if errs else None,

@@ -280,7 +280,10 @@ def _api_economics(app: FastAPI) -> None:
     def fleet(req: FleetRequest) -> dict[str, Any]:
         """What a power envelope, a budget or a chip count buys (``gigatrain fleet``)."""
         d = req.model_dump(exclude={"usd_per_chip_hour", "power", "budget"})
-        return service.fleet(power_w=req.power, budget_usd=req.budget, **d)
+        # the validators have parsed "2GW" / "$1B" into numbers
+        power = None if req.power is None else float(req.power)
+        budget = None if req.budget is None else float(req.budget)
+        return service.fleet(power_w=power, budget_usd=budget, **d)
 
 
 def _api_serving(app: FastAPI) -> None:

@@ -437,7 +437,7 @@ def search(*, chips: int | str, objective: str = "time", top: int = 10,
     cons = Constraints(max_memory_frac=max_memory_frac, deadline_days=deadline_days,
                        global_batch=global_batch_range, max_candidates=max_candidates,
                        time_limit_s=time_limit_s)
-    ax = Axes(**{k: tuple(v) for k, v in (axes or {}).items()})
+    ax = Axes(**{k: tuple(v) for k, v in (axes or {}).items()})  # type: ignore[arg-type]  # keys checked by the schema
     with _config_errors(job.get("config") is not None):
         res = run_search(model, system, jb, chips, objective, cons, top, usd_per_chip_hour,
                          pareto=pareto, axes=ax)

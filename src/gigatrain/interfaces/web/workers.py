@@ -105,6 +105,7 @@ def _worker_main(conn: Any) -> None:
             name, kwargs = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
+        result: tuple[str, str | bytes]
         try:
             result = ("ok", _json(tasks[name](**kwargs)))
         except GigatrainError as e:
