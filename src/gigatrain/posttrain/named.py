@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog.hardware import default_system_for, get_chip
+from ..catalog.models import get_model
 from ..errors import GigatrainError
+from ..inputs import MAX_CHIPS, make_job
+from ..serving.named import price_for
 from ..specs import Plan
 from .finetune import METHODS, FinetuneEstimate, FinetuneSpec, best_finetune_plan
 from .rl import RLEstimate, RLSpec, _check, rl_estimate
-
-MAX_CHIPS = 10_000_000
 
 
 def _positive(field: str, v: int, maximum: int = 100_000_000) -> None:
@@ -59,11 +61,6 @@ def finetune_named(model: str, chip: str, chips: int, *, method: str = "lora", l
                    usd_per_chip_hour: float | None = None) -> FinetuneRun:
     """Full SFT, LoRA or QLoRA of ``model`` on ``chips`` × ``chip``: memory per chip, step time,
     days for ``tokens`` and their cost."""
-    from ..catalog.hardware import default_system_for, get_chip
-    from ..catalog.models import get_model
-    from ..inputs import make_job
-    from ..serving.named import price_for
-
     if method not in METHODS:
         raise GigatrainError(f"method={method!r}; valid: {', '.join(METHODS)}")
     if lora_targets not in ("attention", "all"):
@@ -98,10 +95,6 @@ def rl_named(model: str, chip: str, chips: int, *, algorithm: str = "grpo", prom
     The training layout is ``tp``/``pp`` or the fastest that fits (full-parameter)."""
     from dataclasses import replace
 
-    from ..catalog.hardware import default_system_for, get_chip
-    from ..catalog.models import get_model
-    from ..inputs import make_job
-    from ..serving.named import price_for
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise GigatrainError(f"steps must be an integer ≥ 0, got {steps!r}")

@@ -13,8 +13,13 @@ import math
 import re
 from dataclasses import replace
 
+from ..catalog.hardware import default_system_for, get_chip, get_system
+from ..catalog.models import get_model
+from ..catalog.prices import choose_price
 from ..errors import GigatrainError
-from .search import ServingSearchResult
+from ..units import parse_count
+from .deploy import SERVING_DTYPES, Request, check_dtype
+from .search import ServingSearchResult, ServingTargets, search_serving
 
 MAX_LEN_TOKENS = 10_000_000
 MAX_SPEC_TOKENS = 8
@@ -43,7 +48,6 @@ def price_for(chip: str, pricing: str, usd_per_chip_hour: float | None) -> tuple
         if not usd_per_chip_hour > 0 or not math.isfinite(usd_per_chip_hour):
             raise GigatrainError(f"usd_per_chip_hour must be positive, got {usd_per_chip_hour!r}")
         return usd_per_chip_hour, "given"
-    from ..economics.cost import choose_price
 
     try:
         p = choose_price(chip, pricing)
@@ -57,8 +61,6 @@ def price_for(chip: str, pricing: str, usd_per_chip_hour: float | None) -> tuple
 def precisions(text: str, peaks: dict[str, float]) -> tuple[str, ...]:
     """``auto`` = bf16 plus every narrower format the chip has a tensor-core peak for; else a
     comma-separated list of serving weight formats."""
-    from .deploy import SERVING_DTYPES, check_dtype
-
     if text.strip().lower() == "auto":
         return ("bf16", *(d for d in ("fp8", "fp4") if peaks.get(d)))
     vals = tuple(check_dtype("precision", p.strip(), SERVING_DTYPES) for p in text.split(",") if p.strip())
@@ -77,12 +79,6 @@ def infer_named(model: str, chip: str, *, input_len: int = 1024, output_len: int
     for a demand (``requests_per_s`` or output ``tokens_per_s``, e.g. ``"10M"``) and $ per
     million tokens at the catalog (or given) chip-hour price. ``ttft``/``tpot``: ``"500ms"``,
     ``"0.5s"`` or milliseconds."""
-    from ..catalog.hardware import default_system_for, get_chip, get_system
-    from ..catalog.models import get_model
-    from ..units import parse_count
-    from .deploy import Request
-    from .search import ServingTargets, search_serving
-
     for name, v in (("input_len", input_len), ("output_len", output_len)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v > MAX_LEN_TOKENS:
             raise GigatrainError(f"{name}={v!r} must be in 1..{MAX_LEN_TOKENS:,} tokens")

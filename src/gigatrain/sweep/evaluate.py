@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ..api import resolve
+from ..catalog.frameworks import knobs_for
 from ..errors import GigatrainError
+from ..search.engine import Constraints, search
 from .spec import Point, SweepSpec
 from .whatif import attention_scale, build_system, price_for
 
@@ -65,9 +68,6 @@ def _base_row(p: Point, spec: SweepSpec, key: str, price: float | None, price_so
 def setup_point(p: Point) -> tuple[Resolved, SystemSpec, Knobs]:
     """(resolved model and job, the variant's system, the framework's knobs with the what-if
     attention scale) for one point — what both the search and the every-plan path evaluate on."""
-    from ..api import resolve
-    from ..catalog.frameworks import knobs_for
-
     r = resolve(p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework)
     system, _ = build_system(p.chip)
     knobs = knobs_for(r.job.framework)
@@ -80,8 +80,6 @@ def setup_point(p: Point) -> tuple[Resolved, SystemSpec, Knobs]:
 def evaluate_point(p: Point, spec: SweepSpec) -> list[dict[str, Any]]:
     """Rows for one point (see the module docstring); bad input for a point is an infeasible row
     with its one-line reason, never an exception that stops the sweep."""
-    from ..search.engine import Constraints, search
-
     key = p.key(spec)
     price, price_source = price_for(p.chip, p.usd_per_chip_hour)
     row = _base_row(p, spec, key, price, price_source, p.framework)
@@ -129,14 +127,3 @@ def evaluate_points(points: list[Point], spec: SweepSpec) -> list[dict[str, Any]
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
-
-
-def evaluate_task(points: list[Point], spec: SweepSpec) -> pa.Table:
-    """One task's rows as an Arrow table (:data:`SCHEMA`): searched winners for ``best`` and
-    ``pareto``, every valid candidate for ``all``."""
-    if spec.record == "all":
-        from .every import every_plan_table
-
-        tables = [every_plan_table(p, spec) for p in points]
-        return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
-    return rows_to_table(evaluate_points(points, spec))

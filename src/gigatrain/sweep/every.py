@@ -37,7 +37,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..api import resolve
+from ..catalog.frameworks import get_framework
 from ..errors import GigatrainError
+from ..model.estimate import evaluate
+from ..model.plans import valid_mask
+from ..search.capabilities import framework_axes, runnable_mask
+from ..search.engine import CHUNK_ROWS, training_watts_per_chip
+from ..search.space import FULL_AXES, build_space, chip_counts
+from ..specs import RECOMPUTE_MODES
 from .evaluate import COLUMNS, SCHEMA, _base_row, rows_to_table, setup_point
 from .spec import Point, SweepSpec
 from .whatif import price_for
@@ -58,11 +66,6 @@ class RowEstimate:
 def _space_size(p: Point) -> int:
     """``build_space(...).size`` for a point on its framework's axes; 1 (the single infeasible
     row) when the point cannot be set up or has no candidate."""
-    from ..api import resolve
-    from ..catalog.frameworks import get_framework
-    from ..search.capabilities import framework_axes
-    from ..search.space import FULL_AXES, build_space
-
     try:
         r = resolve(p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework)
         if p.chips > r.system.max_chips:
@@ -103,14 +106,6 @@ def check_row_cap(spec: SweepSpec, est: RowEstimate) -> None:
 def every_plan_table(p: Point, spec: SweepSpec) -> pa.Table:
     """Every valid candidate plan of one point as rows of :data:`~gigatrain.sweep.evaluate.SCHEMA`
     (see the module docstring); bad input is the single infeasible row, never an exception."""
-    from ..catalog.frameworks import get_framework
-    from ..model.estimate import evaluate
-    from ..model.plans import valid_mask
-    from ..search.capabilities import framework_axes, runnable_mask
-    from ..search.engine import CHUNK_ROWS, training_watts_per_chip
-    from ..search.space import FULL_AXES, build_space, chip_counts
-    from ..specs import RECOMPUTE_MODES
-
     key = p.key(spec)
     price, price_source = price_for(p.chip, p.usd_per_chip_hour)
     row = _base_row(p, spec, key, price, price_source, p.framework)

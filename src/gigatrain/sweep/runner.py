@@ -33,10 +33,10 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import GigatrainError
-from .evaluate import evaluate_task
 from .every import RowEstimate, check_row_cap, estimate_rows
 from .spec import Point, SweepSpec
 from .store import clean_temporaries, done_keys, open_store, write_task
+from .task import evaluate_task
 
 TARGET_TASK_S = 5.0
 MAX_POINTS_PER_TASK = 512

@@ -36,6 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..catalog.frameworks import get_framework
+from ..catalog.models import load_models
+from ..economics.quantities import parse_count_words
 from ..errors import GigatrainError, unknown_name
 from ..yamlio import read_yaml
 from .whatif import Variant, parse_variant
@@ -138,8 +141,6 @@ def _list(raw: dict[str, Any], key: str, default: list[Any] | None = None) -> li
 
 
 def _count(key: str, v: Any, maximum: float) -> int:
-    from ..economics.quantities import parse_count_words
-
     if isinstance(v, bool):
         raise GigatrainError(f"sweep spec: {key}={v!r} is not a count (examples: 2048, 100k)")
     try:
@@ -152,8 +153,6 @@ def _count(key: str, v: Any, maximum: float) -> int:
 
 
 def _model(v: Any) -> str:
-    from ..catalog.models import load_models
-
     name = str(v)
     if name.endswith((".yaml", ".yml", ".json")):
         if not Path(name).is_file():
@@ -168,8 +167,6 @@ def _model(v: Any) -> str:
 def parse_spec(raw: Any, name: str = "spec") -> SweepSpec:
     """A validated :class:`SweepSpec` from parsed YAML; the first problem is one line naming
     the field, the value and what is valid."""
-    from ..catalog.frameworks import get_framework
-
     if not isinstance(raw, dict):
         raise GigatrainError(f"{name}: a sweep spec is a mapping of fields ({', '.join(FIELDS)})")
     for k in raw:

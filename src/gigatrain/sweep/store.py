@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..catalog.hardware import DATA_DIR
 from ..errors import GigatrainError
 from .spec import SweepSpec
 
@@ -46,8 +47,6 @@ def gigatrain_version() -> str:
 
 def catalog_hashes() -> dict[str, str]:
     """SHA-256 of every catalog data file (chips, systems, models, prices, economics, frameworks)."""
-    from ..catalog.hardware import DATA_DIR
-
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(DATA_DIR.glob("*.yaml"))}
 
 

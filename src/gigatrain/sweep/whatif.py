@@ -42,6 +42,7 @@ from typing import Any
 from ..catalog.hardware import get_chip, get_system
 from ..errors import GigatrainError
 from ..model import chip_level
+from ..search.engine import default_price
 from ..specs import ChipSpec, SystemSpec
 
 #: scalar overrides: key -> (ChipSpec field, SI factor)
@@ -243,8 +244,6 @@ def attention_scale(v: Variant) -> float:
 
 
 def _base_price(chip: str) -> float | None:
-    from ..search.engine import default_price
-
     try:
         return default_price(chip).usd_per_chip_hour
     except GigatrainError:

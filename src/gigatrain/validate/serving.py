@@ -22,10 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import GigatrainError
 from ..serving.deploy import to_arrays
 from ..serving.knobs import DEFAULT_SERVING_KNOBS, ServingKnobs
 from ..serving.kv import served_model
 from ..serving.perf import evaluate
+from ..yamlio import read_text
+from .runs import REQUIRED_COLUMNS
 from .serving_runs import ServingCase, Unsupported, case_from_row, read_serving_rows
 
 THROUGHPUT_METRICS = ("output_tok_per_s_per_chip", "total_tok_per_s_per_chip", "output_tok_per_s_total",
@@ -192,8 +195,6 @@ POSTTRAIN_COLUMNS = ("row_id", "source_group", "task", "model_name", "chip_type"
 def runs_schema(header: Iterable[str]) -> str:
     """``serving``, ``posttrain``, ``training`` or ``unknown``: which scorer a runs CSV with these
     columns needs (for ``gigatrain validate --runs FILE``)."""
-    from .runs import REQUIRED_COLUMNS
-
     cols = {c.strip() for c in header}
     if cols >= set(SERVING_COLUMNS):
         return "serving"
@@ -211,9 +212,6 @@ def file_schema(path: str | Path) -> str:
     import csv
     import io
 
-    from ..errors import GigatrainError
-    from ..yamlio import read_text
-    from .runs import REQUIRED_COLUMNS
 
     text = read_text(path, "runs file", max_bytes=256 * 2**20)
     try:
@@ -231,8 +229,6 @@ def file_schema(path: str | Path) -> str:
 
 def _case_or_unsupported(r: dict[str, str]) -> ServingCase | Unsupported:
     """:func:`case_from_row`, with a row whose values cannot be read reported as unsupported."""
-    from ..errors import GigatrainError
-
     try:
         return case_from_row(r)
     except (GigatrainError, ValueError, KeyError, IndexError, ZeroDivisionError) as e:
