@@ -105,4 +105,8 @@ def test_validate_rejects_a_csv_without_the_schema(tmp_path) -> None:
     path.write_text("a,b\n1,2\n", encoding="utf-8")
     out = _cli("validate", "--runs", str(path))
     assert out.returncode == 2
-    assert "lacks column" in out.stderr and "Traceback" not in out.stderr
+    err = out.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    # one line naming the file and the columns each schema needs (training, serving, post-training)
+    assert str(path) in err and "header matches no runs schema" in err
+    assert "measured_step_time_s" in err or "row_id" in err

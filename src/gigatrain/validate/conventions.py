@@ -11,6 +11,7 @@ the same schema is read the same way as the shipped ones.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ..catalog.hardware import load_systems
 from ..specs import ChipSpec, SystemSpec
@@ -96,3 +97,33 @@ def cores_per_chip(text: str) -> int:
     if m and m.lastindex == 2:
         return max(int(m.group(2)) // max(int(m.group(1)), 1), 1)
     return int(m.group(1)) if m else 2
+
+
+#: a row's own measurement of its allocation's collective bandwidth (GB/s), e.g. "collective-
+#: bandwidth columns GB/s: AllReduce/AllGather/ReduceScatter 146.6/125.16/120.81": the first
+#: figure is the all-reduce bus bandwidth over all of the job's chips
+_ALLREDUCE_BUSBW = re.compile(r"allreduce/allgather/reducescatter\s+([0-9.]+)/", re.IGNORECASE)
+
+
+def measured_allreduce_busbw(text: str) -> float | None:
+    """The all-reduce bus bandwidth (bytes/s) a row measured over its whole allocation, or
+    None when the row states none."""
+    m = _ALLREDUCE_BUSBW.search(text or "")
+    return float(m.group(1)) * 1e9 if m and float(m.group(1)) > 0 else None
+
+
+def with_measured_network(system: SystemSpec, busbw: float, chips: int) -> SystemSpec:
+    """``system`` with its scale-out tiers set to what the job measured.
+
+    A ring all-reduce over every chip of n nodes is bound by the nodes' outbound links: each
+    node moves 2(n−1)/n of the buffer through its g = ``chips_per_node`` NICs, so the bus
+    bandwidth is g × the per-chip scale-out bandwidth (the rail-optimised group bandwidth of
+    :func:`gigatrain.model.step.link_for`). A measured bus bandwidth B therefore sets every
+    scale-out tier to B / g per chip at efficiency 1 — the allocation's real fabric (congestion,
+    placement, EFA/NCCL settings included) instead of the catalog's nominal one. Single-node
+    jobs are left alone (their figure is the intra-node fabric)."""
+    if chips <= system.chips_per_node or len(system.tiers) < 2:
+        return system
+    per_chip = busbw / system.chips_per_node
+    outer = tuple(replace(t, bandwidth_bytes_per_s=per_chip, efficiency=1.0) for t in system.tiers[1:])
+    return replace(system, tiers=(system.tiers[0], *outer))

@@ -22,7 +22,14 @@ from ..model.plans import check_plan  # local: plans imports numpy only; keeps r
 from ..search.engine import Constraints, search
 from ..specs import ChipSpec, Job, ModelSpec, MoESpec, Plan, SystemSpec
 from ..yamlio import read_text
-from .conventions import cores_per_chip, flops_convention, peak_basis_flops, system_for_text
+from .conventions import (
+    cores_per_chip,
+    flops_convention,
+    measured_allreduce_busbw,
+    peak_basis_flops,
+    system_for_text,
+    with_measured_network,
+)
 
 DATA = Path(__file__).parent / "data"
 SHIPPED = ("published_runs.csv", "vtrain_runs.csv", "ultrascale_playbook_runs.csv")
@@ -367,6 +374,10 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
     seq = int(_num(r.get("seq_len")) or 0)
     if not chips:
         return unsupported("chip count (num_chips) not given")
+    busbw = measured_allreduce_busbw(r.get("notes", ""))
+    if busbw is not None and chips > system.chips_per_node:
+        system = with_measured_network(system, busbw, chips)
+        assumed.append(f"network: the job's measured all-reduce bus bandwidth, {busbw / 1e9:.4g} GB/s")
     if not (gbs and seq):
         return unsupported("global batch or sequence length not given")
     job = Job(seq_len=seq, global_batch_seqs=gbs, precision=precision, framework=framework)  # type: ignore[arg-type]
@@ -376,7 +387,15 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
             return unsupported(f"no parallel layout stated and none of {framework}'s fits {chips} chips")
         assumed.append(f"layout searched ({plan.describe()}; not stated)")
     else:
-        plan_or_reason = _stated_plan(r, model, chips, gbs, fw_text, caps)
+        rc_default = caps.default_recompute
+        if not (r.get("activation_recompute") or "").strip() and metric[2] == "megatron_eq3" \
+                and "full" in caps.recompute:
+            # Eq. 3 counts the recompute forward because the run performed it (Narayanan et al.
+            # 2021 §3: "activation recomputation" in every run); a row that reports in it and
+            # states no recompute is read as full recompute
+            rc_default = "full"
+            assumed.append("recompute: full (the row's TFLOP/s follow Eq. 3, which counts it)")
+        plan_or_reason = _stated_plan(r, model, chips, gbs, fw_text, caps, rc_default)
         if isinstance(plan_or_reason, str):
             return unsupported(plan_or_reason)
         plan = plan_or_reason
@@ -391,7 +410,7 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
 
 
 def _stated_plan(r: dict[str, str], model: ModelSpec, chips: int, gbs: int, fw_text: str,
-                 caps: Capabilities) -> Plan | str:
+                 caps: Capabilities, recompute_default: str | None = None) -> Plan | str:
     """The row's own layout, or why it cannot be represented. Empty tp/pp mean none (FSDP-only
     llm-foundry and MaxText rows); degrees given per core are converted to per chip."""
     tp, pp = int(_num(r.get("tp")) or 1), int(_num(r.get("pp")) or 1)
@@ -417,7 +436,8 @@ def _stated_plan(r: dict[str, str], model: ModelSpec, chips: int, gbs: int, fw_t
     return Plan(
         tp=tp, pp=pp, dp=dp, cp=cp, ep=int(_num(r.get("ep")) or 1), vpp=int(_num(r.get("vpp")) or 1),
         micro_batch=mbs, zero_stage=zero, fsdp_shard=shard,
-        recompute=_recompute(r.get("activation_recompute", ""), caps.default_recompute),  # type: ignore[arg-type]
+        recompute=_recompute(r.get("activation_recompute", ""),
+                             recompute_default or caps.default_recompute),  # type: ignore[arg-type]
         # TP without sequence parallelism is rare in current frameworks; assume it unless stated
         sequence_parallel=not sp_text.startswith("no"),
     )
