@@ -55,3 +55,28 @@ def si(x: float, unit: str = "") -> str:
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def scaled_unit(
+    x: float, scales: tuple[tuple[float, str], ...], digits: int, sep: str = " "
+) -> str | None:
+    """``x`` in the largest unit it reaches *after* rounding (999.99 MW prints as 1 GW)."""
+    for scale, unit in scales:
+        v = float(f"{x / scale:.{digits}g}")
+        if abs(v) >= 1:
+            return f"{v:,.{digits}g}{sep}{unit}"
+    return None
+
+
+def fmt_usd(usd: float) -> str:
+    """5.256e8 -> '$525.6M'."""
+    s = scaled_unit(usd, ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")), 4, sep="")
+    if s:
+        return f"${s}"
+    return f"${usd:,.3g}" if abs(usd) < 1 else f"${usd:,.2f}"  # $0.0843/Mtok keeps its digits
+
+
+def usd(x: float | None, per: str = "") -> str:
+    """Dollars for tables: ``fmt_usd`` (4 significant digits, k/M/B/T) plus a ``per`` suffix
+    ("/h", "/Mtok"); "–" when there is no price."""
+    return "–" if x is None else fmt_usd(x) + per

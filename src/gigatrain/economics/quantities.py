@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import GigatrainError
+from ..units import fmt_usd, scaled_unit
 
 J_PER_KWH = 3.6e6
 S_PER_HOUR = 3600.0
@@ -300,34 +301,17 @@ PARSERS: dict[str, Callable[[str, str | float], float]] = {
 
 
 # ---------------------------------------------------------------- pretty printing (edge)
-def _scaled(
-    x: float, scales: tuple[tuple[float, str], ...], digits: int, sep: str = " "
-) -> str | None:
-    """``x`` in the largest unit it reaches *after* rounding (999.99 MW prints as 1 GW)."""
-    for scale, unit in scales:
-        v = float(f"{x / scale:.{digits}g}")
-        if abs(v) >= 1:
-            return f"{v:,.{digits}g}{sep}{unit}"
-    return None
-
-
 def fmt_power(w: float) -> str:
     """1.74e9 -> '1.74 GW'."""
-    return _scaled(w, ((1e12, "TW"), (1e9, "GW"), (1e6, "MW"), (1e3, "kW")), 3) or f"{w:,.0f} W"
+    return scaled_unit(w, ((1e12, "TW"), (1e9, "GW"), (1e6, "MW"), (1e3, "kW")), 3) or f"{w:,.0f} W"
 
 
 def fmt_energy(j: float) -> str:
     """6.3072e16 J -> '17.52 TWh'."""
     wh = j / 3600.0
     return (
-        _scaled(wh, ((1e12, "TWh"), (1e9, "GWh"), (1e6, "MWh"), (1e3, "kWh")), 4) or f"{wh:,.3g} Wh"
+        scaled_unit(wh, ((1e12, "TWh"), (1e9, "GWh"), (1e6, "MWh"), (1e3, "kWh")), 4) or f"{wh:,.3g} Wh"
     )
-
-
-def fmt_usd(usd: float) -> str:
-    """5.256e8 -> '$525.6M'."""
-    s = _scaled(usd, ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")), 4, sep="")
-    return f"${s}" if s else f"${usd:,.2f}"
 
 
 def fmt_duration(s: float) -> str:
@@ -345,7 +329,7 @@ def fmt_duration(s: float) -> str:
 
 def fmt_count(n: float) -> str:
     """1.91e6 -> '1.91M'."""
-    return _scaled(n, ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")), 3, sep="") or f"{n:,.4g}"
+    return scaled_unit(n, ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")), 3, sep="") or f"{n:,.4g}"
 
 
 def fmt_flop(f: float, per_s: bool = False) -> str:

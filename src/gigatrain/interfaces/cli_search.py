@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..errors import GigatrainError
 from ..specs import PRECISIONS
+from ..units import usd
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -46,16 +47,6 @@ def _pareto(text: str | None) -> tuple[str, str] | None:
     if len(parts) != 2:
         raise GigatrainError(f"--pareto takes two objectives like time,cost; got {text!r}")
     return parts[0], parts[1]
-
-
-def _money(x: float | None) -> str:
-    if x is None:
-        return "–"
-    if x >= 1e6:
-        return f"${x / 1e6:,.2f}M"
-    if x >= 1e3:
-        return f"${x / 1e3:,.1f}k"
-    return f"${x:,.2f}"
 
 
 def _energy(j: float | None) -> str:
@@ -96,7 +87,7 @@ def _cells(i: int, c: Candidate, cols: list[str]) -> list[str]:
         "mem": f"{e.memory_bytes / 2**30:,.0f}G", "step": seconds(e.step_time_s),
         "tokens/s": si(e.tokens_per_s), "MFU": pct(e.mfu),
         "days": f"{(c.time_to_train_s or 0) / 86400:,.1f}",
-        "$ run": _money(c.cost_usd), "$/step": _money(c.cost_usd),
+        "$ run": usd(c.cost_usd), "$/step": usd(c.cost_usd),
         "energy": _energy(c.energy_j), "energy/step": _energy(c.energy_j),
     }
     out = []

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
+from ..units import usd
 from .jsonout import dump as _dump
 
 if TYPE_CHECKING:
@@ -55,16 +56,6 @@ def _table(title: str) -> Table:
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
 
 
-def _money(x: float | None, per: str = "") -> str:
-    if x is None:
-        return "–"
-    if x >= 1e6:
-        return f"${x / 1e6:,.2f}M{per}"
-    if x >= 1e3:
-        return f"${x / 1e3:,.1f}k{per}"
-    return f"${x:,.3g}{per}" if x < 1 else f"${x:,.2f}{per}"
-
-
 def render_search(res: ServingSearchResult, out: Console) -> None:
     from ..units import gib, seconds, si
 
@@ -85,12 +76,12 @@ def render_search(res: ServingSearchResult, out: Console) -> None:
         d = e.deployment
         tab.add_row(_short(d), str(e.replica_chips), f"{d.concurrency:,}",
                     _ms(e.ttft_s), _ms(e.tpot_s), f"{e.tokens_per_s_per_user:,.1f}",
-                    f"{e.output_tokens_per_s_per_chip:,.1f}", _money(e.usd_per_m_output_tokens))
+                    f"{e.output_tokens_per_s_per_chip:,.1f}", usd(e.usd_per_m_output_tokens))
     out.print(tab)
     b = res.best
     mem = b.memory_bytes_per_chip
     out.print(f"[bold]best[/]: {escape(b.deployment.describe())} · matmuls in {b.compute_dtype} · "
-              f"{_money(b.usd_per_m_input_tokens)}/M input, {_money(b.usd_per_m_output_tokens)}/M output tokens · memory per chip "
+              f"{usd(b.usd_per_m_input_tokens)}/M input, {usd(b.usd_per_m_output_tokens)}/M output tokens · memory per chip "
               f"{gib(mem['total'])} (weights {gib(mem['weights'])}, KV {gib(mem['kv_cache'])}, workspace "
               f"{gib(mem['workspace'])}) · max concurrency {b.max_concurrency:,}", highlight=False)
     parts = ", ".join(f"{k.split('/')[-1].removesuffix('_s')} {seconds(v)}" for k, v in b.time_s.items()
@@ -105,7 +96,7 @@ def render_search(res: ServingSearchResult, out: Console) -> None:
         f = res.fleet
         out.print(f"[bold]fleet[/]: {f.replicas:,} replicas × {b.replica_chips} = [bold]{f.chips:,} chips[/], "
                   f"capacity {f.requests_per_s:,.1f} req/s ({si(f.requests_per_s * res.request.output_len)} output tok/s)"
-                  + (f", {_money(f.usd_per_hour, '/h')} ({_money(f.usd_per_hour * 8760, '/yr')})" if f.usd_per_hour else "")
+                  + (f", {usd(f.usd_per_hour, '/h')} ({usd(f.usd_per_hour * 8760, '/yr')})" if f.usd_per_hour else "")
                   + (f", {f.facility_watts / 1e6:,.2f} MW" if f.facility_watts else ""), highlight=False)
     if res.curve:
         curve = _table("throughput vs interactivity (Pareto front of all fitting deployments)")
@@ -212,10 +203,10 @@ def _compare(model: str, chips: list[str], input_len: int, output_len: int, ttft
             t.add_row(r.chip, f"[red]{escape(r.diagnosis)}[/]", *["–"] * 7)
             continue
         t.add_row(r.chip, _short(b.deployment) + f" c{b.deployment.concurrency}", _ms(b.ttft_s), _ms(b.tpot_s),
-                  f"{b.output_tokens_per_s_per_chip:,.1f}", _money(b.usd_per_m_output_tokens),
+                  f"{b.output_tokens_per_s_per_chip:,.1f}", usd(b.usd_per_m_output_tokens),
                   f"{b.joules_per_output_token:,.2f}" if b.joules_per_output_token is not None else "–",
                   f"{r.fleet.chips:,}" if r.fleet else "–",
-                  _money(r.fleet.usd_per_hour, "/h") if r.fleet and r.fleet.usd_per_hour else "–")
+                  usd(r.fleet.usd_per_hour, "/h") if r.fleet and r.fleet.usd_per_hour else "–")
     console.print(t)
     if any(r.fleet for r in results):
         console.print("chips and $/h: the fleet for the stated demand; J/tok: facility joules per output token",
@@ -357,7 +348,7 @@ def finetune(
     console.print(_breakdown_table("memory per chip", e.memory_breakdown, "memory"))
     console.print(_breakdown_table("step time", e.time_breakdown, "time"))
     if e.days_to_train is not None:
-        console.print(f"{tok:.3g} tokens: {e.days_to_train:,.2f} days" + (f", {_money(cost)} at {escape(note)}" if cost else ""),
+        console.print(f"{tok:.3g} tokens: {e.days_to_train:,.2f} days" + (f", {usd(cost)} at {escape(note)}" if cost else ""),
                       highlight=False)
 
 
@@ -421,7 +412,7 @@ def rl(
     console.print(f"rollout {e.rollout_share:.0%} · train {e.train_share:.0%} · {e.tokens_per_s_per_chip:,.0f} tokens/s per chip"
                   f" · generation concurrency {e.rollout_concurrency_per_replica:,} per replica", highlight=False)
     if e.days is not None:
-        console.print(f"{steps:,} steps: {e.days:,.2f} days" + (f", {_money(e.cost_usd)} at {escape(note)}" if e.cost_usd else ""),
+        console.print(f"{steps:,} steps: {e.days:,.2f} days" + (f", {usd(e.cost_usd)} at {escape(note)}" if e.cost_usd else ""),
                       highlight=False)
     for n in e.notes:
         console.print(f"note: {escape(n)}", highlight=False)
