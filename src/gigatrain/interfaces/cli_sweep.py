@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..errors import GigatrainError
+from ..pareto import pareto_front
 
 app = typer.Typer()
 console = Console()
@@ -227,12 +229,9 @@ def _save(fig: Any, output: Path) -> None:
 
 
 def _front(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Points not dominated in (days, cost), sorted by days."""
-    out: list[tuple[float, float]] = []
-    for d, c in sorted(pts):
-        if not out or c < out[-1][1]:
-            out.append((d, c))
-    return out
+    """Points not dominated in (days, cost), sorted by days (:func:`gigatrain.pareto.pareto_front`)."""
+    days, cost = np.array([p[0] for p in pts], dtype=float), np.array([p[1] for p in pts], dtype=float)
+    return [pts[int(i)] for i in pareto_front(days, cost)]
 
 
 def _pareto_plot(out: Path, output: Path) -> None:
