@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,16 @@ import numpy as np
 from ..errors import GigatrainError
 from ..specs import RECOMPUTE_MODES, Job, ModelSpec, Plan
 
-RECOMPUTE_CODE = {name: i for i, name in enumerate(RECOMPUTE_MODES)}  # none 0, selective 1, full 2
+
+class Recompute(IntEnum):
+    """Activation recompute as stored in :class:`PlanArrays` (``specs.RECOMPUTE_MODES`` order)."""
+
+    NONE = 0
+    SELECTIVE = 1  # what the framework's selective mode drops (knobs.selective_drops_elementwise)
+    FULL = 2  # layer inputs only; the forward runs twice
+
+
+RECOMPUTE_CODE = {name: Recompute(i) for i, name in enumerate(RECOMPUTE_MODES)}
 SCHEDULE_CODE = {"1f1b": 0, "interleaved": 1}
 
 
@@ -32,7 +42,7 @@ class PlanArrays:
     micro_batch: np.ndarray
     zero_stage: np.ndarray
     fsdp_shard: np.ndarray  # resolved: ranks that shard the optimizer/weights (1..dp·cp)
-    recompute: np.ndarray  # RECOMPUTE_CODE
+    recompute: np.ndarray  # Recompute codes
     sequence_parallel: np.ndarray  # bool
 
     def __len__(self) -> int:
