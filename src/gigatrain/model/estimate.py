@@ -19,7 +19,7 @@ import numpy as np
 from ..knobs import DEFAULT_KNOBS, Knobs
 from ..specs import Job, ModelSpec, Plan, SystemSpec
 from .memory import memory_breakdown, stage_split
-from .plans import PlanArrays, Recompute, check_plan
+from .plans import PlanArrays, check_plan
 from .step import step_breakdown
 from .workload import model_flops_per_token, params_active, params_total
 
@@ -40,7 +40,7 @@ def evaluate(model: ModelSpec, system: SystemSpec, job: Job, plans: PlanArrays,
     f_full = model_flops_per_token(model, job.seq_len, causal=False)
     mfu = tokens_per_s * f_causal / (chips * peak)
     # HFU: full recompute re-runs the forward (+1/3 of model FLOPs)
-    hfu = mfu * np.where(plans.recompute == Recompute.FULL, 4.0 / 3.0, 1.0)
+    hfu = mfu * np.where(plans.recompute == RecomputeCode.FULL, 4.0 / 3.0, 1.0)
     out = {**mem, **time}
     out.update(
         step_time_s=step_s,

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..knobs import Knobs
 from ..specs import DTYPE_BYTES, Job, ModelSpec
-from .plans import PlanArrays, Recompute
+from .plans import PlanArrays
 from .workload import embedding_params, layer_costs, layer_counts
 
 
@@ -184,7 +184,7 @@ def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
     costs = layer_costs(model)
     tokens = p.micro_batch * job.seq_len / p.cp
     h = model.hidden_size
-    drops = (p.recompute == Recompute.SELECTIVE) & bool(knobs.selective_drops_elementwise)
+    drops = (p.recompute == RecomputeCode.SELECTIVE) & bool(knobs.selective_drops_elementwise)
     r = knobs.tp_unsharded_act_fraction
     logits = tokens * model.vocab_size / p.tp * knobs.logit_bytes
     scale = knobs.activation_memory_scale * (2.0 if job.precision == "fp32" else 1.0)
@@ -212,8 +212,8 @@ def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
         sel_tok = sel_tok - up
         all_tok_sel = all_tok - up
         # full recompute is capped by what any selective mode would keep
-        per_tok = np.where(drops | ((p.recompute == Recompute.FULL) & bool(knobs.selective_drops_elementwise)), sel_tok,
-                           np.where(p.recompute != Recompute.NONE, all_tok_sel, all_tok))
+        per_tok = np.where(drops | ((p.recompute == RecomputeCode.FULL) & bool(knobs.selective_drops_elementwise)), sel_tok,
+                           np.where(p.recompute != RecomputeCode.NONE, all_tok_sel, all_tok))
         layers = dense_l + moe_l
         # without sequence parallelism the norm inputs and residual stream (≈4 h-vectors) replicate
         replicated = np.where(p.sequence_parallel | (p.tp == 1), 0.0, layers * 8.0 * h * (1 - 1 / p.tp))
@@ -226,7 +226,7 @@ def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
         # holds more than keeping everything would
         working_layers = np.minimum(knobs.recompute_working_layers, np.maximum(layers, 1))
         recomputed = np.minimum(checkpoint * tokens * in_flight[stage] + working_layers * one_layer * tokens, kept)
-        out[stage] = np.where(p.recompute == Recompute.FULL, recomputed, kept) * scale
+        out[stage] = np.where(p.recompute == RecomputeCode.FULL, recomputed, kept) * scale
     return out
 
 

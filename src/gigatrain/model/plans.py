@@ -19,7 +19,7 @@ from ..errors import GigatrainError
 from ..specs import RECOMPUTE_MODES, Job, ModelSpec, Plan
 
 
-class Recompute(IntEnum):
+class RecomputeCode(IntEnum):
     """Activation recompute as stored in :class:`PlanArrays` (``specs.RECOMPUTE_MODES`` order)."""
 
     NONE = 0
@@ -27,7 +27,7 @@ class Recompute(IntEnum):
     FULL = 2  # layer inputs only; the forward runs twice
 
 
-RECOMPUTE_CODE = {name: Recompute(i) for i, name in enumerate(RECOMPUTE_MODES)}
+RECOMPUTE_CODE = {name: RecomputeCode(i) for i, name in enumerate(RECOMPUTE_MODES)}
 SCHEDULE_CODE = {"1f1b": 0, "interleaved": 1}
 
 
@@ -42,7 +42,7 @@ class PlanArrays:
     micro_batch: np.ndarray
     zero_stage: np.ndarray
     fsdp_shard: np.ndarray  # resolved: ranks that shard the optimizer/weights (1..dp·cp)
-    recompute: np.ndarray  # Recompute codes
+    recompute: np.ndarray  # RecomputeCode values
     sequence_parallel: np.ndarray  # bool
 
     def __len__(self) -> int:

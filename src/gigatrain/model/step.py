@@ -33,7 +33,7 @@ import numpy as np
 from ..knobs import Knobs
 from ..specs import Job, ModelSpec, SystemSpec
 from .memory import StageSplit, expert_dp, expert_tp, params_on_rank, stage_split
-from .plans import PlanArrays, Recompute
+from .plans import PlanArrays
 from .workload import layer_costs
 
 
@@ -147,7 +147,7 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
     costs = layer_costs(model)
     h, s = model.hidden_size, job.seq_len
     tokens = p.micro_batch * s / p.cp  # tokens one rank processes per micro-batch
-    full_rc = p.recompute == Recompute.FULL
+    full_rc = p.recompute == RecomputeCode.FULL
     zero = np.zeros(len(p))
 
     eff = chip.matmul_efficiency
@@ -185,7 +185,7 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
     # activation bytes are counted for 2-byte tensors; fp32 training moves twice as many
     widen = 2.0 if job.precision == "fp32" else 1.0
     # selective recompute re-runs the elementwise forward ops (one more forward's traffic share)
-    passes_mem = 3.0 + full_rc + 0.5 * ((p.recompute == Recompute.SELECTIVE) & bool(knobs.selective_drops_elementwise))
+    passes_mem = 3.0 + full_rc + 0.5 * ((p.recompute == RecomputeCode.SELECTIVE) & bool(knobs.selective_drops_elementwise))
     # unfused attention streams the s×s scores (written, softmax, dropout, read by AV)
     score = (1 - knobs.flash_attention) * model.num_attention_heads / p.tp * s * tokens * 13.0 * (3.0 + full_rc)
 
@@ -263,7 +263,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     tokens = p.micro_batch * s / p.cp  # tokens one rank processes per micro-batch
     n_mb = job.global_batch_seqs / (p.dp * p.micro_batch)
     split = split or stage_split(model, job, p, knobs)
-    full_rc = p.recompute == Recompute.FULL
+    full_rc = p.recompute == RecomputeCode.FULL
     hbm = system.chip.hbm_bandwidth_bytes_per_s * system.chip.hbm_efficiency
 
     # --- pipeline p2p ---------------------------------------------------------------------------
