@@ -29,7 +29,7 @@ import numpy as np
 
 from ..knobs import Knobs
 from ..specs import DTYPE_BYTES, Job, ModelSpec
-from .plans import PlanArrays
+from .plans import PlanArrays, RecomputeCode
 from .workload import embedding_params, layer_costs, layer_counts
 
 

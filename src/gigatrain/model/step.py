@@ -33,7 +33,7 @@ import numpy as np
 from ..knobs import Knobs
 from ..specs import Job, ModelSpec, SystemSpec
 from .memory import StageSplit, expert_dp, expert_tp, params_on_rank, stage_split
-from .plans import PlanArrays
+from .plans import PlanArrays, RecomputeCode
 from .workload import layer_costs
 
 
