@@ -35,7 +35,7 @@ from typing import Any, TypedDict, Unpack
 import numpy as np
 
 from ..catalog.constants import const, has_const
-from ..catalog.frameworks import get_framework, knobs_for
+from ..catalog.frameworks import Capabilities, get_framework, knobs_for
 from ..catalog.prices import choose_price
 from ..errors import GigatrainError
 from ..knobs import Knobs
@@ -379,44 +379,8 @@ def search(
         raise GigatrainError(f"framework {job.framework} does not train in {job.precision}; it offers "
                              f"{', '.join(caps.precisions)}")
     axes = framework_axes(caps, axes)
-    if objective not in OBJECTIVES:
-        raise _bad("objective", objective, OBJECTIVES)
-    if not 1 <= int(top) <= 1000:
-        raise GigatrainError(f"top must be between 1 and 1000, got {top}")
-    if not 0 < cons.max_memory_frac <= 2:
-        raise GigatrainError(f"max_memory_frac must be in (0, 2], got {cons.max_memory_frac}")
-    if pareto is not None:
-        pareto = (str(pareto[0]), str(pareto[1]))
-        for axis in pareto:
-            if axis not in PARETO_AXES:
-                raise _bad("pareto axis", axis, PARETO_AXES)
-        if pareto[0] == pareto[1]:
-            raise GigatrainError(f"pareto needs two different axes, got {pareto[0]},{pareto[1]}")
-    deadline_s = None
-    if cons.deadline_days is not None:
-        if not cons.deadline_days > 0:
-            raise GigatrainError(f"deadline_days must be positive, got {cons.deadline_days}")
-        if not job.tokens > 0:
-            raise GigatrainError("a deadline needs a token budget (--tokens)")
-        deadline_s = cons.deadline_days * SECONDS_PER_DAY
-    wanted = {objective, *(pareto or ())}
-    price: Price | None = None
-    if usd_per_chip_hour is not None:
-        if not usd_per_chip_hour > 0:
-            raise GigatrainError(f"usd_per_chip_hour must be positive, got {usd_per_chip_hour}")
-        price = Price(float(usd_per_chip_hour), "given")
-    else:
-        try:
-            price = default_price(system.chip.slug)
-        except GigatrainError:
-            if "cost" in wanted:
-                raise
-    watts: float | None = None
-    try:
-        watts = training_watts_per_chip(system)
-    except GigatrainError:
-        if "energy" in wanted:
-            raise
+    pareto, deadline_s = _check_request(job, objective, top, cons, pareto)
+    price, watts = _price_and_watts(system, usd_per_chip_hour, {objective, *(pareto or ())})
     scorer = _Scorer(job, price, watts)
 
     counts = chip_counts(chips, system)
@@ -438,46 +402,10 @@ def search(
         c.offset = off
         off += c.space.size
 
-    best: list[_Row] = []
-    front: list[_Row] = []
-    evaluated = feasible = done = 0
     t_eval = time.perf_counter()
-    for ci, c in enumerate(cases):
-        size = c.space.size
-        for a in range(0, size, chunk_rows):
-            b = min(a + chunk_rows, size)
-            p = c.space.chunk(a, b)
-            ok = valid_mask(model, c.job, p) & runnable_mask(caps, model, p)
-            flat = np.arange(a, b)
-            if not ok.all():
-                p, flat = p.take(ok), flat[ok]
-            done += b - a
-            if len(p):
-                r = evaluate(model, system, c.job, p, knobs)
-                mem, step = r["memory/total"], r["step_time_s"]
-                fits = mem <= limit
-                if deadline_s is not None:
-                    fits &= step * (job.tokens / c.job.tokens_per_step) <= deadline_s
-                evaluated += len(p)
-                idx = np.flatnonzero(fits)
-                feasible += int(idx.size)
-                if idx.size:
-                    key = scorer.values(objective, c, step[idx], mem[idx])
-                    best = _merge_top(best, key, mem[idx], idx, flat, p, c, ci, int(top))
-                    if pareto is not None:
-                        k1 = scorer.values(pareto[0], c, step[idx], mem[idx])
-                        k2 = scorer.values(pareto[1], c, step[idx], mem[idx])
-                        f = pareto_front(k1, k2)
-                        new = [_Row(float(k1[j]), float(mem[idx[j]]), c.offset + int(flat[idx[j]]),
-                                    ci, p.plan(int(idx[j])), float(k2[j])) for j in f]
-                        front = _front(front + new)
-            if progress is not None:
-                progress(done, total)
-            if time.perf_counter() - t_eval > cons.time_limit_s:
-                raise GigatrainError(
-                    f"search stopped after {cons.time_limit_s:g} s with {done:,} of {total:,} "
-                    "candidates evaluated; narrow the chip or global-batch range"
-                )
+    best, front, evaluated, feasible = _scan(
+        model, system, cases, caps, knobs, scorer, objective, pareto, int(top), limit,
+        deadline_s, job.tokens, chunk_rows, progress, total, cons.time_limit_s)
     eval_s = time.perf_counter() - t_eval
 
     def cand(row: _Row) -> Candidate:
@@ -508,6 +436,107 @@ def search(
         feasible=feasible, eval_s=eval_s, wall_s=time.perf_counter() - t0, constraints=cons,
         price=price, watts_per_chip=watts, diagnosis=diag,
     )
+
+
+def _check_request(job: Job, objective: str, top: int, cons: Constraints,
+                   pareto: tuple[str, str] | None) -> tuple[tuple[str, str] | None, float | None]:
+    """Refuse absurd requests before any evaluation: (the Pareto axes as strings, the deadline
+    in seconds or None)."""
+    if objective not in OBJECTIVES:
+        raise _bad("objective", objective, OBJECTIVES)
+    if not 1 <= int(top) <= 1000:
+        raise GigatrainError(f"top must be between 1 and 1000, got {top}")
+    if not 0 < cons.max_memory_frac <= 2:
+        raise GigatrainError(f"max_memory_frac must be in (0, 2], got {cons.max_memory_frac}")
+    if pareto is not None:
+        pareto = (str(pareto[0]), str(pareto[1]))
+        for axis in pareto:
+            if axis not in PARETO_AXES:
+                raise _bad("pareto axis", axis, PARETO_AXES)
+        if pareto[0] == pareto[1]:
+            raise GigatrainError(f"pareto needs two different axes, got {pareto[0]},{pareto[1]}")
+    deadline_s = None
+    if cons.deadline_days is not None:
+        if not cons.deadline_days > 0:
+            raise GigatrainError(f"deadline_days must be positive, got {cons.deadline_days}")
+        if not job.tokens > 0:
+            raise GigatrainError("a deadline needs a token budget (--tokens)")
+        deadline_s = cons.deadline_days * SECONDS_PER_DAY
+    return pareto, deadline_s
+
+
+def _price_and_watts(system: SystemSpec, usd_per_chip_hour: float | None,
+                     wanted: set[str]) -> tuple[Price | None, float | None]:
+    """The price per chip-hour (given, else the catalog's) and the training watts per chip;
+    missing ones are errors only when an objective in ``wanted`` needs them."""
+    price: Price | None = None
+    if usd_per_chip_hour is not None:
+        if not usd_per_chip_hour > 0:
+            raise GigatrainError(f"usd_per_chip_hour must be positive, got {usd_per_chip_hour}")
+        price = Price(float(usd_per_chip_hour), "given")
+    else:
+        try:
+            price = default_price(system.chip.slug)
+        except GigatrainError:
+            if "cost" in wanted:
+                raise
+    watts: float | None = None
+    try:
+        watts = training_watts_per_chip(system)
+    except GigatrainError:
+        if "energy" in wanted:
+            raise
+    return price, watts
+
+
+def _scan(model: ModelSpec, system: SystemSpec, cases: list[_Case], caps: Capabilities,
+          knobs: Knobs, scorer: _Scorer, objective: str, pareto: tuple[str, str] | None, top: int,
+          limit: float, deadline_s: float | None, tokens: float, chunk_rows: int,
+          progress: Progress | None, total: int, time_limit_s: float,
+          ) -> tuple[list[_Row], list[_Row], int, int]:
+    """Evaluate every case in chunks: (the running top list, the Pareto front, plans evaluated,
+    plans that fit memory and the deadline)."""
+    t_eval = time.perf_counter()
+    best: list[_Row] = []
+    front: list[_Row] = []
+    evaluated = feasible = done = 0
+    for ci, c in enumerate(cases):
+        size = c.space.size
+        for a in range(0, size, chunk_rows):
+            b = min(a + chunk_rows, size)
+            p = c.space.chunk(a, b)
+            ok = valid_mask(model, c.job, p) & runnable_mask(caps, model, p)
+            flat = np.arange(a, b)
+            if not ok.all():
+                p, flat = p.take(ok), flat[ok]
+            done += b - a
+            if len(p):
+                r = evaluate(model, system, c.job, p, knobs)
+                mem, step = r["memory/total"], r["step_time_s"]
+                fits = mem <= limit
+                if deadline_s is not None:
+                    fits &= step * (tokens / c.job.tokens_per_step) <= deadline_s
+                evaluated += len(p)
+                idx = np.flatnonzero(fits)
+                feasible += int(idx.size)
+                if idx.size:
+                    key = scorer.values(objective, c, step[idx], mem[idx])
+                    best = _merge_top(best, key, mem[idx], idx, flat, p, c, ci, top)
+                    if pareto is not None:
+                        k1 = scorer.values(pareto[0], c, step[idx], mem[idx])
+                        k2 = scorer.values(pareto[1], c, step[idx], mem[idx])
+                        f = pareto_front(k1, k2)
+                        new = [_Row(float(k1[j]), float(mem[idx[j]]), c.offset + int(flat[idx[j]]),
+                                    ci, p.plan(int(idx[j])), float(k2[j])) for j in f]
+                        front = _front(front + new)
+            if progress is not None:
+                progress(done, total)
+            if time.perf_counter() - t_eval > time_limit_s:
+                raise GigatrainError(
+                    f"search stopped after {time_limit_s:g} s with {done:,} of {total:,} "
+                    "candidates evaluated; narrow the chip or global-batch range"
+                )
+    return best, front, evaluated, feasible
 
 
 def _search_again(model: ModelSpec, system: SystemSpec, job: Job, counts: list[int],
