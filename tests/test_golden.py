@@ -23,7 +23,8 @@ import pytest
 from gigatrain.api import make_job, make_plan
 from gigatrain.catalog.models import get_model
 from gigatrain.knobs import DEFAULT_KNOBS
-from gigatrain.model.memory import activation_bytes, stage_split, state_bytes
+from gigatrain.model.memory import activation_bytes, state_bytes
+from gigatrain.model.placement import stage_split
 from gigatrain.model.plans import PlanArrays
 from gigatrain.model.step import BASE_LATENCY_S, Link, collective_time
 from gigatrain.model.workload import layer_costs, params_total

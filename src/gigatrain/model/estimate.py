@@ -18,7 +18,8 @@ import numpy as np
 
 from ..knobs import DEFAULT_KNOBS, Knobs
 from ..specs import Job, ModelSpec, Plan, SystemSpec
-from .memory import memory_breakdown, stage_split
+from .memory import memory_breakdown
+from .placement import stage_split
 from .plans import PlanArrays, RecomputeCode, check_plan
 from .step import step_breakdown
 from .workload import model_flops_per_token, params_active, params_total

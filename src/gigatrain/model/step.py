@@ -32,7 +32,7 @@ import numpy as np
 
 from ..knobs import Knobs
 from ..specs import Job, ModelSpec, SystemSpec
-from .memory import StageSplit, expert_dp, expert_tp, params_on_rank, stage_split
+from .placement import StageSplit, expert_dp, expert_tp, params_on_rank, stage_split
 from .plans import PlanArrays, RecomputeCode
 from .workload import layer_costs
 
@@ -257,7 +257,7 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
 
     Every pipeline stage runs the same schedule, so the step ends when the slowest stage's
     ranks finish: the first (most layers) or the last (fewer layers plus the LM head and loss,
-    :func:`memory.stage_split`), each with its own exposed data-parallel sync.
+    :func:`placement.stage_split`), each with its own exposed data-parallel sync.
     """
     h, s = model.hidden_size, job.seq_len
     tokens = p.micro_batch * s / p.cp  # tokens one rank processes per micro-batch
