@@ -32,6 +32,12 @@ from .placement import StageSplit, expert_dp, params_on_rank, stage_split
 from .plans import PlanArrays, RecomputeCode
 from .workload import layer_costs
 
+#: bytes per stored activation value (bf16/fp16; fp32 jobs double it through ``scale``)
+ACT_BYTES = 2.0
+#: h-vectors per token per layer that stay replicated under TP without sequence parallelism:
+#: the two norm inputs and the two residual-stream copies (Korthikanti et al. 2022 §4.2.2)
+REPLICATED_HIDDEN_VECTORS = 4.0
+
 
 def state_bytes(model: ModelSpec, job: Job, p: PlanArrays, n_params: np.ndarray, expert: np.ndarray) -> dict[str, np.ndarray]:
     """Weights, gradients and optimizer bytes for ``n_params`` on a rank (``expert`` of them
@@ -103,11 +109,12 @@ def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
                            np.where(p.recompute != RecomputeCode.NONE, all_tok_sel, all_tok))
         layers = dense_l + moe_l
         # without sequence parallelism the norm inputs and residual stream (≈4 h-vectors) replicate
-        replicated = np.where(p.sequence_parallel | (p.tp == 1), 0.0, layers * 8.0 * h * (1 - 1 / p.tp))
+        replicated = np.where(p.sequence_parallel | (p.tp == 1), 0.0,
+                              layers * REPLICATED_HIDDEN_VECTORS * ACT_BYTES * h * (1 - 1 / p.tp))
         # a framework may keep some activations unsharded under TP (gathered GEMM inputs)
         full = per_tok * (r + (1 - r) / p.tp) + replicated
         one_layer = full / np.maximum(layers, 1)
-        checkpoint = layers * 2.0 * h / np.where(p.sequence_parallel, p.tp, 1)  # layer inputs only
+        checkpoint = layers * ACT_BYTES * h / np.where(p.sequence_parallel, p.tp, 1)  # layer inputs only
         kept = full * tokens * in_flight[stage]
         # full recompute stores layer inputs and re-materialises a few layers at a time; it never
         # holds more than keeping everything would

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..knobs import Knobs
-from ..specs import Job, ModelSpec, SystemSpec
+from ..specs import DTYPE_BYTES, Job, ModelSpec, SystemSpec
 from .placement import StageSplit, expert_dp, expert_tp, params_on_rank, stage_split
 from .plans import PlanArrays, RecomputeCode
 from .workload import layer_costs
@@ -84,6 +84,22 @@ def link_for(system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1,
 BASE_LATENCY_S = 8.4e-6
 #: measured NVLS all-reduce gain over ring on 8 GPUs (1.23–1.30×, achievable.md §3.5)
 NVLS_SPEEDUP = 1.25
+#: TP collectives per layer, forward + backward: Megatron's 2 all-reduces per block each way
+#: (8 collectives as all-gather/reduce-scatter pairs); sequence parallelism re-gathers the
+#: GEMM inputs in the backward (+2); full recompute repeats the forward's 4
+TP_COLLECTIVES_PER_LAYER = 8
+TP_COLLECTIVES_SP_EXTRA = 2
+TP_COLLECTIVES_RECOMPUTE = 4
+#: EP all-to-alls per MoE layer: dispatch + combine forward and backward (+2 when recomputing)
+EP_ALL_TO_ALLS_PER_LAYER = 4
+EP_ALL_TO_ALLS_RECOMPUTE = 2
+#: bytes moved per attention-score element without FlashAttention: the s×s scores written,
+#: softmax read/write, dropout mask and output, read again by the PV GEMM (2-byte dtype)
+UNFUSED_SCORE_BYTES = 13.0
+#: the LM head's fp32 logits make ~4 elementwise passes (softmax, loss, their backward)
+LOGIT_FP32_PASSES = 4
+#: host-dispatched ops per step outside the layers (optimizer, grad-norm, loss scaling)
+HOST_OPS_PER_STEP = 20.0
 
 
 def collective_time(kind: str, size_bytes: np.ndarray, n: np.ndarray, link: Link,
@@ -187,7 +203,8 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
     # selective recompute re-runs the elementwise forward ops (one more forward's traffic share)
     passes_mem = 3.0 + full_rc + 0.5 * ((p.recompute == RecomputeCode.SELECTIVE) & bool(knobs.selective_drops_elementwise))
     # unfused attention streams the s×s scores (written, softmax, dropout, read by AV)
-    score = (1 - knobs.flash_attention) * model.num_attention_heads / p.tp * s * tokens * 13.0 * (3.0 + full_rc)
+    score = (1 - knobs.flash_attention) * model.num_attention_heads / p.tp * s * tokens * UNFUSED_SCORE_BYTES \
+        * (3.0 + full_rc)
 
     def traffic(act_per_token: float, extra: np.ndarray) -> np.ndarray:
         act = act_per_token * widen * tokens / p.tp
@@ -199,12 +216,13 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
     mem = (traffic(costs[0].act_bytes_per_token, zero) + kernels[0] * chip.kernel_overhead_s,
            traffic(costs[1].act_bytes_per_token, moe_traffic) + kernels[1] * chip.kernel_overhead_s
            if model.moe is not None else zero)
-    head_mem = tokens * model.vocab_size / p.tp * 4.0 * 4 / elementwise_bw  # fp32 logits, ~4 passes
+    head_mem = tokens * model.vocab_size / p.tp * DTYPE_BYTES["fp32"] * LOGIT_FP32_PASSES / elementwise_bw
 
     # --- tensor parallel (Korthikanti et al. 2022 §4.2.2: with sequence parallelism each layer
     # runs 2 all-gathers + 2 reduce-scatters forward and the same backward, plus the backward
     # re-gather of the sequence-parallel GEMM inputs: 2 more all-gathers → 10 per layer) -------
-    tp_one = (np.where(p.sequence_parallel, 10, 8) + 4 * full_rc) * comm["tp_collective_s"] \
+    tp_one = (TP_COLLECTIVES_PER_LAYER + TP_COLLECTIVES_SP_EXTRA * p.sequence_parallel
+              + TP_COLLECTIVES_RECOMPUTE * full_rc) * comm["tp_collective_s"] \
         * (1 - knobs.tp_overlap)
     # --- context parallel (ring attention) ----------------------------------------------------
     cp_link: Link = comm["cp_link"]  # type: ignore[assignment]
@@ -216,7 +234,8 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
     kv_bytes = tokens * kv_dim * 2.0 / p.tp
     cp_one = (3 + full_rc) * (p.cp - 1) * (kv_bytes / cp_link.bandwidth(kv_bytes) + cp_link.lat + BASE_LATENCY_S)
     # --- expert parallel ----------------------------------------------------------------------
-    ep_one = (4 + 2 * full_rc) * comm["ep_collective_s"] * (1 - knobs.ep_overlap) \
+    ep_one = (EP_ALL_TO_ALLS_PER_LAYER + EP_ALL_TO_ALLS_RECOMPUTE * full_rc) * comm["ep_collective_s"] \
+        * (1 - knobs.ep_overlap) \
         if model.moe is not None else zero
     return {"mm": mm, "attn": (attn_one, attn_one), "mem": mem, "kernels": kernels,
             "tp": (tp_one, tp_one), "cp_raw": (cp_one, cp_one), "ep": (zero, ep_one),
@@ -241,7 +260,7 @@ def _stage_microbatch(units: dict[str, tuple[np.ndarray, np.ndarray]], knobs: Kn
     scale = max(knobs.compute_time_scale, 1.0)
     compute = (t_mm + t_head + t_attn + t_mem) * scale
     # a framework that dispatches ops from the host cannot go faster than its dispatch rate
-    t_host = np.maximum((kernels + 20.0) * knobs.host_op_overhead_s - compute, 0.0)
+    t_host = np.maximum((kernels + HOST_OPS_PER_STEP) * knobs.host_op_overhead_s - compute, 0.0)
     t_cp_raw = stage("cp_raw")
     # the exchange hides behind attention, stretched where the host cannot launch fast enough
     stretch = (compute + t_host) / np.maximum(compute, 1e-30)
