@@ -56,6 +56,16 @@ def test_fp8_weights_halve_weight_memory_and_speed_up_decode() -> None:
     assert b.tpot_s < a.tpot_s
 
 
+def test_fused_engine_launches_fewer_kernels_per_layer() -> None:
+    # TensorRT-LLM fuses norms/RoPE/activation: 3 non-GEMM kernels per layer instead of 6
+    a, b = _est(tp=8, concurrency=4), _est(tp=8, concurrency=4, fused_kernels=True)
+    k = DEFAULT_SERVING_KNOBS
+    layers = get_model("llama-3.1-70b").num_layers
+    saved = layers * (k.kernels_per_layer - k.fused_kernels_per_layer) * get_system("h100-sxm").chip.kernel_overhead_s
+    assert a.time_s["decode/kernels_s"] - b.time_s["decode/kernels_s"] == pytest.approx(saved, rel=1e-6)
+    assert b.tpot_s < a.tpot_s and b.time_s["decode/gemm_s"] == a.time_s["decode/gemm_s"]
+
+
 def test_mla_kv_replicated_under_tp_but_not_with_dp_attention() -> None:
     tp = _est("deepseek-v3", "h200", tp=8, ep=8, weight_dtype="fp8", concurrency=64)
     dpa = _est("deepseek-v3", "h200", tp=8, ep=8, dp_attention=True, weight_dtype="fp8", concurrency=64)

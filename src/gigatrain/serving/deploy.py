@@ -47,6 +47,11 @@ class Deployment:
     prefill_chips: int = 0  # disaggregated prefill chips per decode replica (0 = colocated)
     prefill_tp: int = 0  # chips per prefill worker (0 = tp)
     api_server: bool = True  # requests arrive over an HTTP/gRPC front end (adds its TTFT overhead)
+    #: the engine fuses a layer's non-GEMM ops (TensorRT-LLM: norm + residual into the all-reduce
+    #: or one fused kernel, RoPE and the KV-cache write into attention, the activation into the
+    #: GEMM epilogue); it launches ``ServingKnobs.fused_kernels_per_layer`` of them, not
+    #: ``kernels_per_layer``
+    fused_kernels: bool = False
 
     @property
     def chips(self) -> int:
@@ -99,6 +104,11 @@ class DeploymentArrays:
     api_server: np.ndarray  # bool
     input_len: np.ndarray
     output_len: np.ndarray
+    fused_kernels: np.ndarray | None = None  # bool (None = no engine fuses: all False)
+
+    def __post_init__(self) -> None:
+        if self.fused_kernels is None:
+            self.fused_kernels = np.zeros(len(self.tp), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.tp)
@@ -114,6 +124,7 @@ class DeploymentArrays:
             batching="static" if self.static[i] else "continuous",
             spec_tokens=int(self.spec_tokens[i]), prefill_chips=int(self.prefill_chips[i]),
             prefill_tp=int(self.prefill_tp[i]), api_server=bool(self.api_server[i]),
+            fused_kernels=bool(self.fused_kernels[i]) if self.fused_kernels is not None else False,
         )
 
 
@@ -189,4 +200,5 @@ def to_arrays(deps: list[Deployment], reqs: list[Request], chip_peaks: dict[str,
         api_server=col(lambda d: bool(d.api_server)),
         input_len=np.array([r.input_len for r in reqs], dtype=float),
         output_len=np.array([r.output_len for r in reqs], dtype=float),
+        fused_kernels=col(lambda d: bool(d.fused_kernels)),
     )

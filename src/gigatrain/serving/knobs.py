@@ -54,6 +54,16 @@ class ServingKnobs:
     #: residual adds; fused engines run 8–14 kernels per dense layer in all, 4–5 of them GEMMs);
     #: the GEMMs are counted from the layer's structure (MLA and MoE layers launch more)
     kernels_per_layer: int = 6
+    #: the same for an engine that fuses them (``Deployment.fused_kernels``): TensorRT-LLM applies
+    #: RoPE and writes the KV cache inside its attention op (TensorRT-LLM docs, "Multi-Head,
+    #: Multi-Query, and Group-Query Attention", RoPE section), fuses residual add + RMSNorm into
+    #: the all-reduce (``AllReduceFusionOp.RESIDUAL_RMS_NORM``, tensorrt_llm/_torch; e.g.
+    #: NVIDIA/TensorRT-LLM PR #9197) or one fused add-norm kernel at TP 1, and SwiGLU into the
+    #: gate/up GEMM (fused gated MLP); read 2026-12-01. That leaves attention + 2 fused norm
+    #: kernels = 3 per layer, vs 6 in vLLM/SGLang (rotary, silu_and_mul, fused_add_rms_norm ×2,
+    #: attention, cache write as separate kernels; vLLM's own all-reduce + RMSNorm fusion pass is on
+    #: only at -O2 with TP > 1 on Hopper/Blackwell, docs.vllm.ai "Fusion torch.compile passes")
+    fused_kernels_per_layer: int = 3
     #: fitted: per-kernel time with CUDA graphs relative to the chip's launch floor
     #: (achievable.md §5.1: 2.5 µs per tiny kernel → 1.3 µs captured in a graph)
     kernel_overhead_scale: float = 1.0

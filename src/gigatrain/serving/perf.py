@@ -16,7 +16,7 @@ Per pipeline stage and chip (most-loaded stage: ⌈L/pp⌉ layers, embeddings an
     2005; one pass of S with NVLS in-network reduction); with data-parallel attention, an MoE
     layer instead does 2 all-to-alls (dispatch/combine) of (T/tp)·top_k·h·2·(ep−1)/ep bytes.
   - kernel launch floor per kernel (the layer's GEMMs counted from its structure plus the
-    non-GEMM kernels), and host time per iteration: a fixed part plus a part per
+    non-GEMM kernels: 6, or 3 in an engine that fuses them, TensorRT-LLM), and host time per iteration: a fixed part plus a part per
     sequence in the batch (scheduler, sampling; per DP-attention rank, which has its own).
 * **Prefill** of one request of I tokens: the same parts with T = I and a causal mean context
   (I+1)/2 (compute-bound: FLOPs at the GEMM efficiency curve e_max·F/(F + F½) of the training
@@ -100,9 +100,12 @@ class _Stage:
         self.e_max = chip.matmul_efficiency * k.prefill_efficiency_scale
         self.f_half = chip.matmul_half_flops
         # kernels per layer: its GEMMs (counted from structure: MLA and MoE layers launch more)
-        # plus the non-GEMM kernels (norms, RoPE, attention, activation, residual)
-        self.kernels = (self.n_dense * (s.gemms_per_layer + k.kernels_per_layer)
-                        + self.n_moe * (s.moe_gemms_per_layer + k.kernels_per_layer))
+        # plus the non-GEMM kernels (norms, RoPE, attention, activation, residual), fewer where the
+        # engine fuses them (TensorRT-LLM)
+        fused = a.fused_kernels if a.fused_kernels is not None else np.zeros(len(tp), dtype=bool)
+        other = np.where(fused, float(k.fused_kernels_per_layer), float(k.kernels_per_layer))
+        self.kernels = (self.n_dense * (s.gemms_per_layer + other)
+                        + self.n_moe * (s.moe_gemms_per_layer + other))
         self.kernel_s = chip.kernel_overhead_s * k.kernel_overhead_scale
         self.tp_bw, self.tp_lat, self.tp_inr = _tier_cols(system, a.tp)
         self.ep_bw, self.ep_lat, _ = _tier_cols(system, a.ep)

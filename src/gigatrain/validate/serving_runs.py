@@ -10,6 +10,8 @@ reason why a row cannot be represented. Interpretation rules (each one a stated 
   0.9 × nominal (SERVING.md §2.1);
 * weights: fp4/mxfp4/nvfp4/uint4 → fp4, fp8 → fp8, else bf16; KV cache fp8 where the row says
   so or the engine is TensorRT-LLM with a quantised checkpoint (its default), else bf16;
+* TensorRT-LLM engines (``trt``, ``dynamo-trt``, trtllm-bench, Triton) fuse a layer's non-GEMM
+  kernels (``Deployment.fused_kernels``); vLLM, SGLang and ATOM do not;
 * ``spec_decoding=mtp`` = one draft token (DeepSeek MTP module, next-n = 1);
 * Neuron TP counts NeuronCores: 2 per Trainium1, 4 logical (LNC=2) per Trainium2;
 * InferenceMAX disaggregated rows: each decode worker is a replica of its GPUs (data-parallel
@@ -227,9 +229,13 @@ def case_from_row(r: dict[str, str]) -> ServingCase | Unsupported:
     # with the benchmark_serving client; the TensorRT-LLM tables (trtllm-bench, gptSession, the
     # Triton C++ backend) and the Neuron benchmarks measure the engine without that front end
     api = imax
+    # TensorRT-LLM (trtllm-bench, Triton backend, trtllm-serve and Dynamo's TRT-LLM workers)
+    # fuses a layer's non-GEMM ops (ServingKnobs.fused_kernels_per_layer)
+    fused = "trt" in engine.lower() or "tensorrt" in engine.lower()
     dep_ = Deployment(tp=tp, pp=pp, ep=ep, dp_attention=dpa, weight_dtype=w, kv_dtype=kv,
                       concurrency=int(conc), batching="static" if static else "continuous",
-                      spec_tokens=spec, prefill_chips=prefill_chips, prefill_tp=prefill_tp, api_server=api)
+                      spec_tokens=spec, prefill_chips=prefill_chips, prefill_tp=prefill_tp, api_server=api,
+                      fused_kernels=fused)
     # Triton serving of a TensorRT engine: trtllm-build's default max_batch_size is 256
     max_batch = 256 if "triton" in engine.lower() else 0
     return ServingCase(rid, src, metric, measured, model, system, dep_, Request(int(isl), int(osl)),
