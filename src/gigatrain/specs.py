@@ -7,6 +7,7 @@ a :class:`Plan` is one parallel layout. All values are SI (bytes, seconds, FLOP/
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
@@ -220,6 +221,29 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Degree:
+    """One parallel degree of :class:`Plan`, declared once in :data:`PLAN_DEGREES`: the input
+    checks (``inputs.make_plan``), the array model (``model.plans.PlanArrays``), the CLI options
+    and the web schema are derived from this list, so a new axis is declared here."""
+
+    name: str  # the Plan field (and the CLI option --name, with _ as -)
+    help: str
+    splits_chips: bool  # chips = dp × the product of these degrees
+    short: str = ""  # how ``Plan.describe`` writes it (default: the name)
+
+
+#: every parallel degree of a plan besides dp, in display order
+PLAN_DEGREES: tuple[Degree, ...] = (
+    Degree("tp", "tensor parallel degree", True),
+    Degree("pp", "pipeline parallel degree", True),
+    Degree("cp", "context parallel degree", True),
+    Degree("ep", "expert parallel degree (MoE; nested in dp·cp)", False),
+    Degree("vpp", "virtual pipeline stages (interleaved schedule)", False),
+    Degree("micro_batch", "micro-batch size (sequences)", False, "mbs"),
+)
+
+
+@dataclass(frozen=True)
 class Plan:
     """One parallel layout, in the project's vocabulary (DESIGN.md principle 4).
 
@@ -246,15 +270,14 @@ class Plan:
 
     @property
     def chips(self) -> int:
-        return self.tp * self.pp * self.cp * self.dp
+        return self.dp * math.prod(int(getattr(self, d.name)) for d in PLAN_DEGREES if d.splits_chips)
 
     def describe(self) -> str:
+        """``tp=8 pp=16 dp=128 vpp=4 mbs=1 zero=1 recompute=none``: tp, pp, dp and the
+        micro-batch always, every other degree when above 1."""
+        always = ("tp", "pp", "micro_batch")
         parts = [f"tp={self.tp}", f"pp={self.pp}", f"dp={self.dp}"]
-        if self.cp > 1:
-            parts.append(f"cp={self.cp}")
-        if self.ep > 1:
-            parts.append(f"ep={self.ep}")
-        if self.vpp > 1:
-            parts.append(f"vpp={self.vpp}")
+        parts += [f"{d.short or d.name}={getattr(self, d.name)}" for d in PLAN_DEGREES
+                  if d.name not in always and getattr(self, d.name) > 1]
         parts += [f"mbs={self.micro_batch}", f"zero={self.zero_stage}", f"recompute={self.recompute}"]
         return " ".join(parts)

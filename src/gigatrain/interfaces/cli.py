@@ -12,7 +12,7 @@ import re
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from ..errors import GigatrainError, NoFeasiblePlanError
 from ..specs import PRECISIONS
+from .plan_options import degree_values
 
 app = typer.Typer(
     name="gigatrain",
@@ -85,17 +86,13 @@ ChipOpt = Annotated[str, typer.Option("--chip", "-c", help="chip slug (see `giga
 
 
 @app.command()
+@degree_values(after="chips")  # --tp, --pp, --cp, --ep, --vpp, --micro-batch (specs.PLAN_DEGREES)
 def estimate(
     model: ModelOpt,
     chip: ChipOpt,
     chips: Annotated[int, typer.Option(help="number of chips")],
-    tp: Annotated[int, typer.Option(help="tensor parallel degree")] = 1,
-    pp: Annotated[int, typer.Option(help="pipeline parallel degree")] = 1,
-    cp: Annotated[int, typer.Option(help="context parallel degree")] = 1,
-    ep: Annotated[int, typer.Option(help="expert parallel degree (MoE)")] = 1,
+    degrees: dict[str, Any],
     dp: Annotated[int | None, typer.Option(help="data parallel degree (default chips/(tp·pp·cp))")] = None,
-    vpp: Annotated[int, typer.Option(help="virtual pipeline stages (interleaved schedule)")] = 1,
-    micro_batch: Annotated[int, typer.Option("--micro-batch", help="micro-batch size (sequences)")] = 1,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (3 = FSDP)")] = 1,
     fsdp_shard: Annotated[int, typer.Option("--fsdp-shard", help="hybrid sharding group (0 = all dp)")] = 0,
     recompute: Annotated[Recompute, typer.Option(help="activation recompute")] = Recompute.selective,
@@ -116,8 +113,8 @@ def estimate(
     tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
     e = estimate_named(
         model, chip, chips, seq=seq, global_batch=global_batch, tokens=tok, precision=precision,
-        system=system, profile=profile, framework=framework, tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, vpp=vpp,
-        micro_batch=micro_batch, zero_stage=zero, fsdp_shard=fsdp_shard, recompute=recompute.value,
+        system=system, profile=profile, framework=framework, dp=dp, **degrees,
+        zero_stage=zero, fsdp_shard=fsdp_shard, recompute=recompute.value,
         sequence_parallel=not no_sp,
     )
     if as_json:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from rich.table import Table
 from ..errors import GigatrainError
 from ..specs import PRECISIONS
 from ..units import usd
+from .plan_options import degree_filters
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -168,11 +169,13 @@ def _opt(*names: str, help: str) -> typer.models.OptionInfo:
 
 
 @app.command()
+@degree_filters(after="chips")  # --tp 1,2,4,8 … one per specs.PLAN_DEGREES
 def search(
     model: Annotated[str, _opt("--model", "-m", help="catalog slug, or a .yaml / config.json")],
     chip: Annotated[str, _opt("--chip", "-c", help="chip slug (`gigatrain catalog chips`)")],
     chips: Annotated[str, _opt(help="chip count N, or a range A-B (powers of two, 3·2^k, "
                                     "node multiples)")],
+    degrees: dict[str, Any],
     global_batch: Annotated[str, _opt("--global-batch",
                                       help="global batch (sequences): N, a range A-B, or auto "
                                            "(with --tokens: ~16M tokens, raised up to the "
@@ -193,13 +196,7 @@ def search(
         "--deadline-days", help="time-to-train limit (needs --tokens)")] = None,
     usd_per_chip_hour: Annotated[float | None, _opt(
         "--usd-per-chip-hour", help="price (default: median on-demand in prices.yaml)")] = None,
-    tp: Annotated[str | None, _opt(help="only these tp degrees, e.g. 1,2,4,8")] = None,
-    pp: Annotated[str | None, _opt(help="only these pp degrees")] = None,
-    cp: Annotated[str | None, _opt(help="only these cp degrees")] = None,
-    ep: Annotated[str | None, _opt(help="only these ep degrees")] = None,
     zero: Annotated[str | None, _opt(help="only these ZeRO stages, e.g. 1,3")] = None,
-    micro_batch: Annotated[str | None, _opt("--micro-batch",
-                                            help="only these micro-batch sizes")] = None,
     recompute: Annotated[str | None, _opt(help="only these recompute modes: none,full")] = None,
     as_json: Annotated[bool, _opt("--json", help="print JSON")] = False,
     wide: Annotated[bool, _opt("--wide", help="every column, however wide")] = False,
@@ -237,9 +234,8 @@ def search(
         bad = [x for x in rc if x not in ("none", "selective", "full")]
         if bad or not rc:
             raise GigatrainError(f"--recompute {recompute!r}; valid: none, selective, full")
-    axes = Axes(tp=_ints("tp", tp), pp=_ints("pp", pp), cp=_ints("cp", cp), ep=_ints("ep", ep),
-                zero_stage=_ints("zero", zero), micro_batch=_ints("micro-batch", micro_batch),
-                recompute=rc)
+    filters: dict[str, Any] = {n: _ints(n.replace("_", "-"), t) for n, t in degrees.items()}
+    axes = Axes(**filters, zero_stage=_ints("zero", zero), recompute=rc)
     cons = Constraints(max_memory_frac=max_memory_frac, deadline_days=deadline_days,
                        global_batch=global_batch)
     bar = _ProgressBar(enabled=not as_json)

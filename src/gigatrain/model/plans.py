@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GigatrainError
-from ..specs import RECOMPUTE_MODES, Job, ModelSpec, Plan
+from ..specs import PLAN_DEGREES, RECOMPUTE_MODES, Job, ModelSpec, Plan
 
 
 class RecomputeCode(IntEnum):
@@ -50,7 +50,11 @@ class PlanArrays:
 
     @property
     def chips(self) -> np.ndarray:
-        return self.tp * self.pp * self.cp * self.dp
+        out = self.dp
+        for d in PLAN_DEGREES:
+            if d.splits_chips:
+                out = out * getattr(self, d.name)
+        return out
 
     @classmethod
     def from_plans(cls, plans: list[Plan]) -> PlanArrays:
@@ -61,8 +65,8 @@ class PlanArrays:
         shard = col("fsdp_shard")
         shard = np.where((shard <= 0) | (shard > dpcp), dpcp, shard)
         return cls(
-            tp=col("tp"), pp=col("pp"), dp=col("dp"), cp=col("cp"), ep=col("ep"), vpp=col("vpp"),
-            micro_batch=col("micro_batch"), zero_stage=col("zero_stage"), fsdp_shard=shard,
+            **{d.name: col(d.name) for d in PLAN_DEGREES},
+            dp=col("dp"), zero_stage=col("zero_stage"), fsdp_shard=shard,
             recompute=np.array([RECOMPUTE_CODE[p.recompute] for p in plans], dtype=np.int64),
             sequence_parallel=np.array([p.sequence_parallel for p in plans], dtype=bool),
         )
@@ -75,8 +79,7 @@ class PlanArrays:
         dpcp = int(self.dp[i] * self.cp[i])
         shard = int(self.fsdp_shard[i])
         return Plan(
-            tp=int(self.tp[i]), pp=int(self.pp[i]), dp=int(self.dp[i]), cp=int(self.cp[i]),
-            ep=int(self.ep[i]), vpp=int(self.vpp[i]), micro_batch=int(self.micro_batch[i]),
+            **{d.name: int(getattr(self, d.name)[i]) for d in PLAN_DEGREES}, dp=int(self.dp[i]),
             zero_stage=int(self.zero_stage[i]), fsdp_shard=0 if shard == dpcp else shard,
             recompute=rec,  # type: ignore[arg-type]
             sequence_parallel=bool(self.sequence_parallel[i]),

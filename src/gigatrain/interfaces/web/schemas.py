@@ -7,10 +7,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from ...inputs import MAX_CHIPS
 from ...serving.deploy import SERVING_DTYPES
+from ...specs import PLAN_DEGREES
 from . import service
 
 MAX_DEGREE = 1_000_000
@@ -88,15 +97,15 @@ class JobFields(ModelJob):
     system: Slug | None = Field(None, description="system slug (default: the chip's)")
 
 
-class PlanFields(JobFields):
+#: one field per parallel degree, from specs.PLAN_DEGREES (a new degree appears here by itself)
+_PlanDegrees = create_model(  # type: ignore[call-overload]
+    "_PlanDegrees", __base__=JobFields,
+    **{d.name: (Degree, Field(1, description=d.help)) for d in PLAN_DEGREES})
+
+
+class PlanFields(_PlanDegrees):  # type: ignore[valid-type,misc]
     chips: int = Field(ge=1, le=MAX_CHIPS, description="number of chips")
-    tp: Degree = 1
-    pp: Degree = 1
-    cp: Degree = 1
-    ep: Degree = 1
     dp: Degree | None = Field(None, description="default chips/(tp·pp·cp)")
-    vpp: Degree = 1
-    micro_batch: Degree = 1
     zero_stage: int = Field(1, ge=0, le=3)
     fsdp_shard: int = Field(0, ge=0, le=MAX_CHIPS, description="hybrid sharding group (0 = all dp)")
     recompute: RecomputeMode = "selective"
@@ -129,15 +138,15 @@ CHIP_RANGE = r"^\s*[0-9]{1,8}\s*(-\s*[0-9]{1,8}\s*)?$"
 DegreeList = Annotated[list[Degree], Field(min_length=1, max_length=32)]
 
 
-class AxesFields(_Strict):
+_AxesDegrees = create_model(  # type: ignore[call-overload]
+    "_AxesDegrees", __base__=_Strict,
+    **{d.name: (DegreeList | None, Field(None, description=f"only these values of the {d.help}"))
+       for d in PLAN_DEGREES})
+
+
+class AxesFields(_AxesDegrees):  # type: ignore[valid-type,misc]
     """Only these values of an axis (``gigatrain search --tp 1,2,4``); absent = all valid."""
 
-    tp: DegreeList | None = None
-    pp: DegreeList | None = None
-    cp: DegreeList | None = None
-    ep: DegreeList | None = None
-    vpp: DegreeList | None = None
-    micro_batch: DegreeList | None = None
     zero_stage: Annotated[list[Annotated[int, Field(ge=0, le=3)]],
                           Field(min_length=1, max_length=4)] | None = None
     recompute: Annotated[list[RecomputeMode], Field(min_length=1, max_length=3)] | None = None

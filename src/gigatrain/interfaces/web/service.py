@@ -22,6 +22,7 @@ from typing import Any
 
 from ...errors import GigatrainError, unknown_name
 from ...model.plans import divisors
+from ...specs import PLAN_DEGREES
 
 #: a pasted config.json may hold at most this many keys (all levels) and this much nesting
 MAX_CONFIG_KEYS = 400
@@ -166,8 +167,8 @@ def _default_system(chip: Any) -> str | None:
 
 
 # ---------------------------------------------------------------- estimate
-PLAN_FIELDS = ("tp", "pp", "cp", "ep", "dp", "vpp", "micro_batch", "zero_stage", "fsdp_shard",
-               "recompute", "sequence_parallel")
+PLAN_FIELDS = (*(d.name for d in PLAN_DEGREES), "dp", "zero_stage", "fsdp_shard", "recompute",
+               "sequence_parallel")
 
 
 def estimate_object(*, chip: str, chips: int, model: str | None = None,
