@@ -84,3 +84,26 @@ def test_no_function_level_imports_below_the_interfaces() -> None:
     inner = [f"{f}:{line}: {a} imports {b} inside a function" for f, line, a, b, fn in _imports()
              if fn and LAYER[a] < LAZY_FROM]
     assert not inner, "\n".join(inner)
+
+
+def test_plan_degrees_are_declared_once() -> None:
+    """Every place that takes a plan's degrees reads specs.PLAN_DEGREES: the Plan type, the
+    array model, the estimate/search CLI options, the web schemas and the page's choices."""
+    from dataclasses import fields
+
+    from typer.main import get_command
+
+    from gigatrain.interfaces import cli
+    from gigatrain.interfaces.web import schemas, service
+    from gigatrain.model.plans import PlanArrays
+    from gigatrain.specs import PLAN_DEGREES, Plan
+
+    names = {d.name for d in PLAN_DEGREES}
+    assert names <= {f.name for f in fields(Plan)} and names <= {f.name for f in fields(PlanArrays)}
+    group = get_command(cli.app)
+    for command in ("estimate", "search"):
+        params = {p.name for p in group.commands[command].params}  # type: ignore[attr-defined]
+        assert names <= params, (command, names - params)
+    assert names <= set(schemas.PlanFields.model_fields)
+    assert names <= set(schemas.AxesFields.model_fields)
+    assert [d["name"] for d in service.choices()["plan_degrees"]] == [d.name for d in PLAN_DEGREES]

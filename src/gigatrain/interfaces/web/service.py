@@ -22,7 +22,7 @@ from typing import Any
 
 from ...errors import GigatrainError, unknown_name
 from ...model.plans import divisors
-from ...specs import PLAN_DEGREES
+from ...specs import PLAN_DEGREES, PRECISIONS, RECOMPUTE_MODES
 
 #: a pasted config.json may hold at most this many keys (all levels) and this much nesting
 MAX_CONFIG_KEYS = 400
@@ -152,8 +152,11 @@ def choices() -> dict[str, Any]:
         "systems": [{"slug": s.slug, "name": s.name, "chip": s.chip.slug,
                      "max_chips": s.max_chips} for s in systems.values()],
         "frameworks": list(load_frameworks()),
-        "precisions": ["bf16", "fp16", "fp8", "fp4", "fp32"],
-        "recompute": ["none", "selective", "full"],
+        "precisions": list(PRECISIONS),
+        "recompute": list(RECOMPUTE_MODES),
+        # the plan form's degree inputs (the page adds one for any degree it lacks)
+        "plan_degrees": [{"name": d.name, "help": d.help, "splits_chips": d.splits_chips}
+                         for d in PLAN_DEGREES],
     }
 
 

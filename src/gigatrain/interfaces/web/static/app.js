@@ -168,7 +168,25 @@
     }
     return b;
   }
-  const PLAN_INPUTS = ["tp", "pp", "cp", "ep", "vpp", "micro_batch"];
+  /* The plan's degrees come from /api/choices (specs.PLAN_DEGREES); the page's static inputs
+   * cover today's, and addDegreeInputs() adds one for any degree declared later. */
+  let PLAN_INPUTS = ["tp", "pp", "cp", "ep", "vpp", "micro_batch"];
+  let CHIP_DEGREES = ["tp", "pp", "cp"];
+  function addDegreeInputs(degrees) {
+    PLAN_INPUTS = degrees.map((d) => d.name);
+    CHIP_DEGREES = degrees.filter((d) => d.splits_chips).map((d) => d.name);
+    const before = $("zero_stage").closest("label");
+    for (const d of degrees) {
+      if ($(d.name)) continue;
+      const label = document.createElement("label");
+      label.textContent = d.name.replace("_", "-") + " ";
+      const input = document.createElement("input");
+      Object.assign(input, { id: d.name, type: "text", inputMode: "decimal", value: "1", title: d.help });
+      label.appendChild(input);
+      before.parentNode.insertBefore(label, before);
+      PLAN_DEPENDS.add(d.name);
+    }
+  }
   function planBody() {
     const b = {};
     for (const k of PLAN_INPUTS) b[k] = numberField(k, { max: 1e6 });
@@ -369,8 +387,8 @@
   /* Use a plan from the best-plans table: its degrees and chip count. In power mode the
    * plan is kept (not re-rounded to the fleet) until an input it depends on changes. */
   function applyPlan(p) {
-    for (const k of ["tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero_stage", "fsdp_shard"]) $(k).value = String(p[k]);
-    const chips = p.tp * p.pp * p.cp * p.dp;
+    for (const k of [...PLAN_INPUTS, "zero_stage", "fsdp_shard"]) $(k).value = String(p[k]);
+    const chips = CHIP_DEGREES.reduce((n, k) => n * p[k], p.dp);
     $("chips").value = String(chips);
     $("recompute").value = p.recompute;
     $("sequence_parallel").checked = !!p.sequence_parallel;
@@ -529,6 +547,7 @@
     fill($("precision"), c.precisions.map((p) => ({ value: p, label: p })), "bf16");
     fill($("framework"), c.frameworks.map((p) => ({ value: p, label: p })), "megatron");
     fill($("recompute"), c.recompute.map((p) => ({ value: p, label: p })), "selective");
+    if (c.plan_degrees) addDegreeInputs(c.plan_degrees);
     systemsFor("h100-sxm");
     $("chip").addEventListener("change", () => systemsFor($("chip").value));
     for (const name of ["search", "cost", "compare", "fleet"]) document.body.dataset[name] = state.features[name] ? "on" : "off";
