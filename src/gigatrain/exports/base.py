@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import GigatrainError
-from ..specs import Job, ModelSpec, Plan
+from ..specs import PLAN_DEGREES, Job, ModelSpec, Plan
 
 
 @dataclass(frozen=True)
@@ -223,6 +223,10 @@ def split_args(text: str) -> dict[str, str | bool]:
     return out
 
 
+#: the parallel degrees every exporter writes (specs.PLAN_DEGREES may hold more)
+EXPORTED_DEGREES = frozenset({"tp", "pp", "cp", "ep", "vpp", "micro_batch"})
+
+
 def check_capabilities(fmt: str, t: Target, framework: str) -> None:
     """Refuse (one line) a plan the framework's capability table (catalog frameworks.yaml)
     says it cannot run: ZeRO stages, ZeRO with PP, interleaving, CP, EP, precision."""
@@ -230,6 +234,9 @@ def check_capabilities(fmt: str, t: Target, framework: str) -> None:
 
     caps = get_framework(framework).capabilities
     p = t.plan
+    for d in PLAN_DEGREES:  # a degree declared after the exporters were written: refuse it
+        if d.name not in EXPORTED_DEGREES and getattr(p, d.name) > 1:
+            raise refuse(fmt, d.name, getattr(p, d.name), f"1 ({fmt} export does not map it yet)")
     zs = caps.zero_stages_with_pp if p.pp > 1 else caps.zero_stages
     if p.zero_stage not in zs:
         with_pp = " with pp>1" if p.pp > 1 else ""
