@@ -52,25 +52,37 @@ def main() -> None:
     runs = [search(r.model, r.system, r.job, 16384) for _ in range(args.repeat)]
     best = min(runs, key=lambda x: x.wall_s)
     print(f"megatron-gpt-1t on 16,384 h100-sxm, global batch 3,072 x 2,048 (best of {args.repeat})")
-    print(f"  candidates {best.candidates:,}; skipped by memory bound {best.pruned:,}; "
-          f"evaluated {best.evaluated:,}; fit {best.feasible:,}")
+    print(
+        f"  candidates {best.candidates:,}; skipped by memory bound {best.pruned:,}; "
+        f"evaluated {best.evaluated:,}; fit {best.feasible:,}"
+    )
     print(f"  full search wall time      {best.wall_s:8.3f} s   (target < 2 s)")
     print(f"  pipeline plans/s           {best.plans_per_s:12,.0f}")
-    print(f"  best plan: {best.best.plan.describe()}  step {best.best.step_time_s:.3f} s  "
-          f"MFU {best.best.estimate.mfu:.1%}")
+    print(
+        f"  best plan: {best.best.plan.describe()}  step {best.best.step_time_s:.3f} s  "
+        f"MFU {best.best.estimate.mfu:.1%}"
+    )
 
-    big_runs = [search(r.model, r.system, r.job, "1024-65536")
-                for _ in range(max(args.repeat // 2, 1))]
+    big_runs = [
+        search(r.model, r.system, r.job, "1024-65536") for _ in range(max(args.repeat // 2, 1))
+    ]
     big = min(big_runs, key=lambda x: x.wall_s)
     print(f"megatron-gpt-1t on 1,024-65,536 h100-sxm ({len(big.chip_counts)} chip counts)")
     print(f"  candidates {big.candidates:,}; evaluated {big.evaluated:,}; fit {big.feasible:,}")
     print(f"  full search wall time      {big.wall_s:8.3f} s")
     print(f"  pipeline plans/s           {big.plans_per_s:12,.0f}   (target >= 1,000,000)")
 
-    n, s = min((evaluate_only_rate("megatron-gpt-1t", "h100-sxm", 16384, 2048, 3072)
-                for _ in range(args.repeat)), key=lambda x: x[1])
-    print(f"evaluate() alone on the 1T space ({n:,} candidates, chunks of {CHUNK_ROWS:,}): "
-          f"{n / s:12,.0f} plans/s")
+    n, s = min(
+        (
+            evaluate_only_rate("megatron-gpt-1t", "h100-sxm", 16384, 2048, 3072)
+            for _ in range(args.repeat)
+        ),
+        key=lambda x: x[1],
+    )
+    print(
+        f"evaluate() alone on the 1T space ({n:,} candidates, chunks of {CHUNK_ROWS:,}): "
+        f"{n / s:12,.0f} plans/s"
+    )
 
 
 if __name__ == "__main__":

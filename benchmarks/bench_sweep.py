@@ -29,9 +29,14 @@ from pathlib import Path
 FULL = {
     "name": "bench-sweep",
     "models": ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "megatron-gpt-1t"],
-    "chips": ["h100-sxm", "b200", "trn2", "tpu-v5p",
-              {"name": "trn2-hbm-bw2x", "base": "trn2", "overrides": {"hbm_tb_per_s": "x2"}},
-              {"name": "b200-hbm-cap2x", "base": "b200", "overrides": {"hbm_gb": "x2"}}],
+    "chips": [
+        "h100-sxm",
+        "b200",
+        "trn2",
+        "tpu-v5p",
+        {"name": "trn2-hbm-bw2x", "base": "trn2", "overrides": {"hbm_tb_per_s": "x2"}},
+        {"name": "b200-hbm-cap2x", "base": "b200", "overrides": {"hbm_gb": "x2"}},
+    ],
     "chip_counts": [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536],
     "global_batch": [1024, 2048, 4096],
     "seq": [4096],
@@ -39,8 +44,13 @@ FULL = {
     "precision": ["bf16", "fp8"],
     "objective": "cost",
 }
-QUICK = dict(FULL, models=["llama-3.1-8b", "llama-3.1-70b"], chip_counts=[256, 1024, 4096, 16384],
-             global_batch=[1024, 4096], precision=["bf16"])
+QUICK = dict(
+    FULL,
+    models=["llama-3.1-8b", "llama-3.1-70b"],
+    chip_counts=[256, 1024, 4096, 16384],
+    global_batch=[1024, 4096],
+    precision=["bf16"],
+)
 
 
 def _descendants(pid: int) -> set[int]:
@@ -72,14 +82,18 @@ def _is_task(pid: int) -> bool:
 def _best(out: Path) -> dict[str, tuple]:
     from gigatrain.sweep.query import run_query
 
-    _, rows = run_query(out, "SELECT point_key, feasible, tp, pp, dp, micro_batch, usd_per_mtoken FROM results")
+    _, rows = run_query(
+        out, "SELECT point_key, feasible, tp, pp, dp, micro_batch, usd_per_mtoken FROM results"
+    )
     return {r[0]: r[1:] for r in rows}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a 96-point smoke version")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="CPUs of the local Ray cluster")
+    ap.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="CPUs of the local Ray cluster"
+    )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
 
@@ -102,13 +116,22 @@ def main() -> None:
     # 1a. one process
     s = run_sweep(spec, tmp / "local", executor="local")
     _, ((plans,),) = run_query(tmp / "local", "SELECT sum(evaluated) FROM results")
-    res["local"] = {"wall_s": round(s.wall_s, 1), "points_per_s": round(s.points_per_s, 2),
-                    "plans_evaluated": int(plans), "plans_per_s": round(plans / s.wall_s)}
-    print(f"one process: {s.wall_s:.1f} s, {s.points_per_s:.2f} points/s, {plans:,} plans", file=sys.stderr)
+    res["local"] = {
+        "wall_s": round(s.wall_s, 1),
+        "points_per_s": round(s.points_per_s, 2),
+        "plans_evaluated": int(plans),
+        "plans_per_s": round(plans / s.wall_s),
+    }
+    print(
+        f"one process: {s.wall_s:.1f} s, {s.points_per_s:.2f} points/s, {plans:,} plans",
+        file=sys.stderr,
+    )
 
     # 1b + 2a. local Ray cluster (loopback), with a worker killed mid-run
     t0 = time.perf_counter()
-    ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        num_cpus=args.workers, include_dashboard=False, log_to_driver=False, configure_logging=False
+    )
     startup = time.perf_counter() - t0
     assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1"
     killed: list[int] = []
@@ -129,24 +152,49 @@ def main() -> None:
     s = run_sweep(spec, tmp / "ray", executor="ray")
     stop.set()
     th.join(timeout=5)
-    _, ((n, nd),) = run_query(tmp / "ray", "SELECT count(*), count(DISTINCT point_key) FROM results")
-    res["ray"] = {"startup_s": round(startup, 1), "wall_s": round(s.wall_s, 1),
-                  "points_per_s": round(s.points_per_s, 2), "plans_per_s": round(plans / s.wall_s),
-                  "speedup_vs_one_process": round(res["local"]["wall_s"] / s.wall_s, 2),  # type: ignore[index]
-                  "speedup_incl_startup": round(res["local"]["wall_s"] / (s.wall_s + startup), 2),  # type: ignore[index]
-                  "tasks": s.tasks, "points_per_task": s.points_per_task,
-                  "worker_killed": bool(killed), "rows": n, "distinct_points": nd,
-                  "exact": n == nd == spec.size}
-    print(f"ray: {s.wall_s:.1f} s (+{startup:.1f} s startup), worker killed: {bool(killed)}, "
-          f"rows {n} / distinct {nd} / points {spec.size}", file=sys.stderr)
+    _, ((n, nd),) = run_query(
+        tmp / "ray", "SELECT count(*), count(DISTINCT point_key) FROM results"
+    )
+    res["ray"] = {
+        "startup_s": round(startup, 1),
+        "wall_s": round(s.wall_s, 1),
+        "points_per_s": round(s.points_per_s, 2),
+        "plans_per_s": round(plans / s.wall_s),
+        "speedup_vs_one_process": round(res["local"]["wall_s"] / s.wall_s, 2),  # type: ignore[index]
+        "speedup_incl_startup": round(res["local"]["wall_s"] / (s.wall_s + startup), 2),  # type: ignore[index]
+        "tasks": s.tasks,
+        "points_per_task": s.points_per_task,
+        "worker_killed": bool(killed),
+        "rows": n,
+        "distinct_points": nd,
+        "exact": n == nd == spec.size,
+    }
+    print(
+        f"ray: {s.wall_s:.1f} s (+{startup:.1f} s startup), worker killed: {bool(killed)}, "
+        f"rows {n} / distinct {nd} / points {spec.size}",
+        file=sys.stderr,
+    )
 
     # 2b. the driver killed with SIGKILL mid-run, then the same sweep rerun
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(raw))
     out = tmp / "driver"
-    proc = subprocess.Popen([sys.executable, "-m", "gigatrain", "sweep", str(spec_path), "--out", str(out),
-                             "--address", ray.get_runtime_context().gcs_address],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gigatrain",
+            "sweep",
+            str(spec_path),
+            "--out",
+            str(out),
+            "--address",
+            ray.get_runtime_context().gcs_address,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     want = max(3, len(part_files(tmp / "ray")) // 3)
     deadline = time.time() + 600
     while time.time() < deadline and len(part_files(out)) < want and proc.poll() is None:
@@ -159,12 +207,21 @@ def main() -> None:
     s = run_sweep(spec, out, executor="ray")
     _, ((n, nd),) = run_query(out, "SELECT count(*), count(DISTINCT point_key) FROM results")
     same = _best(out) == _best(tmp / "local")
-    res["driver_kill"] = {"killed_mid_run": alive, "points_before_kill": partial,
-                          "rerun_computed": s.points_computed, "rerun_done_before": s.points_done_before,
-                          "rows": n, "distinct_points": nd, "exact": n == nd == spec.size,
-                          "same_best_plans_as_one_process": same}
-    print(f"driver kill: {partial} points survived, rerun computed {s.points_computed}; rows {n} / "
-          f"distinct {nd}; same best plans as one process: {same}", file=sys.stderr)
+    res["driver_kill"] = {
+        "killed_mid_run": alive,
+        "points_before_kill": partial,
+        "rerun_computed": s.points_computed,
+        "rerun_done_before": s.points_done_before,
+        "rows": n,
+        "distinct_points": nd,
+        "exact": n == nd == spec.size,
+        "same_best_plans_as_one_process": same,
+    }
+    print(
+        f"driver kill: {partial} points survived, rerun computed {s.points_computed}; rows {n} / "
+        f"distinct {nd}; same best plans as one process: {same}",
+        file=sys.stderr,
+    )
     ray.shutdown()
     ok = res["ray"]["exact"] and res["driver_kill"]["exact"] and same  # type: ignore[index]
     if args.json:

@@ -29,16 +29,30 @@ GIB = 2**30
 
 
 def meta_405b() -> None:
-    e = estimate_named("llama-3.1-405b", "h100-sxm", 16384, seq=8192, global_batch=2048, tp=8, pp=16, vpp=4,
-                       recompute="none", framework="megatron")
+    e = estimate_named(
+        "llama-3.1-405b",
+        "h100-sxm",
+        16384,
+        seq=8192,
+        global_batch=2048,
+        tp=8,
+        pp=16,
+        vpp=4,
+        recompute="none",
+        framework="megatron",
+    )
     tflops = e.mfu * 989
-    print(f"Llama 3.1 405B, Meta layout ({e.plan.describe()}): {tflops:.0f} TFLOP/s per GPU "
-          f"(MFU {e.mfu:.1%}; Meta ~400, 38–43%): {tflops / 400 - 1:+.1%}")
+    print(
+        f"Llama 3.1 405B, Meta layout ({e.plan.describe()}): {tflops:.0f} TFLOP/s per GPU "
+        f"(MFU {e.mfu:.1%}; Meta ~400, 38–43%): {tflops / 400 - 1:+.1%}"
+    )
     if e.step_time_interval_s:
         lo, hi = e.step_time_interval_s
         print(f"  step {e.step_time_s:.2f} s, held-out interval {lo:.2f}–{hi:.2f} s; {e.evidence}")
-    print(f"  memory {e.memory_bytes / GIB:.1f} GiB of {e.memory_capacity_bytes / GIB:.1f} "
-          f"({'fits' if e.fits else 'does not fit'}); runnable: {not e.warnings}")
+    print(
+        f"  memory {e.memory_bytes / GIB:.1f} GiB of {e.memory_capacity_bytes / GIB:.1f} "
+        f"({'fits' if e.fits else 'does not fit'}); runnable: {not e.warnings}"
+    )
 
 
 def search_405b() -> None:
@@ -46,18 +60,35 @@ def search_405b() -> None:
     t0 = time.perf_counter()
     res = annotate_search(search(r.model, r.system, r.job, 16384, top=5), r)
     best = res.top[0]
-    reasons = unrunnable_reasons(get_framework("megatron").capabilities, r.model, best.plan, "megatron")
-    print(f"search best ({time.perf_counter() - t0:.2f} s): {best.plan.describe()} MFU {best.estimate.mfu:.1%} "
-          f"(bar 34–48%), memory {best.memory_frac:.0%}, runnable in Megatron-Core: {not reasons}")
+    reasons = unrunnable_reasons(
+        get_framework("megatron").capabilities, r.model, best.plan, "megatron"
+    )
+    print(
+        f"search best ({time.perf_counter() - t0:.2f} s): {best.plan.describe()} MFU {best.estimate.mfu:.1%} "
+        f"(bar 34–48%), memory {best.memory_frac:.0%}, runnable in Megatron-Core: {not reasons}"
+    )
     for n in res.notes:
         print(f"  • {n}")
 
 
 def deepseek_v3() -> None:
-    e = estimate_named("deepseek-v3", "h800", 2048, seq=4096, global_batch=15360, pp=16, ep=64, zero_stage=1,
-                       precision="fp8", recompute="selective", framework="megatron")
-    print(f"DeepSeek-V3 published layout on 2,048 H800: {e.memory_bytes / GIB:.1f} GiB of "
-          f"{e.memory_capacity_bytes / GIB:.1f} GiB ({'fits' if e.fits else 'does NOT fit'}), MFU {e.mfu:.1%}")
+    e = estimate_named(
+        "deepseek-v3",
+        "h800",
+        2048,
+        seq=4096,
+        global_batch=15360,
+        pp=16,
+        ep=64,
+        zero_stage=1,
+        precision="fp8",
+        recompute="selective",
+        framework="megatron",
+    )
+    print(
+        f"DeepSeek-V3 published layout on 2,048 H800: {e.memory_bytes / GIB:.1f} GiB of "
+        f"{e.memory_capacity_bytes / GIB:.1f} GiB ({'fits' if e.fits else 'does NOT fit'}), MFU {e.mfu:.1%}"
+    )
 
 
 def scale_bias() -> None:
@@ -68,8 +99,10 @@ def scale_bias() -> None:
         n = c.plan.chips
         by["≤64 chips" if n <= 64 else "65–2,047" if n < 2048 else "≥2,048"].append(speed_error(r))
     for k, v in by.items():
-        print(f"in-sample speed error {k:10s} rows {len(v):5d}  median {np.expm1(np.median(v)):+.1%}  "
-              f"p90 |err| {np.expm1(np.percentile(np.abs(v), 90)):.1%}")
+        print(
+            f"in-sample speed error {k:10s} rows {len(v):5d}  median {np.expm1(np.median(v)):+.1%}  "
+            f"p90 |err| {np.expm1(np.percentile(np.abs(v), 90)):.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -28,21 +28,33 @@ def main(folder: str) -> None:
     models = tiny_models()
     errs, mem_errs = [], []
     print(f"device: {profile.device_name} ({profile.describe()})")
-    print(f"{'model':12s} {'batch':>5s} {'seq':>5s} {'measured ms':>12s} {'predicted ms':>13s} {'error':>7s}"
-          f" {'mem meas GiB':>13s} {'mem pred GiB':>13s} {'error':>7s}")
+    print(
+        f"{'model':12s} {'batch':>5s} {'seq':>5s} {'measured ms':>12s} {'predicted ms':>13s} {'error':>7s}"
+        f" {'mem meas GiB':>13s} {'mem pred GiB':>13s} {'error':>7s}"
+    )
     for path in sorted(root.glob("measure-*.json")):
         r = json.loads(path.read_text())
-        est = predict_step(models[r["model"]], chip, batch=r["batch"], seq=r["seq"],
-                           precision=r["precision"], knobs=knobs)
+        est = predict_step(
+            models[r["model"]],
+            chip,
+            batch=r["batch"],
+            seq=r["seq"],
+            precision=r["precision"],
+            knobs=knobs,
+        )
         mem = sum(v for k, v in est.memory_breakdown.items() if k in TENSOR_MEMORY_LEAVES)
         err = est.step_time_s / r["measured_step_s"] - 1
         merr = mem / r["measured_memory_bytes"] - 1
         errs.append(abs(err))
         mem_errs.append(abs(merr))
-        print(f"{r['model']:12s} {r['batch']:5d} {r['seq']:5d} {r['measured_step_s'] * 1e3:12.1f}"
-              f" {est.step_time_s * 1e3:13.1f} {err:+7.1%} {r['measured_memory_bytes'] / 2**30:13.2f}"
-              f" {mem / 2**30:13.2f} {merr:+7.1%}")
-    print(f"median |error|: step time {statistics.median(errs):.1%}, memory {statistics.median(mem_errs):.1%}")
+        print(
+            f"{r['model']:12s} {r['batch']:5d} {r['seq']:5d} {r['measured_step_s'] * 1e3:12.1f}"
+            f" {est.step_time_s * 1e3:13.1f} {err:+7.1%} {r['measured_memory_bytes'] / 2**30:13.2f}"
+            f" {mem / 2**30:13.2f} {merr:+7.1%}"
+        )
+    print(
+        f"median |error|: step time {statistics.median(errs):.1%}, memory {statistics.median(mem_errs):.1%}"
+    )
 
 
 if __name__ == "__main__":

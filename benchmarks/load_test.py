@@ -48,12 +48,34 @@ from typing import Any
 import httpx
 
 HOST = "127.0.0.1"
-ESTIMATE = {"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": 1024, "tp": 8, "pp": 2,
-            "seq": 8192, "global_batch": 1024, "tokens": "15T"}
-HEAVY = {"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": "1024-1000000", "seq": 8192,
-         "global_batch": 1024, "tokens": "15T", "top": 10}
-SEARCH = {"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": 1024, "seq": 8192,
-          "global_batch": 1024, "tokens": "15T", "top": 10}
+ESTIMATE = {
+    "model": "llama-3.1-70b",
+    "chip": "h100-sxm",
+    "chips": 1024,
+    "tp": 8,
+    "pp": 2,
+    "seq": 8192,
+    "global_batch": 1024,
+    "tokens": "15T",
+}
+HEAVY = {
+    "model": "llama-3.1-70b",
+    "chip": "h100-sxm",
+    "chips": "1024-1000000",
+    "seq": 8192,
+    "global_batch": 1024,
+    "tokens": "15T",
+    "top": 10,
+}
+SEARCH = {
+    "model": "llama-3.1-70b",
+    "chip": "h100-sxm",
+    "chips": 1024,
+    "seq": 8192,
+    "global_batch": 1024,
+    "tokens": "15T",
+    "top": 10,
+}
 MAX_CLIENTS, MAX_DURATION_S = 500, 300.0
 
 
@@ -66,10 +88,21 @@ def free_port() -> int:
 
 def start_server(port: int, workers: int) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("gigatrain")
-    cmd = [str(exe) if exe.exists() else "gigatrain", "serve", "--host", HOST, "--port",
-           str(port), "--log-level", "warning", "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    cmd = [
+        str(exe) if exe.exists() else "gigatrain",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -104,8 +137,13 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def summary(lat: list[float]) -> dict[str, float]:
-    return {"n": len(lat), "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90),
-            "p99_ms": pct(lat, 99), "max_ms": 1e3 * max(lat) if lat else float("nan")}
+    return {
+        "n": len(lat),
+        "p50_ms": pct(lat, 50),
+        "p90_ms": pct(lat, 90),
+        "p99_ms": pct(lat, 99),
+        "max_ms": 1e3 * max(lat) if lat else float("nan"),
+    }
 
 
 def server_timing(header: str) -> dict[str, float]:
@@ -130,8 +168,11 @@ def cheap_poller(base: str, duration: float, poll_s: float, out: Any) -> None:
             name = "health" if i % 2 == 0 else "estimate"
             t0 = time.perf_counter()
             try:
-                r = (c.get("/api/health") if name == "health"
-                     else c.post("/api/estimate", json=ESTIMATE))
+                r = (
+                    c.get("/api/health")
+                    if name == "health"
+                    else c.post("/api/estimate", json=ESTIMATE)
+                )
                 code = r.status_code
             except httpx.HTTPError:
                 code = -1
@@ -162,8 +203,15 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, s
     return status, headers
 
 
-async def heavy_client(host: str, port: int, stop: float, same: bool, backoff: bool,
-                       seed: int, rec: list[tuple[int, float, float, float, float]]) -> None:
+async def heavy_client(
+    host: str,
+    port: int,
+    stop: float,
+    same: bool,
+    backoff: bool,
+    seed: int,
+    rec: list[tuple[int, float, float, float, float]],
+) -> None:
     """Post heavy searches on one keep-alive connection until ``stop``; record (status,
     seconds, and from the server's ``Server-Timing``: queue ms, work ms, ms inside the app).
     Raw HTTP/1.1 on asyncio streams: a hundred of these cost the load generator little CPU,
@@ -172,8 +220,10 @@ async def heavy_client(host: str, port: int, stop: float, same: bool, backoff: b
     conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     while time.monotonic() < stop:
         body = json.dumps(heavy_body(same, rng)).encode()
-        req = (f"POST /api/search HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
-               f"application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        req = (
+            f"POST /api/search HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
+            f"application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
         t0 = time.perf_counter()
         try:
             if conn is None:
@@ -188,8 +238,15 @@ async def heavy_client(host: str, port: int, stop: float, same: bool, backoff: b
             conn[1].close()
             conn = None
         t = server_timing(headers.get("server-timing", ""))
-        rec.append((code, dt, t.get("queue", float("nan")), t.get("work", float("nan")),
-                    t.get("app", float("nan"))))
+        rec.append(
+            (
+                code,
+                dt,
+                t.get("queue", float("nan")),
+                t.get("work", float("nan")),
+                t.get("app", float("nan")),
+            )
+        )
         if code == 429 and backoff:
             retry = headers.get("retry-after", "")
             wait = float(retry) if retry.isdigit() else 1.0
@@ -200,15 +257,15 @@ async def heavy_client(host: str, port: int, stop: float, same: bool, backoff: b
         conn[1].close()
 
 
-def heavy_clients(port: int, n: int, duration: float, same: bool, backoff: bool,
-                  out: Any) -> None:
+def heavy_clients(port: int, n: int, duration: float, same: bool, backoff: bool, out: Any) -> None:
     """``n`` concurrent heavy clients on one event loop (own process)."""
     rec: list[tuple[int, float, float, float, float]] = []
 
     async def main() -> None:
         stop = time.monotonic() + duration
-        await asyncio.gather(*(heavy_client(HOST, port, stop, same, backoff, i, rec)
-                               for i in range(n)))
+        await asyncio.gather(
+            *(heavy_client(HOST, port, stop, same, backoff, i, rec) for i in range(n))
+        )
 
     asyncio.run(main())
     out.send(rec)
@@ -220,8 +277,10 @@ def stall_test(base: str, port: int, a: argparse.Namespace) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     cheap_r, cheap_w = ctx.Pipe(duplex=False)
     heavy_r, heavy_w = ctx.Pipe(duplex=False)
-    hp = ctx.Process(target=heavy_clients, args=(port, a.heavy, a.duration, a.same_body,
-                                                 not a.no_backoff, heavy_w))
+    hp = ctx.Process(
+        target=heavy_clients,
+        args=(port, a.heavy, a.duration, a.same_body, not a.no_backoff, heavy_w),
+    )
     cp = ctx.Process(target=cheap_poller, args=(base, a.duration, a.poll_ms / 1e3, cheap_w))
     t0 = time.perf_counter()
     hp.start()
@@ -247,18 +306,32 @@ def stall_test(base: str, port: int, a: argparse.Namespace) -> dict[str, Any]:
     cached = sum(1 for r in ok if not r[3] > 0)
     all_cheap = cheap["lat"]["health"] + cheap["lat"]["estimate"]
     res = {
-        "duration_s": a.duration, "wall_s": wall, "heavy_clients": a.heavy,
-        "cpus": os.cpu_count(), "backoff": not a.no_backoff, "same_body": a.same_body,
-        "cheap": {"all": summary(all_cheap), "health": summary(cheap["lat"]["health"]),
-                  "estimate": summary(cheap["lat"]["estimate"]), "codes": cheap["codes"]},
-        "heavy": {"codes": dict(codes), "answered": summary([r[1] for r in ok]),
-                  "refused": summary(refused), "refused_in_app": summary(refused_app),
-                  "other": len(other),
-                  "queue_wait_max_ms": max(queue_ms) if queue_ms else 0.0,
-                  "work": summary([w / 1e3 for w in work_ms]), "cache_hits": cached},
+        "duration_s": a.duration,
+        "wall_s": wall,
+        "heavy_clients": a.heavy,
+        "cpus": os.cpu_count(),
+        "backoff": not a.no_backoff,
+        "same_body": a.same_body,
+        "cheap": {
+            "all": summary(all_cheap),
+            "health": summary(cheap["lat"]["health"]),
+            "estimate": summary(cheap["lat"]["estimate"]),
+            "codes": cheap["codes"],
+        },
+        "heavy": {
+            "codes": dict(codes),
+            "answered": summary([r[1] for r in ok]),
+            "refused": summary(refused),
+            "refused_in_app": summary(refused_app),
+            "other": len(other),
+            "queue_wait_max_ms": max(queue_ms) if queue_ms else 0.0,
+            "work": summary([w / 1e3 for w in work_ms]),
+            "cache_hits": cached,
+        },
     }
     five = sum(v for k, v in codes.items() if k >= 500 or k < 0) + sum(
-        v for k, v in cheap["codes"].items() if int(k) >= 500 or int(k) < 0)
+        v for k, v in cheap["codes"].items() if int(k) >= 500 or int(k) < 0
+    )
     res["bars"] = {
         "cheap_p99_under_100ms": res["cheap"]["all"]["p99_ms"] < 100,
         "no_5xx": five == 0,
@@ -270,31 +343,40 @@ def stall_test(base: str, port: int, a: argparse.Namespace) -> dict[str, Any]:
 
 def print_stall(r: dict[str, Any]) -> None:
     c, h = r["cheap"], r["heavy"]
-    print(f"gigatrain web stall test: loopback, {r['cpus']} CPUs, {r['heavy_clients']} heavy "
-          f"clients (chips 1024-1000000, {'one body' if r['same_body'] else 'varied bodies'}, "
-          f"{'honouring Retry-After' if r['backoff'] else 'no back-off'}) for "
-          f"{r['duration_s']:g} s + 1 cheap poller")
+    print(
+        f"gigatrain web stall test: loopback, {r['cpus']} CPUs, {r['heavy_clients']} heavy "
+        f"clients (chips 1024-1000000, {'one body' if r['same_body'] else 'varied bodies'}, "
+        f"{'honouring Retry-After' if r['backoff'] else 'no back-off'}) for "
+        f"{r['duration_s']:g} s + 1 cheap poller"
+    )
     print(f"{'cheap':<18} {'n':>6} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for k in ("health", "estimate", "all"):
         s = c[k]
-        print(f"  {k:<16} {s['n']:>6} {s['p50_ms']:>8.1f} {s['p90_ms']:>8.1f} "
-              f"{s['p99_ms']:>8.1f} {s['max_ms']:>8.1f}")
+        print(
+            f"  {k:<16} {s['n']:>6} {s['p50_ms']:>8.1f} {s['p90_ms']:>8.1f} "
+            f"{s['p99_ms']:>8.1f} {s['max_ms']:>8.1f}"
+        )
     print(f"  statuses {c['codes']}")
     print(f"heavy statuses {h['codes']}  (cache hits among 200s: {h['cache_hits']})")
     for k in ("answered", "refused", "refused_in_app"):
         s = h[k]
-        print(f"  {k:<16} {s['n']:>6} {s['p50_ms']:>8.1f} {s['p90_ms']:>8.1f} "
-              f"{s['p99_ms']:>8.1f} {s['max_ms']:>8.1f}")
+        print(
+            f"  {k:<16} {s['n']:>6} {s['p50_ms']:>8.1f} {s['p90_ms']:>8.1f} "
+            f"{s['p99_ms']:>8.1f} {s['max_ms']:>8.1f}"
+        )
     w = h["work"]
-    print(f"  admitted: queue wait max {h['queue_wait_max_ms']:.0f} ms; search compute p50 "
-          f"{w['p50_ms']:.0f} ms, max {w['max_ms']:.0f} ms")
+    print(
+        f"  admitted: queue wait max {h['queue_wait_max_ms']:.0f} ms; search compute p50 "
+        f"{w['p50_ms']:.0f} ms, max {w['max_ms']:.0f} ms"
+    )
     for k, v in r["bars"].items():
         print(f"  {'PASS' if v else 'FAIL'}  {k}")
 
 
 # ---------------------------------------------------------------- throughput
-def throughput(base: str, path: str, body: dict, clients: int, duration: float,
-               vary: bool = False) -> dict:
+def throughput(
+    base: str, path: str, body: dict, clients: int, duration: float, vary: bool = False
+) -> dict:
     """``clients`` threads posting ``body`` to ``path`` for ``duration`` seconds (``vary``:
     a random global batch each time, so the server's result cache does not answer)."""
     lat: list[float] = []
@@ -336,14 +418,20 @@ def throughput(base: str, path: str, body: dict, clients: int, duration: float,
 
 def run_throughput(base: str, a: argparse.Namespace) -> None:
     print(f"gigatrain web throughput: loopback, {os.cpu_count()} CPUs, {a.duration:g} s each")
-    print(f"{'scenario':<10} {'clients':>7} {'ok':>7} {'req/s':>8} {'p50 ms':>8} "
-          f"{'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}  other statuses")
-    for name, path, body, n in (("estimate", "/api/estimate", ESTIMATE, a.clients),
-                                ("search", "/api/search", SEARCH, a.search_clients)):
+    print(
+        f"{'scenario':<10} {'clients':>7} {'ok':>7} {'req/s':>8} {'p50 ms':>8} "
+        f"{'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}  other statuses"
+    )
+    for name, path, body, n in (
+        ("estimate", "/api/estimate", ESTIMATE, a.clients),
+        ("search", "/api/search", SEARCH, a.search_clients),
+    ):
         s = throughput(base, path, body, n, a.duration, vary=name == "search")
         other = {k: v for k, v in s["codes"].items() if k != 200}
-        print(f"{name:<10} {n:>7} {s['n']:>7} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} "
-              f"{s['p90_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['max_ms']:>8.1f}  {other or ''}")
+        print(
+            f"{name:<10} {n:>7} {s['n']:>7} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} "
+            f"{s['p90_ms']:>8.1f} {s['p99_ms']:>8.1f} {s['max_ms']:>8.1f}  {other or ''}"
+        )
 
 
 # ---------------------------------------------------------------- main

@@ -54,8 +54,11 @@ def _kept(c: Case, keep: tuple[str, ...]) -> tuple:
     return tuple(getattr(c.plan, k) for k in keep)
 
 
-def compare(cases: list[Case], progress: Callable[[int, int], None] | None = None,
-            keep: tuple[str, ...] = ()) -> list[RowComparison]:
+def compare(
+    cases: list[Case],
+    progress: Callable[[int, int], None] | None = None,
+    keep: tuple[str, ...] = (),
+) -> list[RowComparison]:
     """Search once per (model, system, job, chips) and compare each published plan with it.
     ``keep`` names plan fields held at the published value (e.g. ``zero_stage``,
     ``recompute``): the search then only varies the others."""
@@ -71,10 +74,17 @@ def compare(cases: list[Case], progress: Callable[[int, int], None] | None = Non
         for c in group:
             e = estimate(c.model, c.system, c.job, c.plan, knobs)
             best = res.top[0] if res.top else None
-            out.append(RowComparison(
-                c.row_id, c.source_group, e.step_time_s,
-                best.step_time_s if best else float("inf"), e.fits,
-                best.plan.describe() if best else "", c.plan.describe()))
+            out.append(
+                RowComparison(
+                    c.row_id,
+                    c.source_group,
+                    e.step_time_s,
+                    best.step_time_s if best else float("inf"),
+                    e.fits,
+                    best.plan.describe() if best else "",
+                    c.plan.describe(),
+                )
+            )
         if progress:
             progress(i + 1, len(groups))
     return out
@@ -88,8 +98,12 @@ def summarize(rows: list[RowComparison], tolerance: float = 0.05) -> dict:
     def share(rs: list[RowComparison]) -> dict:
         n_in = sum(r.ratio <= 1 + tolerance for r in rs)
         ratios = sorted(r.ratio for r in rs)
-        return {"rows": len(rs), "within": n_in, "share_within": n_in / len(rs) if rs else None,
-                "median_ratio": ratios[len(ratios) // 2] if ratios else None}
+        return {
+            "rows": len(rs),
+            "within": n_in,
+            "share_within": n_in / len(rs) if rs else None,
+            "median_ratio": ratios[len(ratios) // 2] if ratios else None,
+        }
 
     by_src: dict[str, list[RowComparison]] = defaultdict(list)
     for r in fit:
@@ -109,16 +123,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--keep", default="", help="plan fields held at the published value, "
-                    "comma-separated: tp, pp, cp, ep, vpp, micro_batch, zero_stage, recompute")
+    ap.add_argument(
+        "--keep",
+        default="",
+        help="plan fields held at the published value, "
+        "comma-separated: tp, pp, cp, ep, vpp, micro_batch, zero_stage, recompute",
+    )
     args = ap.parse_args()
     keep = tuple(k for k in args.keep.replace(" ", "").split(",") if k)
     valid = ("tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero_stage", "recompute")
     if any(k not in valid for k in keep):
         ap.error(f"--keep takes {', '.join(valid)}")
     t0 = time.perf_counter()
-    cases = [c for c in map(case_from_row, shipped_rows())
-             if isinstance(c, Case) and c.spec_grade == "A"]
+    cases = [
+        c for c in map(case_from_row, shipped_rows()) if isinstance(c, Case) and c.spec_grade == "A"
+    ]
     rows = compare(cases, keep=keep)
     s = summarize(rows, args.tolerance)
     s["wall_s"] = time.perf_counter() - t0
@@ -129,17 +148,25 @@ def main() -> None:
     o = s["overall"]
     if keep:
         print(f"search holds {', '.join(keep)} at the published values")
-    print(f"{s['rows']:,} supported grade-A rows; {s['published_plan_does_not_fit']:,} published "
-          f"plans predicted not to fit (left out); {s['wall_s']:.0f} s")
-    print(f"published plan within {args.tolerance:.0%} of the best found: {o['within']:,} of "
-          f"{o['rows']:,} = {o['share_within']:.1%} (median published/best step time "
-          f"{o['median_ratio']:.2f}x)")
-    print(f"search never slower than the published plan: {s['never_slower']}"
-          + (f" (violations: {', '.join(s['slower_rows'][:10])})" if s["slower_rows"] else ""))
+    print(
+        f"{s['rows']:,} supported grade-A rows; {s['published_plan_does_not_fit']:,} published "
+        f"plans predicted not to fit (left out); {s['wall_s']:.0f} s"
+    )
+    print(
+        f"published plan within {args.tolerance:.0%} of the best found: {o['within']:,} of "
+        f"{o['rows']:,} = {o['share_within']:.1%} (median published/best step time "
+        f"{o['median_ratio']:.2f}x)"
+    )
+    print(
+        f"search never slower than the published plan: {s['never_slower']}"
+        + (f" (violations: {', '.join(s['slower_rows'][:10])})" if s["slower_rows"] else "")
+    )
     print(f"{'source':34s} {'rows':>6s} {'within':>7s} {'share':>7s} {'median x':>9s}")
     for k, v in s["by_source"].items():
-        print(f"{k:34s} {v['rows']:6d} {v['within']:7d} {v['share_within']:7.1%} "
-              f"{v['median_ratio']:9.2f}")
+        print(
+            f"{k:34s} {v['rows']:6d} {v['within']:7d} {v['share_within']:7.1%} "
+            f"{v['median_ratio']:9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -42,17 +42,27 @@ def serve_1t() -> None:
     for chip in ("trn2", "h100-sxm", "tpu-v5p", "b200"):
         system = default_system_for(get_chip(chip))
         t0 = time.perf_counter()
-        native = tuple(d for d in ("bf16", "fp8", "fp4") if d == "bf16" or system.chip.peak_flops_per_s.get(d))
-        res = search_serving(model, system, Request(1024, 1024), targets, precisions=native,
-                             usd_per_chip_hour=_price(system.chip.slug))
+        native = tuple(
+            d for d in ("bf16", "fp8", "fp4") if d == "bf16" or system.chip.peak_flops_per_s.get(d)
+        )
+        res = search_serving(
+            model,
+            system,
+            Request(1024, 1024),
+            targets,
+            precisions=native,
+            usd_per_chip_hour=_price(system.chip.slug),
+        )
         dt = time.perf_counter() - t0
         b, f = res.best, res.fleet
         if b is None or f is None:
             print(f"  {chip:9s} {res.diagnosis}")
             continue
         usd = f"${f.usd_per_hour:,.0f}/h" if f.usd_per_hour else "no price"
-        print(f"  {chip:9s} {b.deployment.describe():40s} {f.chips:>7,} chips  {usd:>12s}  "
-              f"{b.output_tokens_per_s_per_chip:7.1f} tok/s/chip  ({res.candidates:,} layouts, {dt * 1e3:.0f} ms)")
+        print(
+            f"  {chip:9s} {b.deployment.describe():40s} {f.chips:>7,} chips  {usd:>12s}  "
+            f"{b.output_tokens_per_s_per_chip:7.1f} tok/s/chip  ({res.candidates:,} layouts, {dt * 1e3:.0f} ms)"
+        )
 
 
 def rl_70b() -> None:
@@ -62,11 +72,17 @@ def rl_70b() -> None:
     job = Job(seq_len=2560, global_batch_seqs=spec.sequences)
     t0 = time.perf_counter()
     plan = best_finetune_plan(model, system, job, 1024, FinetuneSpec(method="full")).plan
-    e = rl_estimate(model, system, 1024, spec, plan, job, steps=1000, usd_per_chip_hour=_price("h100-sxm"))
+    e = rl_estimate(
+        model, system, 1024, spec, plan, job, steps=1000, usd_per_chip_hour=_price("h100-sxm")
+    )
     dt = time.perf_counter() - t0
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in e.time_s.items())
-    print("Q2: GRPO on llama-3.1-70b, 1,024 H100, 512 prompts × 16 samples × 2,048 tokens, 1,000 steps")
-    print(f"  step {e.step_time_s:.1f} s ({parts}); rollout {e.rollout_share:.0%}, train {e.train_share:.0%}")
+    print(
+        "Q2: GRPO on llama-3.1-70b, 1,024 H100, 512 prompts × 16 samples × 2,048 tokens, 1,000 steps"
+    )
+    print(
+        f"  step {e.step_time_s:.1f} s ({parts}); rollout {e.rollout_share:.0%}, train {e.train_share:.0%}"
+    )
     print(f"  {e.days:.2f} days, ${e.cost_usd:,.0f} (training plan {plan.describe()}; {dt:.1f} s)")
 
 

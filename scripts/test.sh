@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: lint, then pytest (unit, property, validation, CLI,
+# The whole test suite, as CI runs it: lint, format and type checks, then pytest (unit, property, validation, CLI,
 # calibration on the CPU, web API fuzzing and the headless-Chromium end-to-end test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +14,6 @@ fi
 bash scripts/setup.sh
 . .venv/bin/activate
 ruff check src tests benchmarks
+ruff format --check src tests benchmarks
+mypy   # files and strictness in pyproject.toml [tool.mypy]: strict on model/, specs, knobs
 python -m pytest -p no:cacheprovider

@@ -122,7 +122,9 @@ def test_load_profile_rejects_bad_files(tmp_path, text, match):
 def test_load_profile_names_a_bad_value(quick_raw, tmp_path):
     path = tmp_path / "p.yaml"
     save_profile(fit_profile(quick_raw, device_environment("cpu")), path)
-    path.write_text(path.read_text().replace("kernel_overhead_s:", "kernel_overhead_s: -1\nx_old:", 1))
+    path.write_text(
+        path.read_text().replace("kernel_overhead_s:", "kernel_overhead_s: -1\nx_old:", 1)
+    )
     with pytest.raises(GigatrainError, match=r"unknown field|kernel_overhead_s"):
         load_profile(path)
     with pytest.raises(GigatrainError, match="not found"):
@@ -145,8 +147,11 @@ def test_fit_recovers_a_known_efficiency_curve():
 
 VARIANTS = {
     "qk-norm, post-norms, no-bias LayerNorm, qkv bias": dict(
-        norm_type="layernorm_nobias", qk_norm=True, bias="qkv", norms_per_layer=4),
-    "embedding norm, qkvo bias, untied": dict(embedding_norm=True, bias="qkvo", tied_embeddings=False),
+        norm_type="layernorm_nobias", qk_norm=True, bias="qkv", norms_per_layer=4
+    ),
+    "embedding norm, qkvo bias, untied": dict(
+        embedding_norm=True, bias="qkvo", tied_embeddings=False
+    ),
     "rmsnorm, gated, head_dim override": dict(head_dim=32, mlp_gated=True, norm_type="rmsnorm"),
 }
 
@@ -171,8 +176,9 @@ def test_torch_model_variants_match_the_count(name):
 def test_torch_model_rejects_moe_clearly():
     from gigatrain.specs import MoESpec
 
-    spec = tiny_models()["tiny-gpt"].with_(moe=MoESpec(num_experts=4, top_k=2, expert_ffn_hidden_size=64,
-                                                       num_moe_layers=2))
+    spec = tiny_models()["tiny-gpt"].with_(
+        moe=MoESpec(num_experts=4, top_k=2, expert_ffn_hidden_size=64, num_moe_layers=2)
+    )
     with pytest.raises(GigatrainError, match="MoE"):
         build_model(spec)
 
@@ -205,12 +211,30 @@ def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 def test_cli_calibrate_and_measure(monkeypatch, capsys, tmp_path):
     path = tmp_path / "cpu.yaml"
-    code, out, _ = _cli(monkeypatch, capsys, "calibrate", "--device", "cpu", "--quick", "-o", str(path))
+    code, out, _ = _cli(
+        monkeypatch, capsys, "calibrate", "--device", "cpu", "--quick", "-o", str(path)
+    )
     assert code == 0 and path.exists() and "device profile" in out
-    code, _, err = _cli(monkeypatch, capsys, "calibrate", "--device", "cpu", "--quick", "-o", str(path))
+    code, _, err = _cli(
+        monkeypatch, capsys, "calibrate", "--device", "cpu", "--quick", "-o", str(path)
+    )
     assert code == 2 and "refusing to overwrite" in err and "Traceback" not in err
-    code, out, _ = _cli(monkeypatch, capsys, "measure", "--profile", str(path), "--model", "tiny-gpt",
-                        "--batch", "2", "--seq", "64", "--steps", "2", "--json")
+    code, out, _ = _cli(
+        monkeypatch,
+        capsys,
+        "measure",
+        "--profile",
+        str(path),
+        "--model",
+        "tiny-gpt",
+        "--batch",
+        "2",
+        "--seq",
+        "64",
+        "--steps",
+        "2",
+        "--json",
+    )
     assert code == 0
     import json
 
@@ -241,16 +265,27 @@ def test_cpu_prediction_within_25_percent(cpu_profile):
             spec = tiny_models()[slug]
             res = None
             for _ in range(3):
-                again = compare(spec, profile, "cpu", batch=batch, seq=seq, steps=5, warmup=2,
-                                components=False, clock=CLOCK)
+                again = compare(
+                    spec,
+                    profile,
+                    "cpu",
+                    batch=batch,
+                    seq=seq,
+                    steps=5,
+                    warmup=2,
+                    components=False,
+                    clock=CLOCK,
+                )
                 if res is None or again.measured_step_s < res.measured_step_s:
                     res = again
                 if abs(res.step_rel_error) <= ACCURACY_BAR:
                     break
             assert res is not None and math.isfinite(res.step_rel_error)
-            rows.append(f"{slug:12s} b={batch} s={seq}: measured {res.measured_step_s:.3f} s "
-                        f"(wall {res.measured_step_wall_s:.3f} s), predicted {res.predicted_step_s:.3f} s, "
-                        f"error {res.step_rel_error:+.1%}")
+            rows.append(
+                f"{slug:12s} b={batch} s={seq}: measured {res.measured_step_s:.3f} s "
+                f"(wall {res.measured_step_wall_s:.3f} s), predicted {res.predicted_step_s:.3f} s, "
+                f"error {res.step_rel_error:+.1%}"
+            )
             if abs(res.step_rel_error) > ACCURACY_BAR:
                 missed.append((slug, batch, seq))
         return rows, missed
@@ -281,7 +316,10 @@ def test_cuda_without_a_gpu_is_one_line(monkeypatch, capsys, tmp_path):
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
-    for args in (("measure", "--device", "cuda"), ("calibrate", "--device", "cuda", "-o", str(tmp_path / "c.yaml"))):
+    for args in (
+        ("measure", "--device", "cuda"),
+        ("calibrate", "--device", "cuda", "-o", str(tmp_path / "c.yaml")),
+    ):
         code, _, err = _cli(monkeypatch, capsys, *args)
         assert code == 2 and "sees no CUDA device" in err and "internal error" not in err
 
@@ -314,8 +352,25 @@ def test_measure_default_is_one_thread_process_clock_without_profiler_noise(monk
     the process clock, steps timed the same way, and nothing from the profiler on stderr."""
     from gigatrain.interfaces import cli
 
-    monkeypatch.setattr(sys, "argv", ["gigatrain", "measure", "--model", "tiny-gpt", "--batch", "2",
-                                      "--seq", "64", "--steps", "2", "--warmup", "1", "--json"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "gigatrain",
+            "measure",
+            "--model",
+            "tiny-gpt",
+            "--batch",
+            "2",
+            "--seq",
+            "64",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--json",
+        ],
+    )
     with pytest.raises(SystemExit) as ei:
         cli.main()
     assert ei.value.code in (0, None)

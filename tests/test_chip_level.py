@@ -25,7 +25,9 @@ from gigatrain.model.chip_level import (
 )
 from gigatrain.yamlio import read_yaml
 
-PROFILE = Path(__file__).resolve().parents[1] / "benchmarks/results/h200-2026-11-26/gpu-profile.yaml"
+PROFILE = (
+    Path(__file__).resolve().parents[1] / "benchmarks/results/h200-2026-11-26/gpu-profile.yaml"
+)
 
 
 @pytest.mark.parametrize("slug", [s for s in MICRO_TABLE])
@@ -56,14 +58,18 @@ def test_efficiency_physics() -> None:
     assert gemm_efficiency(16384, 32, 8192, trn2) < 0.6 * gemm_efficiency(16384, 64, 8192, trn2)
     # TPU: K padded to the 128-wide MXU
     v5p = get_chip("tpu-v5p")
-    assert gemm_time(8192, 8192, 129, v5p).compute_s > 1.5 * gemm_time(8192, 8192, 128, v5p).compute_s
+    assert (
+        gemm_time(8192, 8192, 129, v5p).compute_s > 1.5 * gemm_time(8192, 8192, 128, v5p).compute_s
+    )
 
 
 def test_whatif_curve_moves_the_right_way() -> None:
     trn2 = get_chip("trn2")
     e0, f0 = fit_curve(trn2, sustained_fraction=trn2.matmul_efficiency)
     assert 0.5 < e0 <= 1 and 1e8 < f0 < 1e12
-    more_bw = whatif_chip(trn2, replace(trn2, hbm_bandwidth_bytes_per_s=2 * trn2.hbm_bandwidth_bytes_per_s), {})
+    more_bw = whatif_chip(
+        trn2, replace(trn2, hbm_bandwidth_bytes_per_s=2 * trn2.hbm_bandwidth_bytes_per_s), {}
+    )
     assert more_bw.matmul_half_flops <= trn2.matmul_half_flops
     assert more_bw.matmul_efficiency == pytest.approx(trn2.matmul_efficiency, rel=0.02)
     clock = whatif_chip(trn2, trn2, {"clock_ghz": "x1.5"})
@@ -72,8 +78,13 @@ def test_whatif_curve_moves_the_right_way() -> None:
     with pytest.raises(GigatrainError, match="unknown field 'warp'"):
         apply_micro(micro_for(trn2), {"warp": 3})
     with pytest.raises(GigatrainError, match="fits its"):
-        gemm_time(4096, 4096, 4096, get_chip("h100-sxm"), apply_micro(micro_for(get_chip("h100-sxm")),
-                                                                        {"sram_mib_per_engine": 0.01}))
+        gemm_time(
+            4096,
+            4096,
+            4096,
+            get_chip("h100-sxm"),
+            apply_micro(micro_for(get_chip("h100-sxm")), {"sram_mib_per_engine": 0.01}),
+        )
 
 
 def test_h200_profile_error() -> None:
@@ -103,11 +114,34 @@ def test_fit_refuses_too_few_shapes_and_recovers_known_knobs() -> None:
         fit_knobs(rows, chip, 0.0)
     # synthetic measurements from known knobs are fitted back
     truth = GemmKnobs(0.74, 2e-6)
-    shapes = [(2048, 2048, 2048), (2048, 1024, 4096), (4096, 4096, 4096), (8192, 8192, 2048), (12288, 12288, 12288),
-              (512, 512, 512)]
-    rows = [ProfileRow("bf16", m, n, k, "NN", 2.0 * m * n * k,
-                       gemm_time(m, n, k, chip, sustained_fraction=truth.sustained_fraction,
-                                 kernel_fixed_s=truth.kernel_fixed_s).time_s, "") for m, n, k in shapes]
+    shapes = [
+        (2048, 2048, 2048),
+        (2048, 1024, 4096),
+        (4096, 4096, 4096),
+        (8192, 8192, 2048),
+        (12288, 12288, 12288),
+        (512, 512, 512),
+    ]
+    rows = [
+        ProfileRow(
+            "bf16",
+            m,
+            n,
+            k,
+            "NN",
+            2.0 * m * n * k,
+            gemm_time(
+                m,
+                n,
+                k,
+                chip,
+                sustained_fraction=truth.sustained_fraction,
+                kernel_fixed_s=truth.kernel_fixed_s,
+            ).time_s,
+            "",
+        )
+        for m, n, k in shapes
+    ]
     got = fit_knobs(rows, chip, 0.0)
     assert got.sustained_fraction == pytest.approx(0.74, rel=1e-3)
     assert got.kernel_fixed_s == pytest.approx(2e-6, rel=0.05)
@@ -146,8 +180,9 @@ def test_attention_physics() -> None:
     assert piped < serial < 2 * piped
     # the softmax bound: more exp throughput helps, never hurts
     fast_exp = replace(m, exp_per_cycle=4 * m.exp_per_cycle)
-    assert attention_time(4, 32, 4096, 64, h100, fast_exp, overlap=False) < attention_time(4, 32, 4096, 64, h100, m,
-                                                                                          overlap=False)
+    assert attention_time(4, 32, 4096, 64, h100, fast_exp, overlap=False) < attention_time(
+        4, 32, 4096, 64, h100, m, overlap=False
+    )
     # causal skips the blocks above the diagonal: about half the work at long sequences
     causal = attention_time(1, 32, 16384, 128, h100)
     full = attention_time(1, 32, 16384, 128, h100, causal=False)
@@ -155,8 +190,25 @@ def test_attention_physics() -> None:
     assert attention_flops(1, 1, 4, 2) == 4 * 2 * 4 * 2.5
     # what-if: network-only changes leave attention alone; a 4× array with the same softmax
     # units (and the operand port to feed it) makes attention relatively slower on a GPU
-    assert attention_scale(parse_variant({"name": "n", "base": "h100-sxm",
-                                          "overrides": {"scale_out_gb_per_s": "x2"}})) == 1.0
-    assert attention_scale(parse_variant({"name": "a", "base": "h100-sxm",
-                                          "overrides": {"micro": {"flop_per_cycle_scale": 4,
-                                                                    "sram_bytes_per_cycle": "x4"}}})) < 0.97
+    assert (
+        attention_scale(
+            parse_variant(
+                {"name": "n", "base": "h100-sxm", "overrides": {"scale_out_gb_per_s": "x2"}}
+            )
+        )
+        == 1.0
+    )
+    assert (
+        attention_scale(
+            parse_variant(
+                {
+                    "name": "a",
+                    "base": "h100-sxm",
+                    "overrides": {
+                        "micro": {"flop_per_cycle_scale": 4, "sram_bytes_per_cycle": "x4"}
+                    },
+                }
+            )
+        )
+        < 0.97
+    )

@@ -18,7 +18,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "gigatrain" / "examples
 
 
 def _check(claim: dict, **extra) -> claims.Verdict:
-    return claims.check_claims({"assumptions": {"chip": "trn2"}, "claims": [claim], **extra}).verdicts[0]
+    return claims.check_claims(
+        {"assumptions": {"chip": "trn2"}, "claims": [claim], **extra}
+    ).verdicts[0]
 
 
 def test_threshold_hand_check() -> None:

@@ -10,13 +10,30 @@ import pytest
 
 from gigatrain.api import estimate_named
 
-BASE = ["estimate", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "64", "--tp", "2",
-        "--global-batch", "256", "--seq", "4096"]
+BASE = [
+    "estimate",
+    "--model",
+    "llama-3.1-8b",
+    "--chip",
+    "h100-sxm",
+    "--chips",
+    "64",
+    "--tp",
+    "2",
+    "--global-batch",
+    "256",
+    "--seq",
+    "4096",
+]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gigatrain.interfaces.cli", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gigatrain.interfaces.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_estimate_json_equals_library() -> None:
@@ -40,9 +57,17 @@ def test_estimate_tables_render() -> None:
 
 
 def test_model_from_hf_config_json(tmp_path) -> None:
-    cfg = {"model_type": "llama", "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
-           "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
-           "tie_word_embeddings": True, "hidden_act": "silu"}
+    cfg = {
+        "model_type": "llama",
+        "hidden_size": 2048,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+        "tie_word_embeddings": True,
+        "hidden_act": "silu",
+    }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
     out = cli("estimate", "--model", str(path), "--chip", "a100-80gb", "--chips", "8", "--json")
@@ -93,8 +118,10 @@ def test_malformed_model_files(tmp_path) -> None:
     out = cli("estimate", "--model", str(bad_json), "--chip", "h100-sxm", "--chips", "8")
     assert out.returncode == 2 and "not valid JSON" in out.stderr
     neg = tmp_path / "neg.yaml"
-    neg.write_text("num_layers: -2\nhidden_size: 64\nnum_attention_heads: 4\nnum_kv_heads: 4\n"
-                   "vocab_size: 100\nffn_hidden_size: 256\n")
+    neg.write_text(
+        "num_layers: -2\nhidden_size: 64\nnum_attention_heads: 4\nnum_kv_heads: 4\n"
+        "vocab_size: 100\nffn_hidden_size: 256\n"
+    )
     out = cli("estimate", "--model", str(neg), "--chip", "h100-sxm", "--chips", "8")
     assert out.returncode == 2 and "num_layers" in out.stderr
 
@@ -110,8 +137,10 @@ def test_catalog_lists_entries_with_sources(kind: str) -> None:
 
 def test_startup_imports_stay_light() -> None:
     """`gigatrain --help` must not import torch, FastAPI or matplotlib."""
-    code = ("import sys, gigatrain.interfaces.cli as c; "
-            "print(','.join(m for m in ('torch', 'fastapi', 'matplotlib', 'plotly') if m in sys.modules))")
+    code = (
+        "import sys, gigatrain.interfaces.cli as c; "
+        "print(','.join(m for m in ('torch', 'fastapi', 'matplotlib', 'plotly') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""

@@ -359,14 +359,38 @@ def test_fleet_sized_count_answers_in_search_and_cost(capsys: pytest.CaptureFixt
     code, out, err = run(capsys, "fleet", "--power", "2GW", "--chip", "trn2", "--json")
     assert code == 0, err
     n = json.loads(out)["chips"]
-    code, out, err = run(capsys, "search", "--model", "megatron-gpt-1t", "--chip", "trn2",
-                         "--chips", str(n), "--tokens", "20T", "--json", "--top", "1")
+    code, out, err = run(
+        capsys,
+        "search",
+        "--model",
+        "megatron-gpt-1t",
+        "--chip",
+        "trn2",
+        "--chips",
+        str(n),
+        "--tokens",
+        "20T",
+        "--json",
+        "--top",
+        "1",
+    )
     assert code == 0, err
     res = json.loads(out)
     assert 0.75 * n <= res["top"][0]["chips"] <= n
     assert any(f"cannot feed {n:,} chips" in x or f"exactly {n:,} chips" in x for x in res["notes"])
-    code, out, err = run(capsys, "cost", "--model", "megatron-gpt-1t", "--chip", "trn2",
-                         "--chips", str(n), "--tokens", "20T", "--json")
+    code, out, err = run(
+        capsys,
+        "cost",
+        "--model",
+        "megatron-gpt-1t",
+        "--chip",
+        "trn2",
+        "--chips",
+        str(n),
+        "--tokens",
+        "20T",
+        "--json",
+    )
     assert code == 0, err
     c = json.loads(out)
     assert 0.75 * n <= c["chips"] <= n and f"{n:,} requested" in c["assumptions"]["chips"]

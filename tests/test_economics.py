@@ -519,10 +519,23 @@ def test_roadmap_refuses_circular_after_and_absurd_power(tmp_path) -> None:
     from gigatrain.economics.roadmap import simulate
     from gigatrain.errors import GigatrainError
 
-    base = {"title": "t", "start": "2026Q1",
-            "fleet": [{"from": "2026Q1", "to": "2026Q4", "every": "quarter", "chip": "trn2", "add_power": "100MW"}],
-            "runs": [{"name": "a", "params": "1T", "chips": "10k", "after": "b"},
-                     {"name": "b", "params": "1T", "chips": "10k", "after": "a"}]}
+    base = {
+        "title": "t",
+        "start": "2026Q1",
+        "fleet": [
+            {
+                "from": "2026Q1",
+                "to": "2026Q4",
+                "every": "quarter",
+                "chip": "trn2",
+                "add_power": "100MW",
+            }
+        ],
+        "runs": [
+            {"name": "a", "params": "1T", "chips": "10k", "after": "b"},
+            {"name": "b", "params": "1T", "chips": "10k", "after": "a"},
+        ],
+    }
     with pytest.raises(GigatrainError, match="circular 'after' dependency a -> b -> a"):
         simulate(base)
     base["runs"] = [{"name": "a", "params": "1T", "chips": "10k"}]
@@ -535,7 +548,29 @@ def test_roadmap_refuses_circular_after_and_absurd_power(tmp_path) -> None:
 def test_seq_zero_is_refused_not_defaulted(command: str) -> None:
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "gigatrain", command, "--model", "llama-3.1-8b", "--tokens", "1T",
-                          "--chip", "h100-sxm", "--chips", "64", "--seq", "0"], capture_output=True, text=True,
-                         timeout=120)
-    assert res.returncode == 2 and "seq must be a positive integer" in res.stderr and "Traceback" not in res.stderr
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gigatrain",
+            command,
+            "--model",
+            "llama-3.1-8b",
+            "--tokens",
+            "1T",
+            "--chip",
+            "h100-sxm",
+            "--chips",
+            "64",
+            "--seq",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        res.returncode == 2
+        and "seq must be a positive integer" in res.stderr
+        and "Traceback" not in res.stderr
+    )

@@ -27,26 +27,71 @@ from gigatrain.exports import neuron as nx
 #: degrees the framework runs (torchtitan and MaxText shard with FSDP under PP; DeepSpeed and
 #: NxD have no interleaved schedule; MaxText stages hold equal layer counts; torchtitan's MoE
 #: flavour is DeepSeek-V3)
-DENSE = dict(model="llama-3.1-405b", chip="h100-sxm", chips=16384, seq=8192, global_batch=2048, tp=8, pp=16,
-             vpp=4, recompute="full")
-MOE = dict(model="mixtral-8x7b", chip="h100-sxm", chips=256, seq=4096, global_batch=512, tp=2, pp=4, ep=8,
-           recompute="selective")
-MOE_DSV3 = dict(model="deepseek-v3", chip="h100-sxm", chips=2048, seq=4096, global_batch=4096, pp=16, ep=64,
-                recompute="full", zero_stage=3)
+DENSE = dict(
+    model="llama-3.1-405b",
+    chip="h100-sxm",
+    chips=16384,
+    seq=8192,
+    global_batch=2048,
+    tp=8,
+    pp=16,
+    vpp=4,
+    recompute="full",
+)
+MOE = dict(
+    model="mixtral-8x7b",
+    chip="h100-sxm",
+    chips=256,
+    seq=4096,
+    global_batch=512,
+    tp=2,
+    pp=4,
+    ep=8,
+    recompute="selective",
+)
+MOE_DSV3 = dict(
+    model="deepseek-v3",
+    chip="h100-sxm",
+    chips=2048,
+    seq=4096,
+    global_batch=4096,
+    pp=16,
+    ep=64,
+    recompute="full",
+    zero_stage=3,
+)
 PLANS = {
-    ("dense", "megatron"): DENSE, ("dense", "megatron-bridge"): DENSE,
-    ("dense", "deepspeed"): {**DENSE, "vpp": 1}, ("dense", "neuron"): {**DENSE, "vpp": 1},
+    ("dense", "megatron"): DENSE,
+    ("dense", "megatron-bridge"): DENSE,
+    ("dense", "deepspeed"): {**DENSE, "vpp": 1},
+    ("dense", "neuron"): {**DENSE, "vpp": 1},
     ("dense", "torchtitan"): {**DENSE, "zero_stage": 3},
     ("dense", "maxtext"): {**DENSE, "pp": 1, "vpp": 1, "zero_stage": 3},
-    ("moe", "megatron"): MOE, ("moe", "megatron-bridge"): MOE, ("moe", "deepspeed"): MOE, ("moe", "neuron"): MOE,
-    ("moe", "maxtext"): {**MOE, "zero_stage": 3}, ("moe", "torchtitan"): MOE_DSV3,
+    ("moe", "megatron"): MOE,
+    ("moe", "megatron-bridge"): MOE,
+    ("moe", "deepspeed"): MOE,
+    ("moe", "neuron"): MOE,
+    ("moe", "maxtext"): {**MOE, "zero_stage": 3},
+    ("moe", "torchtitan"): MOE_DSV3,
 }
 # Megatron-Core on its own: DeepSeek-V3's 61 layers over pp=16 (uneven first/last stages), fp8
 PLANS["dsv3", "megatron"] = {**MOE_DSV3, "zero_stage": 1}
-PLANS["dsv3", "deepspeed"] = {**MOE_DSV3, "zero_stage": 1}  # MLA, shared experts listed as not expressible
+PLANS["dsv3", "deepspeed"] = {
+    **MOE_DSV3,
+    "zero_stage": 1,
+}  # MLA, shared experts listed as not expressible
 PLANS["fp8", "megatron"] = {**DENSE, "precision": "fp8"}
-PLANS["fp8", "torchtitan"] = {**DENSE, "zero_stage": 3, "precision": "fp8"}  # Float8 needs SM89: round trip only
-PLANS["fsdp", "megatron"] = {**MOE, "pp": 1, "zero_stage": 3, "fsdp_shard": 64}  # Megatron-FSDP, hybrid
+PLANS["fp8", "torchtitan"] = {
+    **DENSE,
+    "zero_stage": 3,
+    "precision": "fp8",
+}  # Float8 needs SM89: round trip only
+PLANS["fsdp", "megatron"] = {
+    **MOE,
+    "pp": 1,
+    "zero_stage": 3,
+    "fsdp_shard": 64,
+}  # Megatron-FSDP, hybrid
 PLANS["fp8", "maxtext"] = {**PLANS["dense", "maxtext"], "precision": "fp8"}
 NAMES = {"deepspeed": "ds_config.json", "torchtitan": "gigatrain_plan.py"}
 
@@ -70,7 +115,9 @@ def test_round_trip_estimate_equal(kind, fmt, tmp_path):
     """export → import → estimate equals the original estimate (same plan, same numbers)."""
     m, chip, n, kw = _split(PLANS[kind, fmt])
     _t, _ex, path = _export(kind, fmt, tmp_path)
-    before = estimate_named(m, chip, n, seq=kw.pop("seq"), global_batch=kw.pop("global_batch"), **kw)
+    before = estimate_named(
+        m, chip, n, seq=kw.pop("seq"), global_batch=kw.pop("global_batch"), **kw
+    )
     after = estimate_config(read_config(path))  # format detected from the content
     assert after.plan == before.plan
     assert after.job == before.job
@@ -84,7 +131,10 @@ def test_import_without_metadata_with_flags(fmt, tmp_path):
     estimates on 4× the chips with dp absorbing the change."""
     t, _ex, path = _export("moe", fmt, tmp_path)
     for p in tmp_path.iterdir():
-        p.write_text("\n".join(line for line in p.read_text().splitlines() if "gigatrain:" not in line) + "\n")
+        p.write_text(
+            "\n".join(line for line in p.read_text().splitlines() if "gigatrain:" not in line)
+            + "\n"
+        )
     imp = read_config(path, fmt)
     assert imp.model is None and imp.chip is None
     e = estimate_config(imp, model="mixtral-8x7b", chip="h100-sxm", chips=4 * t.chips)
@@ -118,7 +168,9 @@ def test_megatron_core_accepts_arguments(kind, tmp_path):
     t, _ex, path = _export(kind, "megatron", tmp_path)
     a = split_args(path.read_text())
     names = {f.name for f in dataclasses.fields(TransformerConfig)}
-    kw = {k: (int(v) if isinstance(v, str) and v.isdigit() else v) for k, v in a.items() if k in names}
+    kw = {
+        k: (int(v) if isinstance(v, str) and v.isdigit() else v) for k, v in a.items() if k in names
+    }
     if "num_experts" in a:
         kw["num_moe_experts"] = int(a["num_experts"])
     kw.pop("moe_layer_freq", None)
@@ -126,22 +178,33 @@ def test_megatron_core_accepts_arguments(kind, tmp_path):
         kw["virtual_pipeline_model_parallel_size"] = int(a["num_virtual_stages_per_pipeline_rank"])
     if a.get("fp8_format"):
         kw["fp8"] = a["fp8_format"]
-    for arg, fld in (("decoder_first_pipeline_num_layers", "num_layers_in_first_pipeline_stage"),
-                     ("decoder_last_pipeline_num_layers", "num_layers_in_last_pipeline_stage")):
+    for arg, fld in (
+        ("decoder_first_pipeline_num_layers", "num_layers_in_first_pipeline_stage"),
+        ("decoder_last_pipeline_num_layers", "num_layers_in_last_pipeline_stage"),
+    ):
         if arg in a:  # Megatron-LM's core_transformer_config_from_args renames these two
             kw[fld] = int(a[arg])
-    kw.update(bf16=bool(a.get("bf16")), params_dtype=torch.bfloat16, pipeline_dtype=torch.bfloat16,
-              gated_linear_unit=bool(a.get("swiglu")),
-              # Megatron-LM: --disable-bias-linear is dest=add_bias_linear, action=store_false
-              add_bias_linear=not a.get("disable_bias_linear"), add_qkv_bias=bool(a.get("add_qkv_bias")))
+    kw.update(
+        bf16=bool(a.get("bf16")),
+        params_dtype=torch.bfloat16,
+        pipeline_dtype=torch.bfloat16,
+        gated_linear_unit=bool(a.get("swiglu")),
+        # Megatron-LM: --disable-bias-linear is dest=add_bias_linear, action=store_false
+        add_bias_linear=not a.get("disable_bias_linear"),
+        add_qkv_bias=bool(a.get("add_qkv_bias")),
+    )
     cfg = TransformerConfig(**kw)
     p = t.plan
     assert (cfg.tensor_model_parallel_size, cfg.pipeline_model_parallel_size) == (p.tp, p.pp)
     assert (cfg.virtual_pipeline_model_parallel_size or 1) == p.vpp
-    assert cfg.expert_model_parallel_size == p.ep and cfg.sequence_parallel == (p.sequence_parallel and p.tp > 1)
+    assert cfg.expert_model_parallel_size == p.ep and cfg.sequence_parallel == (
+        p.sequence_parallel and p.tp > 1
+    )
     assert cfg.recompute_granularity == (None if p.recompute == "none" else p.recompute)
     assert cfg.num_layers == t.model.num_layers and cfg.num_query_groups == t.model.num_kv_heads
-    calc = ConstantNumMicroBatchesCalculator(int(a["global_batch_size"]), int(a["micro_batch_size"]), p.dp, 0, 0)
+    calc = ConstantNumMicroBatchesCalculator(
+        int(a["global_batch_size"]), int(a["micro_batch_size"]), p.dp, 0, 0
+    )
     assert calc.get() * p.micro_batch * p.dp == t.job.global_batch_seqs
     assert int(a["seq_length"]) == t.job.seq_len
     assert (cfg.fp8 == "hybrid") is (t.job.precision == "fp8") and cfg.bf16
@@ -164,7 +227,9 @@ def test_deepspeed_config_parser(kind, tmp_path, monkeypatch):
     cfg = dsc.DeepSpeedConfig(str(path), mpu=MPU())
     assert cfg.train_batch_size == t.job.global_batch_seqs
     assert cfg.train_micro_batch_size_per_gpu == t.plan.micro_batch
-    assert cfg.gradient_accumulation_steps * t.plan.micro_batch * t.plan.dp == t.job.global_batch_seqs
+    assert (
+        cfg.gradient_accumulation_steps * t.plan.micro_batch * t.plan.dp == t.job.global_batch_seqs
+    )
     assert cfg.zero_optimization_stage == t.plan.zero_stage
     assert cfg.bfloat16_config.enabled is (t.job.precision == "bf16")
 
@@ -184,17 +249,28 @@ def test_torchtitan_config_manager(kind, tmp_path, monkeypatch):
     sys.modules.pop("gigatrain_plan", None)
     c = ConfigManager().parse_args(["--module", "gigatrain_plan", "--config", "gigatrain_config"])
     p, par, tr = t.plan, c.parallelism, c.training
-    assert (par.tensor_parallel_degree, par.pipeline_parallel_degree, par.context_parallel_degree) == (p.tp, p.pp, p.cp)
+    assert (
+        par.tensor_parallel_degree,
+        par.pipeline_parallel_degree,
+        par.context_parallel_degree,
+    ) == (p.tp, p.pp, p.cp)
     assert par.expert_parallel_degree == p.ep
     assert par.data_parallel_shard_degree * par.data_parallel_replicate_degree == p.dp
     assert par.pipeline_parallel_schedule == ("Interleaved1F1B" if p.vpp > 1 else "1F1B")
     if par.pipeline_parallel_layers_per_stage:
-        n = t.model.num_layers + par.pipeline_parallel_first_stage_less_layers + par.pipeline_parallel_last_stage_less_layers
+        n = (
+            t.model.num_layers
+            + par.pipeline_parallel_first_stage_less_layers
+            + par.pipeline_parallel_last_stage_less_layers
+        )
         assert n == p.pp * p.vpp * par.pipeline_parallel_layers_per_stage
     assert tr.global_batch_size == t.job.global_batch_seqs and tr.seq_len == t.job.seq_len
     assert tr.local_batch_size % par.pipeline_parallel_microbatch_size == 0
     assert tr.mixed_precision_param == "bfloat16"
-    assert type(c.activation_checkpoint).__qualname__.split(".")[0] == {"full": "FullAC", "selective": "SelectiveAC"}[p.recompute]
+    assert (
+        type(c.activation_checkpoint).__qualname__.split(".")[0]
+        == {"full": "FullAC", "selective": "SelectiveAC"}[p.recompute]
+    )
     assert c.model_spec.flavor in ("405B", "671B")
     # the trainer's own mesh check: degrees multiply to the world size (no distributed init)
     from torchtitan.distributed.parallel_dims import ParallelDims
@@ -213,11 +289,15 @@ def test_maxtext_schema_and_mesh(kind, tmp_path):
     assert set(d) <= mx.SCHEMA
     ici = math.prod(d[f"ici_{a}_parallelism"] for a in mx.AXES)
     dcn = math.prod(d[f"dcn_{a}_parallelism"] for a in mx.AXES)
-    assert ici * dcn == t.chips and dcn == d["num_slices"] and ici == min(t.chips, t.fast_domain_chips)
+    assert (
+        ici * dcn == t.chips and dcn == d["num_slices"] and ici == min(t.chips, t.fast_domain_chips)
+    )
     assert d["ici_tensor_parallelism"] * d["dcn_tensor_parallelism"] == t.plan.tp
     gas = d.get("gradient_accumulation_steps", 1)
     assert round(d["per_device_batch_size"] * t.chips * gas) == t.job.global_batch_seqs
-    assert d["max_target_length"] == t.job.seq_len and d["remat_policy"] == mx.REMAT[t.plan.recompute]
+    assert (
+        d["max_target_length"] == t.job.seq_len and d["remat_policy"] == mx.REMAT[t.plan.recompute]
+    )
     assert d["remat_policy"] in mx.REMAT_POLICIES
 
 
@@ -237,13 +317,16 @@ def test_neuron_schema(kind, tmp_path):
 
 
 # ------------------------------------------------------------------ refusals and the CLI
-@pytest.mark.parametrize("fmt,kw,needle", [
-    ("deepspeed", {"zero_stage": 2}, "zero_stage with pp>1=2"),
-    ("deepspeed", {"vpp": 4}, "vpp=4"),
-    ("neuron", {"vpp": 4}, "vpp=4"),
-    ("torchtitan", {"zero_stage": 1}, "zero_stage"),
-    ("maxtext", {"zero_stage": 3}, "pp=16"),
-])
+@pytest.mark.parametrize(
+    "fmt,kw,needle",
+    [
+        ("deepspeed", {"zero_stage": 2}, "zero_stage with pp>1=2"),
+        ("deepspeed", {"vpp": 4}, "vpp=4"),
+        ("neuron", {"vpp": 4}, "vpp=4"),
+        ("torchtitan", {"zero_stage": 1}, "zero_stage"),
+        ("maxtext", {"zero_stage": 3}, "pp=16"),
+    ],
+)
 def test_inexpressible_is_one_line_error(fmt, kw, needle):
     m, chip, n, base = _split(DENSE)
     t = target_named(m, chip, n, **{**base, **kw})
@@ -264,8 +347,25 @@ def test_cli_export_and_import(tmp_path, capsys):
 
     out = tmp_path / "run.sh"
     with pytest.raises(SystemExit) as e:
-        main(["export", "--format", "megatron", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "64",
-              "--tp", "2", "--global-batch", "256", "-o", str(out)])
+        main(
+            [
+                "export",
+                "--format",
+                "megatron",
+                "--model",
+                "llama-3.1-8b",
+                "--chip",
+                "h100-sxm",
+                "--chips",
+                "64",
+                "--tp",
+                "2",
+                "--global-batch",
+                "256",
+                "-o",
+                str(out),
+            ]
+        )
     assert e.value.code == 0 and "--tensor-model-parallel-size 2" in out.read_text()
     with pytest.raises(SystemExit) as e:
         main(["import", str(out), "--chips", "256", "--json"])
@@ -275,17 +375,40 @@ def test_cli_export_and_import(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["estimate"]["plan"]["dp"] == 128 and d["estimate"]["plan"]["tp"] == 2
     with pytest.raises(SystemExit) as e:
-        main(["export", "--format", "nope", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "8"])
+        main(
+            [
+                "export",
+                "--format",
+                "nope",
+                "--model",
+                "llama-3.1-8b",
+                "--chip",
+                "h100-sxm",
+                "--chips",
+                "8",
+            ]
+        )
     assert e.value.code == 2
 
 
-@pytest.mark.parametrize("text,name,needle", [
-    ("hello", "x.txt", "cannot tell the format"),
-    ("{not json", "x.json", "not valid JSON"),
-    ("ici_tensor_parallelism: [1", "x.yml", "does not parse"),
-    ("--tensor-model-parallel-size 2 --seq-length 4096", "x.sh", "--global-batch-size is missing"),
-    ("--tensor-model-parallel-size two --global-batch-size 8", "x.sh", "--tensor-model-parallel-size must be an integer"),
-])
+@pytest.mark.parametrize(
+    "text,name,needle",
+    [
+        ("hello", "x.txt", "cannot tell the format"),
+        ("{not json", "x.json", "not valid JSON"),
+        ("ici_tensor_parallelism: [1", "x.yml", "does not parse"),
+        (
+            "--tensor-model-parallel-size 2 --seq-length 4096",
+            "x.sh",
+            "--global-batch-size is missing",
+        ),
+        (
+            "--tensor-model-parallel-size two --global-batch-size 8",
+            "x.sh",
+            "--tensor-model-parallel-size must be an integer",
+        ),
+    ],
+)
 def test_bad_config_is_one_line_error(tmp_path, text, name, needle):
     path = tmp_path / name
     path.write_text(text)
@@ -295,7 +418,14 @@ def test_bad_config_is_one_line_error(tmp_path, text, name, needle):
 
 
 def test_formats_listed():
-    assert set(FORMATS) == {"megatron", "megatron-bridge", "deepspeed", "torchtitan", "maxtext", "neuron"}
+    assert set(FORMATS) == {
+        "megatron",
+        "megatron-bridge",
+        "deepspeed",
+        "torchtitan",
+        "maxtext",
+        "neuron",
+    }
     assert importlib.import_module("gigatrain.exports.torchtitan").FORMAT == "torchtitan"
 
 
@@ -316,16 +446,33 @@ def test_bridge_model_overrides_are_transformer_config_fields(kind, tmp_path):
     o = read_overrides(path.read_text())
     names = {f.name for f in dataclasses.fields(TransformerConfig)}
     model = {k.split(".", 1)[1]: v for k, v in o.items() if k.startswith("model.")}
-    extra = {"seq_length", "vocab_size", "share_embeddings_and_output_weights"}  # GPTModelProvider's own
+    extra = {
+        "seq_length",
+        "vocab_size",
+        "share_embeddings_and_output_weights",
+    }  # GPTModelProvider's own
     assert set(model) - extra <= names
-    kw = {k: ({"true": True, "false": False}.get(v, int(v) if v.isdigit() else v))
-          for k, v in model.items() if k in names}
-    cfg = TransformerConfig(**kw, bf16=True, params_dtype=torch.bfloat16, pipeline_dtype=torch.bfloat16,
-                            add_bias_linear=False)
+    kw = {
+        k: ({"true": True, "false": False}.get(v, int(v) if v.isdigit() else v))
+        for k, v in model.items()
+        if k in names
+    }
+    cfg = TransformerConfig(
+        **kw,
+        bf16=True,
+        params_dtype=torch.bfloat16,
+        pipeline_dtype=torch.bfloat16,
+        add_bias_linear=False,
+    )
     p = t.plan
     assert (cfg.tensor_model_parallel_size, cfg.pipeline_model_parallel_size) == (p.tp, p.pp)
-    assert (cfg.virtual_pipeline_model_parallel_size or 1) == p.vpp and cfg.expert_model_parallel_size == p.ep
-    assert int(o["train.global_batch_size"]) == t.job.global_batch_seqs and int(o["model.seq_length"]) == t.job.seq_len
+    assert (
+        cfg.virtual_pipeline_model_parallel_size or 1
+    ) == p.vpp and cfg.expert_model_parallel_size == p.ep
+    assert (
+        int(o["train.global_batch_size"]) == t.job.global_batch_seqs
+        and int(o["model.seq_length"]) == t.job.seq_len
+    )
     assert o["mixed_precision"] == "bf16_mixed"
 
 

@@ -34,8 +34,19 @@ META_TFLOPS_PER_GPU = 400e12
 
 
 def _meta_405b(**kw):
-    return estimate_named("llama-3.1-405b", "h100-sxm", 16384, seq=8192, global_batch=2048, tp=8, pp=16,
-                          vpp=4, recompute="none", framework="megatron", **kw)
+    return estimate_named(
+        "llama-3.1-405b",
+        "h100-sxm",
+        16384,
+        seq=8192,
+        global_batch=2048,
+        tp=8,
+        pp=16,
+        vpp=4,
+        recompute="none",
+        framework="megatron",
+        **kw,
+    )
 
 
 def test_meta_405b_layout_within_ten_percent_of_400_tflops() -> None:
@@ -50,7 +61,10 @@ def test_405b_search_winner_is_runnable_and_plausible() -> None:
     res = search(r.model, r.system, r.job, 16384, top=3)
     best = res.top[0]
     assert 0.34 <= best.estimate.mfu <= 0.48
-    assert unrunnable_reasons(get_framework("megatron").capabilities, r.model, best.plan, "megatron") == []
+    assert (
+        unrunnable_reasons(get_framework("megatron").capabilities, r.model, best.plan, "megatron")
+        == []
+    )
     assert best.plan.zero_stage != 2  # Megatron-Core has no ZeRO-2
 
 
@@ -61,8 +75,19 @@ def test_deepspeed_never_gets_zero2_with_pipelining() -> None:
 
 
 def test_deepseek_v3_published_layout_fits_on_h800() -> None:
-    e = estimate_named("deepseek-v3", "h800", 2048, seq=4096, global_batch=15360, pp=16, ep=64, zero_stage=1,
-                       precision="fp8", recompute="selective", framework="megatron")
+    e = estimate_named(
+        "deepseek-v3",
+        "h800",
+        2048,
+        seq=4096,
+        global_batch=15360,
+        pp=16,
+        ep=64,
+        zero_stage=1,
+        precision="fp8",
+        recompute="selective",
+        framework="megatron",
+    )
     assert e.fits, f"{e.memory_bytes / 2**30:.1f} GiB"
 
 
@@ -83,8 +108,18 @@ def test_validator_has_no_source_name_special_cases() -> None:
 
 
 def test_renaming_a_source_changes_no_prediction() -> None:
-    rows = [r for r in shipped_rows() if r["source_group"] in
-            ("narayanan2021_table1", "maxtext_v5e", "aws_neuron_trn1", "bloom2022", "nvidia_dgxc_benchmarking")]
+    rows = [
+        r
+        for r in shipped_rows()
+        if r["source_group"]
+        in (
+            "narayanan2021_table1",
+            "maxtext_v5e",
+            "aws_neuron_trn1",
+            "bloom2022",
+            "nvidia_dgxc_benchmarking",
+        )
+    ]
     renamed = [{**r, "source_group": "some_new_source", "row_id": "x" + r["row_id"]} for r in rows]
     a = [c for c in (case_from_row(r) for r in rows) if isinstance(c, Case)]
     b = [c for c in (case_from_row(r) for r in renamed) if isinstance(c, Case)]
@@ -94,26 +129,42 @@ def test_renaming_a_source_changes_no_prediction() -> None:
 
 
 def test_mfu_row_of_an_unknown_source_is_scored_by_its_text() -> None:
-    base = next(r for r in shipped_rows() if r["source_group"] == "nvidia_dgxc_benchmarking"
-                and r["measured_mfu_pct"] and r["precision"].lower().startswith("bf16"))
-    row = {**base, "source_group": "frontier_weak_scaling", "measured_step_time_s": "",
-           "measured_tokens_per_sec_total": "", "measured_tokens_per_sec_per_chip": "",
-           "measured_tflops_per_chip": ""}
+    base = next(
+        r
+        for r in shipped_rows()
+        if r["source_group"] == "nvidia_dgxc_benchmarking"
+        and r["measured_mfu_pct"]
+        and r["precision"].lower().startswith("bf16")
+    )
+    row = {
+        **base,
+        "source_group": "frontier_weak_scaling",
+        "measured_step_time_s": "",
+        "measured_tokens_per_sec_total": "",
+        "measured_tokens_per_sec_per_chip": "",
+        "measured_tflops_per_chip": "",
+    }
     c = case_from_row(row)
     assert isinstance(c, Case) and c.metric == "tflops_per_chip"
     assert c.measured == pytest.approx(float(base["measured_mfu_pct"]) / 100 * 989, rel=1e-9)
 
 
-@pytest.mark.parametrize(("text", "conv"), [
-    ("TFLOP/s per Eq.3 (includes recompute)", "megatron_eq3"),
-    ("README: TFLOPs computed with 4x2 coefficient (hardware FLOPs incl. recompute)", "megatron_eq3"),
-    ("MaxText", "model_noncausal"),
-    ("PaLM MFU: (6N + 12*L*H*Q*T) per token; excl. remat", "model_noncausal"),
-    ("model FLOPs with causal attention (Megatron-Core >= 0.9)", "model_causal"),
-    ("6*N*D (parameters only)", "six_n"),
-    ("hardware FLOPs including recompute", "hardware_noncausal"),
-    ("", "model_noncausal"),
-])
+@pytest.mark.parametrize(
+    ("text", "conv"),
+    [
+        ("TFLOP/s per Eq.3 (includes recompute)", "megatron_eq3"),
+        (
+            "README: TFLOPs computed with 4x2 coefficient (hardware FLOPs incl. recompute)",
+            "megatron_eq3",
+        ),
+        ("MaxText", "model_noncausal"),
+        ("PaLM MFU: (6N + 12*L*H*Q*T) per token; excl. remat", "model_noncausal"),
+        ("model FLOPs with causal attention (Megatron-Core >= 0.9)", "model_causal"),
+        ("6*N*D (parameters only)", "six_n"),
+        ("hardware FLOPs including recompute", "hardware_noncausal"),
+        ("", "model_noncausal"),
+    ],
+)
 def test_flops_convention_from_text(text: str, conv: str) -> None:
     assert flops_convention(text) == conv
 
@@ -122,7 +173,10 @@ def test_peak_basis_from_text() -> None:
     h100 = get_chip("h100-sxm")
     assert peak_basis_flops("H100: bf16 989 / fp8 1979", "fp8", h100) == (1979e12, True)
     assert peak_basis_flops("H100: bf16 989 / fp8 1979", "bf16", h100) == (989e12, True)
-    assert peak_basis_flops("A100 FP16/BF16 312 TFLOP/s", "bf16", get_chip("a100-80gb")) == (312e12, True)
+    assert peak_basis_flops("A100 FP16/BF16 312 TFLOP/s", "bf16", get_chip("a100-80gb")) == (
+        312e12,
+        True,
+    )
     assert peak_basis_flops("TPU v5p 459", "bf16", get_chip("tpu-v5p")) == (459e12, True)
     assert peak_basis_flops("GB200: bf16 2.45 PF", "bf16", get_chip("gb200")) == (2450e12, True)
     assert peak_basis_flops("", "bf16", h100) == (989e12, False)
@@ -131,14 +185,24 @@ def test_peak_basis_from_text() -> None:
 def test_network_and_core_degrees_from_text() -> None:
     h100 = get_chip("h100-sxm")
     default = get_system("h100-sxm")
-    assert system_for_text(h100, "NVIDIA H100 80GB, 8 per node (NVLink intra-node, EFA inter-node)", default).slug == "p5-h100"
+    assert (
+        system_for_text(
+            h100, "NVIDIA H100 80GB, 8 per node (NVLink intra-node, EFA inter-node)", default
+        ).slug
+        == "p5-h100"
+    )
     assert system_for_text(h100, "DGX H100 with InfiniBand", default).slug == default.slug
     assert cores_per_chip("TP/PP/DP are NeuronCore degrees (2 cores per Trainium chip)") == 2
-    assert cores_per_chip("trn1.32xlarge: 16 chips = 32 NeuronCores per instance; NeuronCore degrees") == 2
+    assert (
+        cores_per_chip("trn1.32xlarge: 16 chips = 32 NeuronCores per instance; NeuronCore degrees")
+        == 2
+    )
     assert cores_per_chip("8 GPUs per node") == 1
 
 
-@pytest.mark.parametrize(("chip", "framework"), [("trn2", "neuron"), ("tpu-v5p", "jax"), ("h100-sxm", "megatron")])
+@pytest.mark.parametrize(
+    ("chip", "framework"), [("trn2", "neuron"), ("tpu-v5p", "jax"), ("h100-sxm", "megatron")]
+)
 def test_each_chip_family_defaults_to_its_usual_framework(chip: str, framework: str) -> None:
     assert resolve("llama-3.1-8b", chip, 4096, 256).job.framework == framework
 

@@ -72,8 +72,9 @@ def test_mixed_precision_adam_zero1_bytes_per_parameter() -> None:
 def test_ring_allreduce_time() -> None:
     """1 GiB over 8 ranks at 100 GB/s, no latency, no in-network reduction:
     2·7/8·2^30 / 1e11 = 18.79 ms, plus NCCL's base latency."""
-    link = Link(bw=np.array([100e9]), lat=np.array([0.0]), half=np.array([0.0]),
-                inr=np.array([False]))
+    link = Link(
+        bw=np.array([100e9]), lat=np.array([0.0]), half=np.array([0.0]), inr=np.array([False])
+    )
     t = collective_time("allreduce", np.array([float(GIB)]), np.array([8.0]), link)
     assert t[0] == pytest.approx(2 * 7 / 8 * GIB / 100e9 + BASE_LATENCY_S, rel=1e-12)
     assert t[0] - BASE_LATENCY_S == pytest.approx(0.018790, abs=1e-6)  # the hand figure

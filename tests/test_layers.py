@@ -16,16 +16,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "src" / "gigatrain"
 
 LAYER: dict[str, float] = {
-    "errors": 0, "units": 0, "yamlio": 0, "specs": 0, "knobs": 0, "pareto": 0, "catalog": 0,
+    "errors": 0,
+    "units": 0,
+    "yamlio": 0,
+    "specs": 0,
+    "knobs": 0,
+    "pareto": 0,
+    "catalog": 0,
     "inputs": 0.5,
-    "model": 1, "serving": 1,
-    "search": 2, "posttrain": 2,
-    "validate": 3, "calibrate": 3,
+    "model": 1,
+    "serving": 1,
+    "search": 2,
+    "posttrain": 2,
+    "validate": 3,
+    "calibrate": 3,
     "economics": 4,
-    "api": 5, "guard": 5,
+    "api": 5,
+    "guard": 5,
     "sweep": 6,
-    "exports": 7, "interfaces": 7, "public": 7,
-    "__init__": 8, "__main__": 8,
+    "exports": 7,
+    "interfaces": 7,
+    "public": 7,
+    "__init__": 8,
+    "__main__": 8,
 }
 LAZY_FROM = 7  # layers at or above this may import inside functions
 
@@ -45,8 +58,12 @@ def _imports() -> list[tuple[str, int, str, str, bool]]:
         if path.name == "__init__.py":
             package = module.removesuffix(".__init__")
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        in_func = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
-                   for n in ast.walk(f)}
+        in_func = {
+            id(n)
+            for f in ast.walk(tree)
+            if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+            for n in ast.walk(f)
+        }
         for node in ast.walk(tree):
             targets: list[str] = []
             if isinstance(node, ast.ImportFrom):
@@ -63,26 +80,38 @@ def _imports() -> list[tuple[str, int, str, str, bool]]:
                 targets = [a.name for a in node.names]
             for t in targets:
                 if t.startswith("gigatrain") and _unit(t) != _unit(module):
-                    out.append((str(path.relative_to(ROOT)), node.lineno, _unit(module), _unit(t),
-                                id(node) in in_func))
+                    out.append(
+                        (
+                            str(path.relative_to(ROOT)),
+                            node.lineno,
+                            _unit(module),
+                            _unit(t),
+                            id(node) in in_func,
+                        )
+                    )
     return out
 
 
 def test_every_unit_has_a_layer() -> None:
-    units = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
-             if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))}
+    units = {
+        p.stem if p.is_file() else p.name
+        for p in ROOT.iterdir()
+        if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))
+    }
     assert units <= set(LAYER), sorted(units - set(LAYER))
 
 
 def test_imports_never_point_up() -> None:
-    up = [f"{f}:{line}: {a} imports {b}" for f, line, a, b, _ in _imports()
-          if LAYER[b] > LAYER[a]]
+    up = [f"{f}:{line}: {a} imports {b}" for f, line, a, b, _ in _imports() if LAYER[b] > LAYER[a]]
     assert not up, "\n".join(up)
 
 
 def test_no_function_level_imports_below_the_interfaces() -> None:
-    inner = [f"{f}:{line}: {a} imports {b} inside a function" for f, line, a, b, fn in _imports()
-             if fn and LAYER[a] < LAZY_FROM]
+    inner = [
+        f"{f}:{line}: {a} imports {b} inside a function"
+        for f, line, a, b, fn in _imports()
+        if fn and LAYER[a] < LAZY_FROM
+    ]
     assert not inner, "\n".join(inner)
 
 

@@ -23,7 +23,14 @@ from gigatrain.model.estimate import evaluate
 from gigatrain.model.plans import RECOMPUTE_CODE, PlanArrays, valid_mask
 from gigatrain.specs import Job, Plan
 
-MODELS = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "mixtral-8x7b", "deepseek-v3", "gpt3-175b"]
+MODELS = [
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "llama-3.1-405b",
+    "mixtral-8x7b",
+    "deepseek-v3",
+    "gpt3-175b",
+]
 CHIPS = ["h100-sxm", "a100-80gb", "gb200", "trn2", "tpu-v5p", "mi300x"]
 POW2 = st.sampled_from([1, 2, 4, 8])
 PLANS_PER_CASE = 400
@@ -38,9 +45,19 @@ def _random_plans(rng: np.random.Generator, model, job: Job, n: int) -> PlanArra
     zero = pick([0, 1, 2, 3])
     dpcp = dp * cp
     shard = np.where(zero == 3, np.where(rng.random(n) < 0.5, dpcp, np.maximum(dpcp // 2, 1)), dpcp)
-    return PlanArrays(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=pick([1, 1, 2, 4]), micro_batch=mbs,
-                      zero_stage=zero, fsdp_shard=shard, recompute=pick([0, 1, 2]),
-                      sequence_parallel=rng.random(n) < 0.7)
+    return PlanArrays(
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        cp=cp,
+        ep=ep,
+        vpp=pick([1, 1, 2, 4]),
+        micro_batch=mbs,
+        zero_stage=zero,
+        fsdp_shard=shard,
+        recompute=pick([0, 1, 2]),
+        sequence_parallel=rng.random(n) < 0.7,
+    )
 
 
 def _cases():
@@ -49,13 +66,20 @@ def _cases():
     rng = np.random.default_rng(20261201)
     for i, slug in enumerate(sorted(chips)):
         chip = chips[slug]
-        precisions = [d for d in ("bf16", "fp16", "fp8", "fp32")
-                      if d in chip.peak_flops_per_s or (d == "fp32" and "tf32" in chip.peak_flops_per_s)]
+        precisions = [
+            d
+            for d in ("bf16", "fp16", "fp8", "fp32")
+            if d in chip.peak_flops_per_s or (d == "fp32" and "tf32" in chip.peak_flops_per_s)
+        ]
         for j, fw in enumerate(fws):
             model = get_model(MODELS[(i + j) % len(MODELS)])
             prec = precisions[(i * 7 + j) % len(precisions)]
-            job = Job(seq_len=int(rng.choice([2048, 8192])), global_batch_seqs=4096, precision=prec,  # type: ignore[arg-type]
-                      framework=fw)
+            job = Job(
+                seq_len=int(rng.choice([2048, 8192])),
+                global_batch_seqs=4096,
+                precision=prec,  # type: ignore[arg-type]
+                framework=fw,
+            )
             yield slug, fw, model, job, rng
 
 
@@ -78,24 +102,39 @@ def test_invariants_over_ten_thousand_random_plans() -> None:
                 if k.startswith(prefix):
                     assert np.all(v >= 0), f"{k} negative for {where}"
         # MFU can never exceed the chip's best measured GEMM efficiency
-        assert np.all(r["mfu"] <= system.chip.matmul_efficiency + 1e-9), f"MFU {r['mfu'].max():.3f} > peak efficiency for {where}"
+        assert np.all(r["mfu"] <= system.chip.matmul_efficiency + 1e-9), (
+            f"MFU {r['mfu'].max():.3f} > peak efficiency for {where}"
+        )
         # more recompute never needs more activation memory
-        acts = [evaluate(model, system, job, replace(p, recompute=np.full(len(p), c)), knobs)["memory/activations"]
-                for c in (RECOMPUTE_CODE["none"], RECOMPUTE_CODE["selective"], RECOMPUTE_CODE["full"])]
+        acts = [
+            evaluate(model, system, job, replace(p, recompute=np.full(len(p), c)), knobs)[
+                "memory/activations"
+            ]
+            for c in (RECOMPUTE_CODE["none"], RECOMPUTE_CODE["selective"], RECOMPUTE_CODE["full"])
+        ]
         assert np.all(acts[0] >= acts[1] - 1e-6) and np.all(acts[1] >= acts[2] - 1e-6), where
         # a chip with twice the FLOP/s and bandwidth is never slower
         chip = system.chip
-        fast = replace(system, chip=replace(
-            chip, peak_flops_per_s={k: 2 * v for k, v in chip.peak_flops_per_s.items()},
-            hbm_bandwidth_bytes_per_s=2 * chip.hbm_bandwidth_bytes_per_s,
-            elementwise_bandwidth_bytes_per_s=2 * chip.elementwise_bandwidth_bytes_per_s,
-            kernel_overhead_s=chip.kernel_overhead_s / 2))
+        fast = replace(
+            system,
+            chip=replace(
+                chip,
+                peak_flops_per_s={k: 2 * v for k, v in chip.peak_flops_per_s.items()},
+                hbm_bandwidth_bytes_per_s=2 * chip.hbm_bandwidth_bytes_per_s,
+                elementwise_bandwidth_bytes_per_s=2 * chip.elementwise_bandwidth_bytes_per_s,
+                kernel_overhead_s=chip.kernel_overhead_s / 2,
+            ),
+        )
         faster = evaluate(model, fast, job, p, knobs)["time/total"]
         assert np.all(faster <= r["time/total"] * (1 + 1e-9)), f"2× chip slower for {where}"
         # ZeRO 0 → 1 → 2 never needs more memory, and ZeRO-3 with its gather buffers never
         # more than plain data parallelism
-        totals = [evaluate(model, system, job, replace(p, zero_stage=np.full(len(p), z)), knobs)["memory/total"]
-                  for z in range(4)]
+        totals = [
+            evaluate(model, system, job, replace(p, zero_stage=np.full(len(p), z)), knobs)[
+                "memory/total"
+            ]
+            for z in range(4)
+        ]
         assert all(np.all(totals[i] >= totals[i + 1] * (1 - 1e-9)) for i in range(2)), where
         assert np.all(totals[3] <= totals[0] * (1 + 1e-9)), where
         checked += len(p)
@@ -106,16 +145,33 @@ def test_invariants_over_ten_thousand_random_plans() -> None:
 def cases(draw):
     model = get_model(draw(st.sampled_from(MODELS)))
     system = get_system(draw(st.sampled_from(CHIPS)))
-    tp, pp, cp, dp = draw(POW2), draw(POW2), draw(st.sampled_from([1, 2])), draw(st.sampled_from([1, 2, 8, 64]))
+    tp, pp, cp, dp = (
+        draw(POW2),
+        draw(POW2),
+        draw(st.sampled_from([1, 2])),
+        draw(st.sampled_from([1, 2, 8, 64])),
+    )
     ep = draw(st.sampled_from([1, 2, 4, 8])) if model.moe else 1
     mbs = draw(st.sampled_from([1, 2]))
     prec = draw(st.sampled_from(["bf16", "fp8"]))
     if prec not in system.chip.peak_flops_per_s:
         prec = "bf16"
-    job = Job(seq_len=draw(st.sampled_from([2048, 8192])), global_batch_seqs=dp * mbs * draw(st.sampled_from([1, 4, 16])),
-              precision=prec, framework=draw(st.sampled_from(["megatron", "generic", "torchtitan"])))
-    plan = Plan(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, micro_batch=mbs, zero_stage=draw(st.integers(0, 3)),
-                recompute=draw(st.sampled_from(["none", "selective", "full"])))
+    job = Job(
+        seq_len=draw(st.sampled_from([2048, 8192])),
+        global_batch_seqs=dp * mbs * draw(st.sampled_from([1, 4, 16])),
+        precision=prec,
+        framework=draw(st.sampled_from(["megatron", "generic", "torchtitan"])),
+    )
+    plan = Plan(
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        cp=cp,
+        ep=ep,
+        micro_batch=mbs,
+        zero_stage=draw(st.integers(0, 3)),
+        recompute=draw(st.sampled_from(["none", "selective", "full"])),
+    )
     return model, system, job, plan
 
 
@@ -146,7 +202,9 @@ def test_single_estimate_equals_array_row() -> None:
         assert one["memory/total"][0] == batch["memory/total"][i]
 
 
-@pytest.mark.parametrize(("chip", "precision"), [("a100-80gb", "fp8"), ("v100-sxm", "bf16"), ("tpu-v4", "fp8")])
+@pytest.mark.parametrize(
+    ("chip", "precision"), [("a100-80gb", "fp8"), ("v100-sxm", "bf16"), ("tpu-v4", "fp8")]
+)
 def test_precision_a_chip_lacks_is_an_error(chip: str, precision: str) -> None:
     from gigatrain.errors import GigatrainError
 

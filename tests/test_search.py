@@ -21,8 +21,13 @@ from gigatrain.specs import Plan
 from gigatrain.validate.runs import Case, case_from_row, shipped_rows
 
 
-def _r(model: str = "megatron-gpt-39.1b", chip: str = "h100-sxm", seq: int = 2048,
-       gbs: int = 512, tokens: float = 0.0):
+def _r(
+    model: str = "megatron-gpt-39.1b",
+    chip: str = "h100-sxm",
+    seq: int = 2048,
+    gbs: int = 512,
+    tokens: float = 0.0,
+):
     return resolve(model, chip, seq, gbs, tokens)
 
 
@@ -33,9 +38,22 @@ def test_top_plan_estimate_identical_to_gigatrain_estimate() -> None:
     for c in res.top:
         p = c.plan
         named = estimate_named(
-            "megatron-gpt-39.1b", "h100-sxm", 256, seq=2048, global_batch=512, tokens=300e9,
-            tp=p.tp, pp=p.pp, cp=p.cp, ep=p.ep, dp=p.dp, vpp=p.vpp, micro_batch=p.micro_batch,
-            zero_stage=p.zero_stage, fsdp_shard=p.fsdp_shard, recompute=p.recompute,
+            "megatron-gpt-39.1b",
+            "h100-sxm",
+            256,
+            seq=2048,
+            global_batch=512,
+            tokens=300e9,
+            tp=p.tp,
+            pp=p.pp,
+            cp=p.cp,
+            ep=p.ep,
+            dp=p.dp,
+            vpp=p.vpp,
+            micro_batch=p.micro_batch,
+            zero_stage=p.zero_stage,
+            fsdp_shard=p.fsdp_shard,
+            recompute=p.recompute,
             sequence_parallel=p.sequence_parallel,
         )
         assert named.to_dict() == c.estimate.to_dict()
@@ -69,12 +87,15 @@ def _brute_best(model, system, job, chips, limit_frac=1.0):
     return p, r, fits
 
 
-@pytest.mark.parametrize("model,chip,chips,seq,gbs", [
-    ("megatron-gpt-39.1b", "h100-sxm", 64, 2048, 256),     # pruning active, many fit
-    ("megatron-gpt-1t", "a100-80gb", 512, 2048, 512),      # tight: most layouts pruned
-    ("mixtral-8x7b", "h100-sxm", 64, 4096, 256),          # MoE: expert parallelism
-    ("gpt3-small", "h100-sxm", 8, 2048, 64),               # tiny, nothing pruned
-])
+@pytest.mark.parametrize(
+    "model,chip,chips,seq,gbs",
+    [
+        ("megatron-gpt-39.1b", "h100-sxm", 64, 2048, 256),  # pruning active, many fit
+        ("megatron-gpt-1t", "a100-80gb", 512, 2048, 512),  # tight: most layouts pruned
+        ("mixtral-8x7b", "h100-sxm", 64, 4096, 256),  # MoE: expert parallelism
+        ("gpt3-small", "h100-sxm", 8, 2048, 64),  # tiny, nothing pruned
+    ],
+)
 def test_pruned_search_equals_brute_force(model, chip, chips, seq, gbs) -> None:
     r = _r(model, chip, seq, gbs)
     pruned = search(r.model, r.system, r.job, chips, top=5)
@@ -120,8 +141,22 @@ def test_space_rules() -> None:
     assert hybrid.any() and np.all(p.fsdp_shard[low] == (p.dp * p.cp)[low])
     assert (p.vpp > 1).any()
     # no duplicates
-    cols = np.stack([p.tp, p.pp, p.dp, p.cp, p.ep, p.vpp, p.micro_batch, p.zero_stage,
-                     p.fsdp_shard, p.recompute, p.sequence_parallel.astype(np.int64)], axis=1)
+    cols = np.stack(
+        [
+            p.tp,
+            p.pp,
+            p.dp,
+            p.cp,
+            p.ep,
+            p.vpp,
+            p.micro_batch,
+            p.zero_stage,
+            p.fsdp_shard,
+            p.recompute,
+            p.sequence_parallel.astype(np.int64),
+        ],
+        axis=1,
+    )
     assert len(np.unique(cols, axis=0)) == len(p)
     # a restricted axis
     q = build_space(r.model, r.job, 64, Axes(tp=(8,), recompute=("full",))).all(r.model)
@@ -184,8 +219,9 @@ def test_cost_energy_and_pareto() -> None:
 
 def test_ranged_global_batch_ranks_per_token() -> None:
     r = _r()
-    res = search(r.model, r.system, r.job, 64, top=5,
-                 constraints=Constraints(global_batch="256-512"))
+    res = search(
+        r.model, r.system, r.job, 64, top=5, constraints=Constraints(global_batch="256-512")
+    )
     assert set(res.global_batches) == {256, 384, 512}
     per_tok = [c.step_time_s / (c.global_batch * 2048) for c in res.top]
     assert per_tok == sorted(per_tok)
@@ -194,8 +230,7 @@ def test_ranged_global_batch_ranks_per_token() -> None:
 def test_progress_callback() -> None:
     r = _r()
     seen: list[tuple[int, int]] = []
-    search(r.model, r.system, r.job, 64, progress=lambda d, t: seen.append((d, t)),
-           chunk_rows=1000)
+    search(r.model, r.system, r.job, 64, progress=lambda d, t: seen.append((d, t)), chunk_rows=1000)
     assert len(seen) > 1 and seen[-1][0] == seen[-1][1]
 
 
@@ -227,19 +262,27 @@ def test_no_layout_and_deadline_diagnoses() -> None:
     assert "days" in res.diagnosis.message
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"chips": 10**9}, "exceeds the largest"),
-    ({"chips": "64-32"}, "is empty"),
-    ({"chips": "abc"}, "cannot read"),
-    ({"chips": 64, "objective": "speed"}, "objective='speed'"),
-    ({"chips": 64, "top": 0}, "top must be"),
-    ({"chips": "1-1000000", "constraints": Constraints(global_batch="1-1000000")},
-     "global batch sizes"),
-    ({"chips": "1024-65536", "constraints": Constraints(max_candidates=1000)}, "over the limit"),
-    ({"chips": 64, "constraints": Constraints(deadline_days=3)}, "token budget"),
-    ({"chips": 64, "pareto": ("time", "time")}, "two different axes"),
-    ({"chips": 64, "pareto": ("time", "speed")}, "pareto axis"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"chips": 10**9}, "exceeds the largest"),
+        ({"chips": "64-32"}, "is empty"),
+        ({"chips": "abc"}, "cannot read"),
+        ({"chips": 64, "objective": "speed"}, "objective='speed'"),
+        ({"chips": 64, "top": 0}, "top must be"),
+        (
+            {"chips": "1-1000000", "constraints": Constraints(global_batch="1-1000000")},
+            "global batch sizes",
+        ),
+        (
+            {"chips": "1024-65536", "constraints": Constraints(max_candidates=1000)},
+            "over the limit",
+        ),
+        ({"chips": 64, "constraints": Constraints(deadline_days=3)}, "token budget"),
+        ({"chips": 64, "pareto": ("time", "time")}, "two different axes"),
+        ({"chips": 64, "pareto": ("time", "speed")}, "pareto axis"),
+    ],
+)
 def test_absurd_requests_fail_fast(kwargs, match) -> None:
     r = _r()
     chips = kwargs.pop("chips")
@@ -260,8 +303,23 @@ def test_cli_search_json_and_table() -> None:
     from gigatrain.interfaces.cli import app
 
     runner = CliRunner()
-    args = ["search", "--model", "megatron-gpt-39.1b", "--chip", "h100-sxm", "--chips", "64",
-            "--global-batch", "256", "--seq", "2048", "--tokens", "100B", "--top", "3"]
+    args = [
+        "search",
+        "--model",
+        "megatron-gpt-39.1b",
+        "--chip",
+        "h100-sxm",
+        "--chips",
+        "64",
+        "--global-batch",
+        "256",
+        "--seq",
+        "2048",
+        "--tokens",
+        "100B",
+        "--top",
+        "3",
+    ]
     out = runner.invoke(app, [*args, "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
@@ -278,13 +336,27 @@ def test_cli_errors_are_one_line() -> None:
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-c", "from gigatrain.interfaces.cli import main; main()", "search",
-           "--model", "megatron-gpt-1t", "--chip", "h100-sxm", "--chips", "1000000000"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from gigatrain.interfaces.cli import main; main()",
+        "search",
+        "--model",
+        "megatron-gpt-1t",
+        "--chip",
+        "h100-sxm",
+        "--chips",
+        "1000000000",
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert "exceeds the largest" in p.stderr and "Traceback" not in p.stderr
-    nothing = subprocess.run([*cmd[:-1], "64", "--global-batch", "3072", "--seq", "2048"],
-                             capture_output=True, text=True, timeout=60)
+    nothing = subprocess.run(
+        [*cmd[:-1], "64", "--global-batch", "3072", "--seq", "2048"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert nothing.returncode == 1 and "nothing fits on 64 chips" in nothing.stdout
 
 

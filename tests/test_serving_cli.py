@@ -10,13 +10,29 @@ import pytest
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gigatrain.interfaces.cli", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gigatrain.interfaces.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_infer_json_sizes_fleet_and_prices() -> None:
-    r = cli("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--ttft", "500ms", "--tpot", "30ms",
-            "--requests-per-s", "50", "--json")
+    r = cli(
+        "infer",
+        "--model",
+        "llama-3.1-70b",
+        "--chip",
+        "h100-sxm",
+        "--ttft",
+        "500ms",
+        "--tpot",
+        "30ms",
+        "--requests-per-s",
+        "50",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     b = d["best"]
@@ -26,33 +42,131 @@ def test_infer_json_sizes_fleet_and_prices() -> None:
 
 
 def test_infer_two_chips_compares() -> None:
-    r = cli("infer", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chip", "b200", "--tpot", "20ms", "--json")
+    r = cli(
+        "infer",
+        "--model",
+        "llama-3.1-8b",
+        "--chip",
+        "h100-sxm",
+        "--chip",
+        "b200",
+        "--tpot",
+        "20ms",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     assert [x["chip"] for x in json.loads(r.stdout)] == ["h100-sxm", "b200"]
 
 
 def test_finetune_and_rl_json() -> None:
-    r = cli("finetune", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "8", "--method", "qlora", "--json")
+    r = cli(
+        "finetune",
+        "--model",
+        "llama-3.1-8b",
+        "--chip",
+        "h100-sxm",
+        "--chips",
+        "8",
+        "--method",
+        "qlora",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["method"] == "qlora" and d["frozen_dtype"] == "nf4" and d["trainable_params"] < d["total_params"] / 50
-    r = cli("rl", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "16", "--gen-tp", "1", "--prompts", "64",
-            "--steps", "10", "--json")
+    assert (
+        d["method"] == "qlora"
+        and d["frozen_dtype"] == "nf4"
+        and d["trainable_params"] < d["total_params"] / 50
+    )
+    r = cli(
+        "rl",
+        "--model",
+        "llama-3.1-8b",
+        "--chip",
+        "h100-sxm",
+        "--chips",
+        "16",
+        "--gen-tp",
+        "1",
+        "--prompts",
+        "64",
+        "--steps",
+        "10",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["step_time_s"] > 0 and d["days"] > 0 and set(d["time_s"]) == {"rollout", "logprobs", "train", "weight_sync"}
+    assert (
+        d["step_time_s"] > 0
+        and d["days"] > 0
+        and set(d["time_s"]) == {"rollout", "logprobs", "train", "weight_sync"}
+    )
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("infer", "--model", "llama-3.1-70b", "--chip", "h100", "--ttft", "fast"), "ttft: cannot read 'fast'"),
-    (("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--input-len", "0"), "input_len=0 must be in"),
-    (("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--precision", "int3"), "precision='int3'"),
-    (("infer", "--model", "nope", "--chip", "h100-sxm"), "unknown model 'nope'"),
-    (("infer", "--model", "llama-3.1-405b", "--chip", "h100-sxm", "--tpot", "1ms"), "no deployment meets"),
-    (("finetune", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "8", "--method", "dora"), "method='dora'"),
-    (("rl", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--chips", "16", "--gen-tp", "1"), "does not fit for generation"),
-    (("rl", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "16", "--placement", "split"), "placement='split'"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (
+            ("infer", "--model", "llama-3.1-70b", "--chip", "h100", "--ttft", "fast"),
+            "ttft: cannot read 'fast'",
+        ),
+        (
+            ("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--input-len", "0"),
+            "input_len=0 must be in",
+        ),
+        (
+            ("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--precision", "int3"),
+            "precision='int3'",
+        ),
+        (("infer", "--model", "nope", "--chip", "h100-sxm"), "unknown model 'nope'"),
+        (
+            ("infer", "--model", "llama-3.1-405b", "--chip", "h100-sxm", "--tpot", "1ms"),
+            "no deployment meets",
+        ),
+        (
+            (
+                "finetune",
+                "--model",
+                "llama-3.1-8b",
+                "--chip",
+                "h100-sxm",
+                "--chips",
+                "8",
+                "--method",
+                "dora",
+            ),
+            "method='dora'",
+        ),
+        (
+            (
+                "rl",
+                "--model",
+                "llama-3.1-70b",
+                "--chip",
+                "h100-sxm",
+                "--chips",
+                "16",
+                "--gen-tp",
+                "1",
+            ),
+            "does not fit for generation",
+        ),
+        (
+            (
+                "rl",
+                "--model",
+                "llama-3.1-8b",
+                "--chip",
+                "h100-sxm",
+                "--chips",
+                "16",
+                "--placement",
+                "split",
+            ),
+            "placement='split'",
+        ),
+    ],
+)
 def test_bad_input_is_one_line(args: tuple[str, ...], needle: str) -> None:
     r = cli(*args)
     out = r.stderr + r.stdout
@@ -86,14 +200,24 @@ def test_validate_runs_detects_serving_schema_and_matches_the_library(tmp_path) 
     from gigatrain.validate.serving import score_cases
     from gigatrain.validate.serving_runs import case_from_row, read_serving_rows
 
-    path = _subset(tmp_path, "inference_runs.csv",
-                   lambda r: r["source_group"] in ("inferencemax", "nvidia_trtllm_perf_overview")
-                   and int(r["row_id"][3:]) % 40 == 0)
+    path = _subset(
+        tmp_path,
+        "inference_runs.csv",
+        lambda r: (
+            r["source_group"] in ("inferencemax", "nvidia_trtllm_perf_overview")
+            and int(r["row_id"][3:]) % 40 == 0
+        ),
+    )
     r = cli("validate", "--runs", path, "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["schema"] == "serving" and d["rows"] and set(d["rows"][0]) >= ROW_KEYS
-    want = {x.row_id: x for x in score_cases([case_from_row(row) for row in read_serving_rows(tmp_path / "inference_runs.csv")])}
+    want = {
+        x.row_id: x
+        for x in score_cases(
+            [case_from_row(row) for row in read_serving_rows(tmp_path / "inference_runs.csv")]
+        )
+    }
     scored = [x for x in d["rows"] if x["status"] == "ok"]
     assert len(scored) >= 10
     for x in scored:
@@ -102,13 +226,17 @@ def test_validate_runs_detects_serving_schema_and_matches_the_library(tmp_path) 
         assert x["rel_error"] == pytest.approx(x["predicted"] / x["measured"] - 1, rel=1e-9)
     assert d["summary"]["supported"] == len([x for x in d["rows"] if x["rel_error"] is not None])
     table = cli("validate", "--runs", path)
-    assert table.returncode == 0 and "serving validation" in table.stdout and "median" in table.stdout
+    assert (
+        table.returncode == 0 and "serving validation" in table.stdout and "median" in table.stdout
+    )
 
 
 def test_validate_runs_detects_posttrain_schema(tmp_path) -> None:
     from gigatrain.validate.serving_posttrain import score_posttrain
 
-    path = _subset(tmp_path, "posttrain_runs.csv", lambda r: r["source_group"] != "torchtune_readme")
+    path = _subset(
+        tmp_path, "posttrain_runs.csv", lambda r: r["source_group"] != "torchtune_readme"
+    )
     r = cli("validate", "--runs", path, "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
@@ -127,7 +255,11 @@ def test_validate_runs_unknown_header_is_one_line_naming_file_and_columns(tmp_pa
     assert r.returncode == 2 and r.stdout == ""
     err = r.stderr.strip()
     assert len(err.splitlines()) == 1 and "odd[v1].csv" in err and "Traceback" not in err
-    assert "inference_runs.csv" in err and "posttrain_runs.csv" in err and "batch_or_concurrency" in err
+    assert (
+        "inference_runs.csv" in err
+        and "posttrain_runs.csv" in err
+        and "batch_or_concurrency" in err
+    )
 
 
 def test_validate_runs_bad_values_are_unsupported_rows_not_crashes(tmp_path) -> None:
@@ -135,10 +267,12 @@ def test_validate_runs_bad_values_are_unsupported_rows_not_crashes(tmp_path) -> 
 
     from gigatrain.validate.serving_runs import DATA
 
-    for name, col, value in (("inference_runs.csv", "batch_or_concurrency", "request rate QPS=fast"),
-                             ("inference_runs.csv", "measured_value", "n/a"),
-                             ("posttrain_runs.csv", "measured_value", "lots"),
-                             ("posttrain_runs.csv", "num_chips", "many")):
+    for name, col, value in (
+        ("inference_runs.csv", "batch_or_concurrency", "request rate QPS=fast"),
+        ("inference_runs.csv", "measured_value", "n/a"),
+        ("posttrain_runs.csv", "measured_value", "lots"),
+        ("posttrain_runs.csv", "num_chips", "many"),
+    ):
         with open(DATA / name, newline="", encoding="utf-8") as f:
             rd = csv.DictReader(f)
             row = dict(next(rd))
@@ -178,22 +312,67 @@ def _report_data(path) -> dict:
 def test_infer_and_rl_write_self_contained_reports(tmp_path) -> None:
     pytest.importorskip("plotly")
     out = tmp_path / "serving.html"
-    r = cli("infer", "--model", "llama-3.1-70b", "--chip", "h100-sxm", "--ttft", "500ms", "--tpot", "30ms",
-            "--requests-per-s", "50", "--json", "--report", str(out))
+    r = cli(
+        "infer",
+        "--model",
+        "llama-3.1-70b",
+        "--chip",
+        "h100-sxm",
+        "--ttft",
+        "500ms",
+        "--tpot",
+        "30ms",
+        "--requests-per-s",
+        "50",
+        "--json",
+        "--report",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     d, rep = json.loads(r.stdout), _report_data(out)
     assert rep["kind"] == "infer" and rep["result"]["fleet"]["chips"] == d["fleet"]["chips"]
     assert rep["result"]["best"]["ttft_s"] == pytest.approx(d["best"]["ttft_s"], rel=1e-12)
     assert rep["validation"]["supported"] > 100
     html = out.read_text(encoding="utf-8")
-    assert f"{d['fleet']['chips']:,}" in html and "Throughput per chip vs interactivity" not in html.split("<script")[0]
+    assert (
+        f"{d['fleet']['chips']:,}" in html
+        and "Throughput per chip vs interactivity" not in html.split("<script")[0]
+    )
     assert "chart-serving-curve" in html and "servingCurve" in html
     out = tmp_path / "rl.html"
-    r = cli("rl", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chips", "16", "--gen-tp", "1", "--prompts", "64",
-            "--steps", "10", "--json", "--report", str(out))
+    r = cli(
+        "rl",
+        "--model",
+        "llama-3.1-8b",
+        "--chip",
+        "h100-sxm",
+        "--chips",
+        "16",
+        "--gen-tp",
+        "1",
+        "--prompts",
+        "64",
+        "--steps",
+        "10",
+        "--json",
+        "--report",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     d, rep = json.loads(r.stdout), _report_data(out)
-    assert rep["kind"] == "rl" and rep["result"]["step_time_s"] == pytest.approx(d["step_time_s"], rel=1e-12)
+    assert rep["kind"] == "rl" and rep["result"]["step_time_s"] == pytest.approx(
+        d["step_time_s"], rel=1e-12
+    )
     assert rep["result"]["cost_usd"] == pytest.approx(d["cost_usd"], rel=1e-12)
-    bad = cli("infer", "--model", "llama-3.1-8b", "--chip", "h100-sxm", "--chip", "b200", "--report", str(out))
+    bad = cli(
+        "infer",
+        "--model",
+        "llama-3.1-8b",
+        "--chip",
+        "h100-sxm",
+        "--chip",
+        "b200",
+        "--report",
+        str(out),
+    )
     assert bad.returncode == 2 and "--report takes one --chip" in bad.stderr

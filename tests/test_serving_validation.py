@@ -39,7 +39,15 @@ def test_rows_are_finite_and_json_shaped() -> None:
     res = score_cases(shipped_cases()[:400])
     for r in res:
         d = r.to_dict()
-        assert set(d) >= {"row_id", "metric", "predicted", "measured", "rel_error", "status", "reason"}
+        assert set(d) >= {
+            "row_id",
+            "metric",
+            "predicted",
+            "measured",
+            "rel_error",
+            "status",
+            "reason",
+        }
         if r.rel_error is not None:
             assert r.predicted is not None and math.isfinite(r.predicted) and r.predicted > 0
         else:

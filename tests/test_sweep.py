@@ -30,7 +30,10 @@ EXAMPLE = REPO / "src/gigatrain/examples/sweep-trn2-whatif.yaml"
 SMALL = {
     "name": "small",
     "models": ["llama-3.1-8b", "llama-3.1-70b"],
-    "chips": ["h100-sxm", {"name": "h100-hbm2x", "base": "h100-sxm", "overrides": {"hbm_tb_per_s": "x2"}}],
+    "chips": [
+        "h100-sxm",
+        {"name": "h100-hbm2x", "base": "h100-sxm", "overrides": {"hbm_tb_per_s": "x2"}},
+    ],
     "chip_counts": [64, 128, 256, 512, 3],
     "global_batch": [512, 1024],
     "seq": [4096],
@@ -45,23 +48,41 @@ def _spec(**over: object):
 
 
 # ----------------------------------------------------------------------- spec and what-if
-@pytest.mark.parametrize("raw, needle", [
-    ({"colour": 1}, "unknown field 'colour'; valid: name, models"),
-    ({"chips": ["h101x"]}, "unknown chip 'h101x'"),
-    ({"precision": ["int3"]}, "precision='int3'; valid: bf16"),
-    ({"chip_counts": [0]}, "sweep spec: chip_counts must be positive, got 0"),
-    ({"chip_counts": [1.5]}, "chip_counts=1.5 must be a whole number"),
-    ({"objective": "fast"}, "objective='fast'; valid: time, time_to_train, cost, energy"),
-    ({"record": "every"}, "record='every'; valid: best, pareto, all"),
-    ({"max_rows": 1000}, "max_rows applies to record: all only (record is 'best')"),
-    ({"record": "all", "max_rows": "lots"}, "sweep spec: max_rows"),
-    ({"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tbps": 5}}]}, "unknown field 'hbm_tbps'; valid: hbm_gb"),
-    ({"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tb_per_s": "y2"}}]}, "hbm_tb_per_s: expected a positive number or 'xF'"),
-    ({"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tb_per_s": -1}}]}, "must be a finite positive number"),
-    ({"chips": [{"name": "trn2", "base": "trn2", "overrides": {"hbm_gb": 10}}]}, "is a catalog chip"),
-    ({"chips": [{"name": "x", "base": "trn2", "overrides": {"micro": {"warp": 2}}}]}, "unknown field 'warp'; valid: clock_ghz"),
-    ({"usd_per_chip_hour": [-2]}, "usd_per_chip_hour=-2"),
-])
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        ({"colour": 1}, "unknown field 'colour'; valid: name, models"),
+        ({"chips": ["h101x"]}, "unknown chip 'h101x'"),
+        ({"precision": ["int3"]}, "precision='int3'; valid: bf16"),
+        ({"chip_counts": [0]}, "sweep spec: chip_counts must be positive, got 0"),
+        ({"chip_counts": [1.5]}, "chip_counts=1.5 must be a whole number"),
+        ({"objective": "fast"}, "objective='fast'; valid: time, time_to_train, cost, energy"),
+        ({"record": "every"}, "record='every'; valid: best, pareto, all"),
+        ({"max_rows": 1000}, "max_rows applies to record: all only (record is 'best')"),
+        ({"record": "all", "max_rows": "lots"}, "sweep spec: max_rows"),
+        (
+            {"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tbps": 5}}]},
+            "unknown field 'hbm_tbps'; valid: hbm_gb",
+        ),
+        (
+            {"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tb_per_s": "y2"}}]},
+            "hbm_tb_per_s: expected a positive number or 'xF'",
+        ),
+        (
+            {"chips": [{"name": "x", "base": "trn2", "overrides": {"hbm_tb_per_s": -1}}]},
+            "must be a finite positive number",
+        ),
+        (
+            {"chips": [{"name": "trn2", "base": "trn2", "overrides": {"hbm_gb": 10}}]},
+            "is a catalog chip",
+        ),
+        (
+            {"chips": [{"name": "x", "base": "trn2", "overrides": {"micro": {"warp": 2}}}]},
+            "unknown field 'warp'; valid: clock_ghz",
+        ),
+        ({"usd_per_chip_hour": [-2]}, "usd_per_chip_hour=-2"),
+    ],
+)
 def test_spec_errors_are_one_line(raw: dict, needle: str) -> None:
     with pytest.raises(GigatrainError) as e:
         _spec(**raw)
@@ -78,19 +99,36 @@ def test_example_spec_and_point_keys_are_deterministic() -> None:
 
 def test_shipped_example_writes_parquet_that_query_reads(tmp_path: Path) -> None:
     spec = load_spec(EXAMPLE)
-    s = run_sweep(spec, tmp_path / "ex", executor="local", max_tasks=1)  # the timed point + one task
-    assert 1 < s.points_computed <= 1 + s.points_per_task and s.points_missing == spec.size - s.points_computed
-    _, rows = run_query(tmp_path / "ex", "SELECT count(*), count(DISTINCT point_key), bool_or(hypothetical) "
-                                         "FROM results")
+    s = run_sweep(
+        spec, tmp_path / "ex", executor="local", max_tasks=1
+    )  # the timed point + one task
+    assert (
+        1 < s.points_computed <= 1 + s.points_per_task
+        and s.points_missing == spec.size - s.points_computed
+    )
+    _, rows = run_query(
+        tmp_path / "ex",
+        "SELECT count(*), count(DISTINCT point_key), bool_or(hypothetical) FROM results",
+    )
     assert rows[0][0] == rows[0][1] == s.points_computed
 
 
 def test_whatif_chip_is_labelled_and_derived_by_replace() -> None:
     from gigatrain.catalog.hardware import get_chip
 
-    v = parse_variant({"name": "trn2-x", "base": "trn2",
-                       "overrides": {"hbm_tb_per_s": "x2", "hbm_gb": 192, "usd_per_chip_hour": "x1.5",
-                                     "scale_up_gb_per_s": "x2", "dense_tflops": {"fp8": 2600}}})
+    v = parse_variant(
+        {
+            "name": "trn2-x",
+            "base": "trn2",
+            "overrides": {
+                "hbm_tb_per_s": "x2",
+                "hbm_gb": 192,
+                "usd_per_chip_hour": "x1.5",
+                "scale_up_gb_per_s": "x2",
+                "dense_tflops": {"fp8": 2600},
+            },
+        }
+    )
     system, price = build_system(v)
     base = get_chip("trn2")
     c = system.chip
@@ -98,11 +136,17 @@ def test_whatif_chip_is_labelled_and_derived_by_replace() -> None:
     assert c.hbm_bandwidth_bytes_per_s == pytest.approx(2 * base.hbm_bandwidth_bytes_per_s)
     assert c.hbm_bytes == 192e9 and c.peak_flops_per_s["fp8"] == 2600e12
     assert c.peak_flops_per_s["bf16"] == base.peak_flops_per_s["bf16"]
-    assert system.tiers[0].bandwidth_bytes_per_s == pytest.approx(2 * build_system(parse_variant("trn2"))[0].tiers[0].bandwidth_bytes_per_s)
+    assert system.tiers[0].bandwidth_bytes_per_s == pytest.approx(
+        2 * build_system(parse_variant("trn2"))[0].tiers[0].bandwidth_bytes_per_s
+    )
     assert price is not None and price > 0
     assert get_chip("trn2") == base  # the catalog is untouched
     # a faster clock raises the peak through the chip-level model
-    fast = build_system(parse_variant({"name": "trn2-f", "base": "trn2", "overrides": {"micro": {"clock_ghz": "x1.25"}}}))[0].chip
+    fast = build_system(
+        parse_variant(
+            {"name": "trn2-f", "base": "trn2", "overrides": {"micro": {"clock_ghz": "x1.25"}}}
+        )
+    )[0].chip
     assert fast.peak_flops_per_s["bf16"] == pytest.approx(1.25 * base.peak_flops_per_s["bf16"])
 
 
@@ -119,7 +163,9 @@ def test_local_sweep_resumes_without_duplicates(tmp_path: Path) -> None:
     assert len(keys) == spec.size == len(set(keys))  # record: best → one row per point
     assert run_sweep(spec, out, executor="local").points_computed == 0  # nothing left to do
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["fingerprint"] == spec.fingerprint() and "chips.yaml" in manifest["catalog_sha256"]
+    assert (
+        manifest["fingerprint"] == spec.fingerprint() and "chips.yaml" in manifest["catalog_sha256"]
+    )
     rows = {r["point_key"]: r for r in t.to_pylist()}
     bad = [r for r in rows.values() if r["chips"] == 3 and r["model"] == "llama-3.1-70b"]
     assert bad and not any(r["feasible"] for r in bad) and all(r["reason"] for r in bad)
@@ -134,7 +180,9 @@ def test_local_sweep_resumes_without_duplicates(tmp_path: Path) -> None:
 
 
 def test_pareto_record_and_half_written_files_are_ignored(tmp_path: Path) -> None:
-    spec = _spec(record="pareto", models=["llama-3.1-8b"], chips=["h100-sxm"], chip_counts=[64, 256])
+    spec = _spec(
+        record="pareto", models=["llama-3.1-8b"], chips=["h100-sxm"], chip_counts=[64, 256]
+    )
     out = tmp_path / "p"
     (out / "results" / "chip=h100-sxm").mkdir(parents=True)
     (out / "results" / "chip=h100-sxm" / ".tmp-dead.parquet").write_bytes(b"half")
@@ -168,7 +216,9 @@ def _descendants(pid: int) -> set[int]:
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
@@ -218,13 +268,28 @@ def test_ray_worker_and_driver_kill9_lose_nothing(tmp_path: Path, ray_cluster) -
 
     # 2. the driver (a separate `gigatrain sweep --address` process) killed with SIGKILL mid-run
     spec_path = tmp_path / "spec.json"
-    raw = dict(SMALL, points_per_task=2, chip_counts=[32, 64, 128, 256, 512, 1024, 2048, 3], seq=[2048])
+    raw = dict(
+        SMALL, points_per_task=2, chip_counts=[32, 64, 128, 256, 512, 1024, 2048, 3], seq=[2048]
+    )
     spec_path.write_text(json.dumps(raw))  # JSON is YAML
     out2 = tmp_path / "d"
     address = ray.get_runtime_context().gcs_address
-    proc = subprocess.Popen([sys.executable, "-m", "gigatrain", "sweep", str(spec_path), "--out", str(out2),
-                             "--address", address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gigatrain",
+            "sweep",
+            str(spec_path),
+            "--out",
+            str(out2),
+            "--address",
+            address,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline and len(part_files(out2)) < 3 and proc.poll() is None:
@@ -248,7 +313,9 @@ def test_cli_sweep_query_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture
     from gigatrain.interfaces.cli import main
 
     spec = tmp_path / "s.json"
-    spec.write_text(json.dumps(dict(SMALL, models=["llama-3.1-8b"], chip_counts=[64, 256], global_batch=[512])))
+    spec.write_text(
+        json.dumps(dict(SMALL, models=["llama-3.1-8b"], chip_counts=[64, 256], global_batch=[512]))
+    )
     out = tmp_path / "o"
     with pytest.raises(SystemExit) as e:
         main(["sweep", str(spec), "--out", str(out), "--local", "--json"])
@@ -256,7 +323,14 @@ def test_cli_sweep_query_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture
     summary = json.loads(capsys.readouterr().out)
     assert summary["points_total"] == 4 and summary["points_missing"] == 0
     with pytest.raises(SystemExit):
-        main(["query", str(out), "SELECT chip, hypothetical, chips FROM best ORDER BY chip, chips", "--json"])
+        main(
+            [
+                "query",
+                str(out),
+                "SELECT chip, hypothetical, chips FROM best ORDER BY chip, chips",
+                "--json",
+            ]
+        )
     rows = json.loads(capsys.readouterr().out)
     assert [r["hypothetical"] for r in rows] == [True, True, False, False]
     with pytest.raises(SystemExit):
@@ -276,7 +350,10 @@ def test_cli_sweep_query_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture
 EVERY = {
     "name": "every",
     "models": ["llama-3.1-8b"],
-    "chips": ["h100-sxm", {"name": "h100-hbm2x", "base": "h100-sxm", "overrides": {"hbm_tb_per_s": "x2"}}],
+    "chips": [
+        "h100-sxm",
+        {"name": "h100-hbm2x", "base": "h100-sxm", "overrides": {"hbm_tb_per_s": "x2"}},
+    ],
     "chip_counts": [8, 16, 7919],  # 7919 is prime: no layout, one infeasible row
     "global_batch": [256],
     "seq": [2048],
@@ -297,16 +374,27 @@ def _valid_candidates(spec) -> dict[str, int]:
 
     out = {}
     for p in spec.points():
-        r = resolve(p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework)
+        r = resolve(
+            p.model,
+            p.chip.base,
+            p.seq,
+            p.global_batch,
+            p.tokens,
+            p.precision,
+            framework=p.framework,
+        )
         caps = get_framework(r.job.framework).capabilities
         sp = build_space(r.model, r.job, p.chips, framework_axes(caps, FULL_AXES))
         plans = sp.chunk(0, sp.size)
-        out[p.key(spec)] = int((valid_mask(r.model, r.job, plans) & runnable_mask(caps, r.model, plans)).sum())
+        out[p.key(spec)] = int(
+            (valid_mask(r.model, r.job, plans) & runnable_mask(caps, r.model, plans)).sum()
+        )
     return out
 
 
 def test_every_plan_rows_are_the_valid_candidates_and_query_reads_them(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from gigatrain.interfaces.cli import main
     from gigatrain.sweep.every import estimate_rows
 
@@ -330,10 +418,16 @@ def test_every_plan_rows_are_the_valid_candidates_and_query_reads_them(
     assert summary["rows_written"] == expected and summary["rows_estimate"] == est.rows
 
     with pytest.raises(SystemExit):
-        main(["query", str(out), "SELECT point_key, count(*) AS n, count(DISTINCT (tp, pp, dp, cp, ep, vpp, "
-                                 "micro_batch, zero, fsdp_shard, recompute, sequence_parallel)) AS plans, count(rank) AS fit, "
-                                 "sum(fits::INT) AS fits, max(rank) AS top, count(tp) AS planned FROM results GROUP BY 1",
-              "--json"])
+        main(
+            [
+                "query",
+                str(out),
+                "SELECT point_key, count(*) AS n, count(DISTINCT (tp, pp, dp, cp, ep, vpp, "
+                "micro_batch, zero, fsdp_shard, recompute, sequence_parallel)) AS plans, count(rank) AS fit, "
+                "sum(fits::INT) AS fits, max(rank) AS top, count(tp) AS planned FROM results GROUP BY 1",
+                "--json",
+            ]
+        )
     got = {r["point_key"]: r for r in json.loads(capsys.readouterr().out)}
     assert {k: r["n"] for k, r in got.items()} == {k: max(n, 1) for k, n in valid.items()}
     for k, r in got.items():
@@ -342,9 +436,12 @@ def test_every_plan_rows_are_the_valid_candidates_and_query_reads_them(
             assert r["fit"] == r["fits"] > 0 and r["top"] == r["fits"] - 1  # ranks 0..fits-1
         else:
             assert r["planned"] == 0 and r["fits"] is None  # the single infeasible row
-    _, rows = run_query(out, "SELECT count(*) FILTER (WHERE cost_usd IS NULL OR memory_bytes IS NULL "
-                             "OR time_to_train_s IS NULL OR mfu <= 0 OR tokens_per_s <= 0), "
-                             "count(*) FILTER (WHERE fits <> (memory_frac <= 1.0)) FROM results WHERE tp IS NOT NULL")
+    _, rows = run_query(
+        out,
+        "SELECT count(*) FILTER (WHERE cost_usd IS NULL OR memory_bytes IS NULL "
+        "OR time_to_train_s IS NULL OR mfu <= 0 OR tokens_per_s <= 0), "
+        "count(*) FILTER (WHERE fits <> (memory_frac <= 1.0)) FROM results WHERE tp IS NOT NULL",
+    )
     assert rows == [(0, 0)]
     _, rows = run_query(out, "SELECT reason FROM results WHERE chips = 7919")
     assert len(rows) == 2 and all("no valid plan on 7,919 chips" in r[0] for r in rows)
@@ -352,13 +449,16 @@ def test_every_plan_rows_are_the_valid_candidates_and_query_reads_them(
     # rank 0 is what record: best writes for the same point
     best_out = tmp_path / "b"
     run_sweep(parse_spec(dict(EVERY, record="best", max_rows=None)), best_out, executor="local")
-    q = ("SELECT chip, chips, tp, pp, dp, micro_batch, zero, fsdp_shard, recompute, step_time_s FROM best "
-         "ORDER BY chip, chips")
+    q = (
+        "SELECT chip, chips, tp, pp, dp, micro_batch, zero, fsdp_shard, recompute, step_time_s FROM best "
+        "ORDER BY chip, chips"
+    )
     assert run_query(out, q)[1] == run_query(best_out, q)[1]
 
 
-def test_every_plan_needs_a_row_cap_and_refuses_over_it(tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_plan_needs_a_row_cap_and_refuses_over_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from gigatrain.interfaces.cli import main
     from gigatrain.sweep.every import check_row_cap, estimate_rows
 
@@ -366,11 +466,17 @@ def test_every_plan_needs_a_row_cap_and_refuses_over_it(tmp_path: Path,
     no_cap = parse_spec(dict(EVERY, max_rows=None))
     with pytest.raises(GigatrainError) as e:
         run_sweep(no_cap, tmp_path / "n", executor="local")
-    assert f"up to {est:,} rows and max_rows is missing" in str(e.value) and "\n" not in str(e.value)
+    assert f"up to {est:,} rows and max_rows is missing" in str(e.value) and "\n" not in str(
+        e.value
+    )
     with pytest.raises(GigatrainError) as e:
         run_sweep(parse_spec(dict(EVERY, max_rows=est - 1)), tmp_path / "o", executor="local")
-    assert f"up to {est:,} rows, over max_rows={est - 1:,}" in str(e.value) and "\n" not in str(e.value)
-    assert not (tmp_path / "n").exists() and not (tmp_path / "o").exists()  # refused before anything
+    assert f"up to {est:,} rows, over max_rows={est - 1:,}" in str(e.value) and "\n" not in str(
+        e.value
+    )
+    assert (
+        not (tmp_path / "n").exists() and not (tmp_path / "o").exists()
+    )  # refused before anything
     spec_path = tmp_path / "s.json"
     spec_path.write_text(json.dumps(dict(EVERY, max_rows=1000)))
     with pytest.raises(SystemExit) as se:
@@ -392,17 +498,23 @@ def test_every_plan_resumes_to_the_exact_row_count(tmp_path: Path) -> None:
     assert first.points_computed == 2 and 0 < first.rows_written < expected
     rest = run_sweep(spec, out, executor="local")
     assert rest.points_done_before == 2 and rest.rows_written == expected - first.rows_written
-    _, rows = run_query(out, "SELECT count(*), count(DISTINCT (point_key, tp, pp, dp, cp, ep, vpp, micro_batch, "
-                             "zero, fsdp_shard, recompute, sequence_parallel)) FROM results")
+    _, rows = run_query(
+        out,
+        "SELECT count(*), count(DISTINCT (point_key, tp, pp, dp, cp, ep, vpp, micro_batch, "
+        "zero, fsdp_shard, recompute, sequence_parallel)) FROM results",
+    )
     assert rows == [(expected, expected)]
 
     # 2. the driver (`gigatrain sweep --local` in its own process) killed with SIGKILL mid-run
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(raw))
     out2 = tmp_path / "k"
-    proc = subprocess.Popen([sys.executable, "-m", "gigatrain", "sweep", str(spec_path), "--out", str(out2),
-                             "--local"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gigatrain", "sweep", str(spec_path), "--out", str(out2), "--local"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline and len(part_files(out2)) < 1 and proc.poll() is None:
@@ -418,6 +530,9 @@ def test_every_plan_resumes_to_the_exact_row_count(tmp_path: Path) -> None:
     resumed = run_sweep(spec, out2, executor="local")
     assert resumed.points_done_before == partial and resumed.points_missing == 0
     assert read_all(out2).num_rows == expected
-    _, rows = run_query(out2, "SELECT count(DISTINCT (point_key, tp, pp, dp, cp, ep, vpp, micro_batch, zero, "
-                              "fsdp_shard, recompute, sequence_parallel)) FROM results")
+    _, rows = run_query(
+        out2,
+        "SELECT count(DISTINCT (point_key, tp, pp, dp, cp, ep, vpp, micro_batch, zero, "
+        "fsdp_shard, recompute, sequence_parallel)) FROM results",
+    )
     assert rows == [(expected,)]

@@ -64,20 +64,31 @@ def test_torchtitan_peak_memory_within_bound(shipped) -> None:
 
 
 def test_oom_records_are_not_predicted_to_fit_comfortably() -> None:
-    rows = [r for r in read_rows(DATA / "ultrascale_playbook_failures.csv")
-            if r["outcome"] == "oom" and "AMBIGUOUS_OOM_FLAG" not in r["notes"]]
-    cases = [c for c in (case_from_row(r, require_metric=False) for r in rows) if isinstance(c, Case)]
+    rows = [
+        r
+        for r in read_rows(DATA / "ultrascale_playbook_failures.csv")
+        if r["outcome"] == "oom" and "AMBIGUOUS_OOM_FLAG" not in r["notes"]
+    ]
+    cases = [
+        c for c in (case_from_row(r, require_metric=False) for r in rows) if isinstance(c, Case)
+    ]
     assert len(cases) >= 0.95 * len(rows)
     comfortable = 0
     for c in cases:
-        r = evaluate(c.model, c.system, c.job, PlanArrays.from_plans([c.plan]), knobs_for(c.job.framework))
+        r = evaluate(
+            c.model, c.system, c.job, PlanArrays.from_plans([c.plan]), knobs_for(c.job.framework)
+        )
         comfortable += float(r["memory/total"][0]) < 0.8 * c.system.chip.hbm_bytes
     assert comfortable <= OOM_FITTING_WITH_HEADROOM_MAX
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gigatrain.interfaces.cli", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gigatrain.interfaces.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_validate_json_schema_on_a_user_csv(tmp_path) -> None:
@@ -93,7 +104,15 @@ def test_validate_json_schema_on_a_user_csv(tmp_path) -> None:
     assert set(data) == {"rows", "summary"}
     assert len(data["rows"]) == 4
     for row in data["rows"]:
-        assert {"row_id", "metric", "predicted", "measured", "rel_error", "status", "reason"} <= set(row)
+        assert {
+            "row_id",
+            "metric",
+            "predicted",
+            "measured",
+            "rel_error",
+            "status",
+            "reason",
+        } <= set(row)
         assert row["status"] in ("ok", "unsupported")
     assert [r["status"] for r in data["rows"]].count("unsupported") == 1
     ok = [r for r in data["rows"] if r["status"] == "ok"]

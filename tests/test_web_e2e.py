@@ -31,8 +31,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip("chromium / chromium-driver not installed (apt-get install -y chromium "
-                "chromium-driver)", allow_module_level=True)
+    pytest.skip(
+        "chromium / chromium-driver not installed (apt-get install -y chromium chromium-driver)",
+        allow_module_level=True,
+    )
 pytest.importorskip("selenium", reason="selenium not installed (pip install selenium)")
 pytest.importorskip("fastapi", reason="the web extra is not installed")
 
@@ -50,9 +52,15 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 GIB = 2**30
 FEATURES = service.features()
 LLAMA8B_CONFIG = {
-    "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
-    "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
-    "vocab_size": 128256, "hidden_act": "silu", "tie_word_embeddings": False,
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_attention_heads": 32,
+    "num_hidden_layers": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "hidden_act": "silu",
+    "tie_word_embeddings": False,
 }
 
 
@@ -67,10 +75,19 @@ def driver() -> Iterator[Any]:
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     profile = tempfile.mkdtemp(prefix="gigatrain-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--window-size=1400,2400", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--window-size=1400,2400",
+        f"--user-data-dir={profile}",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
@@ -101,8 +118,10 @@ def wait_shown(d: Any, after: int, timeout: float = 30.0) -> int:
         else:
             stable = 0
         time.sleep(0.15)
-    raise AssertionError(f"page did not update (request={body_attr(d, 'request')}, "
-                         f"shown={body_attr(d, 'shown')}, error={error_text(d)!r})")
+    raise AssertionError(
+        f"page did not update (request={body_attr(d, 'request')}, "
+        f"shown={body_attr(d, 'shown')}, error={error_text(d)!r})"
+    )
 
 
 def wait_followup(d: Any, name: str, seq: int, timeout: float = 60.0) -> None:
@@ -139,6 +158,7 @@ def text(d: Any, el_id: str) -> str:
 def form_body(d: Any) -> dict[str, Any]:
     """The request the page's inputs stand for, read field by field (not via the page's JS);
     numbers are read with Python's ``float`` (``8.192e3`` is 8192)."""
+
     def v(i: str) -> str:
         return d.find_element(By.ID, i).get_attribute("value")
 
@@ -148,9 +168,14 @@ def form_body(d: Any) -> dict[str, Any]:
         return int(x)
 
     b: dict[str, Any] = {
-        "chip": v("chip"), "seq": n("seq"), "global_batch": n("global_batch"),
-        "tokens": v("tokens"), "precision": v("precision"), "framework": v("framework"),
-        "recompute": v("recompute"), "zero_stage": int(v("zero_stage")),
+        "chip": v("chip"),
+        "seq": n("seq"),
+        "global_batch": n("global_batch"),
+        "tokens": v("tokens"),
+        "precision": v("precision"),
+        "framework": v("framework"),
+        "recompute": v("recompute"),
+        "zero_stage": int(v("zero_stage")),
         "sequence_parallel": d.find_element(By.ID, "sequence_parallel").is_selected(),
     }
     if d.find_element(By.ID, "chips").is_displayed():
@@ -180,8 +205,14 @@ def parse_usd(s: str) -> float:
 
 def parse_seconds(s: str) -> float:
     """``12.3 ms``, ``1.2 s``, ``3.4 min``, ``2 h``, ``1.5 days`` → seconds."""
-    for unit, scale in (("µs", 1e-6), ("ms", 1e-3), ("min", 60.0), ("days", 86400.0),
-                        (" h", 3600.0), (" s", 1.0)):
+    for unit, scale in (
+        ("µs", 1e-6),
+        ("ms", 1e-3),
+        ("min", 60.0),
+        ("days", 86400.0),
+        (" h", 3600.0),
+        (" s", 1.0),
+    ):
         if unit in s:
             return _num(s) * scale
     raise AssertionError(f"no time unit in {s!r}")
@@ -203,7 +234,8 @@ def change(d: Any, el_id: str, new: str) -> None:
 def chart(d: Any, el_id: str) -> dict[str, Any]:
     """What plotly drew in ``#el_id``: each trace's name, x and y; the axis titles as rendered
     in the SVG (a title plotly ignored is absent there); the chart box's height."""
-    return d.execute_script("""
+    return d.execute_script(
+        """
       const e = document.getElementById(arguments[0]);
       const titles = (sel) => Array.from(e.querySelectorAll(sel)).map((t) => t.textContent).join(" | ");
       const box = e.getBoundingClientRect();
@@ -213,17 +245,27 @@ def chart(d: Any, el_id: str) -> dict[str, Any]:
                                             y: Array.from(t.y || [])})),
         xtitle: titles(".g-xtitle text"), ytitle: titles(".g-ytitle text"),
         height: box.height, bottom: box.bottom,
-      };""", el_id)
+      };""",
+        el_id,
+    )
 
 
 # ---------------------------------------------------------------- checks: page vs API
 def check_cards(d: Any, base: str, body: dict[str, Any]) -> dict[str, Any]:
     """Every number on the estimate cards equals the API's answer for ``body``."""
     api = post(base, "/api/estimate", body)
-    exact = {"out-step": "step_time_s", "out-mfu": "mfu", "out-mfu-nc": "mfu_noncausal",
-             "out-tps": "tokens_per_s", "out-tps-chip": "tokens_per_s_per_chip",
-             "out-mem": "memory_bytes", "out-cap": "memory_capacity_bytes",
-             "out-days": "days_to_train", "out-chips": "chips", "out-params": "params_total"}
+    exact = {
+        "out-step": "step_time_s",
+        "out-mfu": "mfu",
+        "out-mfu-nc": "mfu_noncausal",
+        "out-tps": "tokens_per_s",
+        "out-tps-chip": "tokens_per_s_per_chip",
+        "out-mem": "memory_bytes",
+        "out-cap": "memory_capacity_bytes",
+        "out-days": "days_to_train",
+        "out-chips": "chips",
+        "out-params": "params_total",
+    }
     for el_id, key in exact.items():
         shown, want = value(d, el_id), api[key]
         if want is None:
@@ -248,8 +290,9 @@ def check_estimate_charts(d: Any, api: dict[str, Any]) -> None:
     assert mem["drawn"] and len(mem["traces"]) == len(want), mem["traces"]
     assert {t["name"]: t["x"][0] for t in mem["traces"]} == pytest.approx(want, rel=1e-12)
     assert "memory per rank (GiB)" in mem["xtitle"], mem["xtitle"]
-    assert sum(t["x"][0] for t in mem["traces"]) == pytest.approx(api["memory_bytes"] / GIB,
-                                                                  rel=1e-9)
+    assert sum(t["x"][0] for t in mem["traces"]) == pytest.approx(
+        api["memory_bytes"] / GIB, rel=1e-9
+    )
     step = chart(d, "chart-time")
     want = {k.removeprefix("time/"): v for k, v in api["time_breakdown"].items() if v > 0}
     assert step["drawn"] and {t["name"]: t["x"][0] for t in step["traces"]} == pytest.approx(want)
@@ -260,8 +303,11 @@ def check_estimate_charts(d: Any, api: dict[str, Any]) -> None:
 def check_errors_chart(d: Any, base: str) -> None:
     """The validation chart: one bar per chip with measured runs, at 100 × median |error|."""
     summary = httpx.get(f"{base}/api/validate", timeout=60).json()["summary"]["by_chip"]
-    want = {k: 100 * v["median_abs_rel_error"] for k, v in summary.items()
-            if v["median_abs_rel_error"] is not None}
+    want = {
+        k: 100 * v["median_abs_rel_error"]
+        for k, v in summary.items()
+        if v["median_abs_rel_error"] is not None
+    }
     c = chart(d, "chart-errors")
     assert c["drawn"] and len(c["traces"]) == 1
     assert dict(zip(c["traces"][0]["x"], c["traces"][0]["y"], strict=True)) == pytest.approx(want)
@@ -278,7 +324,8 @@ def check_cost(d: Any, base: str, body: dict[str, Any]) -> dict[str, Any]:
     assert parse_usd(text(d, "cost-total")) == pytest.approx(total, rel=0.01)
     g = chart(d, "chart-goodput")
     assert g["drawn"] and g["traces"][0]["y"] == pytest.approx(
-        [v for v in cost["goodput_chart"]["values"]])
+        [v for v in cost["goodput_chart"]["values"]]
+    )
     assert len(g["traces"][0]["x"]) == len(cost["goodput_chart"]["labels"])
     assert "% of wall time" in g["ytitle"] and g["xtitle"], (g["xtitle"], g["ytitle"])
     return cost
@@ -314,17 +361,32 @@ def check_compare(d: Any, base: str, body: dict[str, Any]) -> None:
 
 def compare_body(d: Any, page: dict[str, Any]) -> dict[str, Any]:
     cur = page["chip"]
-    chips = [o.get_attribute("value") for o in
-             Select(d.find_element(By.ID, "compare-chips")).all_selected_options]
+    chips = [
+        o.get_attribute("value")
+        for o in Select(d.find_element(By.ID, "compare-chips")).all_selected_options
+    ]
     chips.sort(key=lambda c: c != cur)
-    job = {k: v for k, v in page.items() if k in ("model", "config", "seq", "global_batch",
-                                                   "tokens", "precision", "framework")}
+    job = {
+        k: v
+        for k, v in page.items()
+        if k in ("model", "config", "seq", "global_batch", "tokens", "precision", "framework")
+    }
     return {**job, "chips": page["chips"], "compare": chips, "pricing": "on_demand"}
 
 
 def search_body(page: dict[str, Any]) -> dict[str, Any]:
-    keys = ("model", "config", "chip", "system", "chips", "seq", "global_batch", "tokens",
-            "precision", "framework")
+    keys = (
+        "model",
+        "config",
+        "chip",
+        "system",
+        "chips",
+        "seq",
+        "global_batch",
+        "tokens",
+        "precision",
+        "framework",
+    )
     return {k: v for k, v in page.items() if k in keys} | {"top": 10}
 
 
@@ -417,8 +479,11 @@ def test_numbers_are_parsed_strictly(driver: Any, base: str) -> None:
     d = driver
     d.get(base + "/")
     seq = wait_shown(d, 0)
-    for el_id, typed, want in (("seq", "8.192e3", 8192), ("chips", "1.024e3", 1024),
-                               ("global_batch", "2,048", 2048)):
+    for el_id, typed, want in (
+        ("seq", "8.192e3", 8192),
+        ("chips", "1.024e3", 1024),
+        ("global_batch", "2,048", 2048),
+    ):
         before = seq
         change(d, el_id, typed)
         seq = wait_shown(d, before)
@@ -426,13 +491,17 @@ def test_numbers_are_parsed_strictly(driver: Any, base: str) -> None:
         page = form_body(d)
         assert page[el_id] == want
         api = check_cards(d, base, page)
-        assert api["job"]["seq_len" if el_id == "seq" else "global_batch_seqs"] == page[
-            "seq" if el_id == "seq" else "global_batch"]
+        assert (
+            api["job"]["seq_len" if el_id == "seq" else "global_batch_seqs"]
+            == page["seq" if el_id == "seq" else "global_batch"]
+        )
     assert api["chips"] == 1024 and api["job"]["seq_len"] == 8192
     good = value(d, "out-step")
-    for el_id, typed, words in (("seq", "8.5", ("sequence length", "whole number")),
-                                ("chips", "1e3x", ("chips", "not a number")),
-                                ("tp", "", ("tp", "enter a number"))):
+    for el_id, typed, words in (
+        ("seq", "8.5", ("sequence length", "whole number")),
+        ("chips", "1e3x", ("chips", "not a number")),
+        ("tp", "", ("tp", "enter a number")),
+    ):
         before = seq
         change(d, el_id, typed)
         seq = wait_shown(d, before)
@@ -446,8 +515,11 @@ def test_numbers_are_parsed_strictly(driver: Any, base: str) -> None:
         assert error_text(d) == ""
     # prices: a bad PUE (checked on the page) and a bad $/kWh (read by the server) both reach
     # the banner, while the estimate itself stays valid
-    for el_id, typed, word in (("pue", "abc", "PUE"), ("pue", "7", "PUE"),
-                               ("usd_per_kwh", "lots", "electricity")):
+    for el_id, typed, word in (
+        ("pue", "abc", "PUE"),
+        ("pue", "7", "PUE"),
+        ("usd_per_kwh", "lots", "electricity"),
+    ):
         before = seq
         change(d, el_id, typed)
         seq = wait_shown(d, before)
@@ -482,8 +554,9 @@ def test_power_envelope_runs_a_plan_and_keeps_a_clicked_one(driver: Any, base: s
     check_estimate_charts(d, api)
     # the best plans over the counts the envelope can run; a clicked one stays
     wait_followup(d, "search", seq, timeout=60)
-    cap = min(n, next(s["max_chips"] for s in service.choices()["systems"]
-                      if s["slug"] == api["system"]))
+    cap = min(
+        n, next(s["max_chips"] for s in service.choices()["systems"] if s["slug"] == api["system"])
+    )
     found = check_search(d, base, search_body(page) | {"chips": f"{-(-cap // 2)}-{cap}"})
     pick = found["plans"][-1]
     before = seq
@@ -526,8 +599,11 @@ def test_layout_survives_resize_and_deselection(driver: Any, base: str) -> None:
         wait_followup(d, "cost", seq)
     if FEATURES["compare"]:
         wait_followup(d, "compare", seq, timeout=120)
-    charts = ["chart-memory", "chart-time"] + (["chart-goodput"] if FEATURES["cost"] else []) + (
-        ["chart-pareto"] if FEATURES["compare"] else [])
+    charts = (
+        ["chart-memory", "chart-time"]
+        + (["chart-goodput"] if FEATURES["cost"] else [])
+        + (["chart-pareto"] if FEATURES["compare"] else [])
+    )
     for w, h in ((700, 1200), (1400, 2400)):
         d.set_window_size(w, h)
         time.sleep(0.8)  # plotly's resize handler is debounced
@@ -536,17 +612,24 @@ def test_layout_survives_resize_and_deselection(driver: Any, base: str) -> None:
             assert c["drawn"] and c["height"] >= 200, (w, cid, c["height"])
             svg_h = d.execute_script(
                 "return document.querySelector('#' + arguments[0] + ' .main-svg')"
-                ".getBoundingClientRect().height", cid)
+                ".getBoundingClientRect().height",
+                cid,
+            )
             assert svg_h >= 200, (w, cid, svg_h)
-            nxt = d.execute_script("const n = document.getElementById(arguments[0])"
-                                   ".nextElementSibling; return n ? n.getBoundingClientRect().top"
-                                   " : null", cid)
+            nxt = d.execute_script(
+                "const n = document.getElementById(arguments[0])"
+                ".nextElementSibling; return n ? n.getBoundingClientRect().top"
+                " : null",
+                cid,
+            )
             assert nxt is None or c["bottom"] <= nxt + 1, (w, cid, c["bottom"], nxt)
     if FEATURES["compare"]:
         before = seq
         Select(d.find_element(By.ID, "compare-chips")).deselect_all()
-        d.execute_script("document.getElementById('compare-chips')"
-                         ".dispatchEvent(new Event('change', {bubbles: true}))")
+        d.execute_script(
+            "document.getElementById('compare-chips')"
+            ".dispatchEvent(new Event('change', {bubbles: true}))"
+        )
         seq = wait_shown(d, before)
         wait_followup(d, "compare", seq)
         assert not chart(d, "chart-pareto")["drawn"]
@@ -567,17 +650,22 @@ def test_checks_catch_a_broken_page(driver: Any, base: str) -> None:
     d.execute_script("window.Plotly.purge(document.getElementById('chart-memory'))")
     with pytest.raises(AssertionError):
         check_estimate_charts(d, api)
-    d.execute_script("""
+    d.execute_script(
+        """
       const e = document.getElementById('chart-memory');
       window.GT.charts.memory(e, arguments[0]);
-      window.Plotly.relayout(e, {'xaxis.title': 'memory per rank (GiB)'});""", api)
+      window.Plotly.relayout(e, {'xaxis.title': 'memory per rank (GiB)'});""",
+        api,
+    )
     with pytest.raises(AssertionError):  # a string title is not drawn
         check_estimate_charts(d, api)
     if FEATURES["cost"]:
         wait_followup(d, "cost", seq)
         check_cost(d, base, page)
-        d.execute_script("const e = document.getElementById('cost-total');"
-                         "e.textContent = window.GT.fmt.usd(1000 * Number(e.dataset.value));")
+        d.execute_script(
+            "const e = document.getElementById('cost-total');"
+            "e.textContent = window.GT.fmt.usd(1000 * Number(e.dataset.value));"
+        )
         with pytest.raises(AssertionError):
             check_cost(d, base, page)
     if FEATURES["search"]:
@@ -624,15 +712,25 @@ def wait_tab(d: Any, name: str, after: int, timeout: float = 60.0) -> int:
 
 def serving_body(d: Any) -> dict[str, Any]:
     """The /api/infer request the serving form stands for, read field by field."""
+
     def v(i: str) -> str:
         return d.find_element(By.ID, i).get_attribute("value").strip()
 
-    b: dict[str, Any] = {"model": v("sv-model"), "chip": v("sv-chip"), "input_len": int(v("sv-input_len")),
-                         "output_len": int(v("sv-output_len")), "precision": v("sv-precision"),
-                         "max_replica_chips": int(v("sv-max_replica_chips")), "spec": int(v("sv-spec")),
-                         "disaggregate": d.find_element(By.ID, "sv-disaggregate").is_selected()}
-    for key, el_id, scale in (("ttft_s", "sv-ttft", 1e-3), ("tpot_s", "sv-tpot", 1e-3),
-                              ("requests_per_s", "sv-requests_per_s", 1.0)):
+    b: dict[str, Any] = {
+        "model": v("sv-model"),
+        "chip": v("sv-chip"),
+        "input_len": int(v("sv-input_len")),
+        "output_len": int(v("sv-output_len")),
+        "precision": v("sv-precision"),
+        "max_replica_chips": int(v("sv-max_replica_chips")),
+        "spec": int(v("sv-spec")),
+        "disaggregate": d.find_element(By.ID, "sv-disaggregate").is_selected(),
+    }
+    for key, el_id, scale in (
+        ("ttft_s", "sv-ttft", 1e-3),
+        ("tpot_s", "sv-tpot", 1e-3),
+        ("requests_per_s", "sv-requests_per_s", 1.0),
+    ):
         if v(el_id):
             b[key] = float(v(el_id)) * scale
     return b
@@ -642,10 +740,15 @@ def check_serving(d: Any, base: str) -> dict[str, Any]:
     """Cards, curve, latency and KV-cache charts of the serving tab equal /api/infer's answer."""
     api = post(base, "/api/infer", serving_body(d))
     b = api["best"]
-    exact = {"sv-fleet": api["fleet"]["chips"], "sv-usd-out": b["usd_per_m_output_tokens"],
-             "sv-ttft-out": b["ttft_s"], "sv-tpot-out": b["tpot_s"],
-             "sv-tps-chip": b["output_tokens_per_s_per_chip"], "sv-kv": b["memory_bytes_per_chip"]["kv_cache"],
-             "sv-replica": b["replica_chips"]}
+    exact = {
+        "sv-fleet": api["fleet"]["chips"],
+        "sv-usd-out": b["usd_per_m_output_tokens"],
+        "sv-ttft-out": b["ttft_s"],
+        "sv-tpot-out": b["tpot_s"],
+        "sv-tps-chip": b["output_tokens_per_s_per_chip"],
+        "sv-kv": b["memory_bytes_per_chip"]["kv_cache"],
+        "sv-replica": b["replica_chips"],
+    }
     for el_id, want in exact.items():
         assert float(value(d, el_id)) == float(want), (el_id, value(d, el_id), want)
     assert value(d, "sv-describe") == api["describe"]
@@ -653,18 +756,28 @@ def check_serving(d: Any, base: str) -> dict[str, Any]:
     assert _num(text(d, "sv-fleet")) == api["fleet"]["chips"]
     assert parse_seconds(text(d, "sv-ttft-out")) == pytest.approx(b["ttft_s"], rel=0.01)
     curve = chart(d, "chart-serving-curve")
-    assert curve["drawn"] and curve["traces"][0]["x"] == pytest.approx([p["tokens_per_s_per_user"] for p in api["curve"]])
-    assert curve["traces"][0]["y"] == pytest.approx([p["output_tokens_per_s_per_chip"] for p in api["curve"]])
+    assert curve["drawn"] and curve["traces"][0]["x"] == pytest.approx(
+        [p["tokens_per_s_per_user"] for p in api["curve"]]
+    )
+    assert curve["traces"][0]["y"] == pytest.approx(
+        [p["output_tokens_per_s_per_chip"] for p in api["curve"]]
+    )
     assert "tokens/s per user" in curve["xtitle"] and "tokens/s per chip" in curve["ytitle"], curve
     lat = chart(d, "chart-serving-latency")
     parts = b["latency_parts_s"]
-    assert lat["drawn"] and sum(t["x"][0] for t in lat["traces"]) == pytest.approx(1e3 * b["ttft_s"])
+    assert lat["drawn"] and sum(t["x"][0] for t in lat["traces"]) == pytest.approx(
+        1e3 * b["ttft_s"]
+    )
     assert sum(t["x"][1] for t in lat["traces"]) == pytest.approx(1e3 * b["tpot_s"])
-    assert {t["name"] for t in lat["traces"]} <= {k.replace("_", " ") for k in (*parts["ttft"], *parts["tpot"])}
+    assert {t["name"] for t in lat["traces"]} <= {
+        k.replace("_", " ") for k in (*parts["ttft"], *parts["tpot"])
+    }
     assert "(ms)" in lat["xtitle"], lat
     mem = chart(d, "chart-serving-memory")
     got = {t["name"]: t["x"][0] for t in mem["traces"]}
-    assert mem["drawn"] and got["kv cache"] == pytest.approx(b["memory_bytes_per_chip"]["kv_cache"] / GIB)
+    assert mem["drawn"] and got["kv cache"] == pytest.approx(
+        b["memory_bytes_per_chip"]["kv_cache"] / GIB
+    )
     assert "GiB" in mem["xtitle"]
     return api
 
@@ -708,15 +821,29 @@ def test_posttrain_tab_shows_the_api_numbers(driver: Any, base: str) -> None:
     wait_shown(d, 0)
     d.find_element(By.ID, "tab-posttrain").click()
     wait_tab(d, "posttrain", 0)
-    body = {"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": 1024, "precision": "bf16", "algorithm": "grpo",
-            "placement": "colocated", "prompts": 512, "samples": 8, "prompt_len": 512, "response_len": 1024,
-            "gen_tp": 8, "steps": 1000}
+    body = {
+        "model": "llama-3.1-70b",
+        "chip": "h100-sxm",
+        "chips": 1024,
+        "precision": "bf16",
+        "algorithm": "grpo",
+        "placement": "colocated",
+        "prompts": 512,
+        "samples": 8,
+        "prompt_len": 512,
+        "response_len": 1024,
+        "gen_tp": 8,
+        "steps": 1000,
+    }
     api = post(base, "/api/rl", body)
     assert float(value(d, "pt-step")) == api["step_time_s"]
-    assert float(value(d, "pt-days")) == api["days"] and float(value(d, "pt-cost")) == api["cost_usd"]
+    assert (
+        float(value(d, "pt-days")) == api["days"] and float(value(d, "pt-cost")) == api["cost_usd"]
+    )
     assert parse_usd(text(d, "pt-cost")) == pytest.approx(api["cost_usd"], rel=0.01)
     c = chart(d, "chart-posttrain-step")
     assert c["drawn"] and {t["name"]: t["x"][0] for t in c["traces"]} == pytest.approx(
-        {k.replace("_", " "): v for k, v in api["time_s"].items() if v > 0})
+        {k.replace("_", " "): v for k, v in api["time_s"].items() if v > 0}
+    )
     assert "(s)" in c["xtitle"]
     assert "rollout" in text(d, "pt-split")

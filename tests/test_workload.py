@@ -39,9 +39,22 @@ def test_exact_published_counts(slug: str, count: int) -> None:
 def test_every_catalog_model_within_half_percent_of_published_or_explained() -> None:
     """Every count is within 0.5% of the published figure, except the rows shared/facts/models.md
     §4 documents as rounded labels or unknown structure (their notes say why)."""
-    documented = {"gopher-280b", "chinchilla-70b", "megatron-gpt-1.7b", "megatron-gpt-3.6b",
-                  "llama-2-7b", "llama-2-70b", "llama-3-70b", "llama-3.1-70b", "llama-7b",
-                  "mistral-7b", "llama-4-scout-17b-16e", "grok-1", "falcon-40b", "falcon-180b"}
+    documented = {
+        "gopher-280b",
+        "chinchilla-70b",
+        "megatron-gpt-1.7b",
+        "megatron-gpt-3.6b",
+        "llama-2-7b",
+        "llama-2-70b",
+        "llama-3-70b",
+        "llama-3.1-70b",
+        "llama-7b",
+        "mistral-7b",
+        "llama-4-scout-17b-16e",
+        "grok-1",
+        "falcon-40b",
+        "falcon-180b",
+    }
     off = []
     for slug, m in load_models().items():
         info = model_info(slug)
@@ -74,7 +87,9 @@ def test_six_n_d_and_attention_term() -> None:
     n = params_total(m)
     assert six_n_flops_per_token(m) == 6 * n
     # matmul FLOPs = 2·(params − input embedding) for a dense model
-    assert matmul_flops_per_token_fwd(m) == pytest.approx(2 * (n - m.vocab_size * m.hidden_size) - 2 * 33 * m.hidden_size, rel=1e-3)
+    assert matmul_flops_per_token_fwd(m) == pytest.approx(
+        2 * (n - m.vocab_size * m.hidden_size) - 2 * 33 * m.hidden_size, rel=1e-3
+    )
     # causal attention is half of full attention (plus the diagonal)
     full = attention_flops_per_token_fwd(m, 8192, causal=False)
     causal = attention_flops_per_token_fwd(m, 8192, causal=True)

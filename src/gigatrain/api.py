@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .calibrate.profile import apply_profile, load_profile, profile_knobs
 from .catalog.frameworks import default_framework, get_framework, knobs_for
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from .search.engine import Candidate, SearchResult
 
 
-
 @dataclass(frozen=True)
 class Resolved:
     model: ModelSpec
@@ -41,12 +40,15 @@ class Resolved:
         """The framework's knobs, with a calibration profile's measurements on top."""
         base = knobs_for(self.job.framework)
         if self.profile_knobs is not None:
-            base = base.with_(attention_efficiency_ratio=self.profile_knobs.attention_efficiency_ratio)
+            base = base.with_(
+                attention_efficiency_ratio=self.profile_knobs.attention_efficiency_ratio
+            )
         return base
 
 
-def resolve_system(chip: str, system: str | None = None, profile: str | Path | None = None
-                   ) -> tuple[SystemSpec, str | None, Knobs | None]:
+def resolve_system(
+    chip: str, system: str | None = None, profile: str | Path | None = None
+) -> tuple[SystemSpec, str | None, Knobs | None]:
     """The system for ``chip`` (its default) or a named ``system``. A calibration ``profile``
     replaces the chip's efficiencies (and peaks, for a CPU profile) and its measured attention
     speed; returns (system, profile description, knobs adjustment or None)."""
@@ -59,31 +61,54 @@ def resolve_system(chip: str, system: str | None = None, profile: str | Path | N
         return sys_spec, None, None
     from dataclasses import replace
 
-
     prof = load_profile(Path(profile))
     chip_spec = apply_profile(sys_spec.chip, prof)
     return replace(sys_spec, chip=chip_spec), prof.describe(), profile_knobs(prof, DEFAULT_KNOBS)
 
 
-def resolve(model: str | ModelSpec, chip: str, seq: int | None, global_batch: int, tokens: float = 0.0,
-            precision: str = "bf16", system: str | None = None, profile: str | Path | None = None,
-            framework: str = "auto") -> Resolved:
+def resolve(
+    model: str | ModelSpec,
+    chip: str,
+    seq: int | None,
+    global_batch: int,
+    tokens: float = 0.0,
+    precision: str = "bf16",
+    system: str | None = None,
+    profile: str | Path | None = None,
+    framework: str = "auto",
+) -> Resolved:
     m = model if isinstance(model, ModelSpec) else get_model(model)
     sys_spec, prof, prof_knobs = resolve_system(chip, system, profile)
-    if framework in ("", "auto"):  # the chip family's usual framework (Trainium → Neuron, TPU → JAX)
+    if framework in (
+        "",
+        "auto",
+    ):  # the chip family's usual framework (Trainium → Neuron, TPU → JAX)
         framework = default_framework(sys_spec.chip.vendor)
     job = make_job(4096 if seq is None else seq, global_batch, tokens, precision, framework)
     return Resolved(m, sys_spec, job, prof, prof_knobs)
 
 
-def estimate_named(model: str | ModelSpec, chip: str, chips: int, *, seq: int | None = None, global_batch: int = 1024,
-                   tokens: float = 0.0, precision: str = "bf16", system: str | None = None,
-                   profile: str | Path | None = None, framework: str = "auto",
-                   knobs: Knobs | None = None, **plan: object) -> Estimate:
+def estimate_named(
+    model: str | ModelSpec,
+    chip: str,
+    chips: int,
+    *,
+    seq: int | None = None,
+    global_batch: int = 1024,
+    tokens: float = 0.0,
+    precision: str = "bf16",
+    system: str | None = None,
+    profile: str | Path | None = None,
+    framework: str = "auto",
+    knobs: Knobs | None = None,
+    **plan: object,
+) -> Estimate:
     """``estimate`` from catalog names and degrees — what ``gigatrain estimate`` prints."""
     r = resolve(model, chip, seq, global_batch, tokens, precision, system, profile, framework)
     if chips > r.system.max_chips:
-        raise GigatrainError(f"chips={chips:,} exceeds the largest {r.system.slug} cluster ({r.system.max_chips:,})")
+        raise GigatrainError(
+            f"chips={chips:,} exceeds the largest {r.system.slug} cluster ({r.system.max_chips:,})"
+        )
     tp = plan.get("tp", 1)
     if isinstance(tp, int) and tp > 0:
         check_tp(r.model, tp)  # the most useful message first: heads, not chip arithmetic
@@ -96,10 +121,10 @@ def with_evidence(est: Estimate, r: Resolved) -> Estimate:
     """``est`` with its held-out error bar, evidence label and framework warnings attached."""
     from dataclasses import replace
 
-
     fw = r.job.framework
     warnings = tuple(unrunnable_reasons(get_framework(fw).capabilities, r.model, est.plan, fw))
-    return replace(est, warnings=warnings, **annotate(est, fw, r.system.chip.vendor, r.system.chip.slug))  # type: ignore[arg-type]
+    extra: dict[str, Any] = annotate(est, fw, r.system.chip.vendor, r.system.chip.slug)
+    return replace(est, warnings=warnings, **extra)
 
 
 #: a winner above this fraction of HBM is flagged: the held-out memory error (median ~11 % over
@@ -128,30 +153,51 @@ def search_notes(res: SearchResult, r: Resolved) -> list[str]:
     vendor = r.system.chip.vendor
     record = best_measured_mfu(vendor, best.chips)
     if record is not None and e.mfu > record:
-        notes.append(f"plausibility: MFU {e.mfu:.1%} is above the best measured on {vendor} chips at "
-                     f"{scale_bucket(best.chips)} chips ({record:.1%}); treat it as optimistic")
+        notes.append(
+            f"plausibility: MFU {e.mfu:.1%} is above the best measured on {vendor} chips at "
+            f"{scale_bucket(best.chips)} chips ({record:.1%}); treat it as optimistic"
+        )
     if e.mfu < LOW_MFU:
-        notes.append(f"plausibility: MFU {e.mfu:.1%} is below {LOW_MFU:.0%}: too many chips for this model "
-                     "and batch; fewer chips or a larger global batch use them better")
+        notes.append(
+            f"plausibility: MFU {e.mfu:.1%} is below {LOW_MFU:.0%}: too many chips for this model "
+            "and batch; fewer chips or a larger global batch use them better"
+        )
     inner = r.system.tiers[0]
     if plan.tp > inner.domain_chips:
-        notes.append(f"plausibility: TP={plan.tp} spans {plan.tp // inner.domain_chips} {inner.name} domains of "
-                     f"{inner.domain_chips} chips; published recipes keep TP inside one (restrict it with --tp 1,2,4,8)")
+        notes.append(
+            f"plausibility: TP={plan.tp} spans {plan.tp // inner.domain_chips} {inner.name} domains of "
+            f"{inner.domain_chips} chips; published recipes keep TP inside one (restrict it with --tp 1,2,4,8)"
+        )
     if best.memory_frac > MEMORY_FLAG_FRACTION:
-        notes.append(f"plausibility: uses {best.memory_frac:.0%} of HBM; the model's memory error leaves "
-                     f"no margin above {MEMORY_FLAG_FRACTION:.0%} (--max-memory-frac {MEMORY_FLAG_FRACTION})")
+        notes.append(
+            f"plausibility: uses {best.memory_frac:.0%} of HBM; the model's memory error leaves "
+            f"no margin above {MEMORY_FLAG_FRACTION:.0%} (--max-memory-frac {MEMORY_FLAG_FRACTION})"
+        )
     runner = next((c for c in res.top[1:] if _layout(c.plan) != _layout(plan)), None)
     if runner is not None:
         notes.append(_why_better(best, runner))
     caps = get_framework(r.job.framework).capabilities
     excluded = [f"ZeRO-{z}" for z in (2, 3) if z not in caps.zero_stages]
-    excluded += [f"ZeRO-{z} with PP" for z in (2, 3) if z in caps.zero_stages and z not in caps.zero_stages_with_pp]
-    excluded += [name for flag, name in ((caps.interleaved, "interleaved pipelines"), (caps.context_parallel, "CP"),
-                                         (caps.expert_parallel, "EP"), (caps.uneven_pipeline, "uneven pipeline stages"))
-                 if not flag]
+    excluded += [
+        f"ZeRO-{z} with PP"
+        for z in (2, 3)
+        if z in caps.zero_stages and z not in caps.zero_stages_with_pp
+    ]
+    excluded += [
+        name
+        for flag, name in (
+            (caps.interleaved, "interleaved pipelines"),
+            (caps.context_parallel, "CP"),
+            (caps.expert_parallel, "EP"),
+            (caps.uneven_pipeline, "uneven pipeline stages"),
+        )
+        if not flag
+    ]
     if excluded:
-        notes.append(f"{r.job.framework} cannot run {', '.join(excluded)}, so the search left them out "
-                     "(--framework changes the capability table)")
+        notes.append(
+            f"{r.job.framework} cannot run {', '.join(excluded)}, so the search left them out "
+            "(--framework changes the capability table)"
+        )
     return notes
 
 
@@ -164,12 +210,19 @@ def _why_better(best: Candidate, runner: Candidate) -> str:
     """One line: by how much the winner beats the next different layout, and the time leaves
     that differ most."""
     a, b = best.estimate.time_breakdown, runner.estimate.time_breakdown
-    diffs = sorted(((b.get(k, 0.0) - a.get(k, 0.0), k) for k in set(a) | set(b)), key=lambda x: -abs(x[0]))
-    parts = [f"{k.split('/', 1)[-1].replace('/', ' ')} {'−' if d > 0 else '+'}{abs(d):.3g} s"
-             for d, k in diffs[:3] if abs(d) > 1e-6]
+    diffs = sorted(
+        ((b.get(k, 0.0) - a.get(k, 0.0), k) for k in set(a) | set(b)), key=lambda x: -abs(x[0])
+    )
+    parts = [
+        f"{k.split('/', 1)[-1].replace('/', ' ')} {'−' if d > 0 else '+'}{abs(d):.3g} s"
+        for d, k in diffs[:3]
+        if abs(d) > 1e-6
+    ]
     gain = runner.step_time_s / best.step_time_s - 1
-    return (f"why: {best.plan.describe()} beats the next layout ({runner.plan.describe()}) by {gain:.1%} "
-            f"per step: {', '.join(parts)}")
+    return (
+        f"why: {best.plan.describe()} beats the next layout ({runner.plan.describe()}) by {gain:.1%} "
+        f"per step: {', '.join(parts)}"
+    )
 
 
 # ---------------------------------------------------------------- serving and post-training

@@ -26,7 +26,9 @@ def shown(value: object, limit: int = 40) -> str:
     try:
         text = repr(value)
     except ValueError:  # int beyond sys.get_int_max_str_digits()
-        return f"<a {value.bit_length():,}-bit integer>" if isinstance(value, int) else "<unprintable>"
+        return (
+            f"<a {value.bit_length():,}-bit integer>" if isinstance(value, int) else "<unprintable>"
+        )
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -39,10 +41,14 @@ def unknown_name(kind: str, name: str, valid: Iterable[str]) -> GigatrainError:
     if not near:
         near = [o for o in options if name.lower()[:3] in o][:4]
     hint = f"; nearest: {', '.join(near)}" if near else f"; valid: {', '.join(options[:12])}"
-    return GigatrainError(f"unknown {kind} {name!r}{hint} (list them with `gigatrain catalog {kind}s`)")
+    return GigatrainError(
+        f"unknown {kind} {name!r}{hint} (list them with `gigatrain catalog {kind}s`)"
+    )
 
 
-def require_positive(field: str, value: float, *, integer: bool = False, maximum: float | None = None) -> None:
+def require_positive(
+    field: str, value: float, *, integer: bool = False, maximum: float | None = None
+) -> None:
     """Reject zero, negative, NaN and absurd sizes: ``seq must be a positive integer (valid:
     1..10,000,000), got 0``."""
     kind = "integer" if integer else "number"

@@ -37,13 +37,30 @@ def _count(field: str, value: Number | str | None, default: float = 0.0) -> floa
     return parse_count_words(field, value)
 
 
-def estimate(model: str | ModelSpec, chip: str, chips: int, *, seq: int = 4096,
-             global_batch: int = 1024, tokens: Number | str = 0, precision: str = "bf16",
-             system: str | None = None, framework: str = "auto",
-             profile: str | Path | None = None, tp: int = 1, pp: int = 1, cp: int = 1,
-             ep: int = 1, dp: int | None = None, vpp: int = 1, micro_batch: int = 1,
-             zero_stage: int = 1, fsdp_shard: int = 0, recompute: str = "selective",
-             sequence_parallel: bool = True) -> Estimate:
+def estimate(
+    model: str | ModelSpec,
+    chip: str,
+    chips: int,
+    *,
+    seq: int = 4096,
+    global_batch: int = 1024,
+    tokens: Number | str = 0,
+    precision: str = "bf16",
+    system: str | None = None,
+    framework: str = "auto",
+    profile: str | Path | None = None,
+    tp: int = 1,
+    pp: int = 1,
+    cp: int = 1,
+    ep: int = 1,
+    dp: int | None = None,
+    vpp: int = 1,
+    micro_batch: int = 1,
+    zero_stage: int = 1,
+    fsdp_shard: int = 0,
+    recompute: str = "selective",
+    sequence_parallel: bool = True,
+) -> Estimate:
     """Memory per rank and step time of one parallel plan (``gigatrain estimate``).
 
     ``model``: catalog slug or a ``.yaml``/``config.json`` path; ``chip``: catalog slug;
@@ -53,18 +70,48 @@ def estimate(model: str | ModelSpec, chip: str, chips: int, *, seq: int = 4096,
 
     tok = _count("tokens", tokens) if tokens not in (0, "0", "") else 0.0
     return estimate_named(
-        model, chip, chips, seq=seq, global_batch=global_batch, tokens=tok, precision=precision,
-        system=system, profile=profile, framework=framework, tp=tp, pp=pp, cp=cp, ep=ep, dp=dp,
-        vpp=vpp, micro_batch=micro_batch, zero_stage=zero_stage, fsdp_shard=fsdp_shard,
-        recompute=recompute, sequence_parallel=sequence_parallel)
+        model,
+        chip,
+        chips,
+        seq=seq,
+        global_batch=global_batch,
+        tokens=tok,
+        precision=precision,
+        system=system,
+        profile=profile,
+        framework=framework,
+        tp=tp,
+        pp=pp,
+        cp=cp,
+        ep=ep,
+        dp=dp,
+        vpp=vpp,
+        micro_batch=micro_batch,
+        zero_stage=zero_stage,
+        fsdp_shard=fsdp_shard,
+        recompute=recompute,
+        sequence_parallel=sequence_parallel,
+    )
 
 
-def search(model: str | ModelSpec, chip: str, chips: int | str, *, seq: int = 4096,
-           global_batch: int | str = 1024, tokens: Number | str = 0, precision: str = "bf16",
-           framework: str = "auto", system: str | None = None, objective: str = "time",
-           top: int = 10, pareto: tuple[str, str] | None = None, max_memory_frac: float = 1.0,
-           deadline_days: float | None = None,
-           usd_per_chip_hour: float | None = None) -> SearchResult:
+def search(
+    model: str | ModelSpec,
+    chip: str,
+    chips: int | str,
+    *,
+    seq: int = 4096,
+    global_batch: int | str = 1024,
+    tokens: Number | str = 0,
+    precision: str = "bf16",
+    framework: str = "auto",
+    system: str | None = None,
+    objective: str = "time",
+    top: int = 10,
+    pareto: tuple[str, str] | None = None,
+    max_memory_frac: float = 1.0,
+    deadline_days: float | None = None,
+    usd_per_chip_hour: float | None = None,
+) -> SearchResult:
     """The best parallel plans (``gigatrain search``): ``chips`` is a count or a range
     ``"A-B"``; ``objective`` is time, time_to_train, cost or energy. When nothing fits,
     ``result.top`` is empty and ``result.diagnosis`` says why (``result.best`` raises)."""
@@ -76,17 +123,25 @@ def search(model: str | ModelSpec, chip: str, chips: int | str, *, seq: int = 40
     gbs = batch_sizes(global_batch)
     tok = _count("tokens", tokens) if tokens not in (0, "0", "") else 0.0
     r = resolve(model, chip, seq, gbs[0], tok, precision, system, None, framework)
-    cons = Constraints(max_memory_frac=max_memory_frac, deadline_days=deadline_days,
-                       global_batch=global_batch)
-    res = run_search(r.model, r.system, r.job, chips, objective, cons, top, usd_per_chip_hour,
-                     pareto=pareto)
+    cons = Constraints(
+        max_memory_frac=max_memory_frac, deadline_days=deadline_days, global_batch=global_batch
+    )
+    res = run_search(
+        r.model, r.system, r.job, chips, objective, cons, top, usd_per_chip_hour, pareto=pareto
+    )
     for c in (*res.top, *res.pareto):
         check_estimate(c.estimate)
     return res
 
 
-def _job(model: str | ModelSpec, tokens: Number | str | None, seq: int | None,
-         global_batch: int | None, precision: str, framework: str) -> tuple[ModelSpec, Any]:
+def _job(
+    model: str | ModelSpec,
+    tokens: Number | str | None,
+    seq: int | None,
+    global_batch: int | None,
+    precision: str,
+    framework: str,
+) -> tuple[ModelSpec, Any]:
     """Model and job with ``cost``'s defaults: the catalog's training tokens and sequence
     length, and a ~16M-token global batch."""
     from .api import make_job
@@ -108,10 +163,18 @@ def _job(model: str | ModelSpec, tokens: Number | str | None, seq: int | None,
     return m, make_job(s, gb, tok, precision, framework)
 
 
-def cost(model: str | ModelSpec, chip: str, chips: int | str, *,
-         tokens: Number | str | None = None, seq: int | None = None,
-         global_batch: int | None = None, precision: str = "bf16", framework: str = "megatron",
-         options: CostOptions | None = None) -> RunCost:
+def cost(
+    model: str | ModelSpec,
+    chip: str,
+    chips: int | str,
+    *,
+    tokens: Number | str | None = None,
+    seq: int | None = None,
+    global_batch: int | None = None,
+    precision: str = "bf16",
+    framework: str = "megatron",
+    options: CostOptions | None = None,
+) -> RunCost:
     """Whole-run days (with failures and checkpoints), energy and dollars (``gigatrain cost``)
     with the plan search finds fastest. ``tokens`` defaults to the catalog's training tokens;
     ``options`` (:class:`gigatrain.economics.cost.CostOptions`) sets pricing and every
@@ -126,22 +189,37 @@ def cost(model: str | ModelSpec, chip: str, chips: int | str, *,
     return run_cost(m, system, est.job, est=check_estimate(est), options=options)
 
 
-def compare(model: str | ModelSpec, chips: int | str, chip_slugs: Sequence[str], *,
-            tokens: Number | str | None = None, seq: int | None = None,
-            global_batch: int | None = None, precision: str = "bf16",
-            framework: str = "megatron", objective: str = "time",
-            options: CostOptions | None = None) -> list[ComparisonRow]:
+def compare(
+    model: str | ModelSpec,
+    chips: int | str,
+    chip_slugs: Sequence[str],
+    *,
+    tokens: Number | str | None = None,
+    seq: int | None = None,
+    global_batch: int | None = None,
+    precision: str = "bf16",
+    framework: str = "megatron",
+    objective: str = "time",
+    options: CostOptions | None = None,
+) -> list[ComparisonRow]:
     """The same run on each chip in ``chip_slugs`` (``gigatrain compare``): time, dollars and
     ratios relative to the first chip, each with the plan search picks for it."""
     from .economics.cost import compare_chips
 
     m, job = _job(model, tokens, seq, global_batch, precision, framework)
-    return compare_chips(m, job, int(_count("chips", chips)), list(chip_slugs),
-                         options=options, objective=objective)
+    return compare_chips(
+        m, job, int(_count("chips", chips)), list(chip_slugs), options=options, objective=objective
+    )
 
 
-def fleet(chip: str, *, power: Number | str | None = None, budget_usd: Number | str | None = None,
-          chips: int | str | None = None, **kw: Any) -> Fleet:
+def fleet(
+    chip: str,
+    *,
+    power: Number | str | None = None,
+    budget_usd: Number | str | None = None,
+    chips: int | str | None = None,
+    **kw: Any,
+) -> Fleet:
     """Chips, sustained FLOP/s, energy and dollars per year for exactly one of a power
     envelope (``power="2GW"`` or watts), a budget or a chip count (``gigatrain fleet``).
     Other keywords go to :func:`gigatrain.economics.fleet.size_fleet` (``pue``, ``mfu``...)."""

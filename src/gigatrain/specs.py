@@ -270,14 +270,23 @@ class Plan:
 
     @property
     def chips(self) -> int:
-        return self.dp * math.prod(int(getattr(self, d.name)) for d in PLAN_DEGREES if d.splits_chips)
+        return self.dp * math.prod(
+            int(getattr(self, d.name)) for d in PLAN_DEGREES if d.splits_chips
+        )
 
     def describe(self) -> str:
         """``tp=8 pp=16 dp=128 vpp=4 mbs=1 zero=1 recompute=none``: tp, pp, dp and the
         micro-batch always, every other degree when above 1."""
         always = ("tp", "pp", "micro_batch")
         parts = [f"tp={self.tp}", f"pp={self.pp}", f"dp={self.dp}"]
-        parts += [f"{d.short or d.name}={getattr(self, d.name)}" for d in PLAN_DEGREES
-                  if d.name not in always and getattr(self, d.name) > 1]
-        parts += [f"mbs={self.micro_batch}", f"zero={self.zero_stage}", f"recompute={self.recompute}"]
+        parts += [
+            f"{d.short or d.name}={getattr(self, d.name)}"
+            for d in PLAN_DEGREES
+            if d.name not in always and getattr(self, d.name) > 1
+        ]
+        parts += [
+            f"mbs={self.micro_batch}",
+            f"zero={self.zero_stage}",
+            f"recompute={self.recompute}",
+        ]
         return " ".join(parts)

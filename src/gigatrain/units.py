@@ -19,7 +19,9 @@ def parse_count(field: str, text: str | float | int, maximum: float = 1e24) -> f
     else:
         m = _NUM.match(str(text).replace(",", "").replace("_", ""))
         if not m:
-            raise GigatrainError(f"{field}: cannot read {text!r} as a number (examples: 2048, 15T, 1.5e12)")
+            raise GigatrainError(
+                f"{field}: cannot read {text!r} as a number (examples: 2048, 15T, 1.5e12)"
+            )
         value = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
     if not math.isfinite(value) or value <= 0:
         raise GigatrainError(f"{field} must be a finite positive number, got {text!r}")
@@ -47,7 +49,14 @@ def seconds(x: float) -> str:
 
 
 def si(x: float, unit: str = "") -> str:
-    for scale, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+    for scale, prefix in (
+        (1e18, "E"),
+        (1e15, "P"),
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+    ):
         if abs(x) >= scale:
             return f"{x / scale:,.2f} {prefix}{unit}"
     return f"{x:,.2f} {unit}".rstrip()

@@ -49,19 +49,40 @@ from .torch_model import build_model, check_buildable, count_parameters
 COMPONENT_LEAVES: dict[str, tuple[str, ...]] = {
     "matmul": ("time/compute/matmul", "time/compute/lm_head"),
     "attention": ("time/compute/attention",),
-    "other": ("time/compute/memory_bound", "time/compute/host_overhead",
-              "time/overhead/microbatch", "time/overhead/step"),
+    "other": (
+        "time/compute/memory_bound",
+        "time/compute/host_overhead",
+        "time/overhead/microbatch",
+        "time/overhead/step",
+    ),
     "optimizer": ("time/optimizer",),
 }
 
 #: memory leaves that are tensors a real step allocates (the rest — runtime context, framework
 #: overhead, fragmentation — are knobs for what an allocator-level measurement does not see)
-TENSOR_MEMORY_LEAVES = frozenset({"memory/weights", "memory/gradients", "memory/optimizer",
-                                  "memory/activations", "memory/logits", "memory/fsdp_gather"})
+TENSOR_MEMORY_LEAVES = frozenset(
+    {
+        "memory/weights",
+        "memory/gradients",
+        "memory/optimizer",
+        "memory/activations",
+        "memory/logits",
+        "memory/fsdp_gather",
+    }
+)
 
-_MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation",
-               "aten::addmv", "aten::mv")
-_ATTENTION_PREFIX = "aten::_scaled_dot_product_"  # flash / efficient / cudnn / math-for-cpu, fwd + bwd
+_MATMUL_OPS = (
+    "aten::mm",
+    "aten::addmm",
+    "aten::bmm",
+    "aten::baddbmm",
+    "aten::_addmm_activation",
+    "aten::addmv",
+    "aten::mv",
+)
+_ATTENTION_PREFIX = (
+    "aten::_scaled_dot_product_"  # flash / efficient / cudnn / math-for-cpu, fwd + bwd
+)
 
 
 @dataclass
@@ -197,7 +218,9 @@ def _op_times(prof: Any, device: Any) -> dict[str, float]:
     return {"matmul": mm, "attention": att, "total": total}
 
 
-def _split_components(ops: dict[str, float], fwd_bwd_s: float, optimizer_s: float, device: Any) -> dict[str, float]:
+def _split_components(
+    ops: dict[str, float], fwd_bwd_s: float, optimizer_s: float, device: Any
+) -> dict[str, float]:
     """Measured components of the median step.
 
     GPU: kernel times are absolute; "other" = forward+backward wall − GEMM − attention kernels
@@ -209,13 +232,25 @@ def _split_components(ops: dict[str, float], fwd_bwd_s: float, optimizer_s: floa
     else:
         scale = fwd_bwd_s / ops["total"] if ops["total"] > 0 else 0.0
         mm, att = ops["matmul"] * scale, ops["attention"] * scale
-    return {"matmul": mm, "attention": att, "other": max(fwd_bwd_s - mm - att, 0.0),
-            "optimizer": optimizer_s}
+    return {
+        "matmul": mm,
+        "attention": att,
+        "other": max(fwd_bwd_s - mm - att, 0.0),
+        "optimizer": optimizer_s,
+    }
 
 
 def measure_training(
-    spec: ModelSpec, device: str = "cpu", *, batch: int = 4, seq: int = 128, steps: int = 5,
-    warmup: int = 2, precision: str | None = None, components: bool = True, seed: int = 0,
+    spec: ModelSpec,
+    device: str = "cpu",
+    *,
+    batch: int = 4,
+    seq: int = 128,
+    steps: int = 5,
+    warmup: int = 2,
+    precision: str | None = None,
+    components: bool = True,
+    seed: int = 0,
     threads: int | None = None,
 ) -> StepMeasurement:
     """Build ``spec`` in PyTorch on ``device`` and time real AdamW training steps
@@ -224,8 +259,17 @@ def measure_training(
         return _measure(spec, device, batch, seq, steps, warmup, precision, components, seed)
 
 
-def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, warmup: int,
-             precision: str | None, components: bool, seed: int) -> StepMeasurement:
+def _measure(
+    spec: ModelSpec,
+    device: str,
+    batch: int,
+    seq: int,
+    steps: int,
+    warmup: int,
+    precision: str | None,
+    components: bool,
+    seed: int,
+) -> StepMeasurement:
     import torch
 
     require_positive("batch", batch, integer=True)
@@ -233,8 +277,10 @@ def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, war
     require_positive("steps", steps, integer=True)
     check_buildable(spec)
     if spec.learned_position_embeddings and seq > spec.learned_position_embeddings:
-        raise GigatrainError(f"seq={seq} exceeds the learned position table of {spec.slug!r} "
-                             f"({spec.learned_position_embeddings}); use --seq ≤ that")
+        raise GigatrainError(
+            f"seq={seq} exceeds the learned position table of {spec.slug!r} "
+            f"({spec.learned_position_embeddings}); use --seq ≤ that"
+        )
     dev = resolve_device(device)
     precision = precision or ("fp32" if dev.type == "cpu" else "bf16")
     if precision not in ("fp32", "bf16", "fp16"):
@@ -250,7 +296,9 @@ def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, war
         with dev:  # parameters are created (and initialised) on the device itself
             model = build_model(spec, max_seq=seq)
     except RuntimeError as err:  # out of memory while building
-        raise GigatrainError(f"could not build {spec.slug!r} on {device}: {str(err).splitlines()[0]}") from err
+        raise GigatrainError(
+            f"could not build {spec.slug!r} on {device}: {str(err).splitlines()[0]}"
+        ) from err
     n_params = count_parameters(model)
     try:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
@@ -275,7 +323,9 @@ def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, war
             t0 = time.perf_counter()
             with autocast():
                 logits = model(x)
-            loss = torch.nn.functional.cross_entropy(logits.float().view(-1, spec.vocab_size), y.view(-1))
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().view(-1, spec.vocab_size), y.view(-1)
+            )
             synchronize(dev)
             t1 = time.perf_counter()
             (scaler.scale(loss) if scaler else loss).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
@@ -304,10 +354,15 @@ def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, war
         for _ in range(steps):
             step(record=True)
         if dev.type == "cuda":
-            mem, method = float(torch.cuda.max_memory_allocated(dev)), "torch.cuda.max_memory_allocated"
+            mem, method = (
+                float(torch.cuda.max_memory_allocated(dev)),
+                "torch.cuda.max_memory_allocated",
+            )
         else:
             mem = _peak_rss_bytes() - rss0
-            method = "peak RSS − RSS before build" + ("" if reset_ok else " (peak since process start)")
+            method = "peak RSS − RSS before build" + (
+                "" if reset_ok else " (peak since process start)"
+            )
         ops: dict[str, float] = {}
         if components:
             from torch.profiler import ProfilerActivity, profile
@@ -318,16 +373,32 @@ def _measure(spec: ModelSpec, device: str, batch: int, seq: int, steps: int, war
                 step(fwd_bwd_ctx=prof)  # profiles forward + backward only
             ops = _op_times(prof, dev)
     except torch.OutOfMemoryError as err:
-        raise GigatrainError(f"{spec.slug!r} with batch={batch} seq={seq} does not fit on {device}: "
-                             "out of memory") from err
-    totals = [f + b + o for f, b, o in zip(phases["forward"], phases["backward"], phases["optimizer"], strict=True)]
+        raise GigatrainError(
+            f"{spec.slug!r} with batch={batch} seq={seq} does not fit on {device}: out of memory"
+        ) from err
+    totals = [
+        f + b + o
+        for f, b, o in zip(phases["forward"], phases["backward"], phases["optimizer"], strict=True)
+    ]
     med = {k: float(statistics.median(v)) for k, v in phases.items()}
-    comps = _split_components(ops, med["forward"] + med["backward"], med["optimizer"], dev) if ops else {}
+    comps = (
+        _split_components(ops, med["forward"] + med["backward"], med["optimizer"], dev)
+        if ops
+        else {}
+    )
     step_s = float(statistics.median(totals))
     cpu_s = float(statistics.median(cpu_times))
-    return StepMeasurement(step_s=step_s, step_times_s=totals, phases_s=med, memory_bytes=mem,
-                           memory_method=method, components_s=comps, params=n_params,
-                           step_cpu_s=cpu_s, cpu_share=cpu_s / step_s if step_s > 0 else 0.0)
+    return StepMeasurement(
+        step_s=step_s,
+        step_times_s=totals,
+        phases_s=med,
+        memory_bytes=mem,
+        memory_method=method,
+        components_s=comps,
+        params=n_params,
+        step_cpu_s=cpu_s,
+        cpu_share=cpu_s / step_s if step_s > 0 else 0.0,
+    )
 
 
 def busy_host(threads: int | None = None) -> str | None:
@@ -341,9 +412,11 @@ def busy_host(threads: int | None = None) -> str | None:
     want = threads or cores
     if cores - load >= want - 0.5:
         return None
-    return (f"this machine is busy (load {load:.1f} on {cores} cores) and wall-clock timings "
-            "include waiting for a core; for steady numbers use a one-thread profile "
-            "(calibrate --threads 1) and --clock process")
+    return (
+        f"this machine is busy (load {load:.1f} on {cores} cores) and wall-clock timings "
+        "include waiting for a core; for steady numbers use a one-thread profile "
+        "(calibrate --threads 1) and --clock process"
+    )
 
 
 @contextlib.contextmanager
@@ -370,9 +443,19 @@ def quiet_native_stderr() -> Iterator[None]:
 
 def single_device(chip: ChipSpec) -> SystemSpec:
     """A one-chip system (no network is crossed with every degree 1)."""
-    tier = NetworkTier(name="local", domain_chips=1, bandwidth_bytes_per_s=chip.hbm_bandwidth_bytes_per_s)
-    return SystemSpec(slug=f"{chip.slug}-x1", name=f"one {chip.name}", chip=chip, chips_per_node=1,
-                      tiers=(tier,), max_chips=1, source=chip.source, as_of=chip.as_of)
+    tier = NetworkTier(
+        name="local", domain_chips=1, bandwidth_bytes_per_s=chip.hbm_bandwidth_bytes_per_s
+    )
+    return SystemSpec(
+        slug=f"{chip.slug}-x1",
+        name=f"one {chip.name}",
+        chip=chip,
+        chips_per_node=1,
+        tiers=(tier,),
+        max_chips=1,
+        source=chip.source,
+        as_of=chip.as_of,
+    )
 
 
 def chip_for_profile(profile: DeviceProfile) -> ChipSpec:
@@ -383,11 +466,24 @@ def chip_for_profile(profile: DeviceProfile) -> ChipSpec:
     return apply_profile(chip, profile)
 
 
-def predict_step(spec: ModelSpec, chip: ChipSpec, *, batch: int, seq: int, precision: str,
-                 knobs: Any = None, profile_note: str | None = None) -> Any:
+def predict_step(
+    spec: ModelSpec,
+    chip: ChipSpec,
+    *,
+    batch: int,
+    seq: int,
+    precision: str,
+    knobs: Any = None,
+    profile_note: str | None = None,
+) -> Any:
     """The estimator on one device: tp=pp=dp=1, micro-batch = batch, ZeRO 0, no recompute."""
-    job = Job(seq_len=seq, global_batch_seqs=batch, precision=precision,  # type: ignore[arg-type]
-              master_weights_fp32=precision != "fp32", grad_dtype="fp32")
+    job = Job(
+        seq_len=seq,
+        global_batch_seqs=batch,
+        precision=precision,  # type: ignore[arg-type]
+        master_weights_fp32=precision != "fp32",
+        grad_dtype="fp32",
+    )
     plan = Plan(micro_batch=batch, zero_stage=0, recompute="none", sequence_parallel=False)
     return estimate(spec, single_device(chip), job, plan, knobs, profile=profile_note)
 
@@ -397,8 +493,16 @@ def _rel(pred: float, meas: float) -> float:
 
 
 def compare(
-    spec: ModelSpec, profile: DeviceProfile, device: str = "cpu", *, batch: int = 4, seq: int = 128,
-    steps: int = 5, warmup: int = 2, precision: str | None = None, components: bool = True,
+    spec: ModelSpec,
+    profile: DeviceProfile,
+    device: str = "cpu",
+    *,
+    batch: int = 4,
+    seq: int = 128,
+    steps: int = 5,
+    warmup: int = 2,
+    precision: str | None = None,
+    components: bool = True,
     clock: str = "wall",
 ) -> MeasureResult:
     """Measure ``spec`` on ``device`` and compare with the estimate under ``profile``.
@@ -415,24 +519,42 @@ def compare(
         raise GigatrainError("clock='process' needs --device cpu and a one-thread profile")
     dev_kind = "cuda" if device.startswith("cuda") else "cpu"
     if profile.kind != dev_kind:
-        raise GigatrainError(f"profile {profile.describe()} was measured on {profile.kind}, "
-                             f"but --device is {device}; calibrate this device first")
+        raise GigatrainError(
+            f"profile {profile.describe()} was measured on {profile.kind}, "
+            f"but --device is {device}; calibrate this device first"
+        )
     precision = precision or ("fp32" if dev_kind == "cpu" else "bf16")
     chip = chip_for_profile(profile)
 
-    est = predict_step(spec, chip, batch=batch, seq=seq, precision=precision,
-                       knobs=profile_knobs(profile, knobs_for("pytorch-eager")),
-                       profile_note=profile.describe())
+    est = predict_step(
+        spec,
+        chip,
+        batch=batch,
+        seq=seq,
+        precision=precision,
+        knobs=profile_knobs(profile, knobs_for("pytorch-eager")),
+        profile_note=profile.describe(),
+    )
     mb = dict(est.memory_breakdown)
     comparable_mem = sum(v for k, v in mb.items() if k in TENSOR_MEMORY_LEAVES)
     free = available_memory_bytes(device)
     if free and comparable_mem > 0.9 * free:
         raise GigatrainError(
             f"{spec.slug!r} with batch={batch} seq={seq} needs about {comparable_mem / 2**30:.1f} GiB "
-            f"(estimate) but {device} has {free / 2**30:.1f} GiB free; pick a smaller --model/--batch/--seq")
+            f"(estimate) but {device} has {free / 2**30:.1f} GiB free; pick a smaller --model/--batch/--seq"
+        )
     threads = profile.threads if dev_kind == "cpu" and profile.threads else None
-    m = measure_training(spec, device, batch=batch, seq=seq, steps=steps, warmup=warmup,
-                         precision=precision, components=components, threads=threads)
+    m = measure_training(
+        spec,
+        device,
+        batch=batch,
+        seq=seq,
+        steps=steps,
+        warmup=warmup,
+        precision=precision,
+        components=components,
+        threads=threads,
+    )
     tb = dict(est.time_breakdown)
     measured = m.step_cpu_s if clock == "process" else m.step_s
     comps: dict[str, dict[str, float]] = {}
@@ -444,13 +566,28 @@ def compare(
         meas *= measured / m.step_s  # the split is of the wall step; rescale to the clock used
         comps[name] = {"measured_s": meas, "predicted_s": pred, "rel_error": _rel(pred, meas)}
     return MeasureResult(
-        model=spec.slug, device=device, device_name=profile.device_name, batch=batch, seq=seq,
-        precision=precision, params=m.params, profile=profile.describe(),
-        measured_step_s=measured, predicted_step_s=est.step_time_s,
-        step_rel_error=_rel(est.step_time_s, measured), measured_memory_bytes=m.memory_bytes,
-        predicted_memory_bytes=comparable_mem, predicted_memory_total_bytes=est.memory_bytes,
-        memory_rel_error=_rel(comparable_mem, m.memory_bytes), memory_method=m.memory_method,
-        components=comps, step_times_s=m.step_times_s, phases_s=m.phases_s, time_breakdown=tb,
-        clock=clock, measured_step_wall_s=m.step_s, measured_step_cpu_s=m.step_cpu_s,
+        model=spec.slug,
+        device=device,
+        device_name=profile.device_name,
+        batch=batch,
+        seq=seq,
+        precision=precision,
+        params=m.params,
+        profile=profile.describe(),
+        measured_step_s=measured,
+        predicted_step_s=est.step_time_s,
+        step_rel_error=_rel(est.step_time_s, measured),
+        measured_memory_bytes=m.memory_bytes,
+        predicted_memory_bytes=comparable_mem,
+        predicted_memory_total_bytes=est.memory_bytes,
+        memory_rel_error=_rel(comparable_mem, m.memory_bytes),
+        memory_method=m.memory_method,
+        components=comps,
+        step_times_s=m.step_times_s,
+        phases_s=m.phases_s,
+        time_breakdown=tb,
+        clock=clock,
+        measured_step_wall_s=m.step_s,
+        measured_step_cpu_s=m.step_cpu_s,
         cpu_share=m.cpu_share,
     )

@@ -140,30 +140,73 @@ class BenchSettings:
         if kind == "cuda":
             if quick:
                 return BenchSettings(
-                    (256, 1024, 4096), ((4096, 2048, 2048),), ("bf16", "fp16", "fp32"),
-                    0.5, 1 << 26, (1 << 22,), ((4, 16, 1024, 128),), 3, 2, 5e-3,
+                    (256, 1024, 4096),
+                    ((4096, 2048, 2048),),
+                    ("bf16", "fp16", "fp32"),
+                    0.5,
+                    1 << 26,
+                    (1 << 22,),
+                    ((4, 16, 1024, 128),),
+                    3,
+                    2,
+                    5e-3,
                 )
             return BenchSettings(
                 (128, 256, 512, 1024, 2048, 4096, 6144, 8192, 12288),
-                ((2048, 1024, 1024), (2048, 1024, 4096), (8192, 2048, 2048),
-                 (8192, 2048, 8192), (8192, 4096, 4096), (16384, 4096, 14336)),
-                ("bf16", "fp16", "fp32"), 0.5, 1 << 28, (1 << 22, 1 << 25),
-                ((8, 16, 1024, 64), (4, 16, 2048, 128), (2, 32, 4096, 128)), 7, 3, 2e-2,
+                (
+                    (2048, 1024, 1024),
+                    (2048, 1024, 4096),
+                    (8192, 2048, 2048),
+                    (8192, 2048, 8192),
+                    (8192, 4096, 4096),
+                    (16384, 4096, 14336),
+                ),
+                ("bf16", "fp16", "fp32"),
+                0.5,
+                1 << 28,
+                (1 << 22, 1 << 25),
+                ((8, 16, 1024, 64), (4, 16, 2048, 128), (2, 32, 4096, 128)),
+                7,
+                3,
+                2e-2,
             )
         if quick:
             return BenchSettings(
-                (64, 256, 512), ((1024, 256, 256), (1024, 256, 1024), (1024, 256, 8192)),
-                ("fp32", "bf16"), 0.05, 1 << 22, (1 << 19,), ((2, 4, 256, 64),), 3, 2, 5e-3,
+                (64, 256, 512),
+                ((1024, 256, 256), (1024, 256, 1024), (1024, 256, 8192)),
+                ("fp32", "bf16"),
+                0.05,
+                1 << 22,
+                (1 << 19,),
+                ((2, 4, 256, 64),),
+                3,
+                2,
+                5e-3,
             )
         # training-like GEMMs of small transformers: hidden 256/512/1024, MLP 4·h, and an
         # LM head of a small (8192) vocabulary, at 1024-4096 tokens
         return BenchSettings(
             (32, 64, 128, 256, 512, 1024, 1536),
-            ((1024, 256, 256), (1024, 256, 1024), (1024, 1024, 256), (4096, 256, 768),
-             (2048, 512, 512), (2048, 512, 2048), (2048, 2048, 512), (1024, 1024, 1024),
-             (1024, 256, 8192), (1024, 512, 8192)),
-            ("fp32", "bf16", "fp16"), 0.15, 1 << 25, (1 << 19, 1 << 21),
-            ((4, 4, 256, 64), (8, 8, 256, 64), (4, 8, 512, 64)), 5, 2, 1e-2,
+            (
+                (1024, 256, 256),
+                (1024, 256, 1024),
+                (1024, 1024, 256),
+                (4096, 256, 768),
+                (2048, 512, 512),
+                (2048, 512, 2048),
+                (2048, 2048, 512),
+                (1024, 1024, 1024),
+                (1024, 256, 8192),
+                (1024, 512, 8192),
+            ),
+            ("fp32", "bf16", "fp16"),
+            0.15,
+            1 << 25,
+            (1 << 19, 1 << 21),
+            ((4, 4, 256, 64), (8, 8, 256, 64), (4, 8, 512, 64)),
+            5,
+            2,
+            1e-2,
         )
 
 
@@ -171,7 +214,9 @@ def _randn(torch: Any, shape: tuple[int, ...], dtype: Any, device: Any, grad: bo
     return torch.randn(*shape, dtype=dtype, device=device, requires_grad=grad)
 
 
-def _matmul_tasks(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) -> list[tuple[str, Callable[[], None]]]:
+def _matmul_tasks(
+    torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
+) -> list[tuple[str, Callable[[], None]]]:
     """One task per (dtype, shape, layout). Training GEMMs come in three layouts: forward
     X·Wᵀ (NT), input-grad dY·W (NN) and weight-grad dYᵀ·X (TN)."""
     rows: list[dict[str, Any]] = out.setdefault("matmul", [])
@@ -187,19 +232,41 @@ def _matmul_tasks(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) -
         dtype = torch_dtype(dname)
         for m, n, k, layout in shapes:
 
-            def task(m: int = m, n: int = n, k: int = k, layout: str = layout,
-                     dname: str = dname, dtype: Any = dtype) -> None:
+            def task(
+                m: int = m,
+                n: int = n,
+                k: int = k,
+                layout: str = layout,
+                dname: str = dname,
+                dtype: Any = dtype,
+            ) -> None:
                 if dname in truncated:
                     return
                 a = _randn(torch, (k, m) if layout == "TN" else (m, k), dtype, dev)
                 b = _randn(torch, (n, k) if layout == "NT" else (k, n), dtype, dev)
                 lhs = a.t() if layout == "TN" else a
                 rhs = b.t() if layout == "NT" else b
-                t_call = time_per_call(lambda: torch.mm(lhs, rhs), dev, warmup=s.warmup,
-                                       repeats=s.repeats, sample_s=s.sample_s, clock=s.clock)
+                t_call = time_per_call(
+                    lambda: torch.mm(lhs, rhs),
+                    dev,
+                    warmup=s.warmup,
+                    repeats=s.repeats,
+                    sample_s=s.sample_s,
+                    clock=s.clock,
+                )
                 flops = 2.0 * m * n * k
-                rows.append({"dtype": dname, "m": m, "n": n, "k": k, "layout": layout,
-                             "flops": flops, "time_s": t_call, "flops_per_s": flops / t_call})
+                rows.append(
+                    {
+                        "dtype": dname,
+                        "m": m,
+                        "n": n,
+                        "k": k,
+                        "layout": layout,
+                        "flops": flops,
+                        "time_s": t_call,
+                        "flops_per_s": flops / t_call,
+                    }
+                )
                 if t_call > s.max_call_s:
                     truncated[dname] = f"grid stopped after {m}x{n}x{k} took {t_call:.3g} s"
 
@@ -227,41 +294,83 @@ def _fp8_matmul(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) -> 
             def call(a: Any = a, b: Any = b, one: Any = one) -> Any:
                 return torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
 
-            t_call = time_per_call(call, dev, warmup=s.warmup, repeats=s.repeats, sample_s=s.sample_s, clock=s.clock)
+            t_call = time_per_call(
+                call, dev, warmup=s.warmup, repeats=s.repeats, sample_s=s.sample_s, clock=s.clock
+            )
             flops = 2.0 * n**3
-            rows.append({"dtype": "fp8", "m": n, "n": n, "k": n, "layout": "NT",
-                         "flops": flops, "time_s": t_call, "flops_per_s": flops / t_call})
+            rows.append(
+                {
+                    "dtype": "fp8",
+                    "m": n,
+                    "n": n,
+                    "k": n,
+                    "layout": "NT",
+                    "flops": flops,
+                    "time_s": t_call,
+                    "flops_per_s": flops / t_call,
+                }
+            )
     except Exception as err:
         skipped["matmul_fp8"] = f"torch._scaled_mm failed: {type(err).__name__}: {str(err)[:120]}"
 
 
-def _stream_tasks(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) -> list[tuple[str, Callable[[], None]]]:
+def _stream_tasks(
+    torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
+) -> list[tuple[str, Callable[[], None]]]:
     """Large copy (2 bytes moved per byte) and add (3 per byte), fp32, far beyond caches."""
     rows: list[dict[str, Any]] = out.setdefault("bandwidth", [])
 
     def copy() -> None:
         src = _randn(torch, (s.stream_numel,), torch.float32, dev)
         dst = torch.empty_like(src)
-        t_call = time_per_call(lambda: dst.copy_(src), dev, warmup=s.warmup, repeats=s.repeats,
-                               sample_s=s.sample_s, clock=s.clock)
+        t_call = time_per_call(
+            lambda: dst.copy_(src),
+            dev,
+            warmup=s.warmup,
+            repeats=s.repeats,
+            sample_s=s.sample_s,
+            clock=s.clock,
+        )
         moved = 2.0 * src.numel() * 4
-        rows.append({"kernel": "copy", "numel": src.numel(), "bytes_moved": moved,
-                     "time_s": t_call, "bytes_per_s": moved / t_call})
+        rows.append(
+            {
+                "kernel": "copy",
+                "numel": src.numel(),
+                "bytes_moved": moved,
+                "time_s": t_call,
+                "bytes_per_s": moved / t_call,
+            }
+        )
 
     def add() -> None:
         a = _randn(torch, (s.stream_numel,), torch.float32, dev)
         b = _randn(torch, (s.stream_numel,), torch.float32, dev)
         c = torch.empty_like(a)
-        t_call = time_per_call(lambda: torch.add(a, b, out=c), dev, warmup=s.warmup,
-                               repeats=s.repeats, sample_s=s.sample_s, clock=s.clock)
+        t_call = time_per_call(
+            lambda: torch.add(a, b, out=c),
+            dev,
+            warmup=s.warmup,
+            repeats=s.repeats,
+            sample_s=s.sample_s,
+            clock=s.clock,
+        )
         moved = 3.0 * a.numel() * 4
-        rows.append({"kernel": "add", "numel": a.numel(), "bytes_moved": moved,
-                     "time_s": t_call, "bytes_per_s": moved / t_call})
+        rows.append(
+            {
+                "kernel": "add",
+                "numel": a.numel(),
+                "bytes_moved": moved,
+                "time_s": t_call,
+                "bytes_per_s": moved / t_call,
+            }
+        )
 
     return [("bandwidth copy", copy), ("bandwidth add", add)]
 
 
-def _overhead_task(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) -> Callable[[], None]:
+def _overhead_task(
+    torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
+) -> Callable[[], None]:
     """Per-kernel floor: back-to-back calls on 1-element / 8×8 tensors (dispatch + launch)."""
 
     def run() -> None:
@@ -269,15 +378,22 @@ def _overhead_task(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) 
         x = _randn(torch, (1,), torch.float32, dev)
         y = _randn(torch, (1,), torch.float32, dev)
         a = _randn(torch, (8, 8), torch.float32, dev)
-        for name, fn in (("add-1", lambda: torch.add(x, y)), ("mul-1", lambda: torch.mul(x, y)),
-                         ("mm-8", lambda: torch.mm(a, a))):
-            t_call = time_per_call(fn, dev, warmup=20, repeats=max(5, s.repeats), sample_s=s.sample_s, clock=s.clock)
+        for name, fn in (
+            ("add-1", lambda: torch.add(x, y)),
+            ("mul-1", lambda: torch.mul(x, y)),
+            ("mm-8", lambda: torch.mm(a, a)),
+        ):
+            t_call = time_per_call(
+                fn, dev, warmup=20, repeats=max(5, s.repeats), sample_s=s.sample_s, clock=s.clock
+            )
             rows.append({"kernel": name, "time_s": t_call})
 
     return run
 
 
-def _elementwise_tasks(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) -> list[tuple[str, Callable[[], None]]]:
+def _elementwise_tasks(
+    torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
+) -> list[tuple[str, Callable[[], None]]]:
     """Element-wise, norm and softmax kernels of a transformer step (forward and, where the
     backward is its own kernel, backward) at activation-like sizes (rows of width 1024; the
     log-softmax of the loss on rows of width 8192, a small vocabulary).
@@ -312,15 +428,28 @@ def _elementwise_tasks(torch: Any, dev: Any, s: BenchSettings, out: dict[str, An
                 ("rms_norm", lambda: F.rms_norm(x, (shape[1],), w), 2),
                 ("softmax", lambda: torch.softmax(x, dim=-1), 2),
                 ("log_softmax", lambda: torch.log_softmax(lx, dim=-1), 2),
-                ("log_softmax_backward",
-                 lambda: aten._log_softmax_backward_data(lg, lo, -1, lx.dtype), 3),
+                (
+                    "log_softmax_backward",
+                    lambda: aten._log_softmax_backward_data(lg, lo, -1, lx.dtype),
+                    3,
+                ),
             ]
             itemsize = x.element_size()
             for name, fn, passes in kernels:
-                t_call = time_per_call(fn, dev, warmup=s.warmup, repeats=s.repeats, sample_s=s.sample_s, clock=s.clock)
+                t_call = time_per_call(
+                    fn, dev, warmup=s.warmup, repeats=s.repeats, sample_s=s.sample_s, clock=s.clock
+                )
                 moved = float(passes * numel * itemsize)
-                rows.append({"kernel": name, "dtype": dname, "numel": numel, "bytes_moved": moved,
-                             "time_s": t_call, "bytes_per_s": moved / t_call})
+                rows.append(
+                    {
+                        "kernel": name,
+                        "dtype": dname,
+                        "numel": numel,
+                        "bytes_moved": moved,
+                        "time_s": t_call,
+                        "bytes_per_s": moved / t_call,
+                    }
+                )
 
         tasks.append((f"elementwise {numel} elements", run))
     return tasks
@@ -331,7 +460,9 @@ def attention_flops_fwd(batch: int, heads: int, seq: int, head_dim: int) -> floa
     return 4.0 * batch * heads * head_dim * seq * (seq + 1) / 2.0
 
 
-def _attention_tasks(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) -> list[tuple[str, Callable[[], None]]]:
+def _attention_tasks(
+    torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
+) -> list[tuple[str, Callable[[], None]]]:
     """``scaled_dot_product_attention(is_causal=True)`` forward, and forward+backward."""
     F = torch.nn.functional
     rows: list[dict[str, Any]] = out.setdefault("attention", [])
@@ -353,18 +484,35 @@ def _attention_tasks(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
                 o.backward(g)
                 q.grad = k.grad = v.grad = None
 
-            t_f = time_per_call(fwd, dev, warmup=s.warmup, repeats=s.repeats, sample_s=s.sample_s, clock=s.clock)
-            t_fb = time_per_call(fwd_bwd, dev, warmup=s.warmup, repeats=s.repeats, sample_s=s.sample_s, clock=s.clock)
+            t_f = time_per_call(
+                fwd, dev, warmup=s.warmup, repeats=s.repeats, sample_s=s.sample_s, clock=s.clock
+            )
+            t_fb = time_per_call(
+                fwd_bwd, dev, warmup=s.warmup, repeats=s.repeats, sample_s=s.sample_s, clock=s.clock
+            )
             fl = attention_flops_fwd(b, h, sq, d)
-            rows.append({"dtype": dname, "batch": b, "heads": h, "seq": sq, "head_dim": d,
-                         "causal": True, "flops_fwd": fl, "fwd_s": t_f, "fwd_bwd_s": t_fb,
-                         "flops_fwd_bwd": 3.0 * fl})
+            rows.append(
+                {
+                    "dtype": dname,
+                    "batch": b,
+                    "heads": h,
+                    "seq": sq,
+                    "head_dim": d,
+                    "causal": True,
+                    "flops_fwd": fl,
+                    "fwd_s": t_f,
+                    "fwd_bwd_s": t_fb,
+                    "flops_fwd_bwd": 3.0 * fl,
+                }
+            )
 
         tasks.append((f"attention b{b} h{h} s{sq} d{d}", run))
     return tasks
 
 
-def _collective_task(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]) -> Callable[[], None]:
+def _collective_task(
+    torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
+) -> Callable[[], None]:
     """All-reduce bus bandwidth via ``torch.distributed`` when launched with world size > 1
     (e.g. under ``torchrun``); busbw = 2·(n−1)/n · bytes / time (nccl-tests convention)."""
 
@@ -381,11 +529,24 @@ def _collective_task(torch: Any, dev: Any, s: BenchSettings, out: dict[str, Any]
         n = dist.get_world_size()
         for numel in (1 << 16, 1 << 20, 1 << 24):
             x = _randn(torch, (numel,), torch.float32, dev)
-            t_call = time_per_call(functools.partial(dist.all_reduce, x), dev, warmup=s.warmup,
-                                   repeats=s.repeats, sample_s=s.sample_s, max_batch=50)
+            t_call = time_per_call(
+                functools.partial(dist.all_reduce, x),
+                dev,
+                warmup=s.warmup,
+                repeats=s.repeats,
+                sample_s=s.sample_s,
+                max_batch=50,
+            )
             size = numel * 4.0
-            rows.append({"op": "all_reduce", "world_size": n, "bytes": size, "time_s": t_call,
-                         "busbw_bytes_per_s": 2.0 * (n - 1) / n * size / t_call})
+            rows.append(
+                {
+                    "op": "all_reduce",
+                    "world_size": n,
+                    "bytes": size,
+                    "time_s": t_call,
+                    "busbw_bytes_per_s": 2.0 * (n - 1) / n * size / t_call,
+                }
+            )
 
     return run
 
@@ -414,8 +575,13 @@ class cpu_threads:  # noqa: N801 - used like a function: ``with cpu_threads(n):`
 
 
 def run_microbenchmarks(
-    device: str = "cpu", *, quick: bool = False, progress: ProgressFn | None = None,
-    settings: BenchSettings | None = None, threads: int | None = None, clock: str = "wall",
+    device: str = "cpu",
+    *,
+    quick: bool = False,
+    progress: ProgressFn | None = None,
+    settings: BenchSettings | None = None,
+    threads: int | None = None,
+    clock: str = "wall",
 ) -> dict[str, Any]:
     """Run every microbenchmark on ``device``; returns the raw measurements (plain data).
 
@@ -427,21 +593,37 @@ def run_microbenchmarks(
     if clock not in ("wall", "process"):
         raise GigatrainError(f"clock must be 'wall' or 'process', got {clock!r}")
     if clock == "process" and (device != "cpu" or threads != 1):
-        raise GigatrainError("clock='process' needs device='cpu' and threads=1 "
-                             "(CPU time of several threads is not a duration)")
+        raise GigatrainError(
+            "clock='process' needs device='cpu' and threads=1 "
+            "(CPU time of several threads is not a duration)"
+        )
     with cpu_threads(threads):
         return _run(device, quick, progress, settings, clock)
 
 
-def _run(device: str, quick: bool, progress: ProgressFn | None, settings: BenchSettings | None,
-         clock: str) -> dict[str, Any]:
+def _run(
+    device: str,
+    quick: bool,
+    progress: ProgressFn | None,
+    settings: BenchSettings | None,
+    clock: str,
+) -> dict[str, Any]:
     torch = _torch()
     dev = resolve_device(device)
     s = replace(settings or BenchSettings.for_device(dev.type, quick), clock=clock)
     torch.manual_seed(0)
-    out: dict[str, Any] = {"settings": {"quick": quick, "repeats": s.repeats, "warmup": s.warmup,
-                                        "threads": torch.get_num_threads(), "clock": clock}}
-    tasks: list[tuple[str, Callable[[], None]]] = [("kernel overhead", _overhead_task(torch, dev, s, out))]
+    out: dict[str, Any] = {
+        "settings": {
+            "quick": quick,
+            "repeats": s.repeats,
+            "warmup": s.warmup,
+            "threads": torch.get_num_threads(),
+            "clock": clock,
+        }
+    }
+    tasks: list[tuple[str, Callable[[], None]]] = [
+        ("kernel overhead", _overhead_task(torch, dev, s, out))
+    ]
     tasks += _matmul_tasks(torch, dev, s, out)
     tasks += _stream_tasks(torch, dev, s, out)
     tasks += _elementwise_tasks(torch, dev, s, out)

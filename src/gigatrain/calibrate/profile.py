@@ -98,7 +98,10 @@ class DeviceProfile:
 
 
 def fit_matmul_curve(
-    flops: list[float], times_s: list[float], peak_flops_per_s: float, kernel_overhead_s: float = 0.0
+    flops: list[float],
+    times_s: list[float],
+    peak_flops_per_s: float,
+    kernel_overhead_s: float = 0.0,
 ) -> MatmulFit:
     """Fit ``eff(F) = e_max·F/(F+F_half)`` by least squares of log(eff) (numpy only).
 
@@ -118,8 +121,12 @@ def fit_matmul_curve(
     log_e = (log_eff[None, :] - log_f).mean(axis=1)
     resid = ((log_eff[None, :] - log_f - log_e[:, None]) ** 2).mean(axis=1)
     best = int(np.argmin(resid))
-    return MatmulFit(e_max=float(np.exp(log_e[best])), f_half=float(grid[best]),
-                     rms_log_error=float(math.sqrt(resid[best])), points=int(F.size))
+    return MatmulFit(
+        e_max=float(np.exp(log_e[best])),
+        f_half=float(grid[best]),
+        rms_log_error=float(math.sqrt(resid[best])),
+        points=int(F.size),
+    )
 
 
 def _median(values: list[float], what: str) -> float:
@@ -128,7 +135,9 @@ def _median(values: list[float], what: str) -> float:
     return float(statistics.median(values))
 
 
-def fit_profile(raw: dict[str, Any], env: dict[str, Any], chip: ChipSpec | None = None) -> DeviceProfile:
+def fit_profile(
+    raw: dict[str, Any], env: dict[str, Any], chip: ChipSpec | None = None
+) -> DeviceProfile:
     """Turn raw microbenchmarks (:func:`.microbench.run_microbenchmarks`) into a profile.
 
     ``env`` is :func:`device_environment`'s dict; ``chip`` (optional) is the catalog chip whose
@@ -152,7 +161,9 @@ def fit_profile(raw: dict[str, Any], env: dict[str, Any], chip: ChipSpec | None 
         measured = max(r["flops_per_s"] for r in rows)
         catalog_peak = chip.peak_flops_per_s.get(dname) if (use_catalog and chip) else None
         peak = float(catalog_peak) if catalog_peak else measured
-        fit = fit_matmul_curve([r["flops"] for r in rows], [r["time_s"] for r in rows], peak, overhead)
+        fit = fit_matmul_curve(
+            [r["flops"] for r in rows], [r["time_s"] for r in rows], peak, overhead
+        )
         if not catalog_peak and fit.e_max > 1.0:
             # the asymptote lies above the best single measurement: call it the peak
             peak *= fit.e_max
@@ -167,20 +178,33 @@ def fit_profile(raw: dict[str, Any], env: dict[str, Any], chip: ChipSpec | None 
     if not ew:
         raise GigatrainError("no element-wise measurements in the microbenchmark results")
     elementwise = sum(r["bytes_moved"] for r in ew) / sum(r["time_s"] for r in ew)
-    att = [r["flops_fwd_bwd"] / (r["fwd_bwd_s"] * peaks.get(r["dtype"], peaks[primary]))
-           for r in raw.get("attention", [])]
+    att = [
+        r["flops_fwd_bwd"] / (r["fwd_bwd_s"] * peaks.get(r["dtype"], peaks[primary]))
+        for r in raw.get("attention", [])
+    ]
     return DeviceProfile(
-        device_name=env["device_name"], kind=kind, torch_version=env["torch_version"],
-        created=env["created"], primary_dtype=primary, peak_flops_per_s=peaks,
-        matmul_efficiency=fits[primary].e_max, matmul_half_flops=fits[primary].f_half,
-        hbm_bandwidth_bytes_per_s=stream, kernel_overhead_s=overhead,
+        device_name=env["device_name"],
+        kind=kind,
+        torch_version=env["torch_version"],
+        created=env["created"],
+        primary_dtype=primary,
+        peak_flops_per_s=peaks,
+        matmul_efficiency=fits[primary].e_max,
+        matmul_half_flops=fits[primary].f_half,
+        hbm_bandwidth_bytes_per_s=stream,
+        kernel_overhead_s=overhead,
         attention_efficiency=_median(att, "attention") if att else 0.0,
         elementwise_bandwidth_bytes_per_s=elementwise,
         peak_source=f"catalog:{chip.slug}" if use_catalog and chip else "measured",
-        matmul_fits=fits, cuda_version=env.get("cuda_version", ""),
-        driver_version=env.get("driver_version", ""), cpu_model=env.get("cpu_model", ""),
-        threads=int(env.get("threads", 0)), memory_bytes=float(env.get("memory_bytes", 0.0)),
-        catalog_chip=chip.slug if chip else "", hostname=env.get("hostname", ""), measurements=raw,
+        matmul_fits=fits,
+        cuda_version=env.get("cuda_version", ""),
+        driver_version=env.get("driver_version", ""),
+        cpu_model=env.get("cpu_model", ""),
+        threads=int(env.get("threads", 0)),
+        memory_bytes=float(env.get("memory_bytes", 0.0)),
+        catalog_chip=chip.slug if chip else "",
+        hostname=env.get("hostname", ""),
+        measurements=raw,
     )
 
 
@@ -206,9 +230,16 @@ def _host_memory_bytes() -> float:
 
 def _driver_version() -> str:
     try:
-        res = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=False)
-        return res.stdout.strip().splitlines()[0] if res.returncode == 0 and res.stdout.strip() else ""
+        res = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return (
+            res.stdout.strip().splitlines()[0] if res.returncode == 0 and res.stdout.strip() else ""
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -229,12 +260,19 @@ def device_environment(device: str, threads: int | None = None) -> dict[str, Any
     }
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise GigatrainError(f"device {device!r} asked for, but torch {torch.__version__} sees "
-                                 "no CUDA device (CPU-only build or no driver); use --device cpu")
+            raise GigatrainError(
+                f"device {device!r} asked for, but torch {torch.__version__} sees "
+                "no CUDA device (CPU-only build or no driver); use --device cpu"
+            )
         dev = torch.device(device)
         props = torch.cuda.get_device_properties(dev)
-        env.update(kind="cuda", device_name=props.name, memory_bytes=float(props.total_memory),
-                   cuda_version=torch.version.cuda or "", driver_version=_driver_version())
+        env.update(
+            kind="cuda",
+            device_name=props.name,
+            memory_bytes=float(props.total_memory),
+            cuda_version=torch.version.cuda or "",
+            driver_version=_driver_version(),
+        )
     else:
         env.update(kind="cpu", device_name=env["cpu_model"], memory_bytes=_host_memory_bytes())
     return env
@@ -242,10 +280,20 @@ def device_environment(device: str, threads: int | None = None) -> dict[str, Any
 
 #: device-name patterns (lower case, as torch reports them) → catalog chip slug; first match wins
 _DEVICE_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"h100.*pcie", "h100-pcie"), (r"h100.*nvl", "h100-nvl"), (r"h100", "h100-sxm"),
-    (r"h200", "h200"), (r"h800", "h800"), (r"gb200", "gb200"), (r"b200", "b200"),
-    (r"gb300", "gb300"), (r"b300", "b300"), (r"a100.*40", "a100-40gb"), (r"a100", "a100-80gb"),
-    (r"mi300x", "mi300x"), (r"mi325x", "mi325x"), (r"mi355x", "mi355x"),
+    (r"h100.*pcie", "h100-pcie"),
+    (r"h100.*nvl", "h100-nvl"),
+    (r"h100", "h100-sxm"),
+    (r"h200", "h200"),
+    (r"h800", "h800"),
+    (r"gb200", "gb200"),
+    (r"b200", "b200"),
+    (r"gb300", "gb300"),
+    (r"b300", "b300"),
+    (r"a100.*40", "a100-40gb"),
+    (r"a100", "a100-80gb"),
+    (r"mi300x", "mi300x"),
+    (r"mi325x", "mi325x"),
+    (r"mi355x", "mi355x"),
 )
 
 
@@ -289,15 +337,19 @@ def save_profile(profile: DeviceProfile, path: str | Path, *, force: bool = Fals
     """
     p = Path(path)
     if p.exists() and not force:
-        raise GigatrainError(f"profile {str(p)!r} already exists; refusing to overwrite it "
-                             "(pass --force to replace it, or choose another --output)")
+        raise GigatrainError(
+            f"profile {str(p)!r} already exists; refusing to overwrite it "
+            "(pass --force to replace it, or choose another --output)"
+        )
     if p.is_dir():
         raise GigatrainError(f"profile path {str(p)!r} is a directory; give a file name")
     data = asdict(profile)
     data.pop("source_path")
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("# gigatrain device profile (gigatrain calibrate)\n"
-                 + yaml.safe_dump(_plain(data), sort_keys=False))
+    p.write_text(
+        "# gigatrain device profile (gigatrain calibrate)\n"
+        + yaml.safe_dump(_plain(data), sort_keys=False)
+    )
     return replace(profile, source_path=str(p))
 
 
@@ -308,38 +360,63 @@ def load_profile(path: str | Path) -> DeviceProfile:
     """Read and validate a profile written by :func:`save_profile`."""
     p = Path(path)
     if not p.is_file():
-        raise GigatrainError(f"profile {str(p)!r} not found (create one with `gigatrain calibrate`)")
+        raise GigatrainError(
+            f"profile {str(p)!r} not found (create one with `gigatrain calibrate`)"
+        )
     data = read_yaml(p, "profile")
     if not isinstance(data, dict):
         raise GigatrainError(f"profile {str(p)!r} is not a mapping of fields")
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise GigatrainError(f"profile {str(p)!r}: schema_version={data.get('schema_version')!r}, "
-                             f"expected {SCHEMA_VERSION} (re-run `gigatrain calibrate`)")
+        raise GigatrainError(
+            f"profile {str(p)!r}: schema_version={data.get('schema_version')!r}, "
+            f"expected {SCHEMA_VERSION} (re-run `gigatrain calibrate`)"
+        )
     known = {f.name for f in fields(DeviceProfile)} - {"source_path"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise GigatrainError(f"profile {str(p)!r}: unknown field(s) {', '.join(unknown)}")
-    required = {"device_name", "kind", "torch_version", "created", "primary_dtype", "peak_flops_per_s",
-                "matmul_efficiency", "matmul_half_flops", "hbm_bandwidth_bytes_per_s",
-                "kernel_overhead_s", "attention_efficiency", "elementwise_bandwidth_bytes_per_s",
-                "peak_source"}
+    required = {
+        "device_name",
+        "kind",
+        "torch_version",
+        "created",
+        "primary_dtype",
+        "peak_flops_per_s",
+        "matmul_efficiency",
+        "matmul_half_flops",
+        "hbm_bandwidth_bytes_per_s",
+        "kernel_overhead_s",
+        "attention_efficiency",
+        "elementwise_bandwidth_bytes_per_s",
+        "peak_source",
+    }
     missing = sorted(required - set(data))
     if missing:
         raise GigatrainError(f"profile {str(p)!r}: missing field(s) {', '.join(missing)}")
     if data["kind"] not in ("cpu", "cuda"):
-        raise GigatrainError(f"profile {str(p)!r}: kind must be 'cpu' or 'cuda', got {data['kind']!r}")
+        raise GigatrainError(
+            f"profile {str(p)!r}: kind must be 'cpu' or 'cuda', got {data['kind']!r}"
+        )
     for name in (*_REQUIRED_POSITIVE, "matmul_half_flops"):
         v = data[name]
         floor_ok = v >= 0 if name == "matmul_half_flops" else v > 0
         if not (isinstance(v, int | float) and math.isfinite(v) and floor_ok):
             raise GigatrainError(f"profile {str(p)!r}: {name} must be a positive number, got {v!r}")
     peaks = data["peak_flops_per_s"]
-    if not isinstance(peaks, dict) or not peaks or not all(
-        isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in peaks.values()
+    if (
+        not isinstance(peaks, dict)
+        or not peaks
+        or not all(
+            isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in peaks.values()
+        )
     ):
-        raise GigatrainError(f"profile {str(p)!r}: peak_flops_per_s must map dtypes to positive FLOP/s")
+        raise GigatrainError(
+            f"profile {str(p)!r}: peak_flops_per_s must map dtypes to positive FLOP/s"
+        )
     if data["primary_dtype"] not in peaks:
-        raise GigatrainError(f"profile {str(p)!r}: primary_dtype {data['primary_dtype']!r} has no peak")
+        raise GigatrainError(
+            f"profile {str(p)!r}: primary_dtype {data['primary_dtype']!r} has no peak"
+        )
     data["matmul_fits"] = {k: MatmulFit(**v) for k, v in (data.get("matmul_fits") or {}).items()}
     return DeviceProfile(**data, source_path=str(p))
 
@@ -362,7 +439,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "device"
 
 
-def apply_profile(chip: ChipSpec | None, profile: DeviceProfile, dtype: str | None = None) -> ChipSpec:
+def apply_profile(
+    chip: ChipSpec | None, profile: DeviceProfile, dtype: str | None = None
+) -> ChipSpec:
     """The chip with the profile's figures in place of catalog defaults.
 
     ``dtype`` picks which fitted curve becomes ``matmul_efficiency``/``matmul_half_flops``
@@ -374,27 +453,41 @@ def apply_profile(chip: ChipSpec | None, profile: DeviceProfile, dtype: str | No
     fit = profile.matmul_fits.get(dtype or profile.primary_dtype)
     eff = fit.e_max if fit else profile.matmul_efficiency
     half = fit.f_half if fit else profile.matmul_half_flops
-    labels = {"calibration_profile": profile.describe(),
-              "attention_efficiency": f"{profile.attention_efficiency:.4g}",
-              "elementwise_bandwidth_bytes_per_s": f"{profile.elementwise_bandwidth_bytes_per_s:.4g}"}
-    figures = _ChipFigures(matmul_efficiency=eff, matmul_half_flops=half,
-                   hbm_bandwidth_bytes_per_s=profile.hbm_bandwidth_bytes_per_s, hbm_efficiency=1.0,
-                   kernel_overhead_s=profile.kernel_overhead_s,
-                   elementwise_bandwidth_bytes_per_s=profile.elementwise_bandwidth_bytes_per_s)
+    labels = {
+        "calibration_profile": profile.describe(),
+        "attention_efficiency": f"{profile.attention_efficiency:.4g}",
+        "elementwise_bandwidth_bytes_per_s": f"{profile.elementwise_bandwidth_bytes_per_s:.4g}",
+    }
+    figures = _ChipFigures(
+        matmul_efficiency=eff,
+        matmul_half_flops=half,
+        hbm_bandwidth_bytes_per_s=profile.hbm_bandwidth_bytes_per_s,
+        hbm_efficiency=1.0,
+        kernel_overhead_s=profile.kernel_overhead_s,
+        elementwise_bandwidth_bytes_per_s=profile.elementwise_bandwidth_bytes_per_s,
+    )
     if chip is None:
         return ChipSpec(
-            slug=f"{profile.kind}-{_slug(profile.device_name)}", name=profile.device_name,
-            vendor="measured", peak_flops_per_s=dict(profile.peak_flops_per_s),
-            hbm_bytes=profile.memory_bytes or 1.0, labels=labels,
-            source=f"gigatrain calibrate profile {profile.describe()}", as_of=profile.created[:10],
+            slug=f"{profile.kind}-{_slug(profile.device_name)}",
+            name=profile.device_name,
+            vendor="measured",
+            peak_flops_per_s=dict(profile.peak_flops_per_s),
+            hbm_bytes=profile.memory_bytes or 1.0,
+            labels=labels,
+            source=f"gigatrain calibrate profile {profile.describe()}",
+            as_of=profile.created[:10],
             **figures,
         )
     peaks = dict(chip.peak_flops_per_s)
     if profile.peak_source == "measured":
         peaks.update(profile.peak_flops_per_s)
-    return replace(chip, peak_flops_per_s=peaks, labels={**chip.labels, **labels},
-                   source=f"{chip.source}; calibrated by {profile.describe()}".lstrip("; "),
-                   **figures)
+    return replace(
+        chip,
+        peak_flops_per_s=peaks,
+        labels={**chip.labels, **labels},
+        source=f"{chip.source}; calibrated by {profile.describe()}".lstrip("; "),
+        **figures,
+    )
 
 
 def profile_knobs(profile: DeviceProfile | None, base: Any = None) -> Any:
@@ -408,5 +501,10 @@ def profile_knobs(profile: DeviceProfile | None, base: Any = None) -> Any:
     knobs = base or DEFAULT_KNOBS
     if profile is None or profile.attention_efficiency <= 0:
         return knobs
-    ratio = profile.attention_efficiency * (1 + knobs.attention_bwd_ratio) / 3.0 / profile.matmul_efficiency
+    ratio = (
+        profile.attention_efficiency
+        * (1 + knobs.attention_bwd_ratio)
+        / 3.0
+        / profile.matmul_efficiency
+    )
     return knobs.with_(attention_efficiency_ratio=ratio)

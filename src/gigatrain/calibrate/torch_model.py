@@ -43,15 +43,21 @@ def check_buildable(spec: ModelSpec) -> None:
     if spec.moe is not None:
         raise GigatrainError(f"model {spec.slug!r} is MoE; `measure` builds dense models only")
     if spec.mla is not None:
-        raise GigatrainError(f"model {spec.slug!r} uses MLA attention; `measure` supports MHA/GQA only")
+        raise GigatrainError(
+            f"model {spec.slug!r} uses MLA attention; `measure` supports MHA/GQA only"
+        )
     if spec.attention_sinks:
         raise GigatrainError(f"model {spec.slug!r} has attention sinks; not supported by `measure`")
     if spec.norms_per_layer not in (2, 4):
-        raise GigatrainError(f"norms_per_layer={spec.norms_per_layer} for {spec.slug!r}; "
-                             "`measure` builds 2 (pre-norm) or 4 (pre+post) norms per layer")
+        raise GigatrainError(
+            f"norms_per_layer={spec.norms_per_layer} for {spec.slug!r}; "
+            "`measure` builds 2 (pre-norm) or 4 (pre+post) norms per layer"
+        )
     if spec.num_attention_heads % spec.num_kv_heads:
-        raise GigatrainError(f"num_kv_heads={spec.num_kv_heads} does not divide "
-                             f"num_attention_heads={spec.num_attention_heads} in {spec.slug!r}")
+        raise GigatrainError(
+            f"num_kv_heads={spec.num_kv_heads} does not divide "
+            f"num_attention_heads={spec.num_attention_heads} in {spec.slug!r}"
+        )
 
 
 def build_model(spec: ModelSpec, max_seq: int = 2048) -> Any:
@@ -61,10 +67,16 @@ def build_model(spec: ModelSpec, max_seq: int = 2048) -> Any:
     """
     torch = _require_torch()
     from torch import Tensor, nn  # typed: the modules below subclass the real nn.Module
+
     F = torch.nn.functional
 
     check_buildable(spec)
-    h, nh, nkv, dh = spec.hidden_size, spec.num_attention_heads, spec.num_kv_heads, spec.head_dim_eff
+    h, nh, nkv, dh = (
+        spec.hidden_size,
+        spec.num_attention_heads,
+        spec.num_kv_heads,
+        spec.head_dim_eff,
+    )
     if spec.learned_position_embeddings and max_seq > spec.learned_position_embeddings:
         max_seq = spec.learned_position_embeddings
     qkv_bias = spec.bias in ("qkv", "qkvo", "all")
@@ -134,8 +146,11 @@ def build_model(spec: ModelSpec, max_seq: int = 2048) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Embedding(spec.vocab_size, h)
-            self.pos = (nn.Embedding(spec.learned_position_embeddings, h)
-                        if spec.learned_position_embeddings else None)
+            self.pos = (
+                nn.Embedding(spec.learned_position_embeddings, h)
+                if spec.learned_position_embeddings
+                else None
+            )
             self.embed_norm = nn.LayerNorm(h) if spec.embedding_norm else None
             self.blocks = nn.ModuleList(Block() for _ in range(spec.num_layers))
             self.final_norm = norm(h)
@@ -184,4 +199,3 @@ def _apply_rope(x: Any, cos: Any, sin: Any) -> Any:
 def count_parameters(module: Any) -> int:
     """Distinct parameters (a tied weight counts once)."""
     return sum(p.numel() for p in module.parameters())
-

@@ -61,12 +61,16 @@ def _capabilities(slug: str, raw: Any) -> Capabilities:
     valid = {f.name: f for f in fields(Capabilities)}
     bad = sorted(set(raw) - set(valid))
     if bad:
-        raise GigatrainError(f"frameworks.yaml: {slug}.capabilities has unknown key(s) {', '.join(bad)}; "
-                             f"valid: {', '.join(sorted(valid))}")
+        raise GigatrainError(
+            f"frameworks.yaml: {slug}.capabilities has unknown key(s) {', '.join(bad)}; "
+            f"valid: {', '.join(sorted(valid))}"
+        )
     vals: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     if vals.get("selective_recompute", "attention") not in ("attention", "ops"):
-        raise GigatrainError(f"frameworks.yaml: {slug}.capabilities.selective_recompute must be "
-                             f"'attention' or 'ops', got {vals['selective_recompute']!r}")
+        raise GigatrainError(
+            f"frameworks.yaml: {slug}.capabilities.selective_recompute must be "
+            f"'attention' or 'ops', got {vals['selective_recompute']!r}"
+        )
     return Capabilities(**vals)
 
 
@@ -77,20 +81,36 @@ def _parse(slug: str, raw: Any) -> Framework:
     over = raw.get("knobs") or {}
     bad = sorted(set(over) - valid)
     if bad:
-        raise GigatrainError(f"frameworks.yaml: {slug}.knobs has unknown knob(s) {', '.join(bad)}; valid: {', '.join(sorted(valid))}")
+        raise GigatrainError(
+            f"frameworks.yaml: {slug}.knobs has unknown knob(s) {', '.join(bad)}; valid: {', '.join(sorted(valid))}"
+        )
     for k, v in over.items():
         if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
-            raise GigatrainError(f"frameworks.yaml: {slug}.knobs.{k} must be a number >= 0, got {v!r}")
+            raise GigatrainError(
+                f"frameworks.yaml: {slug}.knobs.{k} must be a number >= 0, got {v!r}"
+            )
         lo, hi = KNOB_RANGES.get(k, (0.0, float("inf")))
         if not lo <= v <= hi:
-            raise GigatrainError(f"frameworks.yaml: {slug}.knobs.{k}={v!r} is outside its physical range "
-                                 f"[{lo:g}, {hi:g}]")
+            raise GigatrainError(
+                f"frameworks.yaml: {slug}.knobs.{k}={v!r} is outside its physical range "
+                f"[{lo:g}, {hi:g}]"
+            )
     caps = _capabilities(slug, raw.get("capabilities"))
     # the framework's semantics travel to the model as knobs (the model reads knobs only)
-    over = {**over, "uneven_pipeline_stages": float(caps.uneven_pipeline),
-            "selective_drops_elementwise": float(caps.selective_recompute == "ops")}
-    return Framework(slug, tuple(str(m).lower() for m in raw.get("match") or ()), str(raw.get("note", "")),
-                     DEFAULT_KNOBS.with_(**over), dict(raw.get("fitted") or {}), raw.get("inherits"), caps)
+    over = {
+        **over,
+        "uneven_pipeline_stages": float(caps.uneven_pipeline),
+        "selective_drops_elementwise": float(caps.selective_recompute == "ops"),
+    }
+    return Framework(
+        slug,
+        tuple(str(m).lower() for m in raw.get("match") or ()),
+        str(raw.get("note", "")),
+        DEFAULT_KNOBS.with_(**over),
+        dict(raw.get("fitted") or {}),
+        raw.get("inherits"),
+        caps,
+    )
 
 
 @cache

@@ -67,13 +67,21 @@ class _Config:
     # (``builtins.int``: inside the class, ``int`` names this method)
     @overload
     def int(
-        self, *keys: str, default: builtins.int, minimum: builtins.int = 1,
-        maximum: builtins.int = MAX_DIM, why: str = "",
+        self,
+        *keys: str,
+        default: builtins.int,
+        minimum: builtins.int = 1,
+        maximum: builtins.int = MAX_DIM,
+        why: str = "",
     ) -> builtins.int: ...
     @overload
     def int(
-        self, *keys: str, default: None = None, minimum: builtins.int = 1,
-        maximum: builtins.int = MAX_DIM, why: str = "",
+        self,
+        *keys: str,
+        default: None = None,
+        minimum: builtins.int = 1,
+        maximum: builtins.int = MAX_DIM,
+        why: str = "",
     ) -> builtins.int | None: ...
     def int(
         self,

@@ -18,16 +18,43 @@ from .hf import hf_to_catalog
 DATA = Path(__file__).parent / "data" / "models.yaml"
 
 _STRUCT_INT = (
-    "num_layers", "hidden_size", "num_attention_heads", "num_kv_heads", "vocab_size",
+    "num_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "num_kv_heads",
+    "vocab_size",
 )
-_OPTIONAL_INT = ("ffn_hidden_size", "head_dim", "learned_position_embeddings", "norms_per_layer", "mtp_modules")
+_OPTIONAL_INT = (
+    "ffn_hidden_size",
+    "head_dim",
+    "learned_position_embeddings",
+    "norms_per_layer",
+    "mtp_modules",
+)
 _FLAGS = ("mlp_gated", "tied_embeddings", "attention_sinks", "embedding_norm", "qk_norm")
-_CHOICES = {"norm_type": ("rmsnorm", "layernorm", "layernorm_nobias"), "bias": ("none", "qkv", "qkvo", "all")}
+_CHOICES = {
+    "norm_type": ("rmsnorm", "layernorm", "layernorm_nobias"),
+    "bias": ("none", "qkv", "qkvo", "all"),
+}
 # descriptive keys the catalog keeps for people (sources, published counts); not structure
 _INFO = {
-    "name", "family", "developer", "max_seq_len", "train_seq_len", "parallel_attn_mlp",
-    "params_published", "params_exact", "params_computed_shared", "active_params_published",
-    "training_tokens", "source", "params_source", "tokens_source", "inferred_fields", "notes", "as_of",
+    "name",
+    "family",
+    "developer",
+    "max_seq_len",
+    "train_seq_len",
+    "parallel_attn_mlp",
+    "params_published",
+    "params_exact",
+    "params_computed_shared",
+    "active_params_published",
+    "training_tokens",
+    "source",
+    "params_source",
+    "tokens_source",
+    "inferred_fields",
+    "notes",
+    "as_of",
 }
 
 
@@ -38,9 +65,13 @@ def _positive_int(where: str, key: str, value: Any, *, allow_zero: bool = False)
     if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
         raise GigatrainError(f"{where}: {key} must be an integer, got {shown(value)}")
     if value < 0 or (value == 0 and not allow_zero):
-        raise GigatrainError(f"{where}: {key} must be {'>= 0' if allow_zero else 'positive'}, got {shown(value)}")
+        raise GigatrainError(
+            f"{where}: {key} must be {'>= 0' if allow_zero else 'positive'}, got {shown(value)}"
+        )
     if value > 10**8:
-        raise GigatrainError(f"{where}: {key}={shown(value, 24)} is beyond the supported maximum 1e8")
+        raise GigatrainError(
+            f"{where}: {key}={shown(value, 24)} is beyond the supported maximum 1e8"
+        )
     return int(value)
 
 
@@ -50,18 +81,33 @@ def _block(where: str, name: str, raw: Any, fields: dict[str, bool]) -> dict[str
         raise GigatrainError(f"{where}: {name} must be a mapping, got {raw!r}")
     extra = sorted(set(raw) - set(fields) - {"router_bias"})
     if extra:
-        raise GigatrainError(f"{where}: {name}: unknown field(s) {', '.join(map(str, extra))}; "
-                             f"valid: {', '.join(fields)}")
-    out = {k: _positive_int(f"{where}: {name}", k, raw[k], allow_zero=zero)
-           for k, zero in fields.items() if k in raw}
+        raise GigatrainError(
+            f"{where}: {name}: unknown field(s) {', '.join(map(str, extra))}; "
+            f"valid: {', '.join(fields)}"
+        )
+    out = {
+        k: _positive_int(f"{where}: {name}", k, raw[k], allow_zero=zero)
+        for k, zero in fields.items()
+        if k in raw
+    }
     return out
 
 
-_MLA_FIELDS = {"q_lora_rank": True, "kv_lora_rank": False, "qk_nope_head_dim": False,
-               "qk_rope_head_dim": False, "v_head_dim": False}
-_MOE_FIELDS = {"num_experts": False, "top_k": False, "expert_ffn_hidden_size": False,
-               "num_moe_layers": True, "num_shared_experts": True,
-               "shared_expert_ffn_hidden_size": True}
+_MLA_FIELDS = {
+    "q_lora_rank": True,
+    "kv_lora_rank": False,
+    "qk_nope_head_dim": False,
+    "qk_rope_head_dim": False,
+    "v_head_dim": False,
+}
+_MOE_FIELDS = {
+    "num_experts": False,
+    "top_k": False,
+    "expert_ffn_hidden_size": False,
+    "num_moe_layers": True,
+    "num_shared_experts": True,
+    "shared_expert_ffn_hidden_size": True,
+}
 
 
 def _mla(where: str, raw: Any) -> MLASpec:
@@ -82,11 +128,15 @@ def _moe(where: str, raw: Any, num_layers: int) -> MoESpec:
     except TypeError as e:
         raise GigatrainError(f"{where}: bad moe block: {e}") from None
     if moe.top_k > moe.num_experts:
-        raise GigatrainError(f"{where}: moe: top_k={moe.top_k}; valid: 1..{moe.num_experts} "
-                             f"(num_experts={moe.num_experts})")
+        raise GigatrainError(
+            f"{where}: moe: top_k={moe.top_k}; valid: 1..{moe.num_experts} "
+            f"(num_experts={moe.num_experts})"
+        )
     if moe.num_moe_layers > num_layers:
-        raise GigatrainError(f"{where}: moe: num_moe_layers={moe.num_moe_layers}; valid: "
-                             f"0..{num_layers} (num_layers={num_layers})")
+        raise GigatrainError(
+            f"{where}: moe: num_moe_layers={moe.num_moe_layers}; valid: "
+            f"0..{num_layers} (num_layers={num_layers})"
+        )
     return moe
 
 
@@ -94,10 +144,14 @@ def model_from_dict(slug: str, d: dict[str, Any], where: str = "model") -> Model
     """Build and validate a :class:`ModelSpec` from the catalog's YAML schema."""
     if not isinstance(d, dict):
         raise GigatrainError(f"{where}: entry {slug!r} must be a mapping, got {type(d).__name__}")
-    known = set(_STRUCT_INT) | set(_OPTIONAL_INT) | set(_FLAGS) | set(_CHOICES) | {"mla", "moe"} | _INFO
+    known = (
+        set(_STRUCT_INT) | set(_OPTIONAL_INT) | set(_FLAGS) | set(_CHOICES) | {"mla", "moe"} | _INFO
+    )
     extra = sorted(set(d) - known)
     if extra:
-        raise GigatrainError(f"{where}: {slug}: unknown field(s) {', '.join(extra)}; valid: {', '.join(sorted(known))}")
+        raise GigatrainError(
+            f"{where}: {slug}: unknown field(s) {', '.join(extra)}; valid: {', '.join(sorted(known))}"
+        )
     kw: dict[str, Any] = {}
     for key in _STRUCT_INT:
         if key not in d:
@@ -109,12 +163,16 @@ def model_from_dict(slug: str, d: dict[str, Any], where: str = "model") -> Model
     for key in _FLAGS:
         if key in d:
             if not isinstance(d[key], bool):
-                raise GigatrainError(f"{where}: {slug}: {key} must be true or false, got {d[key]!r}")
+                raise GigatrainError(
+                    f"{where}: {slug}: {key} must be true or false, got {d[key]!r}"
+                )
             kw[key] = d[key]
     for key, choices in _CHOICES.items():
         if key in d:
             if d[key] not in choices:
-                raise GigatrainError(f"{where}: {slug}: {key}={d[key]!r}; valid: {', '.join(choices)}")
+                raise GigatrainError(
+                    f"{where}: {slug}: {key}={d[key]!r}; valid: {', '.join(choices)}"
+                )
             kw[key] = d[key]
     if d.get("mla"):
         kw["mla"] = _mla(f"{where}: {slug}", d["mla"])
@@ -125,9 +183,13 @@ def model_from_dict(slug: str, d: dict[str, Any], where: str = "model") -> Model
         raise GigatrainError(f"{where}: {slug}: ffn_hidden_size is required for dense layers")
     heads, kv = kw["num_attention_heads"], kw["num_kv_heads"]
     if "mla" not in kw and heads % kv:
-        raise GigatrainError(f"{where}: {slug}: num_kv_heads={kv} must divide num_attention_heads={heads}")
+        raise GigatrainError(
+            f"{where}: {slug}: num_kv_heads={kv} must divide num_attention_heads={heads}"
+        )
     if not kw.get("head_dim") and kw["hidden_size"] % heads:
-        raise GigatrainError(f"{where}: {slug}: hidden_size={kw['hidden_size']} is not divisible by num_attention_heads={heads}; give head_dim")
+        raise GigatrainError(
+            f"{where}: {slug}: hidden_size={kw['hidden_size']} is not divisible by num_attention_heads={heads}; give head_dim"
+        )
     return ModelSpec(
         slug=slug,
         name=str(d.get("name", slug)),
@@ -171,8 +233,9 @@ def _no_constant(name: str) -> Any:
 def _json_number(text: str) -> float | int:
     """JSON numbers without float overflow or 5,000-digit integers."""
     if len(text) > 40:
-        raise GigatrainError(f"config.json: number {text[:20]}... has {len(text)} characters; "
-                             "valid: up to 40")
+        raise GigatrainError(
+            f"config.json: number {text[:20]}... has {len(text)} characters; valid: up to 40"
+        )
     return float(text) if any(ch in text for ch in ".eE") else int(text)
 
 
@@ -180,8 +243,9 @@ def read_hf_config(path: Path) -> dict[str, Any]:
     """A local ``config.json`` as a dict: UTF-8, finite numbers, bounded size and depth."""
     text = read_text(path, "model file", max_bytes=4 * 2**20)
     try:
-        cfg = json.loads(text, parse_constant=_no_constant, parse_float=_json_number,
-                         parse_int=_json_number)
+        cfg = json.loads(
+            text, parse_constant=_no_constant, parse_float=_json_number, parse_int=_json_number
+        )
     except json.JSONDecodeError as e:
         raise GigatrainError(f"{path.name}: not valid JSON (line {e.lineno}: {e.msg})") from None
     except RecursionError:
@@ -209,27 +273,87 @@ def calibration_models() -> dict[str, ModelSpec]:
     ``gigatrain measure`` and known to every command by name (not listed in the catalog)."""
     source = "gigatrain calibration model (synthetic)"
     specs = [
-        ModelSpec(slug="tiny-gpt", name="tiny GPT (4×256, GELU, LayerNorm, tied)", num_layers=4,
-                  hidden_size=256, ffn_hidden_size=1024, num_attention_heads=4, num_kv_heads=4,
-                  vocab_size=8192, mlp_gated=False, tied_embeddings=True, norm_type="layernorm",
-                  learned_position_embeddings=1024, bias="all", source=source),
-        ModelSpec(slug="small-llama", name="small Llama (6×384, SwiGLU, GQA 6/2)", num_layers=6,
-                  hidden_size=384, ffn_hidden_size=1024, num_attention_heads=6, num_kv_heads=2,
-                  vocab_size=8192, source=source),
-        ModelSpec(slug="medium-gpt", name="medium GPT (6×512, GELU, LayerNorm, tied)", num_layers=6,
-                  hidden_size=512, ffn_hidden_size=2048, num_attention_heads=8, num_kv_heads=8,
-                  vocab_size=8192, mlp_gated=False, tied_embeddings=True, norm_type="layernorm",
-                  learned_position_embeddings=1024, bias="all", source=source),
-        ModelSpec(slug="gpt-125m", name="GPT-2 small shape (12×768)", num_layers=12,
-                  hidden_size=768, ffn_hidden_size=3072, num_attention_heads=12, num_kv_heads=12,
-                  vocab_size=50304, mlp_gated=False, tied_embeddings=True, norm_type="layernorm",
-                  learned_position_embeddings=2048, bias="all", source=source),
-        ModelSpec(slug="llama-350m", name="Llama shape 24×1024, GQA 16/8 (~350M)", num_layers=24,
-                  hidden_size=1024, ffn_hidden_size=2816, num_attention_heads=16, num_kv_heads=8,
-                  vocab_size=32000, source=source),
-        ModelSpec(slug="llama-1b", name="Llama shape 16×2048, GQA 32/8", num_layers=16,
-                  hidden_size=2048, ffn_hidden_size=8192, num_attention_heads=32, num_kv_heads=8,
-                  vocab_size=32000, source=source),
+        ModelSpec(
+            slug="tiny-gpt",
+            name="tiny GPT (4×256, GELU, LayerNorm, tied)",
+            num_layers=4,
+            hidden_size=256,
+            ffn_hidden_size=1024,
+            num_attention_heads=4,
+            num_kv_heads=4,
+            vocab_size=8192,
+            mlp_gated=False,
+            tied_embeddings=True,
+            norm_type="layernorm",
+            learned_position_embeddings=1024,
+            bias="all",
+            source=source,
+        ),
+        ModelSpec(
+            slug="small-llama",
+            name="small Llama (6×384, SwiGLU, GQA 6/2)",
+            num_layers=6,
+            hidden_size=384,
+            ffn_hidden_size=1024,
+            num_attention_heads=6,
+            num_kv_heads=2,
+            vocab_size=8192,
+            source=source,
+        ),
+        ModelSpec(
+            slug="medium-gpt",
+            name="medium GPT (6×512, GELU, LayerNorm, tied)",
+            num_layers=6,
+            hidden_size=512,
+            ffn_hidden_size=2048,
+            num_attention_heads=8,
+            num_kv_heads=8,
+            vocab_size=8192,
+            mlp_gated=False,
+            tied_embeddings=True,
+            norm_type="layernorm",
+            learned_position_embeddings=1024,
+            bias="all",
+            source=source,
+        ),
+        ModelSpec(
+            slug="gpt-125m",
+            name="GPT-2 small shape (12×768)",
+            num_layers=12,
+            hidden_size=768,
+            ffn_hidden_size=3072,
+            num_attention_heads=12,
+            num_kv_heads=12,
+            vocab_size=50304,
+            mlp_gated=False,
+            tied_embeddings=True,
+            norm_type="layernorm",
+            learned_position_embeddings=2048,
+            bias="all",
+            source=source,
+        ),
+        ModelSpec(
+            slug="llama-350m",
+            name="Llama shape 24×1024, GQA 16/8 (~350M)",
+            num_layers=24,
+            hidden_size=1024,
+            ffn_hidden_size=2816,
+            num_attention_heads=16,
+            num_kv_heads=8,
+            vocab_size=32000,
+            source=source,
+        ),
+        ModelSpec(
+            slug="llama-1b",
+            name="Llama shape 16×2048, GQA 32/8",
+            num_layers=16,
+            hidden_size=2048,
+            ffn_hidden_size=8192,
+            num_attention_heads=32,
+            num_kv_heads=8,
+            vocab_size=32000,
+            source=source,
+        ),
     ]
     return {s.slug: s for s in specs}
 

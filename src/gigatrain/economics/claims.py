@@ -161,7 +161,10 @@ class _Getter:
 
     @overload
     def q(
-        self, name: str, dimension: str, default: float | None = None,
+        self,
+        name: str,
+        dimension: str,
+        default: float | None = None,
         required: Literal[True] = True,
     ) -> float: ...
     @overload
@@ -615,8 +618,12 @@ def _as_text(dim: str, v: float) -> Any:
 
 
 def thresholds(
-    fn: Callable[[_Getter], Result], cid: str, raw: Mapping[str, Any],
-    assumptions: Mapping[str, Any], names: set[str], claimed: Claimed,
+    fn: Callable[[_Getter], Result],
+    cid: str,
+    raw: Mapping[str, Any],
+    assumptions: Mapping[str, Any],
+    names: set[str],
+    claimed: Claimed,
 ) -> list[str]:
     """For each assumption in ``names`` ∩ :data:`THRESHOLD_RANGES`: the values (within its
     plausible range) for which the computed value lies in the claimed interval, found on a log
@@ -656,6 +663,7 @@ def thresholds(
                 start = None
         if start is not None:
             spans.append((start, hi))
+
         def f(x: float, dim: str = dim) -> str:
             return fmt(dim, x) if dim != "ratio" else f"{x:.3g}"
 
@@ -847,7 +855,9 @@ def inline_chips(raw: Any) -> dict[str, Any]:
             peak_flops_per_s=peaks,
             hbm_bytes=float(spec.get("hbm_gb", 0) or 0) * 1e9,
             hbm_bandwidth_bytes_per_s=float(spec.get("hbm_tb_per_s", 0) or 0) * 1e12,
-            tdp_w=None if tdp is None else PARSERS["power"](f"{where}.tdp_w", tdp if isinstance(tdp, str) else f"{tdp} W"),
+            tdp_w=None
+            if tdp is None
+            else PARSERS["power"](f"{where}.tdp_w", tdp if isinstance(tdp, str) else f"{tdp} W"),
             labels={"tdp_w": "ESTIMATE"},
             source=str(spec.get("source", "given in the claim file")),
         )

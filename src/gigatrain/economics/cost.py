@@ -58,6 +58,8 @@ from .realised import realised_factors
 
 #: below this MFU a cost report warns that the job is past its useful size
 LOW_MFU = 0.15
+
+
 @dataclass(frozen=True)
 class CostOptions:
     """Every assumption of a run's cost; ``None`` means the catalog default (economics.yaml)."""
@@ -315,8 +317,14 @@ def run_cost(
     )
 
 
-def _held_out_interval(framework: str, chip: ChipSpec, chips: int, wall_s: float, total_usd: float,
-                       notes: dict[str, str]) -> dict[str, float] | None:
+def _held_out_interval(
+    framework: str,
+    chip: ChipSpec,
+    chips: int,
+    wall_s: float,
+    total_usd: float,
+    notes: dict[str, str],
+) -> dict[str, float] | None:
     """Days and dollars scaled by the step-time model's held-out p10–p90 error
     (:mod:`gigatrain.validate.error_bars`); the evidence label goes into ``notes``."""
     label = evidence(framework, chip.vendor, chip.slug).label
@@ -326,11 +334,19 @@ def _held_out_interval(framework: str, chip: ChipSpec, chips: int, wall_s: float
     if bar is None or not math.isfinite(wall_s):
         return None
     days = wall_s / 86400.0
-    notes["interval"] = (f"held-out p10–p90 {days * bar.lo:,.1f}–{days * bar.hi:,.1f} days, "
-                         f"${total_usd * bar.lo / 1e6:,.2f}M–${total_usd * bar.hi / 1e6:,.2f}M "
-                         f"({bar.describe()})")
-    return {"lo": bar.lo, "hi": bar.hi, "days_lo": days * bar.lo, "days_hi": days * bar.hi,
-            "usd_lo": total_usd * bar.lo, "usd_hi": total_usd * bar.hi}
+    notes["interval"] = (
+        f"held-out p10–p90 {days * bar.lo:,.1f}–{days * bar.hi:,.1f} days, "
+        f"${total_usd * bar.lo / 1e6:,.2f}M–${total_usd * bar.hi / 1e6:,.2f}M "
+        f"({bar.describe()})"
+    )
+    return {
+        "lo": bar.lo,
+        "hi": bar.hi,
+        "days_lo": days * bar.lo,
+        "days_hi": days * bar.hi,
+        "usd_lo": total_usd * bar.lo,
+        "usd_hi": total_usd * bar.hi,
+    }
 
 
 # ---------------------------------------------------------------- plans and comparisons
@@ -396,8 +412,11 @@ class ComparisonRow:
 
 def pareto_mask(times: list[float], costs: list[float]) -> list[bool]:
     """True for points no other point beats in both time and cost (exact ties all stay)."""
-    on = set(pareto_front(np.array(times, dtype=float), np.array(costs, dtype=float),
-                          keep_ties=True).tolist())
+    on = set(
+        pareto_front(
+            np.array(times, dtype=float), np.array(costs, dtype=float), keep_ties=True
+        ).tolist()
+    )
     return [i in on for i in range(len(times))]
 
 
@@ -427,7 +446,12 @@ def compare_chips(
         raise GigatrainError("compare needs a token budget (--tokens, e.g. 15T)")
     o = options or CostOptions()
     provider = o.provider
-    if provider is None and not mix_providers and o.pricing != "own" and o.usd_per_chip_hour is None:
+    if (
+        provider is None
+        and not mix_providers
+        and o.pricing != "own"
+        and o.usd_per_chip_hour is None
+    ):
         try:
             provider = choose_price(get_chip(chip_slugs[0]).slug, o.pricing).provider
         except GigatrainError:
@@ -440,7 +464,11 @@ def compare_chips(
         chip = get_chip(name)
         system = default_system_for(chip)
         # "auto": each chip trains with its family's usual framework (Trainium → Neuron, TPU → JAX)
-        jc = replace(job, framework=default_framework(chip.vendor)) if job.framework == "auto" else job
+        jc = (
+            replace(job, framework=default_framework(chip.vendor))
+            if job.framework == "auto"
+            else job
+        )
         _, est = plan_for(model, system, jc, chips, objective, allow_fewer=True, **search_kw)
         rc = run_cost(model, system, jc, est=est, options=opts, price_optional=True)
         if rc.price is None and provider is not None:

@@ -110,7 +110,15 @@ def wall_per_useful(tau_s: float, delta_s: float, m_s: float, restart_s: float) 
 
 #: components of the failure model, in economics.yaml as ``failures_per_chip_day_<name>``
 COMPONENTS = (
-    "accelerator", "hbm", "switch_cable", "nic", "host", "power", "software", "unknown", "planned"
+    "accelerator",
+    "hbm",
+    "switch_cable",
+    "nic",
+    "host",
+    "power",
+    "software",
+    "unknown",
+    "planned",
 )
 
 
@@ -270,13 +278,15 @@ def goodput(
                 else f" ({cite('checkpoint_write_bytes_per_s_per_chip')})"
             )
         ),
-        "interval": "given" if interval_s is not None else (
-            "every step" if mit.checkpoint == "memory" else "Daly (2006) higher-order optimum"
-        ),
+        "interval": "given"
+        if interval_s is not None
+        else ("every step" if mit.checkpoint == "memory" else "Daly (2006) higher-order optimum"),
     }
     spare = const("spare_fraction_hot_spare") if mit.spares else 0.0
     if spare:
-        notes["spares"] = f"{spare:.0%} of the job's chips held as hot spares ({cite('spare_fraction_hot_spare')})"
+        notes["spares"] = (
+            f"{spare:.0%} of the job's chips held as hot spares ({cite('spare_fraction_hot_spare')})"
+        )
     if fixed is not None:
         if not 0 < fixed <= 1:
             raise GigatrainError(f"goodput must be in (0, 1], got {fixed!r}")

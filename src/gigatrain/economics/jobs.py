@@ -83,7 +83,6 @@ def job_point(
     (:func:`smooth_counts`)."""
     import time
 
-
     # batches from 1/64 of the bound up to it: smaller ones only slow a large job down
     cons = Constraints(global_batch=(max(1, bound.seqs // 64), max(1, bound.seqs)))
     t0 = time.perf_counter()
@@ -256,7 +255,11 @@ def partition(
             fill.append((q.chips, kq, q.wall_s / 86400.0))
             tps += kq * q.tokens_per_s * q.goodput
             runs += kq * 365.25 / (q.wall_s / 86400.0)
-            in_jobs, spares, left = in_jobs + kq * q.chips, spares + kq * (per_q - q.chips), left - kq * per_q
+            in_jobs, spares, left = (
+                in_jobs + kq * q.chips,
+                spares + kq * (per_q - q.chips),
+                left - kq * per_q,
+            )
     peak = fleet_chips * system.chip.peak(job.precision)
     util = tps * model_flops_per_token(model, job.seq_len) / peak if peak else 0.0
     return Partition(

@@ -238,8 +238,10 @@ def parse_power_w(field: str, text: str | float) -> float:
     """``"2GW"`` -> 2e9 W; ``"500 MW"``, ``"1.5e6 W"``. A unit is required; at most 1 TW."""
     value = parse_quantity(field, text, "power")
     if value > MAX_POWER_W:
-        raise GigatrainError(f"{field}={text!r} is over 1 TW (a third of the world's electricity); "
-                             "did you mean MW or GW?")
+        raise GigatrainError(
+            f"{field}={text!r} is over 1 TW (a third of the world's electricity); "
+            "did you mean MW or GW?"
+        )
     return value
 
 
@@ -310,7 +312,8 @@ def fmt_energy(j: float) -> str:
     """6.3072e16 J -> '17.52 TWh'."""
     wh = j / 3600.0
     return (
-        scaled_unit(wh, ((1e12, "TWh"), (1e9, "GWh"), (1e6, "MWh"), (1e3, "kWh")), 4) or f"{wh:,.3g} Wh"
+        scaled_unit(wh, ((1e12, "TWh"), (1e9, "GWh"), (1e6, "MWh"), (1e3, "kWh")), 4)
+        or f"{wh:,.3g} Wh"
     )
 
 
@@ -329,7 +332,9 @@ def fmt_duration(s: float) -> str:
 
 def fmt_count(n: float) -> str:
     """1.91e6 -> '1.91M'."""
-    return scaled_unit(n, ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")), 3, sep="") or f"{n:,.4g}"
+    return (
+        scaled_unit(n, ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")), 3, sep="") or f"{n:,.4g}"
+    )
 
 
 def fmt_flop(f: float, per_s: bool = False) -> str:

@@ -35,7 +35,11 @@ from ..specs import Job, ModelSpec, SystemSpec
 
 
 def ramp_speed_ratio(
-    model: ModelSpec, system: SystemSpec, job: Job, est: Estimate, knobs: Knobs | None = None,
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    est: Estimate,
+    knobs: Knobs | None = None,
     batch_fraction: float | None = None,
 ) -> float | None:
     """tokens/s at the full batch over tokens/s at ``batch_fraction`` of it, same plan (None when
@@ -64,7 +68,11 @@ def ramp_speed_ratio(
 
 
 def realised_factors(
-    model: ModelSpec, system: SystemSpec, job: Job, est: Estimate, knobs: Knobs | None = None,
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    est: Estimate,
+    knobs: Knobs | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Time factors (≥ 1 each; their product multiplies the steady-state time) and notes."""
     r = const("batch_ramp_token_fraction")

@@ -395,7 +395,9 @@ def _check_no_cycle(runs: list[RunState]) -> None:
         nxt = after.get(r.name)
         while nxt is not None:
             if nxt in seen:
-                raise GigatrainError(f"runs: circular 'after' dependency {' -> '.join([*seen, nxt])}")
+                raise GigatrainError(
+                    f"runs: circular 'after' dependency {' -> '.join([*seen, nxt])}"
+                )
             seen.append(nxt)
             nxt = after.get(nxt)
 

@@ -97,8 +97,14 @@ META_PREFIX = "gigatrain:"
 def meta_line(t: Target) -> str:
     """``gigatrain: model=llama-3.1-405b chip=h100-sxm system=... chips=16384 framework=megatron
     tokens=1.5e+13`` — facts about the run that no framework config carries."""
-    parts = {"model": t.model.slug, "chip": t.chip, "system": t.system, "chips": t.chips,
-             "framework": t.job.framework, "tokens": f"{t.job.tokens:g}"}
+    parts = {
+        "model": t.model.slug,
+        "chip": t.chip,
+        "system": t.system,
+        "chips": t.chips,
+        "framework": t.job.framework,
+        "tokens": f"{t.job.tokens:g}",
+    }
     return META_PREFIX + " " + " ".join(f"{k}={v}" for k, v in parts.items())
 
 
@@ -157,8 +163,10 @@ def microbatches(t: Target) -> int:
     dp × micro-batch; the global batch must divide evenly (every framework requires it)."""
     per = t.plan.dp * t.plan.micro_batch
     if t.job.global_batch_seqs % per:
-        raise GigatrainError(f"global_batch={t.job.global_batch_seqs} is not a multiple of dp×micro_batch="
-                             f"{t.plan.dp}×{t.plan.micro_batch}; frameworks need whole micro-batches")
+        raise GigatrainError(
+            f"global_batch={t.job.global_batch_seqs} is not a multiple of dp×micro_batch="
+            f"{t.plan.dp}×{t.plan.micro_batch}; frameworks need whole micro-batches"
+        )
     return t.job.global_batch_seqs // per
 
 
@@ -174,7 +182,9 @@ def layers_per_virtual_stage(fmt: str, t: Target, uneven: bool = False) -> tuple
     if uneven and (n + 2) % chunks == 0:
         return (n + 2) // chunks, True
     valid = f"pp×vpp must divide num_layers={n}" + (" or num_layers+2" if uneven else "")
-    raise refuse(fmt, "vpp" if t.plan.vpp > 1 else "pp", t.plan.vpp if t.plan.vpp > 1 else t.plan.pp, valid)
+    raise refuse(
+        fmt, "vpp" if t.plan.vpp > 1 else "pp", t.plan.vpp if t.plan.vpp > 1 else t.plan.pp, valid
+    )
 
 
 def moe_layer_pattern(m: ModelSpec) -> str:
@@ -255,9 +265,11 @@ def check_capabilities(fmt: str, t: Target, framework: str) -> None:
 
 def comment_block(prefix: str, t: Target, fmt: str, not_expressible: list[str]) -> str:
     """Header comment lines: metadata, the plan, and what the format cannot hold."""
-    lines = [f"{prefix} {meta_line(t)}",
-             f"{prefix} {fmt} config for {t.model.slug} on {t.chips:,} × {t.chip}: {t.plan.describe()}, "
-             f"global batch {t.job.global_batch_seqs} × seq {t.job.seq_len}, {t.job.precision}"]
+    lines = [
+        f"{prefix} {meta_line(t)}",
+        f"{prefix} {fmt} config for {t.model.slug} on {t.chips:,} × {t.chip}: {t.plan.describe()}, "
+        f"global batch {t.job.global_batch_seqs} × seq {t.job.seq_len}, {t.job.precision}",
+    ]
     lines += [f"{prefix} not expressible in {fmt}: {item}" for item in not_expressible]
     return "\n".join(lines) + "\n"
 
@@ -271,7 +283,9 @@ def load_yaml(fmt: str, text: str) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise GigatrainError(f"{fmt} YAML does not parse{where}: {getattr(e, 'problem', None) or 'invalid YAML'}") from None
+        raise GigatrainError(
+            f"{fmt} YAML does not parse{where}: {getattr(e, 'problem', None) or 'invalid YAML'}"
+        ) from None
     if not isinstance(d, dict):
         raise GigatrainError(f"{fmt} config must be a YAML mapping, got {type(d).__name__}")
     return d

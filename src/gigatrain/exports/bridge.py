@@ -26,20 +26,49 @@ from .base import Exported, Imported, Target, check_capabilities, comment_block,
 
 FORMAT = "megatron-bridge"
 FRAMEWORK = "megatron"
-MIXED = {"bf16": "bf16_mixed", "fp16": "fp16_mixed", "fp32": "fp32", "fp8": "bf16_with_fp8_hybrid",
-         "fp4": "bf16_with_nvfp4_mixed"}
-_MODEL_KEYS = ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size",
-               "expert_model_parallel_size", "expert_tensor_parallel_size", "recompute_granularity",
-               "recompute_method", "recompute_num_layers", "num_layers", "hidden_size", "ffn_hidden_size",
-               "num_attention_heads", "num_query_groups", "kv_channels", "num_moe_experts", "moe_router_topk",
-               "moe_ffn_hidden_size", "moe_shared_expert_intermediate_size", "q_lora_rank", "kv_lora_rank",
-               "qk_head_dim", "qk_pos_emb_head_dim", "v_head_dim", "mtp_num_layers")
+MIXED = {
+    "bf16": "bf16_mixed",
+    "fp16": "fp16_mixed",
+    "fp32": "fp32",
+    "fp8": "bf16_with_fp8_hybrid",
+    "fp4": "bf16_with_nvfp4_mixed",
+}
+_MODEL_KEYS = (
+    "tensor_model_parallel_size",
+    "pipeline_model_parallel_size",
+    "context_parallel_size",
+    "expert_model_parallel_size",
+    "expert_tensor_parallel_size",
+    "recompute_granularity",
+    "recompute_method",
+    "recompute_num_layers",
+    "num_layers",
+    "hidden_size",
+    "ffn_hidden_size",
+    "num_attention_heads",
+    "num_query_groups",
+    "kv_channels",
+    "num_moe_experts",
+    "moe_router_topk",
+    "moe_ffn_hidden_size",
+    "moe_shared_expert_intermediate_size",
+    "q_lora_rank",
+    "kv_lora_rank",
+    "qk_head_dim",
+    "qk_pos_emb_head_dim",
+    "v_head_dim",
+    "mtp_num_layers",
+)
 
 
 def overrides(t: Target) -> tuple[dict[str, Any], list[str]]:
     margs, missing = megatron.model_args(t, FORMAT)
-    a = split_args(" ".join(megatron.plan_args(t, FORMAT) + [x if not x.startswith("(") else f"'{x}'"
-                                                              for x in margs]))
+    a = split_args(
+        " ".join(
+            megatron.plan_args(t, FORMAT)
+            + [x if not x.startswith("(") else f"'{x}'" for x in margs]
+        )
+    )
     experts = a.pop("num_experts", None)  # Megatron's name → the bridge's (absent: none)
     if experts is None:
         a.pop("num_moe_experts", None)
@@ -83,8 +112,10 @@ def export(t: Target) -> Exported:
     check_capabilities(FORMAT, t, FRAMEWORK)
     o, missing = overrides(t)
     body = "\n".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in o.items())
-    launch = (f"torchrun --nnodes {t.nodes} --nproc-per-node {t.procs_per_node} scripts/training/run_recipe.py "
-              f"--recipe <recipe for {t.model.slug}> $(grep -v '^#' THIS_FILE)")
+    launch = (
+        f"torchrun --nnodes {t.nodes} --nproc-per-node {t.procs_per_node} scripts/training/run_recipe.py "
+        f"--recipe <recipe for {t.model.slug}> $(grep -v '^#' THIS_FILE)"
+    )
     text = comment_block("#", t, "Megatron-Bridge", missing) + f"# launch: {launch}\n" + body + "\n"
     return Exported(FORMAT, {"": text}, launch, tuple(missing))
 
@@ -113,19 +144,25 @@ def parse(files: dict[str, str]) -> Imported:
     args["num_experts"] = args.pop("num_moe_experts", None)
     if args["num_experts"] is None:
         del args["num_experts"]
-    if o.get("model.num_query_groups") and o.get("model.num_query_groups") != o.get("model.num_attention_heads"):
+    if o.get("model.num_query_groups") and o.get("model.num_query_groups") != o.get(
+        "model.num_attention_heads"
+    ):
         args["group_query_attention"] = True
     if "kv_lora_rank" in args:
         args["multi_latent_attention"] = True
     args["swiglu"] = args.pop("gated_linear_unit", False)
-    args["untie_embeddings_and_output_weights"] = not args.pop("share_embeddings_and_output_weights", False)
+    args["untie_embeddings_and_output_weights"] = not args.pop(
+        "share_embeddings_and_output_weights", False
+    )
     args["disable_bias_linear"] = True
     args["normalization"] = "RMSNorm"
     if o.get("ddp.use_distributed_optimizer", "false").lower() == "true":
         args["use_distributed_optimizer"] = True
     if o.get("ddp.use_megatron_fsdp", "false").lower() == "true":
         args["use_megatron_fsdp"] = True
-        args["data_parallel_sharding_strategy"] = o.get("ddp.data_parallel_sharding_strategy", "optim_grads_params")
+        args["data_parallel_sharding_strategy"] = o.get(
+            "ddp.data_parallel_sharding_strategy", "optim_grads_params"
+        )
     if "ddp.num_distributed_optimizer_instances" in o:
         args["num_distributed_optimizer_instances"] = o["ddp.num_distributed_optimizer_instances"]
     mp = o.get("mixed_precision", "bf16_mixed")
@@ -139,5 +176,15 @@ def parse(files: dict[str, str]) -> Imported:
     for k in ("norm_type", "bias"):
         fields.pop(k, None)  # recipe defaults, not overrides
     moe.pop("num_moe_layers", None)  # the recipe's layer pattern (not an override here)
-    return Imported(FORMAT, Plan(dp=0, **plan), job["seq_len"], job["global_batch"], precision, FRAMEWORK,
-                    model_fields=fields, moe_fields=moe, mla_fields=mla, shard_replicas=job["shard_replicas"])
+    return Imported(
+        FORMAT,
+        Plan(dp=0, **plan),
+        job["seq_len"],
+        job["global_batch"],
+        precision,
+        FRAMEWORK,
+        model_fields=fields,
+        moe_fields=moe,
+        mla_fields=mla,
+        shard_replicas=job["shard_replicas"],
+    )

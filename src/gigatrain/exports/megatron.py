@@ -52,8 +52,16 @@ FRAMEWORK = "megatron"
 def model_args(t: Target, fmt: str = FORMAT) -> tuple[list[str], list[str]]:
     """Architecture arguments and the model features Megatron-LM has no argument for."""
     m = t.model
-    a = ["--num-layers", str(m.num_layers), "--hidden-size", str(m.hidden_size),
-         "--ffn-hidden-size", str(m.ffn_hidden_size), "--num-attention-heads", str(m.num_attention_heads)]
+    a = [
+        "--num-layers",
+        str(m.num_layers),
+        "--hidden-size",
+        str(m.hidden_size),
+        "--ffn-hidden-size",
+        str(m.ffn_hidden_size),
+        "--num-attention-heads",
+        str(m.num_attention_heads),
+    ]
     missing: list[str] = []
     if m.num_kv_heads != m.num_attention_heads:
         a += ["--group-query-attention", "--num-query-groups", str(m.num_kv_heads)]
@@ -67,8 +75,12 @@ def model_args(t: Target, fmt: str = FORMAT) -> tuple[list[str], list[str]]:
     if m.norm_type == "layernorm_nobias":
         missing.append("norm_type=layernorm_nobias (Megatron's LayerNorm has a bias)")
     if m.learned_position_embeddings:
-        a += ["--position-embedding-type", "learned_absolute",
-              "--max-position-embeddings", str(m.learned_position_embeddings)]
+        a += [
+            "--position-embedding-type",
+            "learned_absolute",
+            "--max-position-embeddings",
+            str(m.learned_position_embeddings),
+        ]
     else:
         a += ["--position-embedding-type", "rope", "--max-position-embeddings", str(t.job.seq_len)]
     if m.bias == "none":
@@ -81,25 +93,44 @@ def model_args(t: Target, fmt: str = FORMAT) -> tuple[list[str], list[str]]:
         a.append("--qk-layernorm")
     a += ["--vocab-size", str(m.vocab_size), "--make-vocab-size-divisible-by", "1"]
     if m.moe is not None:
-        a += ["--num-experts", str(m.moe.num_experts), "--moe-router-topk", str(m.moe.top_k),
-              "--moe-ffn-hidden-size", str(m.moe.expert_ffn_hidden_size),
-              "--moe-layer-freq", moe_layer_pattern(m)]
+        a += [
+            "--num-experts",
+            str(m.moe.num_experts),
+            "--moe-router-topk",
+            str(m.moe.top_k),
+            "--moe-ffn-hidden-size",
+            str(m.moe.expert_ffn_hidden_size),
+            "--moe-layer-freq",
+            moe_layer_pattern(m),
+        ]
         if m.moe.num_shared_experts:
-            a += ["--moe-shared-expert-intermediate-size",
-                  str(m.moe.num_shared_experts * m.moe.shared_expert_ffn_hidden_size)]
+            a += [
+                "--moe-shared-expert-intermediate-size",
+                str(m.moe.num_shared_experts * m.moe.shared_expert_ffn_hidden_size),
+            ]
         if m.moe.router_bias:  # aux-loss-free balancing (DeepSeek-V3) needs sigmoid scores
             a += ["--moe-router-enable-expert-bias", "--moe-router-score-function", "sigmoid"]
     if m.mla is not None:
-        a += ["--multi-latent-attention", "--kv-lora-rank", str(m.mla.kv_lora_rank),
-              "--qk-head-dim", str(m.mla.qk_nope_head_dim), "--qk-pos-emb-head-dim", str(m.mla.qk_rope_head_dim),
-              "--v-head-dim", str(m.mla.v_head_dim)]
+        a += [
+            "--multi-latent-attention",
+            "--kv-lora-rank",
+            str(m.mla.kv_lora_rank),
+            "--qk-head-dim",
+            str(m.mla.qk_nope_head_dim),
+            "--qk-pos-emb-head-dim",
+            str(m.mla.qk_rope_head_dim),
+            "--v-head-dim",
+            str(m.mla.v_head_dim),
+        ]
         if m.mla.q_lora_rank:
             a += ["--q-lora-rank", str(m.mla.q_lora_rank)]
     if m.mtp_modules:
         a += ["--mtp-num-layers", str(m.mtp_modules)]
-    for flag, what in ((m.attention_sinks, "attention_sinks (learned softmax sinks)"),
-                       (m.embedding_norm, "embedding_norm (LayerNorm after the embedding)"),
-                       (m.norms_per_layer != 2, f"norms_per_layer={m.norms_per_layer}")):
+    for flag, what in (
+        (m.attention_sinks, "attention_sinks (learned softmax sinks)"),
+        (m.embedding_norm, "embedding_norm (LayerNorm after the embedding)"),
+        (m.norms_per_layer != 2, f"norms_per_layer={m.norms_per_layer}"),
+    ):
         if flag:
             missing.append(what)
     return a, missing
@@ -114,7 +145,10 @@ def plan_args(t: Target, fmt: str = FORMAT) -> list[str]:
         _, account = layers_per_virtual_stage(fmt, t, uneven=True)
         a += ["--num-virtual-stages-per-pipeline-rank", str(p.vpp)]
         if account:
-            a += ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"]
+            a += [
+                "--account-for-embedding-in-pipeline-split",
+                "--account-for-loss-in-pipeline-split",
+            ]
     elif p.pp > 1 and t.model.num_layers % p.pp:
         a += uneven_stages(fmt, t.model.num_layers, p.pp)
     if p.cp > 1:
@@ -129,22 +163,45 @@ def plan_args(t: Target, fmt: str = FORMAT) -> list[str]:
     if p.zero_stage == 1:
         a.append("--use-distributed-optimizer")
     elif p.zero_stage in (2, 3):  # Megatron-FSDP, as its README enables it
-        a += ["--use-megatron-fsdp", "--data-parallel-sharding-strategy",
-              "optim_grads" if p.zero_stage == 2 else "optim_grads_params",
-              "--use-distributed-optimizer", "--no-gradient-accumulation-fusion", "--ckpt-format", "fsdp_dtensor"]
+        a += [
+            "--use-megatron-fsdp",
+            "--data-parallel-sharding-strategy",
+            "optim_grads" if p.zero_stage == 2 else "optim_grads_params",
+            "--use-distributed-optimizer",
+            "--no-gradient-accumulation-fusion",
+            "--ckpt-format",
+            "fsdp_dtensor",
+        ]
     if p.zero_stage and group != p.dp * p.cp:
         if (p.dp * p.cp) % group:
             raise GigatrainError(f"fsdp_shard={p.fsdp_shard} does not divide dp×cp={p.dp * p.cp}")
         a += ["--num-distributed-optimizer-instances", str(p.dp * p.cp // group)]
-    a += ["--micro-batch-size", str(p.micro_batch), "--global-batch-size", str(j.global_batch_seqs),
-          "--seq-length", str(j.seq_len)]
-    a += {"bf16": ["--bf16"], "fp16": ["--fp16"], "fp32": [],
-          "fp8": ["--bf16", "--fp8-format", "hybrid"],
-          "fp4": ["--bf16", "--fp4-format", "e2m1"]}[j.precision]
+    a += [
+        "--micro-batch-size",
+        str(p.micro_batch),
+        "--global-batch-size",
+        str(j.global_batch_seqs),
+        "--seq-length",
+        str(j.seq_len),
+    ]
+    a += {
+        "bf16": ["--bf16"],
+        "fp16": ["--fp16"],
+        "fp32": [],
+        "fp8": ["--bf16", "--fp8-format", "hybrid"],
+        "fp4": ["--bf16", "--fp4-format", "e2m1"],
+    }[j.precision]
     if p.recompute == "selective":
         a += ["--recompute-granularity", "selective"]
     elif p.recompute == "full":
-        a += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
+        a += [
+            "--recompute-granularity",
+            "full",
+            "--recompute-method",
+            "uniform",
+            "--recompute-num-layers",
+            "1",
+        ]
     return a
 
 
@@ -155,25 +212,38 @@ def uneven_stages(fmt: str, n: int, pp: int) -> list[str]:
     if (n + 2) % pp == 0:
         return ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"]
     if pp < 3:
-        raise GigatrainError(f"{fmt} cannot express pp={pp} with num_layers={n}: pp must divide num_layers")
+        raise GigatrainError(
+            f"{fmt} cannot express pp={pp} with num_layers={n}: pp must divide num_layers"
+        )
     k = -(-n // pp)
     rest = n - (pp - 2) * k
     if rest < 2:
         k = n // pp
         rest = n - (pp - 2) * k
     first = rest // 2
-    return ["--decoder-first-pipeline-num-layers", str(first), "--decoder-last-pipeline-num-layers", str(rest - first)]
+    return [
+        "--decoder-first-pipeline-num-layers",
+        str(first),
+        "--decoder-last-pipeline-num-layers",
+        str(rest - first),
+    ]
 
 
 def export(t: Target) -> Exported:
     check_capabilities(FORMAT, t, FRAMEWORK)
     margs, missing = model_args(t)
     argv = plan_args(t) + margs
-    launch = (f"torchrun --nnodes {t.nodes} --nproc-per-node {t.procs_per_node} pretrain_gpt.py \\\n"
-              + shell_args(argv))
-    text = ("#!/usr/bin/env bash\n" + comment_block("#", t, "Megatron-LM", missing)
-            + "# arguments: megatron/training/arguments.py; data, tokenizer and optimizer flags to add\n"
-            + launch + ' \\\n    "$@"\n')
+    launch = (
+        f"torchrun --nnodes {t.nodes} --nproc-per-node {t.procs_per_node} pretrain_gpt.py \\\n"
+        + shell_args(argv)
+    )
+    text = (
+        "#!/usr/bin/env bash\n"
+        + comment_block("#", t, "Megatron-LM", missing)
+        + "# arguments: megatron/training/arguments.py; data, tokenizer and optimizer flags to add\n"
+        + launch
+        + ' \\\n    "$@"\n'
+    )
     return Exported(FORMAT, {"": text}, launch, tuple(missing))
 
 
@@ -185,13 +255,20 @@ def _int(args: dict[str, Any], key: str, default: int) -> int:
 
 def parse_plan(args: dict[str, Any], fmt: str = FORMAT) -> tuple[dict[str, Any], dict[str, Any]]:
     """Plan fields and job fields from Megatron argument names (underscored)."""
-    tp, pp = _int(args, "tensor_model_parallel_size", 1), _int(args, "pipeline_model_parallel_size", 1)
+    tp, pp = (
+        _int(args, "tensor_model_parallel_size", 1),
+        _int(args, "pipeline_model_parallel_size", 1),
+    )
     num_layers = _int(args, "num_layers", 0)
-    vpp = _int(args, "virtual_pipeline_model_parallel_size", 0) or _int(args, "num_virtual_stages_per_pipeline_rank", 0)
+    vpp = _int(args, "virtual_pipeline_model_parallel_size", 0) or _int(
+        args, "num_virtual_stages_per_pipeline_rank", 0
+    )
     lpvs = _int(args, "num_layers_per_virtual_pipeline_stage", 0)
     if not vpp and lpvs:
         if not num_layers:
-            raise GigatrainError("--num-layers-per-virtual-pipeline-stage needs --num-layers to give vpp")
+            raise GigatrainError(
+                "--num-layers-per-virtual-pipeline-stage needs --num-layers to give vpp"
+            )
         vpp = num_layers // (pp * lpvs)
     vpp = vpp or 1
     zero = 0
@@ -199,7 +276,9 @@ def parse_plan(args: dict[str, Any], fmt: str = FORMAT) -> tuple[dict[str, Any],
         zero = 1
     if args.get("use_megatron_fsdp") or args.get("use_torch_fsdp2"):
         strategy = str(args.get("data_parallel_sharding_strategy", "optim_grads_params"))
-        zero = {"no_shard": 0, "optim": 1, "optim_grads": 2, "optim_grads_params": 3}.get(strategy, 3)
+        zero = {"no_shard": 0, "optim": 1, "optim_grads": 2, "optim_grads_params": 3}.get(
+            strategy, 3
+        )
     granularity = args.get("recompute_granularity")
     recompute = {"selective": "selective", "full": "full", None: "none"}.get(granularity)
     if recompute is None:
@@ -214,45 +293,75 @@ def parse_plan(args: dict[str, Any], fmt: str = FORMAT) -> tuple[dict[str, Any],
     if args.get("fp4_format") or args.get("fp4"):
         precision = "fp4"
     ep = _int(args, "expert_model_parallel_size", 1)
-    plan = {"tp": tp, "pp": pp, "vpp": vpp, "cp": _int(args, "context_parallel_size", 1), "ep": ep,
-            "micro_batch": _int(args, "micro_batch_size", 1), "zero_stage": zero, "recompute": recompute,
-            "sequence_parallel": bool(args.get("sequence_parallel")) or tp == 1}
-    job = {"seq_len": _int(args, "seq_length", 0) or _int(args, "encoder_seq_length", 4096),
-           "global_batch": _int(args, "global_batch_size", 0), "precision": precision,
-           "shard_replicas": _int(args, "num_distributed_optimizer_instances", 1)}
+    plan = {
+        "tp": tp,
+        "pp": pp,
+        "vpp": vpp,
+        "cp": _int(args, "context_parallel_size", 1),
+        "ep": ep,
+        "micro_batch": _int(args, "micro_batch_size", 1),
+        "zero_stage": zero,
+        "recompute": recompute,
+        "sequence_parallel": bool(args.get("sequence_parallel")) or tp == 1,
+    }
+    job = {
+        "seq_len": _int(args, "seq_length", 0) or _int(args, "encoder_seq_length", 4096),
+        "global_batch": _int(args, "global_batch_size", 0),
+        "precision": precision,
+        "shard_replicas": _int(args, "num_distributed_optimizer_instances", 1),
+    }
     if not job["global_batch"]:
-        raise GigatrainError("--global-batch-size is missing; Megatron's default (micro-batch × dp) "
-                             "is not a fixed number, so give it")
+        raise GigatrainError(
+            "--global-batch-size is missing; Megatron's default (micro-batch × dp) "
+            "is not a fixed number, so give it"
+        )
     return plan, job
 
 
 def parse_model(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """ModelSpec, MoE and MLA fields from architecture arguments (only those present)."""
     f: dict[str, Any] = {}
-    for key, name in (("num_layers", "num_layers"), ("hidden_size", "hidden_size"),
-                      ("ffn_hidden_size", "ffn_hidden_size"), ("num_attention_heads", "num_attention_heads"),
-                      ("vocab_size", "vocab_size"), ("kv_channels", "head_dim")):
+    for key, name in (
+        ("num_layers", "num_layers"),
+        ("hidden_size", "hidden_size"),
+        ("ffn_hidden_size", "ffn_hidden_size"),
+        ("num_attention_heads", "num_attention_heads"),
+        ("vocab_size", "vocab_size"),
+        ("kv_channels", "head_dim"),
+    ):
         if key in args:
             f[name] = _int(args, key, 0)
     if "num_attention_heads" in f:
-        f["num_kv_heads"] = _int(args, "num_query_groups", f["num_attention_heads"]) \
-            if args.get("group_query_attention") else f["num_attention_heads"]
+        f["num_kv_heads"] = (
+            _int(args, "num_query_groups", f["num_attention_heads"])
+            if args.get("group_query_attention")
+            else f["num_attention_heads"]
+        )
     if "num_layers" in f:
         f["mlp_gated"] = bool(args.get("swiglu"))
         f["tied_embeddings"] = not args.get("untie_embeddings_and_output_weights")
         norm = str(args.get("normalization", "LayerNorm"))
         f["norm_type"] = "rmsnorm" if norm.lower() == "rmsnorm" else "layernorm"
         f["qk_norm"] = bool(args.get("qk_layernorm"))
-        f["bias"] = ("qkv" if args.get("add_qkv_bias") else "none") if args.get("disable_bias_linear") else "all"
+        f["bias"] = (
+            ("qkv" if args.get("add_qkv_bias") else "none")
+            if args.get("disable_bias_linear")
+            else "all"
+        )
         if args.get("position_embedding_type") == "learned_absolute":
             f["learned_position_embeddings"] = _int(args, "max_position_embeddings", 0)
         if "mtp_num_layers" in args:
             f["mtp_modules"] = _int(args, "mtp_num_layers", 0)
     moe: dict[str, Any] = {}
     if "num_experts" in args:
-        moe = {"num_experts": _int(args, "num_experts", 0), "top_k": _int(args, "moe_router_topk", 2),
-               "expert_ffn_hidden_size": _int(args, "moe_ffn_hidden_size", f.get("ffn_hidden_size", 0)),
-               "router_bias": bool(args.get("moe_router_enable_expert_bias"))}
+        moe = {
+            "num_experts": _int(args, "num_experts", 0),
+            "top_k": _int(args, "moe_router_topk", 2),
+            "expert_ffn_hidden_size": _int(
+                args, "moe_ffn_hidden_size", f.get("ffn_hidden_size", 0)
+            ),
+            "router_bias": bool(args.get("moe_router_enable_expert_bias")),
+        }
         freq = str(args.get("moe_layer_freq", "1"))
         moe["num_moe_layers"] = _moe_layers(freq, f.get("num_layers", 0))
         shared = _int(args, "moe_shared_expert_intermediate_size", 0)
@@ -260,9 +369,13 @@ def parse_model(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], d
             moe["shared_intermediate"] = shared
     mla: dict[str, Any] = {}
     if args.get("multi_latent_attention"):
-        mla = {"q_lora_rank": _int(args, "q_lora_rank", 0), "kv_lora_rank": _int(args, "kv_lora_rank", 512),
-               "qk_nope_head_dim": _int(args, "qk_head_dim", 128),
-               "qk_rope_head_dim": _int(args, "qk_pos_emb_head_dim", 64), "v_head_dim": _int(args, "v_head_dim", 128)}
+        mla = {
+            "q_lora_rank": _int(args, "q_lora_rank", 0),
+            "kv_lora_rank": _int(args, "kv_lora_rank", 512),
+            "qk_nope_head_dim": _int(args, "qk_head_dim", 128),
+            "qk_rope_head_dim": _int(args, "qk_pos_emb_head_dim", 64),
+            "v_head_dim": _int(args, "v_head_dim", 128),
+        }
     return f, moe, mla
 
 
@@ -280,7 +393,9 @@ def _moe_layers(freq: str, num_layers: int) -> int:
         return int(m.group(2))
     if re.fullmatch(r"\[[01](,[01])*\]", s.replace(" ", "")):
         return s.count("1")
-    raise GigatrainError(f"--moe-layer-freq={freq!r}; valid: an integer, a 0/1 list or ([0]*K+[1]*M)")
+    raise GigatrainError(
+        f"--moe-layer-freq={freq!r}; valid: an integer, a 0/1 list or ([0]*K+[1]*M)"
+    )
 
 
 def parse(files: dict[str, str]) -> Imported:
@@ -294,6 +409,16 @@ def parse(files: dict[str, str]) -> Imported:
         chips = int(nnodes) * int(nproc)
     from ..specs import Plan
 
-    return Imported(FORMAT, Plan(dp=0, **plan), job["seq_len"], job["global_batch"], job["precision"],
-                   FRAMEWORK, chips=chips, model_fields=fields, moe_fields=moe, mla_fields=mla,
-                   shard_replicas=job["shard_replicas"])
+    return Imported(
+        FORMAT,
+        Plan(dp=0, **plan),
+        job["seq_len"],
+        job["global_batch"],
+        job["precision"],
+        FRAMEWORK,
+        chips=chips,
+        model_fields=fields,
+        moe_fields=moe,
+        mla_fields=mla,
+        shard_replicas=job["shard_replicas"],
+    )

@@ -60,18 +60,24 @@ def fields(t: Target) -> dict[str, Any]:
     if p.zero_stage == 3:
         group = p.fsdp_shard or dp_cp
         if dp_cp % group or group % p.cp:
-            raise GigatrainError(f"torchtitan cannot express fsdp_shard={p.fsdp_shard} with dp={p.dp} cp={p.cp}; "
-                                 "the shard group must be a multiple of cp dividing dp×cp")
+            raise GigatrainError(
+                f"torchtitan cannot express fsdp_shard={p.fsdp_shard} with dp={p.dp} cp={p.cp}; "
+                "the shard group must be a multiple of cp dividing dp×cp"
+            )
         shard, replicate = group // p.cp, dp_cp // group
     else:
         shard, replicate = 1, p.dp
     if p.ep > 1 and (shard * p.cp * p.tp) % p.ep:
-        raise GigatrainError(f"torchtitan cannot express ep={p.ep}: it must divide data_parallel_shard×cp×tp="
-                             f"{shard}×{p.cp}×{p.tp} (EP borrows FSDP and TP ranks)")
+        raise GigatrainError(
+            f"torchtitan cannot express ep={p.ep}: it must divide data_parallel_shard×cp×tp="
+            f"{shard}×{p.cp}×{p.tp} (EP borrows FSDP and TP ranks)"
+        )
     per_dp = j.global_batch_seqs // p.dp
     if j.global_batch_seqs % (p.dp * p.micro_batch):
-        raise GigatrainError(f"global_batch={j.global_batch_seqs} is not a multiple of dp×micro_batch="
-                             f"{p.dp}×{p.micro_batch}")
+        raise GigatrainError(
+            f"global_batch={j.global_batch_seqs} is not a multiple of dp×micro_batch="
+            f"{p.dp}×{p.micro_batch}"
+        )
     f: dict[str, Any] = {
         "training.seq_len": j.seq_len,
         "training.global_batch_size": j.global_batch_seqs,
@@ -109,10 +115,14 @@ def fields(t: Target) -> dict[str, Any]:
 def export(t: Target) -> Exported:
     check_capabilities(FORMAT, t, FRAMEWORK)
     if t.model.slug not in FLAVOURS:
-        raise GigatrainError(f"torchtitan cannot express model={t.model.slug}: torchtitan 0.3 builds models from "
-                             f"named flavours; valid: {', '.join(FLAVOURS)} (add a flavour to its model registry)")
+        raise GigatrainError(
+            f"torchtitan cannot express model={t.model.slug}: torchtitan 0.3 builds models from "
+            f"named flavours; valid: {', '.join(FLAVOURS)} (add a flavour to its model registry)"
+        )
     if t.job.precision not in ("bf16", "fp32", "fp8"):
-        raise GigatrainError(f"torchtitan cannot express precision={t.job.precision}; valid: bf16, fp32, fp8")
+        raise GigatrainError(
+            f"torchtitan cannot express precision={t.job.precision}; valid: bf16, fp32, fp8"
+        )
     mod, base, flavour, assets = FLAVOURS[t.model.slug]
     f = fields(t)
     conv = ""
@@ -128,19 +138,29 @@ def export(t: Target) -> Exported:
         f"from torchtitan.models.{mod} import model_registry",
         f"from torchtitan.models.{mod}.config_registry import {base}",
         "from torchtitan.models.common.config_utils import decoder_vocab_size",
-        "from torchtitan.distributed.activation_checkpoint import "
-        f"{_AC[t.plan.recompute]}",
+        f"from torchtitan.distributed.activation_checkpoint import {_AC[t.plan.recompute]}",
     ]
     if conv:
         lines.append("from torchtitan.components.quantization import Float8LinearConverter")
-    lines += ["", "", f"def {CONFIG_FN}():", f"    config = {base}()",
-              f'    config.model_spec = model_registry("{flavour}"{conv})',
-              "    config.loss.loss_fn.global_vocab_size = decoder_vocab_size(config.model_spec)",
-              f'    config.hf_assets_path = "{assets}"']
+    lines += [
+        "",
+        "",
+        f"def {CONFIG_FN}():",
+        f"    config = {base}()",
+        f'    config.model_spec = model_registry("{flavour}"{conv})',
+        "    config.loss.loss_fn.global_vocab_size = decoder_vocab_size(config.model_spec)",
+        f'    config.hf_assets_path = "{assets}"',
+    ]
     lines += [f"    config.{k} = {v!r}" for k, v in f.items()]
-    lines += [f"    config.activation_checkpoint = {_AC[t.plan.recompute]}.Config()", "    return config", ""]
-    launch = (f"torchrun --nnodes {t.nodes} --nproc-per-node {t.procs_per_node} -m torchtitan.train "
-              f"--module gigatrain_plan --config {CONFIG_FN}")
+    lines += [
+        f"    config.activation_checkpoint = {_AC[t.plan.recompute]}.Config()",
+        "    return config",
+        "",
+    ]
+    launch = (
+        f"torchrun --nnodes {t.nodes} --nproc-per-node {t.procs_per_node} -m torchtitan.train "
+        f"--module gigatrain_plan --config {CONFIG_FN}"
+    )
     return Exported(FORMAT, {"": "\n".join(lines)}, launch)
 
 
@@ -151,24 +171,32 @@ def parse(files: dict[str, str]) -> Imported:
     try:
         tree = ast.parse(files[""])
     except SyntaxError as e:
-        raise GigatrainError(f"torchtitan config is not valid Python: {e.msg} (line {e.lineno})") from None
+        raise GigatrainError(
+            f"torchtitan config is not valid Python: {e.msg} (line {e.lineno})"
+        ) from None
     vals: dict[str, Any] = {}
     flavour = module = None
     recompute = "selective"  # Trainer.Config's default activation_checkpoint is SelectiveAC
     fp8 = False
     for node in ast.walk(tree):
-        if (isinstance(node, ast.ImportFrom) and module is None and node.module is not None
-                and node.module.startswith("torchtitan.models.")):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and module is None
+            and node.module is not None
+            and node.module.startswith("torchtitan.models.")
+        ):
             module = node.module.split(".")[2]
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             name = ast.unparse(node.targets[0])
             if name.startswith("config.") and isinstance(node.value, ast.Constant):
-                vals[name[len("config."):]] = node.value.value
+                vals[name[len("config.") :]] = node.value.value
             if name == "config.activation_checkpoint":
                 cls = ast.unparse(node.value).split(".")[0]
                 found = [k for k, v in _AC.items() if v == cls]
                 if not found:
-                    raise GigatrainError(f"activation_checkpoint={cls}; valid: {', '.join(_AC.values())}")
+                    raise GigatrainError(
+                        f"activation_checkpoint={cls}; valid: {', '.join(_AC.values())}"
+                    )
                 recompute = found[0]
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "model_registry" and node.args:
             arg = node.args[0]
@@ -182,8 +210,13 @@ def _get(vals: dict[str, Any], key: str, default: int) -> int:
     return to_int(key, vals.get(key, default))
 
 
-def from_fields(vals: dict[str, Any], recompute: str, fp8: bool, module: str | None = None,
-                flavour: str | None = None) -> Imported:
+def from_fields(
+    vals: dict[str, Any],
+    recompute: str,
+    fp8: bool,
+    module: str | None = None,
+    flavour: str | None = None,
+) -> Imported:
     """An :class:`Imported` from ``section.key`` values (the exported module, or tests reading
     the ``Trainer.Config`` torchtitan itself built)."""
     tp = _get(vals, "parallelism.tensor_parallel_degree", 1)
@@ -195,8 +228,10 @@ def from_fields(vals: dict[str, Any], recompute: str, fp8: bool, module: str | N
     local = _get(vals, "training.local_batch_size", 8)
     gbs = _get(vals, "training.global_batch_size", -1)
     if shard == -1:
-        raise GigatrainError("parallelism.data_parallel_shard_degree=-1 (the leftover ranks) needs the world size; "
-                             "set it explicitly")
+        raise GigatrainError(
+            "parallelism.data_parallel_shard_degree=-1 (the leftover ranks) needs the world size; "
+            "set it explicitly"
+        )
     dp = shard * replicate
     if gbs <= 0:
         gbs = local * dp
@@ -211,15 +246,47 @@ def from_fields(vals: dict[str, Any], recompute: str, fp8: bool, module: str | N
     if lps and model_slug:
         from ..catalog.models import get_model
 
-        n = get_model(model_slug).num_layers + _get(vals, "parallelism.pipeline_parallel_first_stage_less_layers", 1) \
+        n = (
+            get_model(model_slug).num_layers
+            + _get(vals, "parallelism.pipeline_parallel_first_stage_less_layers", 1)
             + _get(vals, "parallelism.pipeline_parallel_last_stage_less_layers", 1)
+        )
         vpp = max(1, n // (pp * to_int("pipeline_parallel_layers_per_stage", lps)))
     zero = 3 if shard > 1 else 0
-    plan = Plan(tp=tp, pp=pp, dp=dp, cp=cp, ep=_get(vals, "parallelism.expert_parallel_degree", 1), vpp=vpp,
-                micro_batch=mbs, zero_stage=zero, fsdp_shard=shard * cp if zero == 3 and replicate > 1 else 0,
-                recompute=recompute,  # type: ignore[arg-type]
-                sequence_parallel=bool(vals.get("parallelism.enable_sequence_parallel", True)))
-    precision = "fp8" if fp8 else ("fp32" if vals.get("training.mixed_precision_param") == "float32" else "bf16")
+    plan = Plan(
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        cp=cp,
+        ep=_get(vals, "parallelism.expert_parallel_degree", 1),
+        vpp=vpp,
+        micro_batch=mbs,
+        zero_stage=zero,
+        fsdp_shard=shard * cp if zero == 3 and replicate > 1 else 0,
+        recompute=recompute,  # type: ignore[arg-type]
+        sequence_parallel=bool(vals.get("parallelism.enable_sequence_parallel", True)),
+    )
+    precision = (
+        "fp8"
+        if fp8
+        else ("fp32" if vals.get("training.mixed_precision_param") == "float32" else "bf16")
+    )
     seq = _get(vals, "training.seq_len", 2048)
-    notes = () if model_slug else (f"model flavour {module}/{flavour} is not in gigatrain's table; name it with --model",)
-    return Imported(FORMAT, plan, seq, gbs, precision, FRAMEWORK, chips=plan.chips, model=model_slug, notes=notes)
+    notes = (
+        ()
+        if model_slug
+        else (
+            f"model flavour {module}/{flavour} is not in gigatrain's table; name it with --model",
+        )
+    )
+    return Imported(
+        FORMAT,
+        plan,
+        seq,
+        gbs,
+        precision,
+        FRAMEWORK,
+        chips=plan.chips,
+        model=model_slug,
+        notes=notes,
+    )

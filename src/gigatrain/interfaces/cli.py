@@ -65,8 +65,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    show_version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
 ) -> None:
     """What it takes to train a transformer on a fleet of accelerators: plan, memory, step
     time, days, energy, dollars."""
@@ -81,8 +85,12 @@ def _dump(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str, allow_nan=False) + "\n")
 
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="catalog slug, or a .yaml / HF config.json path")]
-ChipOpt = Annotated[str, typer.Option("--chip", "-c", help="chip slug (see `gigatrain catalog chips`)")]
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="catalog slug, or a .yaml / HF config.json path")
+]
+ChipOpt = Annotated[
+    str, typer.Option("--chip", "-c", help="chip slug (see `gigatrain catalog chips`)")
+]
 
 
 @app.command()
@@ -92,17 +100,30 @@ def estimate(
     chip: ChipOpt,
     chips: Annotated[int, typer.Option(help="number of chips")],
     degrees: dict[str, Any],
-    dp: Annotated[int | None, typer.Option(help="data parallel degree (default chips/(tp·pp·cp))")] = None,
+    dp: Annotated[
+        int | None, typer.Option(help="data parallel degree (default chips/(tp·pp·cp))")
+    ] = None,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (3 = FSDP)")] = 1,
-    fsdp_shard: Annotated[int, typer.Option("--fsdp-shard", help="hybrid sharding group (0 = all dp)")] = 0,
-    recompute: Annotated[Recompute, typer.Option(help="activation recompute")] = Recompute.selective,
+    fsdp_shard: Annotated[
+        int, typer.Option("--fsdp-shard", help="hybrid sharding group (0 = all dp)")
+    ] = 0,
+    recompute: Annotated[
+        Recompute, typer.Option(help="activation recompute")
+    ] = Recompute.selective,
     no_sp: Annotated[bool, typer.Option("--no-sp", help="disable sequence parallelism")] = False,
     seq: Annotated[int, typer.Option(help="sequence length")] = 4096,
-    global_batch: Annotated[int, typer.Option("--global-batch", help="global batch (sequences)")] = 1024,
+    global_batch: Annotated[
+        int, typer.Option("--global-batch", help="global batch (sequences)")
+    ] = 1024,
     tokens: Annotated[str, typer.Option(help="training token budget, e.g. 15T")] = "0",
     precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS))] = "bf16",
     system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
-    framework: Annotated[str, typer.Option(help="framework profile (catalog frameworks); auto = the chip family's usual one")] = "auto",
+    framework: Annotated[
+        str,
+        typer.Option(
+            help="framework profile (catalog frameworks); auto = the chip family's usual one"
+        ),
+    ] = "auto",
     profile: Annotated[Path | None, typer.Option(help="calibration profile YAML")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
@@ -112,9 +133,21 @@ def estimate(
 
     tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
     e = estimate_named(
-        model, chip, chips, seq=seq, global_batch=global_batch, tokens=tok, precision=precision,
-        system=system, profile=profile, framework=framework, dp=dp, **degrees,
-        zero_stage=zero, fsdp_shard=fsdp_shard, recompute=recompute.value,
+        model,
+        chip,
+        chips,
+        seq=seq,
+        global_batch=global_batch,
+        tokens=tok,
+        precision=precision,
+        system=system,
+        profile=profile,
+        framework=framework,
+        dp=dp,
+        **degrees,
+        zero_stage=zero,
+        fsdp_shard=fsdp_shard,
+        recompute=recompute.value,
         sequence_parallel=not no_sp,
     )
     if as_json:
@@ -127,9 +160,16 @@ def estimate(
 
 @app.command()
 def validate(
-    runs: Annotated[Path | None, typer.Option(help="a CSV in the published_runs.csv, inference_runs.csv (serving) or posttrain_runs.csv schema, told apart by its header (default: the shipped training runs)")] = None,
+    runs: Annotated[
+        Path | None,
+        typer.Option(
+            help="a CSV in the published_runs.csv, inference_runs.csv (serving) or posttrain_runs.csv schema, told apart by its header (default: the shipped training runs)"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print rows and summary as JSON")] = False,
-    show_unsupported: Annotated[bool, typer.Option("--unsupported", help="list unsupported rows with reasons")] = False,
+    show_unsupported: Annotated[
+        bool, typer.Option("--unsupported", help="list unsupported rows with reasons")
+    ] = False,
 ) -> None:
     """Score the model against measured runs: training, serving or post-training (error per source)."""
     from ..validate.runs import read_rows, shipped_rows
@@ -158,10 +198,16 @@ def validate(
 
 
 @app.command()
-def catalog(kind: Annotated[CatalogKind, typer.Argument(help="chips | models | systems | prices | economics | frameworks")],
-            as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-            wide: Annotated[bool, typer.Option("--wide", help="every column (sources, notes), "
-                                               "however wide")] = False) -> None:
+def catalog(
+    kind: Annotated[
+        CatalogKind,
+        typer.Argument(help="chips | models | systems | prices | economics | frameworks"),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="every column (sources, notes), however wide")
+    ] = False,
+) -> None:
     """List catalog entries with their sources and dates (fewer columns when narrow)."""
     from .render_catalog import catalog_records, catalog_table
 
@@ -176,7 +222,15 @@ def _register_optional() -> None:
     """Sub-apps written in their own modules (calibration, search, economics, web)."""
     import importlib
 
-    for mod in ("cli_calibrate", "cli_search", "cli_economics", "cli_web", "cli_serving", "cli_sweep", "cli_exports"):
+    for mod in (
+        "cli_calibrate",
+        "cli_search",
+        "cli_economics",
+        "cli_web",
+        "cli_serving",
+        "cli_sweep",
+        "cli_exports",
+    ):
         try:
             sub = importlib.import_module(f"{__package__}.{mod}")
         except ModuleNotFoundError as e:
@@ -228,11 +282,18 @@ def _app_for(argv: list[str]) -> typer.Typer:
     unknown command) gets the command list built from stubs. Keeps cold starts fast."""
     wanted = argv[0] if argv else None
     found = [c for c in app.registered_commands if _command_name(c) == wanted]
-    one = typer.Typer(name=app.info.name, help=app.info.help, no_args_is_help=True,
-                      pretty_exceptions_enable=False, add_completion=False,
-                      rich_markup_mode=None)
+    one = typer.Typer(
+        name=app.info.name,
+        help=app.info.help,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
     one.registered_callback = app.registered_callback  # stays a group: `gigatrain CMD ...`
-    one.registered_commands = found if len(found) == 1 else [_stub(c) for c in app.registered_commands]
+    one.registered_commands = (
+        found if len(found) == 1 else [_stub(c) for c in app.registered_commands]
+    )
     return one
 
 
@@ -248,8 +309,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except Exception as e:  # a bug: one line, no traceback
-        err_console.print(f"[red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} "
-                          "(please report this)", highlight=False)
+        err_console.print(
+            f"[red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} (please report this)",
+            highlight=False,
+        )
         raise SystemExit(1) from None
 
 

@@ -72,7 +72,9 @@ def fleet(
     mfu: Annotated[
         float | None, typer.Option(help="sustained MFU (default 0.375, Epoch median)")
     ] = None,
-    precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS) + " (dense peak used)")] = "bf16",
+    precision: Annotated[
+        str, typer.Option(help=" | ".join(PRECISIONS) + " (dense peak used)")
+    ] = "bf16",
     chip_price: Annotated[
         str | None, typer.Option("--chip-price", help="purchase price per chip, e.g. $30k")
     ] = None,
@@ -454,15 +456,16 @@ def cost(
     model: Annotated[str, typer.Option("--model", "-m", help="catalog slug or model file")],
     chip: Annotated[str, typer.Option("--chip", "-c", help="chip slug")],
     chips: Annotated[
-        str, typer.Option(help="number of chips, e.g. 16384 or 100k; a range 1024-1M gives the "
-                          "time-cost Pareto front with its knee")
+        str,
+        typer.Option(
+            help="number of chips, e.g. 16384 or 100k; a range 1024-1M gives the "
+            "time-cost Pareto front with its knee"
+        ),
     ],
     tokens: Annotated[
         str | None, typer.Option(help="token budget, e.g. 20T (default: the model's)")
     ] = None,
-    objective: Annotated[
-        str, typer.Option(help="with a chip range: cost | time | knee")
-    ] = "cost",
+    objective: Annotated[str, typer.Option(help="with a chip range: cost | time | knee")] = "cost",
     deadline: Annotated[
         float | None, typer.Option(help="with a chip range: at most this many days")
     ] = None,
@@ -471,7 +474,9 @@ def cost(
     ] = None,
     max_slowdown: Annotated[
         float | None,
-        typer.Option("--max-slowdown", help="cost winner at most this × the fastest (0 = no limit)"),
+        typer.Option(
+            "--max-slowdown", help="cost winner at most this × the fastest (0 = no limit)"
+        ),
     ] = 2.0,
     global_batch: Annotated[
         int | None,
@@ -481,7 +486,12 @@ def cost(
     ] = None,
     seq: Annotated[int | None, typer.Option(help="sequence length (default: the model's)")] = None,
     precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS))] = "bf16",
-    framework: Annotated[str, typer.Option(help="framework profile; auto = each chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
+    framework: Annotated[
+        str,
+        typer.Option(
+            help="framework profile; auto = each chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)"
+        ),
+    ] = "auto",
     pricing: Annotated[Pricing, typer.Option(help="rent kind, or own")] = Pricing.on_demand,
     usd_per_chip_hour: Annotated[
         str | None, typer.Option("--usd-per-chip-hour", help="override the rental price")
@@ -504,7 +514,8 @@ def cost(
     ] = None,
     restart: Annotated[str | None, typer.Option(help="restart time, e.g. 5min")] = None,
     mitigation: Annotated[
-        str, typer.Option(help="failure mitigation: manual | automated | async | in_memory | elastic")
+        str,
+        typer.Option(help="failure mitigation: manual | automated | async | in_memory | elastic"),
     ] = "automated",
     steady_state: Annotated[
         bool,
@@ -526,7 +537,9 @@ def cost(
     from ..model.estimate import estimate
 
     system, *_ = resolve_system(chip)
-    if framework == "auto":  # the chip family's usual framework (GPU Megatron, Trainium Neuron, TPU JAX)
+    if (
+        framework == "auto"
+    ):  # the chip family's usual framework (GPU Megatron, Trainium Neuron, TPU JAX)
         from ..catalog.frameworks import default_framework
 
         framework = default_framework(system.chip.vendor)
@@ -626,7 +639,12 @@ def compare(
     ] = None,
     seq: Annotated[int | None, typer.Option(help="sequence length (default: the model's)")] = None,
     precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS))] = "bf16",
-    framework: Annotated[str, typer.Option(help="framework profile; auto = each chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
+    framework: Annotated[
+        str,
+        typer.Option(
+            help="framework profile; auto = each chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)"
+        ),
+    ] = "auto",
     pricing: Annotated[Pricing, typer.Option(help="rent kind, or own")] = Pricing.on_demand,
     usd_per_kwh: Annotated[
         str | None, typer.Option("--usd-per-kwh", help="electricity (own)")
@@ -713,7 +731,11 @@ def compare(
     for r in rows:
         c = r.cost
         try:
-            pk = (c.price.value / (get_chip(c.chip).peak(job.precision) / 1e15)) if c.price else math.nan
+            pk = (
+                (c.price.value / (get_chip(c.chip).peak(job.precision) / 1e15))
+                if c.price
+                else math.nan
+            )
         except (GigatrainError, KeyError):
             pk = math.nan
         peaks.append(pk)
@@ -727,12 +749,18 @@ def compare(
             else ""
         )
         t.add_row(
-            c.chip + (" †" if "chips" in c.assumptions else "")
+            c.chip
+            + (" †" if "chips" in c.assumptions else "")
             + ("" if c.assumptions.get("evidence", "backed").startswith("backed") else " ‡"),
             c.plan,
             f"{c.mfu:.1%}",
             f"{c.goodput.goodput:.1%}",
-            f"{c.days:,.1f}" + (f" ({c.interval['days_lo']:,.0f}–{c.interval['days_hi']:,.0f})" if c.interval else ""),
+            f"{c.days:,.1f}"
+            + (
+                f" ({c.interval['days_lo']:,.0f}–{c.interval['days_hi']:,.0f})"
+                if c.interval
+                else ""
+            ),
             _fmt("money", c.total_usd),
             _num(c.usd_per_exaflop, "${:,.3g}"),
             _num(r.price_performance, "{:.2f}×"),

@@ -66,11 +66,14 @@ def _columns(rows: list[Candidate], res: SearchResult, compact: bool) -> list[st
     cols = ["#"] + (["chips"] if len(res.chip_counts) > 1 else [])
     cols += ["gbs"] if len(res.global_batches) > 1 else []
     cols += ["tp·pp·dp·cp·ep" if moe else "tp·pp·dp·cp"]
-    cols += ["mbs", "zero", "rc", "mem", "step", "MFU"] if compact else [
-        "vpp", "mbs", "zero", "rc", "sp", "memory", "step", "tokens/s", "MFU"]
+    cols += (
+        ["mbs", "zero", "rc", "mem", "step", "MFU"]
+        if compact
+        else ["vpp", "mbs", "zero", "rc", "sp", "memory", "step", "tokens/s", "MFU"]
+    )
     cols += ["days"] if budget else []
     cols += ["$ run" if budget else "$/step"]
-    cols += (["energy" if budget else "energy/step"] if show_energy else [])
+    cols += ["energy" if budget else "energy/step"] if show_energy else []
     return cols
 
 
@@ -79,17 +82,24 @@ def _cells(i: int, c: Candidate, cols: list[str]) -> list[str]:
 
     p, e = c.plan, c.estimate
     values = {
-        "#": str(i), "chips": f"{c.chips:,}", "gbs": f"{c.global_batch:,}",
-        "vpp": str(p.vpp), "mbs": str(p.micro_batch),
+        "#": str(i),
+        "chips": f"{c.chips:,}",
+        "gbs": f"{c.global_batch:,}",
+        "vpp": str(p.vpp),
+        "mbs": str(p.micro_batch),
         "zero": f"{p.zero_stage}" + (f"/{p.fsdp_shard}" if p.fsdp_shard else ""),
         "rc": {"none": "none", "selective": "sel", "full": "full"}[p.recompute],
         "sp": "on" if p.sequence_parallel and p.tp > 1 else "–",
         "memory": f"{e.memory_bytes / 2**30:,.1f}G {pct(c.memory_frac)}",
-        "mem": f"{e.memory_bytes / 2**30:,.0f}G", "step": seconds(e.step_time_s),
-        "tokens/s": si(e.tokens_per_s), "MFU": pct(e.mfu),
+        "mem": f"{e.memory_bytes / 2**30:,.0f}G",
+        "step": seconds(e.step_time_s),
+        "tokens/s": si(e.tokens_per_s),
+        "MFU": pct(e.mfu),
         "days": f"{(c.time_to_train_s or 0) / 86400:,.1f}",
-        "$ run": usd(c.cost_usd), "$/step": usd(c.cost_usd),
-        "energy": _energy(c.energy_j), "energy/step": _energy(c.energy_j),
+        "$ run": usd(c.cost_usd),
+        "$/step": usd(c.cost_usd),
+        "energy": _energy(c.energy_j),
+        "energy/step": _energy(c.energy_j),
     }
     out = []
     for col in cols:
@@ -102,22 +112,33 @@ def _cells(i: int, c: Candidate, cols: list[str]) -> list[str]:
     return out
 
 
-def _plan_table(title: str, rows: list[Candidate], res: SearchResult, compact: bool = False
-                ) -> Table:
+def _plan_table(
+    title: str, rows: list[Candidate], res: SearchResult, compact: bool = False
+) -> Table:
     from rich import box
 
     hybrid = any(c.plan.fsdp_shard for c in rows)
-    notes = (["zero 3/N: ZeRO-3 (FSDP) sharded over N ranks"] if hybrid else [])
+    notes = ["zero 3/N: ZeRO-3 (FSDP) sharded over N ranks"] if hybrid else []
     if compact:
         notes += ["vN: N virtual pipeline stages"] if any(c.plan.vpp > 1 for c in rows) else []
         notes += ["--wide for every column"]
-    t = Table(title=title, title_justify="left", caption_justify="left",
-              caption="; ".join(notes) or None, box=box.SIMPLE_HEAD, pad_edge=False,
-              collapse_padding=True)
+    t = Table(
+        title=title,
+        title_justify="left",
+        caption_justify="left",
+        caption="; ".join(notes) or None,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     cols = _columns(rows, res, compact)
     for c in cols:
-        t.add_column(c, justify="left" if c in ("rc", "zero") else "right", no_wrap=not compact,
-                     overflow="fold")
+        t.add_column(
+            c,
+            justify="left" if c in ("rc", "zero") else "right",
+            no_wrap=not compact,
+            overflow="fold",
+        )
     for i, cand in enumerate(rows, 1):
         t.add_row(*_cells(i, cand, cols))
     return t
@@ -129,20 +150,30 @@ def render(res: SearchResult, out: Console, wide: bool = False) -> None:
     from .render import estimate_tables
 
     compact = not wide and out.width < 120
-    chips = (f"{res.chip_counts[0]:,}" if len(res.chip_counts) == 1
-             else f"{len(res.chip_counts)} counts {res.chip_counts[0]:,}–{res.chip_counts[-1]:,}")
+    chips = (
+        f"{res.chip_counts[0]:,}"
+        if len(res.chip_counts) == 1
+        else f"{len(res.chip_counts)} counts {res.chip_counts[0]:,}–{res.chip_counts[-1]:,}"
+    )
     out.print(
         f"[bold]search[/] {escape(res.model)} on {escape(res.chip)} ({escape(res.system)}) × "
         f"{chips} chips · objective "
         f"[bold]{escape(res.objective)}[/] · {res.candidates:,} candidates, {res.pruned:,} skipped by "
         f"the memory bound, {res.evaluated:,} evaluated, {res.feasible:,} fit · "
-        f"{res.wall_s:.2f} s ({res.plans_per_s / 1e6:,.2f} M plans/s)", highlight=False)
+        f"{res.wall_s:.2f} s ({res.plans_per_s / 1e6:,.2f} M plans/s)",
+        highlight=False,
+    )
     if res.price:
-        out.print(f"price: ${res.price.usd_per_chip_hour:,.2f}/chip-hour "
-                  f"({escape(res.price.source)})", highlight=False)
+        out.print(
+            f"price: ${res.price.usd_per_chip_hour:,.2f}/chip-hour ({escape(res.price.source)})",
+            highlight=False,
+        )
     if res.watts_per_chip:
-        out.print(f"energy: {res.watts_per_chip:,.0f} W per chip (TDP × training power "
-                  "fraction; no host power or PUE — a proxy)", highlight=False)
+        out.print(
+            f"energy: {res.watts_per_chip:,.0f} W per chip (TDP × training power "
+            "fraction; no host power or PUE — a proxy)",
+            highlight=False,
+        )
     if res.top:
         out.print(_plan_table(f"Top {len(res.top)} plans", list(res.top), res, compact))
         out.print("[bold]Best plan[/]")
@@ -151,8 +182,14 @@ def render(res: SearchResult, out: Console, wide: bool = False) -> None:
             out.print(f"• {escape(note)}", highlight=False)
     if res.pareto_axes:
         a, b = res.pareto_axes
-        out.print(_plan_table(f"Pareto front: {a} vs {b} ({len(res.pareto)} plans)",
-                              list(res.pareto), res, compact))
+        out.print(
+            _plan_table(
+                f"Pareto front: {a} vs {b} ({len(res.pareto)} plans)",
+                list(res.pareto),
+                res,
+                compact,
+            )
+        )
     d = res.diagnosis
     if d is not None:
         out.print(f"[red bold]{escape(d.message)}[/]", highlight=False)
@@ -173,29 +210,48 @@ def _opt(*names: str, help: str) -> typer.models.OptionInfo:
 def search(
     model: Annotated[str, _opt("--model", "-m", help="catalog slug, or a .yaml / config.json")],
     chip: Annotated[str, _opt("--chip", "-c", help="chip slug (`gigatrain catalog chips`)")],
-    chips: Annotated[str, _opt(help="chip count N, or a range A-B (powers of two, 3·2^k, "
-                                    "node multiples)")],
+    chips: Annotated[
+        str, _opt(help="chip count N, or a range A-B (powers of two, 3·2^k, node multiples)")
+    ],
     degrees: dict[str, Any],
-    global_batch: Annotated[str, _opt("--global-batch",
-                                      help="global batch (sequences): N, a range A-B, or auto "
-                                           "(with --tokens: ~16M tokens, raised up to the "
-                                           "critical-batch bound when the chips need it; "
-                                           "else 1024)")] = "auto",
+    global_batch: Annotated[
+        str,
+        _opt(
+            "--global-batch",
+            help="global batch (sequences): N, a range A-B, or auto "
+            "(with --tokens: ~16M tokens, raised up to the "
+            "critical-batch bound when the chips need it; "
+            "else 1024)",
+        ),
+    ] = "auto",
     seq: Annotated[int, _opt(help="sequence length")] = 4096,
     tokens: Annotated[str, _opt(help="training token budget, e.g. 15T (for days and $)")] = "0",
     precision: Annotated[str, _opt(help=" | ".join(PRECISIONS))] = "bf16",
-    framework: Annotated[str, _opt(help="framework profile; auto = the chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)")] = "auto",
+    framework: Annotated[
+        str,
+        _opt(
+            help="framework profile; auto = the chip family's usual one (GPU: megatron, Trainium: neuron, TPU: jax)"
+        ),
+    ] = "auto",
     system: Annotated[str | None, _opt(help="system slug (default: the chip's)")] = None,
     objective: Annotated[str, _opt(help="time | time_to_train | cost | energy")] = "time",
     top: Annotated[int, _opt(help="how many plans to list")] = 10,
-    pareto: Annotated[str | None, _opt(help="two axes for a Pareto front, e.g. time,cost "
-                                            "(time, cost, energy, memory, chips)")] = None,
-    max_memory_frac: Annotated[float, _opt("--max-memory-frac",
-                                           help="fit under this fraction of HBM")] = 1.0,
-    deadline_days: Annotated[float | None, _opt(
-        "--deadline-days", help="time-to-train limit (needs --tokens)")] = None,
-    usd_per_chip_hour: Annotated[float | None, _opt(
-        "--usd-per-chip-hour", help="price (default: median on-demand in prices.yaml)")] = None,
+    pareto: Annotated[
+        str | None,
+        _opt(
+            help="two axes for a Pareto front, e.g. time,cost (time, cost, energy, memory, chips)"
+        ),
+    ] = None,
+    max_memory_frac: Annotated[
+        float, _opt("--max-memory-frac", help="fit under this fraction of HBM")
+    ] = 1.0,
+    deadline_days: Annotated[
+        float | None, _opt("--deadline-days", help="time-to-train limit (needs --tokens)")
+    ] = None,
+    usd_per_chip_hour: Annotated[
+        float | None,
+        _opt("--usd-per-chip-hour", help="price (default: median on-demand in prices.yaml)"),
+    ] = None,
     zero: Annotated[str | None, _opt(help="only these ZeRO stages, e.g. 1,3")] = None,
     recompute: Annotated[str | None, _opt(help="only these recompute modes: none,full")] = None,
     as_json: Annotated[bool, _opt("--json", help="print JSON")] = False,
@@ -236,13 +292,26 @@ def search(
             raise GigatrainError(f"--recompute {recompute!r}; valid: none, selective, full")
     filters: dict[str, Any] = {n: _ints(n.replace("_", "-"), t) for n, t in degrees.items()}
     axes = Axes(**filters, zero_stage=_ints("zero", zero), recompute=rc)
-    cons = Constraints(max_memory_frac=max_memory_frac, deadline_days=deadline_days,
-                       global_batch=global_batch)
+    cons = Constraints(
+        max_memory_frac=max_memory_frac, deadline_days=deadline_days, global_batch=global_batch
+    )
     bar = _ProgressBar(enabled=not as_json)
     try:
-        res = run_search(r.model, r.system, r.job, chips, objective, cons, top,
-                         usd_per_chip_hour, bar, pareto=_pareto(pareto), axes=axes,
-                         allow_fewer=True, max_global_batch=max_gb)
+        res = run_search(
+            r.model,
+            r.system,
+            r.job,
+            chips,
+            objective,
+            cons,
+            top,
+            usd_per_chip_hour,
+            bar,
+            pareto=_pareto(pareto),
+            axes=axes,
+            allow_fewer=True,
+            max_global_batch=max_gb,
+        )
     finally:
         bar.close()
     res = annotate_search(res, r)  # error bars, evidence, plausibility flags, why the winner won
@@ -273,8 +342,14 @@ class _ProgressBar:
                 return
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-            self.bar = Progress("searching", BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), console=err_console, transient=True)
+            self.bar = Progress(
+                "searching",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
             self.bar.start()
             self.task = self.bar.add_task("search", total=total)
         if self.task is not None:

@@ -34,22 +34,42 @@ def _progress_bar() -> tuple[Any, Any]:
         TimeRemainingColumn,
     )
 
-    prog = Progress(TextColumn("points"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]} pts/s"), TextColumn("rows {task.fields[rows]}"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=err_console, transient=False)
+    prog = Progress(
+        TextColumn("points"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} pts/s"),
+        TextColumn("rows {task.fields[rows]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
     return prog, prog.add_task("sweep", total=None, rate="–", rows=0)
 
 
 @app.command()
 def sweep(
-    spec: Annotated[Path, typer.Argument(help="sweep spec YAML (see src/gigatrain/examples/sweep-*.yaml)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="results directory (created; rerun to resume)")],
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local runtime)")] = None,
-    local: Annotated[bool, typer.Option("--local", help="run in this process, without Ray")] = False,
-    workers: Annotated[int | None, typer.Option(help="CPUs of the local Ray runtime (default: all)")] = None,
-    allow_catalog_change: Annotated[bool, typer.Option(
-        "--allow-catalog-change", help="resume even though the catalog files changed")] = False,
+    spec: Annotated[
+        Path, typer.Argument(help="sweep spec YAML (see src/gigatrain/examples/sweep-*.yaml)")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="results directory (created; rerun to resume)")
+    ],
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local runtime)")
+    ] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="run in this process, without Ray")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="CPUs of the local Ray runtime (default: all)")
+    ] = None,
+    allow_catalog_change: Annotated[
+        bool,
+        typer.Option("--allow-catalog-change", help="resume even though the catalog files changed"),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run a design-space sweep (models × chips incl. what-if × sizes × budgets × prices) on Ray;
@@ -66,8 +86,11 @@ def sweep(
 
         est = estimate_rows(sp)
         cap = f"max_rows {sp.max_rows:,}" if sp.max_rows is not None else "no max_rows"
-        err_console.print(f"record: all — at most {est.rows:,} rows over {sp.size:,} points ({cap}; "
-                          f"estimated in {est.wall_s:.1f} s)", highlight=False)
+        err_console.print(
+            f"record: all — at most {est.rows:,} rows over {sp.size:,} points ({cap}; "
+            f"estimated in {est.wall_s:.1f} s)",
+            highlight=False,
+        )
         check_row_cap(sp, est)
     prog, tid = _progress_bar()
     t0 = time.perf_counter()
@@ -78,31 +101,65 @@ def sweep(
             first.append(done)
         dt = time.perf_counter() - t0
         rate = (done - first[0]) / dt if dt > 0 and done > first[0] else 0.0
-        prog.update(tid, completed=done, total=total, rate=f"{rate:,.1f}" if rate else "–", rows=f"{rows:,}")
+        prog.update(
+            tid, completed=done, total=total, rate=f"{rate:,.1f}" if rate else "–", rows=f"{rows:,}"
+        )
 
     with prog:
-        summary = run_sweep(sp, out, executor="local" if local else "ray", address=address, num_cpus=workers,
-                            progress=progress, allow_catalog_change=allow_catalog_change, row_estimate=est)
+        summary = run_sweep(
+            sp,
+            out,
+            executor="local" if local else "ray",
+            address=address,
+            num_cpus=workers,
+            progress=progress,
+            allow_catalog_change=allow_catalog_change,
+            row_estimate=est,
+        )
     if as_json:
         sys.stdout.write(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")
     else:
         t = Table(title=f"sweep {escape(sp.name)} → {escape(str(out))}", title_justify="left")
-        for c in ("points", "before", "computed", "rows", "tasks", "per task", "cpus", "wall", "pts/s", "rows/s"):
+        for c in (
+            "points",
+            "before",
+            "computed",
+            "rows",
+            "tasks",
+            "per task",
+            "cpus",
+            "wall",
+            "pts/s",
+            "rows/s",
+        ):
             t.add_column(c, justify="right")
-        t.add_row(f"{summary.points_total:,}", f"{summary.points_done_before:,}", f"{summary.points_computed:,}",
-                  f"{summary.rows_written:,}", f"{summary.tasks:,}", str(summary.points_per_task),
-                  str(summary.workers), f"{summary.wall_s:,.1f} s", f"{summary.points_per_s:,.1f}",
-                  f"{summary.rows_per_s:,.0f}")
+        t.add_row(
+            f"{summary.points_total:,}",
+            f"{summary.points_done_before:,}",
+            f"{summary.points_computed:,}",
+            f"{summary.rows_written:,}",
+            f"{summary.tasks:,}",
+            str(summary.points_per_task),
+            str(summary.workers),
+            f"{summary.wall_s:,.1f} s",
+            f"{summary.points_per_s:,.1f}",
+            f"{summary.rows_per_s:,.0f}",
+        )
         console.print(t)
         hypo = [c.describe() for c in sp.chips if c.hypothetical]
         for h in hypo:
             console.print(f"[yellow]hypothetical chip:[/] {escape(h)}", highlight=False)
-        console.print(f"query it: gigatrain query {escape(str(out))} \"SELECT chip, chips, min(usd_per_mtoken) "
-                      "FROM best GROUP BY ALL ORDER BY 3\"", highlight=False)
+        console.print(
+            f'query it: gigatrain query {escape(str(out))} "SELECT chip, chips, min(usd_per_mtoken) '
+            'FROM best GROUP BY ALL ORDER BY 3"',
+            highlight=False,
+        )
     if summary.failed_tasks:
         for f in summary.failed_tasks:
             err_console.print(f"[red]task failed:[/] {escape(f)}", highlight=False)
-        err_console.print(f"{summary.points_missing:,} points missing; rerun the same command to compute them")
+        err_console.print(
+            f"{summary.points_missing:,} points missing; rerun the same command to compute them"
+        )
         raise typer.Exit(1)
 
 
@@ -128,7 +185,10 @@ def query(
         raise GigatrainError("choose one of --json and --csv")
     cols, rows = run_query(out, sql)
     if as_json:
-        sys.stdout.write(json.dumps([dict(zip(cols, r, strict=True)) for r in rows], indent=2, default=str) + "\n")
+        sys.stdout.write(
+            json.dumps([dict(zip(cols, r, strict=True)) for r in rows], indent=2, default=str)
+            + "\n"
+        )
         return
     if as_csv:
         w = csv.writer(sys.stdout, lineterminator="\n")
@@ -152,8 +212,12 @@ def query(
 def sweep_plot(
     out: Annotated[Path, typer.Argument(help="sweep results directory")],
     output: Annotated[Path, typer.Option("--output", "-o", help="image file (.png, .svg, .pdf)")],
-    metric: Annotated[str, typer.Option(help="usd_per_mtoken | days_to_train | mfu | cost_usd")] = "usd_per_mtoken",
-    view: Annotated[str, typer.Option(help="best (metric vs chips) | pareto (cost vs days fronts)")] = "best",
+    metric: Annotated[
+        str, typer.Option(help="usd_per_mtoken | days_to_train | mfu | cost_usd")
+    ] = "usd_per_mtoken",
+    view: Annotated[
+        str, typer.Option(help="best (metric vs chips) | pareto (cost vs days fronts)")
+    ] = "best",
 ) -> None:
     """Best $ per million tokens (or days, MFU) against chip count, one line per chip and one
     panel per model (--view pareto: each chip's cost-vs-days front over all its plans);
@@ -166,15 +230,21 @@ def sweep_plot(
         _pareto_plot(out, output)
         return
 
-    metrics = {"usd_per_mtoken": ("best $ per million trained tokens", "min"),
-               "cost_usd": ("best cost of the run ($, steady state)", "min"),
-               "days_to_train": ("days to train (best plan)", "min"), "mfu": ("MFU of the best plan", "max")}
+    metrics = {
+        "usd_per_mtoken": ("best $ per million trained tokens", "min"),
+        "cost_usd": ("best cost of the run ($, steady state)", "min"),
+        "days_to_train": ("days to train (best plan)", "min"),
+        "mfu": ("MFU of the best plan", "max"),
+    }
     if metric not in metrics:
         raise GigatrainError(f"--metric={metric!r}; valid: {', '.join(metrics)}")
     _check_suffix(output)
     label, agg = metrics[metric]
-    _cols, rows = run_query(out, f"SELECT model, chip, any_value(hypothetical), chips, {agg}({metric}) FROM best "
-                                f"WHERE {metric} IS NOT NULL GROUP BY model, chip, chips ORDER BY model, chip, chips")
+    _cols, rows = run_query(
+        out,
+        f"SELECT model, chip, any_value(hypothetical), chips, {agg}({metric}) FROM best "
+        f"WHERE {metric} IS NOT NULL GROUP BY model, chip, chips ORDER BY model, chip, chips",
+    )
     if not rows:
         raise GigatrainError(f"{out}: no feasible points with {metric} to plot")
     plt = _pyplot()
@@ -187,7 +257,13 @@ def sweep_plot(
                 series.setdefault((chip, bool(hypo)), []).append((n, v))
         for (chip, hypo), pts in series.items():
             xs, ys = zip(*sorted(pts), strict=True)
-            ax.plot(xs, ys, "--" if hypo else "-", marker="o", label=f"{chip} (hypothetical)" if hypo else chip)
+            ax.plot(
+                xs,
+                ys,
+                "--" if hypo else "-",
+                marker="o",
+                label=f"{chip} (hypothetical)" if hypo else chip,
+            )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("chips")
         ax.set_ylabel(label)
@@ -230,7 +306,10 @@ def _save(fig: Any, output: Path) -> None:
 
 def _front(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points not dominated in (days, cost), sorted by days (:func:`gigatrain.pareto.pareto_front`)."""
-    days, cost = np.array([p[0] for p in pts], dtype=float), np.array([p[1] for p in pts], dtype=float)
+    days, cost = (
+        np.array([p[0] for p in pts], dtype=float),
+        np.array([p[1] for p in pts], dtype=float),
+    )
     return [pts[int(i)] for i in pareto_front(days, cost)]
 
 
@@ -239,8 +318,11 @@ def _pareto_plot(out: Path, output: Path) -> None:
     from ..sweep.query import run_query
 
     _check_suffix(output)
-    _cols, rows = run_query(out, "SELECT model, chip, hypothetical, days_to_train, cost_usd FROM results "
-                                 "WHERE feasible AND days_to_train IS NOT NULL AND cost_usd IS NOT NULL")
+    _cols, rows = run_query(
+        out,
+        "SELECT model, chip, hypothetical, days_to_train, cost_usd FROM results "
+        "WHERE feasible AND days_to_train IS NOT NULL AND cost_usd IS NOT NULL",
+    )
     if not rows:
         raise GigatrainError(f"{out}: no feasible plans with a token budget and a price to plot")
     plt = _pyplot()
@@ -255,8 +337,14 @@ def _pareto_plot(out: Path, output: Path) -> None:
                 series.setdefault((chip, bool(hypo)), []).append((d, c / 1e6))
         for (chip, hypo), pts in series.items():
             xs, ys = zip(*_front(pts), strict=True)
-            ax.step(xs, ys, "--" if hypo else "-", where="post", marker="o",
-                    label=f"{chip} (hypothetical)" if hypo else chip)
+            ax.step(
+                xs,
+                ys,
+                "--" if hypo else "-",
+                where="post",
+                marker="o",
+                label=f"{chip} (hypothetical)" if hypo else chip,
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         plain = matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:,.4g}")

@@ -21,18 +21,27 @@ def _need(module: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise GigatrainError(f"{module} is not installed; install the web extra: pip install 'gigatrain[web]'")
+        raise GigatrainError(
+            f"{module} is not installed; install the web extra: pip install 'gigatrain[web]'"
+        )
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="address to bind (default loopback only)")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="address to bind (default loopback only)")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=0, max=65535)] = 8000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
     workers: Annotated[int, typer.Option(help="server processes", min=1, max=64)] = 1,
-    allow_host: Annotated[list[str] | None, typer.Option(
-        "--allow-host", help="a Host name the server answers to besides the loopback names "
-        "(repeat; '*' for any); also GIGATRAIN_ALLOWED_HOSTS=a,b")] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="a Host name the server answers to besides the loopback names "
+            "(repeat; '*' for any); also GIGATRAIN_ALLOWED_HOSTS=a,b",
+        ),
+    ] = None,
 ) -> None:
     """Serve the planner page and the JSON API (OpenAPI docs at /docs).
 
@@ -56,12 +65,23 @@ def serve(
         env = [h for h in os.environ.get(HOSTS_ENV, "").split(",") if h.strip()]
         os.environ[HOSTS_ENV] = ",".join(dict.fromkeys([*env, *hosts]))
     if host not in LOOPBACK_HOSTS:
-        typer.echo(f"warning: binding {host}: the planner will be reachable from other machines"
-                   f"; it answers Host names: {os.environ.get(HOSTS_ENV) or 'loopback only'} "
-                   "(add more with --allow-host)", err=True)
-    typer.echo(f"gigatrain planner on http://{'[' + host + ']' if ':' in host else host}:{port}/  (API docs at /docs)")
-    uvicorn.run("gigatrain.interfaces.web.app:create_app", factory=True, host=host, port=port,
-                log_level=log_level, workers=workers)
+        typer.echo(
+            f"warning: binding {host}: the planner will be reachable from other machines"
+            f"; it answers Host names: {os.environ.get(HOSTS_ENV) or 'loopback only'} "
+            "(add more with --allow-host)",
+            err=True,
+        )
+    typer.echo(
+        f"gigatrain planner on http://{'[' + host + ']' if ':' in host else host}:{port}/  (API docs at /docs)"
+    )
+    uvicorn.run(
+        "gigatrain.interfaces.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        workers=workers,
+    )
 
 
 @app.command()
@@ -69,23 +89,37 @@ def report(
     model: Annotated[str, typer.Option("--model", "-m", help="catalog slug, or a HF config.json")],
     chip: Annotated[str, typer.Option("--chip", "-c", help="chip slug")],
     chips: Annotated[int, typer.Option(help="number of chips")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write")] = Path("plan.html"),
-    tp: Annotated[int | None, typer.Option(help="tensor parallel (no plan option: the best plan search finds)")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write")] = Path(
+        "plan.html"
+    ),
+    tp: Annotated[
+        int | None,
+        typer.Option(help="tensor parallel (no plan option: the best plan search finds)"),
+    ] = None,
     pp: Annotated[int | None, typer.Option(help="pipeline parallel")] = None,
     cp: Annotated[int | None, typer.Option(help="context parallel")] = None,
     ep: Annotated[int | None, typer.Option(help="expert parallel")] = None,
     vpp: Annotated[int | None, typer.Option(help="virtual pipeline stages")] = None,
-    micro_batch: Annotated[int | None, typer.Option("--micro-batch", help="micro-batch size")] = None,
+    micro_batch: Annotated[
+        int | None, typer.Option("--micro-batch", help="micro-batch size")
+    ] = None,
     zero: Annotated[int | None, typer.Option(help="ZeRO stage 0-3")] = None,
-    fsdp_shard: Annotated[int | None, typer.Option("--fsdp-shard", help="hybrid sharding group")] = None,
+    fsdp_shard: Annotated[
+        int | None, typer.Option("--fsdp-shard", help="hybrid sharding group")
+    ] = None,
     recompute: Annotated[str | None, typer.Option(help="none | selective | full")] = None,
     seq: Annotated[int, typer.Option(help="sequence length")] = 4096,
-    global_batch: Annotated[int, typer.Option("--global-batch", help="global batch (sequences)")] = 1024,
+    global_batch: Annotated[
+        int, typer.Option("--global-batch", help="global batch (sequences)")
+    ] = 1024,
     tokens: Annotated[str, typer.Option(help="training token budget, e.g. 15T")] = "0",
     precision: Annotated[str, typer.Option(help=" | ".join(PRECISIONS))] = "bf16",
     system: Annotated[str | None, typer.Option(help="system slug (default: the chip's)")] = None,
     framework: Annotated[str, typer.Option(help="framework efficiency profile")] = "megatron",
-    compare: Annotated[list[str] | None, typer.Option("--compare", help="chips for the cost/time Pareto plot (repeat)")] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option("--compare", help="chips for the cost/time Pareto plot (repeat)"),
+    ] = None,
 ) -> None:
     """Write one self-contained HTML file: memory, step time, best plans, cost, Pareto front
     across chips, the model's error bars and every assumption — no network needed to view it."""
@@ -94,12 +128,31 @@ def report(
     from .report import build_report
 
     tok = 0.0 if tokens in ("0", "") else parse_count("tokens", tokens)
-    given = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vpp": vpp, "micro_batch": micro_batch,
-             "zero_stage": zero, "fsdp_shard": fsdp_shard, "recompute": recompute}
+    given = {
+        "tp": tp,
+        "pp": pp,
+        "cp": cp,
+        "ep": ep,
+        "vpp": vpp,
+        "micro_batch": micro_batch,
+        "zero_stage": zero,
+        "fsdp_shard": fsdp_shard,
+        "recompute": recompute,
+    }
     plan = {k: v for k, v in given.items() if v is not None} or None
-    html = build_report(model=model, chip=chip, chips=chips, seq=seq, global_batch=global_batch,
-                        tokens=tok, precision=precision, system=system, framework=framework,
-                        plan=plan, compare=list(compare or []))
+    html = build_report(
+        model=model,
+        chip=chip,
+        chips=chips,
+        seq=seq,
+        global_batch=global_batch,
+        tokens=tok,
+        precision=precision,
+        system=system,
+        framework=framework,
+        plan=plan,
+        compare=list(compare or []),
+    )
     try:
         output.write_text(html, encoding="utf-8")
     except OSError as e:

@@ -20,8 +20,7 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _with_degrees(func: F, annotation: Callable[[str, str], Any], default: Any,
-                  after: str) -> F:
+def _with_degrees(func: F, annotation: Callable[[str, str], Any], default: Any, after: str) -> F:
     """``func`` as a Typer command that also takes one option per degree (inserted after the
     parameter ``after``) and receives them together as ``degrees: dict[str, Any]``."""
     hints = get_type_hints(func, include_extras=True)
@@ -31,9 +30,15 @@ def _with_degrees(func: F, annotation: Callable[[str, str], Any], default: Any,
             continue
         params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[p.name]))
         if p.name == after:
-            params += [inspect.Parameter(d.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                         annotation=annotation(d.name, d.help))
-                       for d in PLAN_DEGREES]
+            params += [
+                inspect.Parameter(
+                    d.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=annotation(d.name, d.help),
+                )
+                for d in PLAN_DEGREES
+            ]
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> Any:
@@ -49,11 +54,18 @@ def _with_degrees(func: F, annotation: Callable[[str, str], Any], default: Any,
 def degree_values(after: str) -> Callable[[F], F]:
     """``--tp 8 --pp 16 …`` (default 1 each) for ``estimate``-style commands."""
     return lambda func: _with_degrees(
-        func, lambda name, help: Annotated[int, typer.Option(_flag(name), help=help)], 1, after)
+        func, lambda name, help: Annotated[int, typer.Option(_flag(name), help=help)], 1, after
+    )
 
 
 def degree_filters(after: str) -> Callable[[F], F]:
     """``--tp 1,2,4,8 …`` (default: every valid value) for ``search``-style commands."""
     return lambda func: _with_degrees(
-        func, lambda name, help: Annotated[str | None, typer.Option(
-            _flag(name), help=f"only these values of the {help}, e.g. 1,2,4,8")], None, after)
+        func,
+        lambda name, help: Annotated[
+            str | None,
+            typer.Option(_flag(name), help=f"only these values of the {help}, e.g. 1,2,4,8"),
+        ],
+        None,
+        after,
+    )

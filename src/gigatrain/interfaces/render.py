@@ -25,7 +25,9 @@ def estimate_tables(e: Estimate, console: Console) -> None:
         highlight=False,
     )
     cap = e.memory_capacity_bytes
-    mt = Table(title=f"Memory per rank (most-loaded: {e.worst_stage} pipeline stage)", title_justify="left")
+    mt = Table(
+        title=f"Memory per rank (most-loaded: {e.worst_stage} pipeline stage)", title_justify="left"
+    )
     mt.add_column("part")
     mt.add_column("size", justify="right")
     mt.add_column("of capacity", justify="right")
@@ -34,7 +36,9 @@ def estimate_tables(e: Estimate, console: Console) -> None:
         if v > 0:
             mt.add_row(k.removeprefix("memory/"), gib(v), pct(v / cap), _bar(v / cap))
     verdict = "[green]fits[/]" if e.fits else "[red]does NOT fit[/]"
-    mt.add_row("[bold]total[/]", f"[bold]{gib(e.memory_bytes)}[/]", pct(e.memory_bytes / cap), verdict)
+    mt.add_row(
+        "[bold]total[/]", f"[bold]{gib(e.memory_bytes)}[/]", pct(e.memory_bytes / cap), verdict
+    )
     mt.add_row("capacity", gib(cap), "100%", "")
     console.print(mt)
 
@@ -45,13 +49,22 @@ def estimate_tables(e: Estimate, console: Console) -> None:
     tt.add_column("")
     for k, v in e.time_breakdown.items():
         if v > 0:
-            tt.add_row(k.removeprefix("time/"), seconds(v), pct(v / e.step_time_s), _bar(v / e.step_time_s))
-    tt.add_row("[bold]step[/]", f"[bold]{seconds(e.step_time_s)}[/]", "100%", f"{e.microbatches:g} micro-batches")
+            tt.add_row(
+                k.removeprefix("time/"), seconds(v), pct(v / e.step_time_s), _bar(v / e.step_time_s)
+            )
+    tt.add_row(
+        "[bold]step[/]",
+        f"[bold]{seconds(e.step_time_s)}[/]",
+        "100%",
+        f"{e.microbatches:g} micro-batches",
+    )
     lo, hi = e.step_time_bounds_s
     tt.add_row("bounds", f"{seconds(lo)} – {seconds(hi)}", "", "comm all hidden – none hidden")
     if e.step_time_interval_s:
         a, b = e.step_time_interval_s
-        tt.add_row("held-out interval", f"{seconds(a)} – {seconds(b)}", "", "p10–p90 of held-out errors")
+        tt.add_row(
+            "held-out interval", f"{seconds(a)} – {seconds(b)}", "", "p10–p90 of held-out errors"
+        )
     console.print(tt)
 
     st = Table(title="Throughput", title_justify="left", show_header=False)
@@ -63,7 +76,10 @@ def estimate_tables(e: Estimate, console: Console) -> None:
     st.add_row("MFU (full-attention convention)", pct(e.mfu_noncausal))
     st.add_row("HFU (incl. recompute)", pct(e.hfu))
     st.add_row("model FLOPs per token", si(e.model_flops_per_token, "FLOP"))
-    st.add_row("parameters (total / active)", f"{e.params_total / 1e9:,.2f} B / {e.params_active / 1e9:,.2f} B")
+    st.add_row(
+        "parameters (total / active)",
+        f"{e.params_total / 1e9:,.2f} B / {e.params_active / 1e9:,.2f} B",
+    )
     bar = e.error_bar
     if bar:
         lo_f, hi_f = float(bar["lo"]), float(bar["hi"])  # type: ignore[arg-type]
@@ -75,9 +91,14 @@ def estimate_tables(e: Estimate, console: Console) -> None:
         st.add_row(f"time to train {si(e.job.tokens)} tokens", days)
     console.print(st)
     if bar:
-        console.print(f"interval: p10–p90 of held-out (leave-one-source-out) errors, {bar['rows']} rows of "
-                      f"{escape(str(bar['basis']))}", highlight=False)
+        console.print(
+            f"interval: p10–p90 of held-out (leave-one-source-out) errors, {bar['rows']} rows of "
+            f"{escape(str(bar['basis']))}",
+            highlight=False,
+        )
     if e.evidence:
         console.print(f"evidence: {escape(e.evidence)}", highlight=False)
     for w in e.warnings:
-        console.print(f"[yellow]warning:[/] {escape(w)} (the search never offers this plan)", highlight=False)
+        console.print(
+            f"[yellow]warning:[/] {escape(w)} (the search never offers this plan)", highlight=False
+        )

@@ -210,16 +210,40 @@ _COLUMNS = {
 
 #: the columns shown when the terminal (or pipe) is narrow: (record key, header)
 _COMPACT: dict[str, tuple[tuple[str, str], ...]] = {
-    "chips": (("slug", "slug"), ("vendor", "vendor"), ("bf16_tflops", "bf16 TF"),
-              ("fp8_tflops", "fp8 TF"), ("hbm_gb", "HBM GB"), ("hbm_tb_per_s", "TB/s"),
-              ("tdp_w", "TDP W"), ("as_of", "as of")),
-    "models": (("slug", "slug"), ("params_b", "params"), ("active_b", "active"),
-               ("layers", "layers"), ("heads_kv", "heads/kv"), ("experts", "experts"),
-               ("training_tokens", "tokens")),
-    "systems": (("slug", "slug"), ("chip", "chip"), ("chips_per_node", "per node"),
-                ("max_chips", "max chips"), ("tiers", "tiers")),
-    "prices": (("chip", "chip"), ("kind", "kind"), ("usd_per_chip_hour", "$/chip-h"),
-               ("usd_per_chip", "$/chip"), ("label", "label"), ("as_of", "as of")),
+    "chips": (
+        ("slug", "slug"),
+        ("vendor", "vendor"),
+        ("bf16_tflops", "bf16 TF"),
+        ("fp8_tflops", "fp8 TF"),
+        ("hbm_gb", "HBM GB"),
+        ("hbm_tb_per_s", "TB/s"),
+        ("tdp_w", "TDP W"),
+        ("as_of", "as of"),
+    ),
+    "models": (
+        ("slug", "slug"),
+        ("params_b", "params"),
+        ("active_b", "active"),
+        ("layers", "layers"),
+        ("heads_kv", "heads/kv"),
+        ("experts", "experts"),
+        ("training_tokens", "tokens"),
+    ),
+    "systems": (
+        ("slug", "slug"),
+        ("chip", "chip"),
+        ("chips_per_node", "per node"),
+        ("max_chips", "max chips"),
+        ("tiers", "tiers"),
+    ),
+    "prices": (
+        ("chip", "chip"),
+        ("kind", "kind"),
+        ("usd_per_chip_hour", "$/chip-h"),
+        ("usd_per_chip", "$/chip"),
+        ("label", "label"),
+        ("as_of", "as of"),
+    ),
     "economics": (("key", "key"), ("value", "value"), ("unit", "unit"), ("as_of", "as of")),
     "frameworks": (("slug", "slug"), ("knobs", "knobs")),
 }
@@ -247,8 +271,9 @@ def _cell(v: Any, key: str = "") -> str:
     return escape(str(v))
 
 
-def catalog_table(kind: str, records: list[dict[str, Any]], console: Console,
-                  wide: bool = False) -> None:
+def catalog_table(
+    kind: str, records: list[dict[str, Any]], console: Console, wide: bool = False
+) -> None:
     """A Rich table of ``records`` (from :func:`catalog_records`). Narrow consoles (pipes get 80
     columns) show :data:`_COMPACT` columns; ``wide`` or a console of at least
     :data:`WIDE_FROM` columns shows every column, source and date included."""
@@ -259,13 +284,24 @@ def catalog_table(kind: str, records: list[dict[str, Any]], console: Console,
     else:
         cols = tuple((c, c) for c in (_COLUMNS.get(kind) or (tuple(records[0]) if records else ())))
     unit = " · params in billions" if kind == "models" else ""
-    t = Table(title=f"catalog: {kind} ({len(records)}){unit}", title_justify="left",
-              box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, caption_justify="left",
-              caption="fewer columns at this width; --wide (or --json) for sources and notes"
-              if compact else None)
+    t = Table(
+        title=f"catalog: {kind} ({len(records)}){unit}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        caption_justify="left",
+        caption="fewer columns at this width; --wide (or --json) for sources and notes"
+        if compact
+        else None,
+    )
     for key, header in cols:
-        t.add_column(header, justify="right" if key in _NUMERIC else "left", overflow="fold",
-                     no_wrap=key in _NUMERIC or key in ("slug", "chip", "kind", "as_of"))
+        t.add_column(
+            header,
+            justify="right" if key in _NUMERIC else "left",
+            overflow="fold",
+            no_wrap=key in _NUMERIC or key in ("slug", "chip", "kind", "as_of"),
+        )
     for r in records:
         t.add_row(*(_cell(r.get(c), c) for c, _ in cols))
     console.print(t)

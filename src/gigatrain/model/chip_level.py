@@ -107,7 +107,9 @@ class Micro:
 
 def _micro(peak_bf16: float, engines: int, clock_hz: float, **kw: Any) -> Micro:
     """A :class:`Micro` whose per-engine bf16 FLOP/cycle reproduces the catalog peak."""
-    return Micro(engines=engines, clock_hz=clock_hz, flop_per_cycle=peak_bf16 / (engines * clock_hz), **kw)
+    return Micro(
+        engines=engines, clock_hz=clock_hz, flop_per_cycle=peak_bf16 / (engines * clock_hz), **kw
+    )
 
 
 _GPU_TILES = ((128, 256), (256, 128), (128, 128), (64, 128), (64, 64))
@@ -116,61 +118,214 @@ _KiB, _MiB = 1024.0, 1024.0**2
 #: per-chip micro-architecture; bf16 FLOP/cycle per engine is derived from the catalog peak
 #: so that engines × FLOP/cycle × clock = dense peak (each entry's check in its source note)
 MICRO_TABLE: dict[str, dict[str, Any]] = {
-    "a100-80gb": dict(engines=108, clock_hz=1.41e9, tiles=_GPU_TILES, tile_k=32, granule_m=16, granule_n=8,
-                      granule_k=16, fill_cycles=256, sram_bytes=164 * _KiB, sram_bytes_per_cycle=128,
-                      llc_bytes=40e6, softmax_overlap=False,
-                      source="[SB-gpu] 108 SMs, 1.41 GHz, 2,048 FLOP/SM/clk; [AMP-TG] 164 KB SMEM; L2 40 MB"),
-    "h100-sxm": dict(engines=132, clock_hz=1.83e9, tiles=_GPU_TILES, tile_k=64, granule_m=64, granule_n=8,
-                     granule_k=16, fill_cycles=256, sram_bytes=228 * _KiB, sram_bytes_per_cycle=128,
-                     llc_bytes=50e6,
-                     source="[SB-gpu] 132 SMs, 4,096 FLOP/SM/clk (132·4096·1.83 GHz = 989 TF); [CUTILE] 228 KB SMEM; L2 50 MB"),
-    "h200": dict(engines=132, clock_hz=1.83e9, tiles=_GPU_TILES, tile_k=64, granule_m=64, granule_n=8,
-                 granule_k=16, fill_cycles=256, sram_bytes=228 * _KiB, sram_bytes_per_cycle=128,
-                 llc_bytes=50e6, source="as h100-sxm ([SB-gpu]: same SM array and L2)"),
-    "b200": dict(engines=148, clock_hz=1.856e9, tiles=((256, 256), (128, 256), (256, 128), (128, 128), (64, 128)),
-                 tile_k=64, granule_m=64, granule_n=8, granule_k=16, fill_cycles=256, sram_bytes=228 * _KiB,
-                 sram_bytes_per_cycle=256, llc_bytes=126e6,
-                 source="[SB-gpu]/[AO-4002] 148 SMs, ≈8,192 FLOP/SM/clk, clock DERIVED 2,250 TF/(148·8192); L2 126 MB; 2-SM MMA tiles [TMEM]"),
-    "mi300x": dict(engines=304, clock_hz=2.1e9, tiles=((256, 256), (256, 128), (128, 128), (64, 64)), tile_k=64,
-                   granule_m=16, granule_n=16, granule_k=16, fill_cycles=256, sram_bytes=64 * _KiB,
-                   sram_bytes_per_cycle=128, llc_bytes=256 * _MiB,
-                   source="[ROCM-SPECS] 304 CUs, 64 KiB LDS; [ROCM-MI300] 2,048 FLOP/clk/CU at 2.1 GHz; 256 MiB Infinity Cache"),
-    "trn1": dict(engines=2, clock_hz=2.8e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
-                 granule_k=128, fill_cycles=256, sram_bytes=24 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
-                 acc_bytes=2 * _MiB, llc_bytes=48 * _MiB,
-                 exp_per_cycle=64.0, source="[NKI-T1] 128×128 TensorE at 2.8 GHz, stationary 128×128, moving ≤128×512, issue ≥ 64 cycles; SBUF 24 MiB/core"),
-    "trn2": dict(engines=8, clock_hz=2.4e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
-                 granule_k=128, fill_cycles=256, sram_bytes=24 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
-                 acc_bytes=2 * _MiB, llc_bytes=224 * _MiB,
-                 exp_per_cycle=64.0, source="[NKI-T2] 8 NeuronCore-v3, 128×128 TensorE at 2.4 GHz, tiles as Trn1; SBUF 28 MiB/core (224 MiB chip)"),
-    "trn3": dict(engines=8, clock_hz=2.4e9, tiles=((128, 512),), tile_k=128, granule_m=128, granule_n=64,
-                 granule_k=128, fill_cycles=256, sram_bytes=32 * _MiB, sram_bytes_per_cycle=2 * 128 * 2,
-                 acc_bytes=2 * _MiB, llc_bytes=256 * _MiB, exp_per_cycle=320.0, source="[NKI-T3] 8 NeuronCore-v4, 128×128 at 2.4 GHz; SBUF 32 MiB/core"),
-    "tpu-v4": dict(engines=2, clock_hz=1.05e9, tiles=((512, 512), (256, 512), (128, 512)), tile_k=128,
-                   granule_m=8, granule_n=128, granule_k=128, fill_cycles=256, sram_bytes=16 * _MiB,
-                   sram_bytes_per_cycle=4 * 2 * 128 * 2, llc_bytes=128 * _MiB,
-                   exp_per_cycle=1024.0, source="[GTPU-v4]/[JAX-TPUINFO] 2 TC × 4 MXU 128×128, 1.05 GHz DERIVED (275 TF); VMEM 16 MiB/TC, CMEM 128 MiB"),
-    "tpu-v5p": dict(engines=2, clock_hz=1.75e9, tiles=((512, 512), (256, 512), (128, 512)), tile_k=128,
-                    granule_m=8, granule_n=128, granule_k=128, fill_cycles=256, sram_bytes=64 * _MiB,
-                    sram_bytes_per_cycle=4 * 2 * 128 * 2, llc_bytes=128 * _MiB,
-                    exp_per_cycle=1024.0, source="[GTPU-v5p]/[JAX-TPUINFO] 2 TC × 4 MXU 128×128, 1.75 GHz DERIVED; VMEM 64 MiB/TC"),
-    "tpu-v5e": dict(engines=1, clock_hz=1.5e9, tiles=((512, 512), (256, 512), (128, 512)), tile_k=128,
-                    granule_m=8, granule_n=128, granule_k=128, fill_cycles=256, sram_bytes=128 * _MiB,
-                    sram_bytes_per_cycle=4 * 2 * 128 * 2, llc_bytes=128 * _MiB,
-                    exp_per_cycle=1024.0, source="[GTPU-v5e]/[SB-tpu] 1 TC × 4 MXU 128×128, ~1.5 GHz; VMEM 128 MiB"),
-    "tpu-v6e": dict(engines=1, clock_hz=1.75e9, tiles=((512, 512), (256, 512), (256, 256)), tile_k=256,
-                    granule_m=8, granule_n=256, granule_k=256, fill_cycles=512, sram_bytes=128 * _MiB,
-                    sram_bytes_per_cycle=2 * 2 * 256 * 2, llc_bytes=128 * _MiB,
-                    exp_per_cycle=1024.0, source="[GTPU-v6e] 256×256 MXUs, VMEM 128 MiB; clock not derivable (ESTIMATE)"),
-    "tpu-v7": dict(engines=2, clock_hz=1.9e9, tiles=((512, 512), (256, 512), (256, 256)), tile_k=256,
-                   granule_m=8, granule_n=256, granule_k=256, fill_cycles=512, sram_bytes=64 * _MiB,
-                   sram_bytes_per_cycle=4 * 2 * 256 * 2, llc_bytes=128 * _MiB,
-                   exp_per_cycle=1024.0, source="[GTPU-7x]/[JAX-TPUINFO] 2 TC, MXU 256, VMEM 64 MiB/TC; clock ESTIMATE"),
+    "a100-80gb": dict(
+        engines=108,
+        clock_hz=1.41e9,
+        tiles=_GPU_TILES,
+        tile_k=32,
+        granule_m=16,
+        granule_n=8,
+        granule_k=16,
+        fill_cycles=256,
+        sram_bytes=164 * _KiB,
+        sram_bytes_per_cycle=128,
+        llc_bytes=40e6,
+        softmax_overlap=False,
+        source="[SB-gpu] 108 SMs, 1.41 GHz, 2,048 FLOP/SM/clk; [AMP-TG] 164 KB SMEM; L2 40 MB",
+    ),
+    "h100-sxm": dict(
+        engines=132,
+        clock_hz=1.83e9,
+        tiles=_GPU_TILES,
+        tile_k=64,
+        granule_m=64,
+        granule_n=8,
+        granule_k=16,
+        fill_cycles=256,
+        sram_bytes=228 * _KiB,
+        sram_bytes_per_cycle=128,
+        llc_bytes=50e6,
+        source="[SB-gpu] 132 SMs, 4,096 FLOP/SM/clk (132·4096·1.83 GHz = 989 TF); [CUTILE] 228 KB SMEM; L2 50 MB",
+    ),
+    "h200": dict(
+        engines=132,
+        clock_hz=1.83e9,
+        tiles=_GPU_TILES,
+        tile_k=64,
+        granule_m=64,
+        granule_n=8,
+        granule_k=16,
+        fill_cycles=256,
+        sram_bytes=228 * _KiB,
+        sram_bytes_per_cycle=128,
+        llc_bytes=50e6,
+        source="as h100-sxm ([SB-gpu]: same SM array and L2)",
+    ),
+    "b200": dict(
+        engines=148,
+        clock_hz=1.856e9,
+        tiles=((256, 256), (128, 256), (256, 128), (128, 128), (64, 128)),
+        tile_k=64,
+        granule_m=64,
+        granule_n=8,
+        granule_k=16,
+        fill_cycles=256,
+        sram_bytes=228 * _KiB,
+        sram_bytes_per_cycle=256,
+        llc_bytes=126e6,
+        source="[SB-gpu]/[AO-4002] 148 SMs, ≈8,192 FLOP/SM/clk, clock DERIVED 2,250 TF/(148·8192); L2 126 MB; 2-SM MMA tiles [TMEM]",
+    ),
+    "mi300x": dict(
+        engines=304,
+        clock_hz=2.1e9,
+        tiles=((256, 256), (256, 128), (128, 128), (64, 64)),
+        tile_k=64,
+        granule_m=16,
+        granule_n=16,
+        granule_k=16,
+        fill_cycles=256,
+        sram_bytes=64 * _KiB,
+        sram_bytes_per_cycle=128,
+        llc_bytes=256 * _MiB,
+        source="[ROCM-SPECS] 304 CUs, 64 KiB LDS; [ROCM-MI300] 2,048 FLOP/clk/CU at 2.1 GHz; 256 MiB Infinity Cache",
+    ),
+    "trn1": dict(
+        engines=2,
+        clock_hz=2.8e9,
+        tiles=((128, 512),),
+        tile_k=128,
+        granule_m=128,
+        granule_n=64,
+        granule_k=128,
+        fill_cycles=256,
+        sram_bytes=24 * _MiB,
+        sram_bytes_per_cycle=2 * 128 * 2,
+        acc_bytes=2 * _MiB,
+        llc_bytes=48 * _MiB,
+        exp_per_cycle=64.0,
+        source="[NKI-T1] 128×128 TensorE at 2.8 GHz, stationary 128×128, moving ≤128×512, issue ≥ 64 cycles; SBUF 24 MiB/core",
+    ),
+    "trn2": dict(
+        engines=8,
+        clock_hz=2.4e9,
+        tiles=((128, 512),),
+        tile_k=128,
+        granule_m=128,
+        granule_n=64,
+        granule_k=128,
+        fill_cycles=256,
+        sram_bytes=24 * _MiB,
+        sram_bytes_per_cycle=2 * 128 * 2,
+        acc_bytes=2 * _MiB,
+        llc_bytes=224 * _MiB,
+        exp_per_cycle=64.0,
+        source="[NKI-T2] 8 NeuronCore-v3, 128×128 TensorE at 2.4 GHz, tiles as Trn1; SBUF 28 MiB/core (224 MiB chip)",
+    ),
+    "trn3": dict(
+        engines=8,
+        clock_hz=2.4e9,
+        tiles=((128, 512),),
+        tile_k=128,
+        granule_m=128,
+        granule_n=64,
+        granule_k=128,
+        fill_cycles=256,
+        sram_bytes=32 * _MiB,
+        sram_bytes_per_cycle=2 * 128 * 2,
+        acc_bytes=2 * _MiB,
+        llc_bytes=256 * _MiB,
+        exp_per_cycle=320.0,
+        source="[NKI-T3] 8 NeuronCore-v4, 128×128 at 2.4 GHz; SBUF 32 MiB/core",
+    ),
+    "tpu-v4": dict(
+        engines=2,
+        clock_hz=1.05e9,
+        tiles=((512, 512), (256, 512), (128, 512)),
+        tile_k=128,
+        granule_m=8,
+        granule_n=128,
+        granule_k=128,
+        fill_cycles=256,
+        sram_bytes=16 * _MiB,
+        sram_bytes_per_cycle=4 * 2 * 128 * 2,
+        llc_bytes=128 * _MiB,
+        exp_per_cycle=1024.0,
+        source="[GTPU-v4]/[JAX-TPUINFO] 2 TC × 4 MXU 128×128, 1.05 GHz DERIVED (275 TF); VMEM 16 MiB/TC, CMEM 128 MiB",
+    ),
+    "tpu-v5p": dict(
+        engines=2,
+        clock_hz=1.75e9,
+        tiles=((512, 512), (256, 512), (128, 512)),
+        tile_k=128,
+        granule_m=8,
+        granule_n=128,
+        granule_k=128,
+        fill_cycles=256,
+        sram_bytes=64 * _MiB,
+        sram_bytes_per_cycle=4 * 2 * 128 * 2,
+        llc_bytes=128 * _MiB,
+        exp_per_cycle=1024.0,
+        source="[GTPU-v5p]/[JAX-TPUINFO] 2 TC × 4 MXU 128×128, 1.75 GHz DERIVED; VMEM 64 MiB/TC",
+    ),
+    "tpu-v5e": dict(
+        engines=1,
+        clock_hz=1.5e9,
+        tiles=((512, 512), (256, 512), (128, 512)),
+        tile_k=128,
+        granule_m=8,
+        granule_n=128,
+        granule_k=128,
+        fill_cycles=256,
+        sram_bytes=128 * _MiB,
+        sram_bytes_per_cycle=4 * 2 * 128 * 2,
+        llc_bytes=128 * _MiB,
+        exp_per_cycle=1024.0,
+        source="[GTPU-v5e]/[SB-tpu] 1 TC × 4 MXU 128×128, ~1.5 GHz; VMEM 128 MiB",
+    ),
+    "tpu-v6e": dict(
+        engines=1,
+        clock_hz=1.75e9,
+        tiles=((512, 512), (256, 512), (256, 256)),
+        tile_k=256,
+        granule_m=8,
+        granule_n=256,
+        granule_k=256,
+        fill_cycles=512,
+        sram_bytes=128 * _MiB,
+        sram_bytes_per_cycle=2 * 2 * 256 * 2,
+        llc_bytes=128 * _MiB,
+        exp_per_cycle=1024.0,
+        source="[GTPU-v6e] 256×256 MXUs, VMEM 128 MiB; clock not derivable (ESTIMATE)",
+    ),
+    "tpu-v7": dict(
+        engines=2,
+        clock_hz=1.9e9,
+        tiles=((512, 512), (256, 512), (256, 256)),
+        tile_k=256,
+        granule_m=8,
+        granule_n=256,
+        granule_k=256,
+        fill_cycles=512,
+        sram_bytes=64 * _MiB,
+        sram_bytes_per_cycle=4 * 2 * 256 * 2,
+        llc_bytes=128 * _MiB,
+        exp_per_cycle=1024.0,
+        source="[GTPU-7x]/[JAX-TPUINFO] 2 TC, MXU 256, VMEM 64 MiB/TC; clock ESTIMATE",
+    ),
 }
 #: keys a what-if chip may override under ``micro:`` (``clock_ghz``, ``engines`` and
 #: ``flop_per_cycle_scale`` change the peak; the others change efficiency only)
-MICRO_OVERRIDES = ("clock_ghz", "engines", "flop_per_cycle_scale", "sram_mib_per_engine",
-                   "sram_bytes_per_cycle", "llc_mib", "tile_m", "tile_n", "fill_cycles")
+MICRO_OVERRIDES = (
+    "clock_ghz",
+    "engines",
+    "flop_per_cycle_scale",
+    "sram_mib_per_engine",
+    "sram_bytes_per_cycle",
+    "llc_mib",
+    "tile_m",
+    "tile_n",
+    "fill_cycles",
+)
 
 
 def micro_for(chip: ChipSpec) -> Micro:
@@ -187,25 +342,32 @@ def micro_for(chip: ChipSpec) -> Micro:
 
 def apply_micro(m: Micro, overrides: dict[str, Any], where: str = "micro") -> Micro:
     """``m`` with what-if overrides (absolute numbers, or ``"xF"`` = F × the base value)."""
+
     def val(key: str, cur: float) -> float:
         raw = overrides[key]
         if isinstance(raw, str) and raw.strip().lower().startswith("x"):
             try:
                 v = float(raw.strip()[1:]) * cur
             except ValueError:
-                raise GigatrainError(f"{where}.{key}: cannot read {raw!r}; expected a number or 'xF'") from None
+                raise GigatrainError(
+                    f"{where}.{key}: cannot read {raw!r}; expected a number or 'xF'"
+                ) from None
         else:
             try:
                 v = float(raw)
             except (TypeError, ValueError):
-                raise GigatrainError(f"{where}.{key}: expected a number or 'xF', got {raw!r}") from None
+                raise GigatrainError(
+                    f"{where}.{key}: expected a number or 'xF', got {raw!r}"
+                ) from None
         if not math.isfinite(v) or v <= 0 or isinstance(raw, bool):
             raise GigatrainError(f"{where}.{key} must be a finite positive number, got {raw!r}")
         return v
 
     for k in overrides:
         if k not in MICRO_OVERRIDES:
-            raise GigatrainError(f"{where}: unknown field {k!r}; valid: {', '.join(MICRO_OVERRIDES)}")
+            raise GigatrainError(
+                f"{where}: unknown field {k!r}; valid: {', '.join(MICRO_OVERRIDES)}"
+            )
     kw: dict[str, Any] = {}
     fpc = m.flop_per_cycle
     if "clock_ghz" in overrides:
@@ -226,7 +388,10 @@ def apply_micro(m: Micro, overrides: dict[str, Any], where: str = "micro") -> Mi
         tm0, tn0 = m.tiles[0]
         tm = round(val("tile_m", tm0)) if "tile_m" in overrides else tm0
         tn = round(val("tile_n", tn0)) if "tile_n" in overrides else tn0
-        kw["tiles"] = ((tm, tn), *[t for t in m.tiles if t != (tm, tn) and t[0] <= tm and t[1] <= tn])
+        kw["tiles"] = (
+            (tm, tn),
+            *[t for t in m.tiles if t != (tm, tn) and t[0] <= tm and t[1] <= tn],
+        )
     return replace(m, flop_per_cycle=fpc, **kw)
 
 
@@ -252,9 +417,19 @@ def _ceil(a: float, b: float) -> int:
     return int(-(-a // b))
 
 
-def gemm_time(m: int, n: int, k: int, chip: ChipSpec, micro: Micro | None = None, dtype: str = "bf16", *,
-              sustained_fraction: float | None = None, host_floor_s: float = 0.0,
-              kernel_fixed_s: float | None = None, launch: str = "stream") -> GemmTime:
+def gemm_time(
+    m: int,
+    n: int,
+    k: int,
+    chip: ChipSpec,
+    micro: Micro | None = None,
+    dtype: str = "bf16",
+    *,
+    sustained_fraction: float | None = None,
+    host_floor_s: float = 0.0,
+    kernel_fixed_s: float | None = None,
+    launch: str = "stream",
+) -> GemmTime:
     """Time of C[m,n] = A[m,k]·B[k,n] in ``dtype`` on ``chip`` (see the module docstring).
 
     ``sustained_fraction`` defaults to ``chip.matmul_efficiency`` (MAMF/peak);
@@ -268,19 +443,26 @@ def gemm_time(m: int, n: int, k: int, chip: ChipSpec, micro: Micro | None = None
     fixed = mi.kernel_fixed_s if kernel_fixed_s is None else kernel_fixed_s
     sus = chip.matmul_efficiency if sustained_fraction is None else sustained_fraction
     best: GemmTime | None = None
-    for tile, split, waves, compute1_s, traffic, memory_s, prologue in _candidates(m, n, k, chip, mi, dtype):
+    for tile, split, waves, compute1_s, traffic, memory_s, prologue in _candidates(
+        m, n, k, chip, mi, dtype
+    ):
         compute_s = compute1_s / sus
         kernel = fixed + max(compute_s, memory_s) + prologue
         t = max(host_floor_s, kernel) if launch == "stream" else host_floor_s + kernel
-        bound = "launch" if host_floor_s >= kernel else ("compute" if compute_s >= memory_s else "memory")
+        bound = (
+            "launch"
+            if host_floor_s >= kernel
+            else ("compute" if compute_s >= memory_s else "memory")
+        )
         if best is None or kernel < best.kernel_s:
             best = GemmTime(t, kernel, compute_s, memory_s, tile, split, waves, traffic, bound)
     assert best is not None
     return best
 
 
-def _candidates(m: int, n: int, k: int, chip: ChipSpec, mi: Micro, dtype: str
-                ) -> list[tuple[tuple[int, int], int, int, float, float, float, float]]:
+def _candidates(
+    m: int, n: int, k: int, chip: ChipSpec, mi: Micro, dtype: str
+) -> list[tuple[tuple[int, int], int, int, float, float, float, float]]:
     """Every (tile, split-K) the mapper may choose, as (tile, split, waves, compute time at
     sustained fraction 1, HBM bytes, memory time, prologue time) — the parts of
     :func:`gemm_time` that do not depend on the fitted knobs."""
@@ -308,7 +490,9 @@ def _candidates(m: int, n: int, k: int, chip: ChipSpec, mi: Micro, dtype: str
             cyc = tm_eff * tn_eff * k_tile * 2.0 / fpc
             feed = (tm_eff + tn_eff) * e * fpc / (2.0 * tm_eff * tn_eff)  # bytes/cycle at full rate
             cyc *= max(1.0, feed / mi.sram_bytes_per_cycle)
-            cyc += mi.fill_cycles * _ceil(k_tile, mi.tile_k * 64)  # fill per long K pass (drain overlaps)
+            cyc += mi.fill_cycles * _ceil(
+                k_tile, mi.tile_k * 64
+            )  # fill per long K pass (drain overlaps)
             compute1_s = waves * cyc / mi.clock_hz
             # HBM traffic with the reuse of one wave's block (module docstring)
             inflight = min(tiles / split, mi.engines)
@@ -325,23 +509,44 @@ def _candidates(m: int, n: int, k: int, chip: ChipSpec, mi: Micro, dtype: str
             prologue = (bm + bn) * tk * e / bw
             out.append(((tm, tn), split, waves, compute1_s, traffic, traffic / bw, prologue))
     if not out:
-        raise GigatrainError(f"no tile of {chip.slug} fits its {mi.sram_bytes / _KiB:,.0f} KiB of on-chip memory "
-                             f"in {dtype}; raise sram_mib_per_engine")
+        raise GigatrainError(
+            f"no tile of {chip.slug} fits its {mi.sram_bytes / _KiB:,.0f} KiB of on-chip memory "
+            f"in {dtype}; raise sram_mib_per_engine"
+        )
     return out
 
 
-def gemm_efficiency(m: int, n: int, k: int, chip: ChipSpec, micro: Micro | None = None, dtype: str = "bf16",
-                    **kw: Any) -> float:
+def gemm_efficiency(
+    m: int,
+    n: int,
+    k: int,
+    chip: ChipSpec,
+    micro: Micro | None = None,
+    dtype: str = "bf16",
+    **kw: Any,
+) -> float:
     """Achieved FLOP/s over the chip's dense peak for one GEMM."""
     t = gemm_time(m, n, k, chip, micro, dtype, **kw)
     return 2.0 * m * n * k / t.time_s / chip.matmul_peak(dtype)
 
 
-def attention_time(batch: int, heads: int, seq: int, head_dim: int, chip: ChipSpec, micro: Micro | None = None,
-                   dtype: str = "bf16", *, causal: bool = True, backward: bool = False,
-                   overlap: bool | None = None, sustained_fraction: float | None = None,
-                   kernel_fixed_s: float | None = None, host_floor_s: float = 0.0,
-                   block: int = 128) -> float:
+def attention_time(
+    batch: int,
+    heads: int,
+    seq: int,
+    head_dim: int,
+    chip: ChipSpec,
+    micro: Micro | None = None,
+    dtype: str = "bf16",
+    *,
+    causal: bool = True,
+    backward: bool = False,
+    overlap: bool | None = None,
+    sustained_fraction: float | None = None,
+    kernel_fixed_s: float | None = None,
+    host_floor_s: float = 0.0,
+    block: int = 128,
+) -> float:
     """Seconds of one FlashAttention-style kernel (Dao et al. FA2 arXiv:2307.08691, FA3
     arXiv:2407.08608): each engine takes one (batch, head, query block of ``block`` rows) and
     walks the key/value blocks (causal: the blocks up to the diagonal, computed in full).
@@ -360,7 +565,11 @@ def attention_time(batch: int, heads: int, seq: int, head_dim: int, chip: ChipSp
     sus = chip.matmul_efficiency if sustained_fraction is None else sustained_fraction
     fixed = mi.kernel_fixed_s if kernel_fixed_s is None else kernel_fixed_s
     bq = min(block, seq)
-    d_pad = _ceil(head_dim, 64) * 64 if mi.granule_k <= 64 else _ceil(head_dim, mi.granule_k) * mi.granule_k
+    d_pad = (
+        _ceil(head_dim, 64) * 64
+        if mi.granule_k <= 64
+        else _ceil(head_dim, mi.granule_k) * mi.granule_k
+    )
     mm = 4.0 * bq * bq * d_pad * (2.5 if backward else 1.0) / fpc
     ex = bq * bq / mi.exp_per_cycle
     per_block = max(mm, ex) if ov else mm + ex
@@ -383,24 +592,42 @@ def attention_time(batch: int, heads: int, seq: int, head_dim: int, chip: ChipSp
     return max(host_floor_s, fixed + max(compute_s, memory_s))
 
 
-def attention_flops(batch: int, heads: int, seq: int, head_dim: int, causal: bool = True,
-                    backward: bool = False) -> float:
+def attention_flops(
+    batch: int, heads: int, seq: int, head_dim: int, causal: bool = True, backward: bool = False
+) -> float:
     """Useful attention FLOPs, the calibrate/step-model convention: 4·b·h·d·s·(s+1)/2 causal
     (4·b·h·d·s² otherwise) forward; the backward 2.5× that."""
     ctx = (seq + 1) / 2 if causal else seq
     return 4.0 * batch * heads * head_dim * seq * ctx * (2.5 if backward else 1.0)
 
 
-def attention_efficiency(batch: int, heads: int, seq: int, head_dim: int, chip: ChipSpec,
-                         micro: Micro | None = None, dtype: str = "bf16", **kw: Any) -> float:
+def attention_efficiency(
+    batch: int,
+    heads: int,
+    seq: int,
+    head_dim: int,
+    chip: ChipSpec,
+    micro: Micro | None = None,
+    dtype: str = "bf16",
+    **kw: Any,
+) -> float:
     """Achieved attention FLOP/s over the chip's dense peak (:func:`attention_time`)."""
     t = attention_time(batch, heads, seq, head_dim, chip, micro, dtype, **kw)
-    return attention_flops(batch, heads, seq, head_dim, kw.get("causal", True), kw.get("backward", False)) \
-        / t / chip.matmul_peak(dtype)
+    return (
+        attention_flops(
+            batch, heads, seq, head_dim, kw.get("causal", True), kw.get("backward", False)
+        )
+        / t
+        / chip.matmul_peak(dtype)
+    )
 
 
-def attention_ratio(chip: ChipSpec, micro: Micro | None = None, dtype: str = "bf16",
-                    sustained_fraction: float | None = None) -> float:
+def attention_ratio(
+    chip: ChipSpec,
+    micro: Micro | None = None,
+    dtype: str = "bf16",
+    sustained_fraction: float | None = None,
+) -> float:
     """Attention efficiency over the best GEMM efficiency of the chip, for a training-shaped
     causal attention (seq 4096, head_dim 128, 32 heads × 4 sequences, forward + backward) —
     the quantity the step model's ``attention_efficiency_ratio`` knob holds."""
@@ -408,7 +635,9 @@ def attention_ratio(chip: ChipSpec, micro: Micro | None = None, dtype: str = "bf
     fwd = attention_time(4, 32, 4096, 128, chip, micro, dtype, **kw)
     bwd = attention_time(4, 32, 4096, 128, chip, micro, dtype, backward=True, **kw)
     eff = (attention_flops(4, 32, 4096, 128) * 3.5) / (fwd + bwd) / chip.matmul_peak(dtype)
-    gemm = gemm_efficiency(16384, 16384, 16384, chip, micro, dtype, sustained_fraction=sustained_fraction)
+    gemm = gemm_efficiency(
+        16384, 16384, 16384, chip, micro, dtype, sustained_fraction=sustained_fraction
+    )
     return eff / gemm
 
 
@@ -423,8 +652,12 @@ def _transformer_shapes() -> list[tuple[int, int, int]]:
     return out
 
 
-def fit_curve(chip: ChipSpec, micro: Micro | None = None, dtype: str = "bf16",
-              sustained_fraction: float | None = None) -> tuple[float, float]:
+def fit_curve(
+    chip: ChipSpec,
+    micro: Micro | None = None,
+    dtype: str = "bf16",
+    sustained_fraction: float | None = None,
+) -> tuple[float, float]:
     """(e_max, F½) of e(F) = e_max·F/(F + F½) fitted to the chip-level model over
     transformer-shaped GEMMs — the form ``model/step.py`` uses, so a what-if chip plugs into the
     default model. e_max is the plateau (the best shape's efficiency); F½ minimises the squared
@@ -432,16 +665,21 @@ def fit_curve(chip: ChipSpec, micro: Micro | None = None, dtype: str = "bf16",
     helps small GEMMs (more HBM bandwidth, less fill) moves F½ and not e_max."""
     shapes = _transformer_shapes()
     flops = np.array([2.0 * m * n * k for m, n, k in shapes])
-    eff = np.array([gemm_efficiency(m, n, k, chip, micro, dtype, sustained_fraction=sustained_fraction)
-                    for m, n, k in shapes])
+    eff = np.array(
+        [
+            gemm_efficiency(m, n, k, chip, micro, dtype, sustained_fraction=sustained_fraction)
+            for m, n, k in shapes
+        ]
+    )
     e_max = float(eff.max())
     grid = np.logspace(7, 13, 241)
     err = [float(np.mean((np.log(eff) - np.log(e_max * flops / (flops + f))) ** 2)) for f in grid]
     return min(1.0, e_max), float(grid[int(np.argmin(err))])
 
 
-def whatif_chip(base: ChipSpec, chip: ChipSpec, micro_overrides: dict[str, Any], where: str = "micro"
-                ) -> ChipSpec:
+def whatif_chip(
+    base: ChipSpec, chip: ChipSpec, micro_overrides: dict[str, Any], where: str = "micro"
+) -> ChipSpec:
     """``chip`` (base with scalar overrides already applied) with micro-architecture overrides:
     peaks scaled by engines × FLOP/cycle × clock (unless the peaks themselves were changed),
     and GEMM efficiency e_max, F½ = catalog × (chip-level fit of the variant / of the base)."""
@@ -449,15 +687,20 @@ def whatif_chip(base: ChipSpec, chip: ChipSpec, micro_overrides: dict[str, Any],
     m1 = apply_micro(m0, micro_overrides, where) if micro_overrides else m0
     scale = m1.peak_flops() / m0.peak_flops()
     if scale != 1.0 and chip.peak_flops_per_s == base.peak_flops_per_s:
-        chip = replace(chip, peak_flops_per_s={k: v * scale for k, v in base.peak_flops_per_s.items()})
+        chip = replace(
+            chip, peak_flops_per_s={k: v * scale for k, v in base.peak_flops_per_s.items()}
+        )
     elif chip.peak_flops_per_s != base.peak_flops_per_s:
         # the peaks were given: more FLOP/cycle on the same engines and clock
         m1 = replace(m1, flop_per_cycle=m1.flop_per_cycle * chip.peak("bf16") / base.peak("bf16"))
     sus = base.matmul_efficiency
     e0, f0 = fit_curve(base, m0, sustained_fraction=sus)
     e1, f1 = fit_curve(chip, m1, sustained_fraction=sus)
-    return replace(chip, matmul_efficiency=min(1.0, base.matmul_efficiency * e1 / e0),
-                   matmul_half_flops=base.matmul_half_flops * f1 / f0)
+    return replace(
+        chip,
+        matmul_efficiency=min(1.0, base.matmul_efficiency * e1 / e0),
+        matmul_half_flops=base.matmul_half_flops * f1 / f0,
+    )
 
 
 #: physical ranges of the two knobs a measured profile may fit (:func:`fit_knobs`):
@@ -467,8 +710,10 @@ def whatif_chip(base: ChipSpec, chip: ChipSpec, micro_overrides: dict[str, Any],
 #: ([FA3] §1, achievable.md), so 0.5–1.0 brackets it; the kernel fixed time is bounded below
 #: by 0 (hidden under the previous kernel's tail when launches are queued back to back) and
 #: above by a whole tiny kernel with its launch (10 µs)
-KNOB_RANGES: dict[str, tuple[float, float]] = {"sustained_fraction": (0.5, 1.0),
-                                               "kernel_fixed_s": (0.0, 1e-5)}
+KNOB_RANGES: dict[str, tuple[float, float]] = {
+    "sustained_fraction": (0.5, 1.0),
+    "kernel_fixed_s": (0.0, 1e-5),
+}
 
 
 @dataclass(frozen=True)
@@ -516,7 +761,9 @@ class ProfileRow:
     artefact: str
 
 
-def profile_rows(profile: dict[str, Any], dtypes: tuple[str, ...] = ("bf16", "fp16", "fp8")) -> list[ProfileRow]:
+def profile_rows(
+    profile: dict[str, Any], dtypes: tuple[str, ...] = ("bf16", "fp16", "fp8")
+) -> list[ProfileRow]:
     """The tensor-core matmul rows of a ``gigatrain calibrate`` profile, with measurement
     artefacts flagged (never dropped silently).
 
@@ -536,29 +783,61 @@ def profile_rows(profile: dict[str, Any], dtypes: tuple[str, ...] = ("bf16", "fp
         seen.add(d)
         if d not in dtypes:
             continue
-        out.append(ProfileRow(d, int(r["m"]), int(r["n"]), int(r["k"]), str(r.get("layout", "NN")),
-                              float(r["flops"]), float(r["time_s"]),
-                              "first shape of its dtype (warm-up artefact)" if first else ""))
+        out.append(
+            ProfileRow(
+                d,
+                int(r["m"]),
+                int(r["n"]),
+                int(r["k"]),
+                str(r.get("layout", "NN")),
+                float(r["flops"]),
+                float(r["time_s"]),
+                "first shape of its dtype (warm-up artefact)" if first else "",
+            )
+        )
     return out
 
 
 def host_floor(profile: dict[str, Any]) -> float:
     """The profile's measured launch-to-launch time of a tiny matmul (``mm-8``), 0 if absent."""
     meas = profile.get("measurements", {})
-    return float(next((r["time_s"] for r in meas.get("kernel_overhead", []) if r.get("kernel") == "mm-8"), 0.0))
+    return float(
+        next(
+            (r["time_s"] for r in meas.get("kernel_overhead", []) if r.get("kernel") == "mm-8"), 0.0
+        )
+    )
 
 
-def predict_rows(rows: list[ProfileRow], chip: ChipSpec, knobs: GemmKnobs | None, floor_s: float
-                 ) -> list[ShapeCheck]:
+def predict_rows(
+    rows: list[ProfileRow], chip: ChipSpec, knobs: GemmKnobs | None, floor_s: float
+) -> list[ShapeCheck]:
     """Chip-level predictions for profile rows (``knobs`` None = the catalog's MAMF level and
     the micro-architecture's default fixed time)."""
     out = []
     for r in rows:
-        t = gemm_time(r.m, r.n, r.k, chip, dtype=r.dtype, host_floor_s=floor_s,
-                      sustained_fraction=None if knobs is None else knobs.sustained_fraction,
-                      kernel_fixed_s=None if knobs is None else knobs.kernel_fixed_s)
-        out.append(ShapeCheck(r.dtype, r.m, r.n, r.k, r.layout, r.flops / r.time_s, r.flops / t.time_s, t.bound,
-                              r.artefact))
+        t = gemm_time(
+            r.m,
+            r.n,
+            r.k,
+            chip,
+            dtype=r.dtype,
+            host_floor_s=floor_s,
+            sustained_fraction=None if knobs is None else knobs.sustained_fraction,
+            kernel_fixed_s=None if knobs is None else knobs.kernel_fixed_s,
+        )
+        out.append(
+            ShapeCheck(
+                r.dtype,
+                r.m,
+                r.n,
+                r.k,
+                r.layout,
+                r.flops / r.time_s,
+                r.flops / t.time_s,
+                t.bound,
+                r.artefact,
+            )
+        )
     return out
 
 
@@ -601,8 +880,10 @@ def fit_knobs(rows: list[ProfileRow], chip: ChipSpec, floor_s: float) -> GemmKno
     :func:`gemm_time`). Refuses fewer than two scored shapes per knob."""
     use = [r for r in rows if not r.artefact]
     if len(use) < 2 * len(KNOB_RANGES):
-        raise GigatrainError(f"fit_knobs: {len(use)} usable shapes for {len(KNOB_RANGES)} knobs; "
-                             f"need at least {2 * len(KNOB_RANGES)}")
+        raise GigatrainError(
+            f"fit_knobs: {len(use)} usable shapes for {len(KNOB_RANGES)} knobs; "
+            f"need at least {2 * len(KNOB_RANGES)}"
+        )
     c1, mem, pro, meas = _row_arrays(use, chip)
 
     def loss(sus: float, fixed: float) -> float:
@@ -623,12 +904,18 @@ def _stats(checks: list[ShapeCheck]) -> dict[str, float]:
     errs = np.abs([c.rel_error for c in checks if not c.artefact])
     if not len(errs):
         return {"shapes": 0}
-    return {"shapes": len(errs), "median_abs": float(np.median(errs)), "mean_abs": float(errs.mean()),
-            "max_abs": float(errs.max()), "within_15pct": float(np.mean(errs <= 0.15))}
+    return {
+        "shapes": len(errs),
+        "median_abs": float(np.median(errs)),
+        "mean_abs": float(errs.mean()),
+        "max_abs": float(errs.max()),
+        "within_15pct": float(np.mean(errs <= 0.15)),
+    }
 
 
-def profile_report(profile: dict[str, Any], chip: ChipSpec,
-                   dtypes: tuple[str, ...] = ("bf16", "fp16", "fp8")) -> dict[str, Any]:
+def profile_report(
+    profile: dict[str, Any], chip: ChipSpec, dtypes: tuple[str, ...] = ("bf16", "fp16", "fp8")
+) -> dict[str, Any]:
     """Chip-level GEMM error on a measured profile, in-sample and held out.
 
     * ``catalog``: no fit — the catalog's MAMF level and the default fixed time;
@@ -642,9 +929,14 @@ def profile_report(profile: dict[str, Any], chip: ChipSpec,
     floor_s = host_floor(profile)
     rows = profile_rows(profile, dtypes)
     knobs = fit_knobs(rows, chip, floor_s)
-    out: dict[str, Any] = {"chip": chip.slug, "host_floor_s": floor_s,
-                           "knobs": {"sustained_fraction": knobs.sustained_fraction,
-                                     "kernel_fixed_s": knobs.kernel_fixed_s}}
+    out: dict[str, Any] = {
+        "chip": chip.slug,
+        "host_floor_s": floor_s,
+        "knobs": {
+            "sustained_fraction": knobs.sustained_fraction,
+            "kernel_fixed_s": knobs.kernel_fixed_s,
+        },
+    }
     cat = predict_rows(rows, chip, None, floor_s)
     fit = predict_rows(rows, chip, knobs, floor_s)
     out["catalog"], out["fitted"] = _stats(cat), _stats(fit)
@@ -660,24 +952,39 @@ def profile_report(profile: dict[str, Any], chip: ChipSpec,
     lofo: list[ShapeCheck] = []
     for f in sorted(set(fam.values())):
         train = [r for r in scored if fam[r] != f]
-        lofo += predict_rows([r for r in scored if fam[r] == f], chip, fit_knobs(train, chip, floor_s), floor_s)
+        lofo += predict_rows(
+            [r for r in scored if fam[r] == f], chip, fit_knobs(train, chip, floor_s), floor_s
+        )
     out["leave_family_out"] = _stats(lofo)
     first = dtypes[0]
     k1 = fit_knobs([r for r in scored if r.dtype == first], chip, floor_s)
-    out["leave_dtype_out"] = {"fit_on": first, **_stats(predict_rows([r for r in scored if r.dtype != first],
-                                                                      chip, k1, floor_s))}
-    out["misses"] = [f"{c.dtype} {c.m}x{c.n}x{c.k} {c.layout}: measured {c.measured_flops_per_s / 1e12:,.1f} TF/s, "
-                     f"predicted {c.predicted_flops_per_s / 1e12:,.1f} ({c.rel_error:+.1%}, {c.bound})"
-                     for c in fit if abs(c.rel_error) > 0.15 and not c.artefact]
-    out["artefacts"] = [f"{c.dtype} {c.m}x{c.n}x{c.k}: measured {c.measured_flops_per_s / 1e12:,.2f} TF/s, "
-                        f"predicted {c.predicted_flops_per_s / 1e12:,.2f} ({c.rel_error:+.1%}): {c.artefact}"
-                        for c in fit if c.artefact]
+    out["leave_dtype_out"] = {
+        "fit_on": first,
+        **_stats(predict_rows([r for r in scored if r.dtype != first], chip, k1, floor_s)),
+    }
+    out["misses"] = [
+        f"{c.dtype} {c.m}x{c.n}x{c.k} {c.layout}: measured {c.measured_flops_per_s / 1e12:,.1f} TF/s, "
+        f"predicted {c.predicted_flops_per_s / 1e12:,.1f} ({c.rel_error:+.1%}, {c.bound})"
+        for c in fit
+        if abs(c.rel_error) > 0.15 and not c.artefact
+    ]
+    out["artefacts"] = [
+        f"{c.dtype} {c.m}x{c.n}x{c.k}: measured {c.measured_flops_per_s / 1e12:,.2f} TF/s, "
+        f"predicted {c.predicted_flops_per_s / 1e12:,.2f} ({c.rel_error:+.1%}): {c.artefact}"
+        for c in fit
+        if c.artefact
+    ]
     out["checks"] = fit
     return out
 
 
-def check_profile(profile: dict[str, Any], chip: ChipSpec, *, knobs: GemmKnobs | None = None,
-                  dtypes: tuple[str, ...] = ("bf16", "fp16", "fp8")) -> list[ShapeCheck]:
+def check_profile(
+    profile: dict[str, Any],
+    chip: ChipSpec,
+    *,
+    knobs: GemmKnobs | None = None,
+    dtypes: tuple[str, ...] = ("bf16", "fp16", "fp8"),
+) -> list[ShapeCheck]:
     """Chip-level predictions for every tensor-core matmul of a profile (artefacts flagged),
     eagerly launched: the host floor is the profile's own ``mm-8`` time. ``knobs`` None = the
     catalog level, no fit."""

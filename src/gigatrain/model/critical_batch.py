@@ -33,8 +33,7 @@ from ..errors import GigatrainError
 DEEPSEEK_A = 0.2920
 DEEPSEEK_B = 0.3271
 DEEPSEEK_SOURCE = (
-    "DeepSeek LLM, arXiv:2401.02954 §3.1: B_opt = 0.2920·C^0.3271 tokens "
-    "(READ-2nd via fleet.md §3)"
+    "DeepSeek LLM, arXiv:2401.02954 §3.1: B_opt = 0.2920·C^0.3271 tokens (READ-2nd via fleet.md §3)"
 )
 #: Kaplan et al. 2020: B_crit(L) = B* · L^(−1/α_B)
 KAPLAN_B_STAR_TOKENS = 2.1e8

@@ -27,8 +27,9 @@ from .workload import model_flops_per_token, params_active, params_total
 SECONDS_PER_DAY = 86400.0
 
 
-def evaluate(model: ModelSpec, system: SystemSpec, job: Job, plans: PlanArrays,
-             knobs: Knobs = DEFAULT_KNOBS) -> dict[str, np.ndarray]:
+def evaluate(
+    model: ModelSpec, system: SystemSpec, job: Job, plans: PlanArrays, knobs: Knobs = DEFAULT_KNOBS
+) -> dict[str, np.ndarray]:
     """Memory and time breakdowns plus derived throughput for every plan in ``plans``."""
     split = stage_split(model, job, plans, knobs)
     mem = memory_breakdown(model, job, plans, knobs, split)
@@ -98,8 +99,10 @@ class Estimate:
     def step_time_interval_s(self) -> tuple[float, float] | None:
         if not self.error_bar:
             return None
-        return (self.step_time_s * float(self.error_bar["lo"]),  # type: ignore[arg-type]
-                self.step_time_s * float(self.error_bar["hi"]))  # type: ignore[arg-type]
+        return (
+            self.step_time_s * float(self.error_bar["lo"]),  # type: ignore[arg-type]
+            self.step_time_s * float(self.error_bar["hi"]),  # type: ignore[arg-type]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,14 +110,25 @@ class Estimate:
         d["job"] = asdict(self.job)
         d["step_time_interval_s"] = self.step_time_interval_s
         if self.error_bar and self.days_to_train:
-            d["days_to_train_interval"] = (self.days_to_train * float(self.error_bar["lo"]),  # type: ignore[arg-type]
-                                           self.days_to_train * float(self.error_bar["hi"]))  # type: ignore[arg-type]
-            d["mfu_interval"] = (self.mfu / float(self.error_bar["hi"]), self.mfu / float(self.error_bar["lo"]))  # type: ignore[arg-type]
+            d["days_to_train_interval"] = (
+                self.days_to_train * float(self.error_bar["lo"]),  # type: ignore[arg-type]
+                self.days_to_train * float(self.error_bar["hi"]),  # type: ignore[arg-type]
+            )
+            d["mfu_interval"] = (
+                self.mfu / float(self.error_bar["hi"]),  # type: ignore[arg-type]
+                self.mfu / float(self.error_bar["lo"]),  # type: ignore[arg-type]
+            )
         return d
 
 
-def estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan,
-             knobs: Knobs | None = None, profile: str | None = None) -> Estimate:
+def estimate(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    plan: Plan,
+    knobs: Knobs | None = None,
+    profile: str | None = None,
+) -> Estimate:
     """Estimate one plan (validated first: bad degrees raise a one-line GigatrainError)."""
     knobs = knobs or DEFAULT_KNOBS
     check_plan(model, job, plan)
@@ -124,7 +138,10 @@ def estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan,
     tim = {k: float(v[0]) for k, v in r.items() if k.startswith("time/") and k != "time/total"}
     step_s = float(r["step_time_s"][0])
     tps = float(r["tokens_per_s"][0])
-    lo, hi = (float(evaluate(model, system, job, arr, k)["step_time_s"][0]) for k in knobs.overlap_bounds())
+    lo, hi = (
+        float(evaluate(model, system, job, arr, k)["step_time_s"][0])
+        for k in knobs.overlap_bounds()
+    )
     return Estimate(
         model=model.slug,
         chip=system.chip.slug,

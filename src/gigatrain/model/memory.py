@@ -39,7 +39,9 @@ ACT_BYTES = 2.0
 REPLICATED_HIDDEN_VECTORS = 4.0
 
 
-def state_bytes(model: ModelSpec, job: Job, p: PlanArrays, n_params: np.ndarray, expert: np.ndarray) -> dict[str, np.ndarray]:
+def state_bytes(
+    model: ModelSpec, job: Job, p: PlanArrays, n_params: np.ndarray, expert: np.ndarray
+) -> dict[str, np.ndarray]:
     """Weights, gradients and optimizer bytes for ``n_params`` on a rank (``expert`` of them
     routed-expert parameters, sharded over the expert data-parallel group, ``expert_dp``)."""
     w_b = DTYPE_BYTES["fp32"] if job.precision == "fp32" else DTYPE_BYTES["bf16"]
@@ -52,7 +54,11 @@ def state_bytes(model: ModelSpec, job: Job, p: PlanArrays, n_params: np.ndarray,
     dense_n = n_params - expert
 
     def sharded(nbytes: float, stage_from: int) -> np.ndarray:
-        return np.where(z >= stage_from, dense_n * nbytes / shard + expert * nbytes / expert_shard, n_params * nbytes)
+        return np.where(
+            z >= stage_from,
+            dense_n * nbytes / shard + expert * nbytes / expert_shard,
+            n_params * nbytes,
+        )
 
     return {
         "memory/weights": sharded(w_b, 3),
@@ -61,8 +67,9 @@ def state_bytes(model: ModelSpec, job: Job, p: PlanArrays, n_params: np.ndarray,
     }
 
 
-def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
-                     split: StageSplit) -> dict[str, np.ndarray]:
+def activation_bytes(
+    model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs, split: StageSplit
+) -> dict[str, np.ndarray]:
     """Stored activations on the first and last stage (bytes), per Korthikanti et al. 2022.
 
     Selective recompute: with ``knobs.selective_drops_elementwise`` = 0 (Megatron-Core's
@@ -105,27 +112,38 @@ def activation_bytes(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
         sel_tok = sel_tok - up
         all_tok_sel = all_tok - up
         # full recompute is capped by what any selective mode would keep
-        per_tok = np.where(drops | ((p.recompute == RecomputeCode.FULL) & bool(knobs.selective_drops_elementwise)), sel_tok,
-                           np.where(p.recompute != RecomputeCode.NONE, all_tok_sel, all_tok))
+        per_tok = np.where(
+            drops | ((p.recompute == RecomputeCode.FULL) & bool(knobs.selective_drops_elementwise)),
+            sel_tok,
+            np.where(p.recompute != RecomputeCode.NONE, all_tok_sel, all_tok),
+        )
         layers = dense_l + moe_l
         # without sequence parallelism the norm inputs and residual stream (≈4 h-vectors) replicate
-        replicated = np.where(p.sequence_parallel | (p.tp == 1), 0.0,
-                              layers * REPLICATED_HIDDEN_VECTORS * ACT_BYTES * h * (1 - 1 / p.tp))
+        replicated = np.where(
+            p.sequence_parallel | (p.tp == 1),
+            0.0,
+            layers * REPLICATED_HIDDEN_VECTORS * ACT_BYTES * h * (1 - 1 / p.tp),
+        )
         # a framework may keep some activations unsharded under TP (gathered GEMM inputs)
         full = per_tok * (r + (1 - r) / p.tp) + replicated
         one_layer = full / np.maximum(layers, 1)
-        checkpoint = layers * ACT_BYTES * h / np.where(p.sequence_parallel, p.tp, 1)  # layer inputs only
+        checkpoint = (
+            layers * ACT_BYTES * h / np.where(p.sequence_parallel, p.tp, 1)
+        )  # layer inputs only
         kept = full * tokens * in_flight[stage]
         # full recompute stores layer inputs and re-materialises a few layers at a time; it never
         # holds more than keeping everything would
         working_layers = np.minimum(knobs.recompute_working_layers, np.maximum(layers, 1))
-        recomputed = np.minimum(checkpoint * tokens * in_flight[stage] + working_layers * one_layer * tokens, kept)
+        recomputed = np.minimum(
+            checkpoint * tokens * in_flight[stage] + working_layers * one_layer * tokens, kept
+        )
         out[stage] = np.where(p.recompute == RecomputeCode.FULL, recomputed, kept) * scale
     return out
 
 
-def memory_breakdown(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
-                     split: StageSplit | None = None) -> dict[str, np.ndarray]:
+def memory_breakdown(
+    model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs, split: StageSplit | None = None
+) -> dict[str, np.ndarray]:
     """Per-rank memory leaves of the most-loaded stage; the leaves sum to ``memory/total``."""
     split = split or stage_split(model, job, p, knobs)
     params = params_on_rank(model, p, split)
@@ -134,19 +152,26 @@ def memory_breakdown(model: ModelSpec, job: Job, p: PlanArrays, knobs: Knobs,
     for stage in ("first", "last"):
         st = state_bytes(model, job, p, params[stage], params[f"expert_{stage}"])
         st["memory/activations"] = act[stage]
-        st["memory/logits"] = act["logits"] if stage == "last" else np.where(p.pp == 1, act["logits"], 0.0)
+        st["memory/logits"] = (
+            act["logits"] if stage == "last" else np.where(p.pp == 1, act["logits"], 0.0)
+        )
         layers = split.first_layers if stage == "first" else split.last_layers
         # ZeRO-3/FSDP gathers the full (TP-sharded) weights of about two layers at a time; only
         # weights that are sharded over more than one rank are gathered
         expert = params[f"expert_{stage}"]
-        gathered = np.where(p.zero_stage >= 3, (params[stage] - expert) * (p.fsdp_shard > 1)
-                            + expert * (expert_dp(p) > 1), 0.0)
+        gathered = np.where(
+            p.zero_stage >= 3,
+            (params[stage] - expert) * (p.fsdp_shard > 1) + expert * (expert_dp(p) > 1),
+            0.0,
+        )
         layer_w = gathered / np.maximum(layers, 1)
         # with pipeline parallelism FSDP keeps the stage's weights gathered (and their bf16
         # gradients unreduced) across micro-batches instead of re-gathering for each one
         # (torchtitan sets reshard_after_forward=False under PP)
         keep = (p.zero_stage >= 3) & (p.pp > 1)
-        st["memory/fsdp_gather"] = np.where(keep, 2.0 * knobs.fsdp_pp_unsharded * gathered * 2.0, 2 * 2.0 * layer_w)
+        st["memory/fsdp_gather"] = np.where(
+            keep, 2.0 * knobs.fsdp_pp_unsharded * gathered * 2.0, 2 * 2.0 * layer_w
+        )
         model_bytes = np.asarray(sum(st.values()))
         st["memory/fragmentation"] = model_bytes * knobs.memory_fragmentation
         st["memory/overhead"] = np.full(len(p), knobs.memory_overhead_bytes)

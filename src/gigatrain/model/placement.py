@@ -107,7 +107,11 @@ def params_on_rank(model: ModelSpec, p: PlanArrays, split: StageSplit) -> dict[s
     """
     costs = layer_costs(model)
     k = 3 if model.mlp_gated else 2
-    routed = model.moe.num_experts * k * model.hidden_size * model.moe.expert_ffn_hidden_size if model.moe else 0
+    routed = (
+        model.moe.num_experts * k * model.hidden_size * model.moe.expert_ffn_hidden_size
+        if model.moe
+        else 0
+    )
 
     def stage(layers: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         dense_l, moe_l = layers
@@ -124,8 +128,18 @@ def params_on_rank(model: ModelSpec, p: PlanArrays, split: StageSplit) -> dict[s
     head = (0 if model.tied_embeddings else model.vocab_size * model.hidden_size) / p.tp
     # with pp == 1 one rank holds both ends; tied weights are held by both ends when pp > 1
     first = dense_f + expert_f + emb + np.where(p.pp == 1, head, 0)
-    last = dense_l + expert_l + np.where(p.pp == 1, emb, 0) + np.where(
-        model.tied_embeddings & (p.pp > 1), model.vocab_size * model.hidden_size / p.tp, head
+    last = (
+        dense_l
+        + expert_l
+        + np.where(p.pp == 1, emb, 0)
+        + np.where(
+            model.tied_embeddings & (p.pp > 1), model.vocab_size * model.hidden_size / p.tp, head
+        )
     )
-    return {"first": first, "last": last, "expert": np.maximum(expert_f, expert_l),
-            "expert_first": expert_f, "expert_last": expert_l}
+    return {
+        "first": first,
+        "last": last,
+        "expert": np.maximum(expert_f, expert_l),
+        "expert_first": expert_f,
+        "expert_last": expert_l,
+    }

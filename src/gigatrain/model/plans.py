@@ -66,7 +66,9 @@ class PlanArrays:
         shard = np.where((shard <= 0) | (shard > dpcp), dpcp, shard)
         return cls(
             **{d.name: col(d.name) for d in PLAN_DEGREES},
-            dp=col("dp"), zero_stage=col("zero_stage"), fsdp_shard=shard,
+            dp=col("dp"),
+            zero_stage=col("zero_stage"),
+            fsdp_shard=shard,
             recompute=np.array([RECOMPUTE_CODE[p.recompute] for p in plans], dtype=np.int64),
             sequence_parallel=np.array([p.sequence_parallel for p in plans], dtype=bool),
         )
@@ -79,8 +81,10 @@ class PlanArrays:
         dpcp = int(self.dp[i] * self.cp[i])
         shard = int(self.fsdp_shard[i])
         return Plan(
-            **{d.name: int(getattr(self, d.name)[i]) for d in PLAN_DEGREES}, dp=int(self.dp[i]),
-            zero_stage=int(self.zero_stage[i]), fsdp_shard=0 if shard == dpcp else shard,
+            **{d.name: int(getattr(self, d.name)[i]) for d in PLAN_DEGREES},
+            dp=int(self.dp[i]),
+            zero_stage=int(self.zero_stage[i]),
+            fsdp_shard=0 if shard == dpcp else shard,
             recompute=rec,  # type: ignore[arg-type]
             sequence_parallel=bool(self.sequence_parallel[i]),
             schedule="interleaved" if self.vpp[i] > 1 else "1f1b",
@@ -106,8 +110,10 @@ def valid_mask(model: ModelSpec, job: Job, p: PlanArrays) -> np.ndarray:
     heads = model.num_attention_heads
     kv = model.num_kv_heads if model.mla is None else heads
     ok = (heads % p.tp == 0) & ((kv % p.tp == 0) | (p.tp % kv == 0))
-    ok &= (p.pp <= model.num_layers) & (p.vpp <= -(-model.num_layers // p.pp))  # ≥ 1 layer per chunk
-    ok &= (job.seq_len % p.cp == 0)
+    ok &= (p.pp <= model.num_layers) & (
+        p.vpp <= -(-model.num_layers // p.pp)
+    )  # ≥ 1 layer per chunk
+    ok &= job.seq_len % p.cp == 0
     samples_per_mb_group = p.dp * p.micro_batch
     ok &= job.global_batch_seqs % samples_per_mb_group == 0
     ok &= (p.tp * p.dp * p.cp) % p.ep == 0  # expert parallelism folds over tp·dp·cp
@@ -150,8 +156,10 @@ def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None)
     if plan.pp > model.num_layers:
         raise GigatrainError(f"pp={plan.pp} exceeds the model's {model.num_layers} layers")
     if plan.vpp > -(-model.num_layers // plan.pp):
-        raise GigatrainError(f"vpp={plan.vpp} leaves a virtual stage without layers: pp={plan.pp} stages "
-                             f"hold at most {-(-model.num_layers // plan.pp)} of {model.num_layers} layers each")
+        raise GigatrainError(
+            f"vpp={plan.vpp} leaves a virtual stage without layers: pp={plan.pp} stages "
+            f"hold at most {-(-model.num_layers // plan.pp)} of {model.num_layers} layers each"
+        )
     if job.seq_len % plan.cp:
         raise GigatrainError(f"cp={plan.cp} does not divide seq={job.seq_len}")
     if job.global_batch_seqs % (plan.dp * plan.micro_batch):
@@ -178,7 +186,9 @@ def check_plan(model: ModelSpec, job: Job, plan: Plan, chips: int | None = None)
             raise GigatrainError("vpp > 1 (interleaved schedule) needs pp > 1")
         n_mb = job.global_batch_seqs // (plan.dp * plan.micro_batch)
         if n_mb % plan.pp:
-            raise GigatrainError(f"the interleaved schedule (vpp={plan.vpp}) needs the {n_mb} "
-                                 f"micro-batches per step to be a multiple of pp={plan.pp}")
+            raise GigatrainError(
+                f"the interleaved schedule (vpp={plan.vpp}) needs the {n_mb} "
+                f"micro-batches per step to be a multiple of pp={plan.pp}"
+            )
     if not valid_mask(model, job, PlanArrays.from_plans([plan]))[0]:
         raise GigatrainError(f"plan {plan.describe()} is not realisable for {model.slug}")

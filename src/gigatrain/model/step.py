@@ -51,8 +51,9 @@ class Link:
         return self.bw * msg_bytes / (msg_bytes + self.half)
 
 
-def link_for(system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1,
-             point_to_point: bool = False) -> Link:
+def link_for(
+    system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1, point_to_point: bool = False
+) -> Link:
     """Network figures for a group of ``n`` ranks spaced ``stride`` chips apart.
 
     The group crosses the innermost tier whose domain holds its span n·stride. When that is an
@@ -102,8 +103,9 @@ LOGIT_FP32_PASSES = 4
 HOST_OPS_PER_STEP = 20.0
 
 
-def collective_time(kind: str, size_bytes: np.ndarray, n: np.ndarray, link: Link,
-                    chunk_bytes: float | None = None) -> np.ndarray:
+def collective_time(
+    kind: str, size_bytes: np.ndarray, n: np.ndarray, link: Link, chunk_bytes: float | None = None
+) -> np.ndarray:
     """Alpha-beta time of one collective over ``n`` ranks moving a ``size_bytes`` buffer.
 
     Bytes on the wire per rank: all-gather / reduce-scatter / all-to-all (n−1)/n·S, all-reduce
@@ -144,17 +146,27 @@ def _layer_comm(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays) -
     h = model.hidden_size
     tokens = p.micro_batch * job.seq_len / p.cp
     out: dict[str, object] = {
-        "tp_collective_s": collective_time("allgather", tokens * h * 2.0, p.tp, link_for(system, p.tp)),
+        "tp_collective_s": collective_time(
+            "allgather", tokens * h * 2.0, p.tp, link_for(system, p.tp)
+        ),
         "cp_link": link_for(system, p.cp, p.tp),
     }
     if model.moe is not None:
         a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
-        out["ep_collective_s"] = collective_time("alltoall", a2a, p.ep, link_for(system, p.ep, expert_tp(p)))
+        out["ep_collective_s"] = collective_time(
+            "alltoall", a2a, p.ep, link_for(system, p.ep, expert_tp(p))
+        )
     return out
 
 
-def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs,
-                comm: dict[str, object]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _unit_costs(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    p: PlanArrays,
+    knobs: Knobs,
+    comm: dict[str, object],
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per-micro-batch costs of one dense layer, one MoE layer and the LM head, every one linear
     in what a stage holds (so a stage is dense·unit + moe·unit + head, computed once per plan
     and combined per stage by :func:`_stage_microbatch`). Keys map to (dense, MoE) arrays;
@@ -186,25 +198,49 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
         # each local expert runs its own GEMMs: E/ep small ops instead of one big one
         k = 3 if model.mlp_gated else 2
         local_experts = moe.num_experts / p.ep
-        mm = (mm[0], gemm_time(costs[1].matmul_flops_fwd, costs[1].gemm_count - k * 2 + k * local_experts))
+        mm = (
+            mm[0],
+            gemm_time(costs[1].matmul_flops_fwd, costs[1].gemm_count - k * 2 + k * local_experts),
+        )
         # token permute + unpermute: read and write top_k copies of each token's hidden state
         moe_traffic = 8.0 * moe.top_k * h * tokens / p.tp * (3.0 + full_rc)
-        kernels = (kernels[0], (kpl + knobs.moe_kernels_per_layer_fwd + local_experts) * (3 + full_rc))
+        kernels = (
+            kernels[0],
+            (kpl + knobs.moe_kernels_per_layer_fwd + local_experts) * (3 + full_rc),
+        )
     head_mm = 3.0 * (tokens * 2.0 * model.vocab_size * h / p.tp + chip.matmul_half_flops) / mm_rate
     # --- attention core (causal context (s+1)/2) ------------------------------------------------
     attn_rate = peak_attn * eff * min(knobs.attention_efficiency_ratio, 1.0)
-    attn_one = costs[0].attn_core_flops_fwd_full * (s + 1) / 2 * tokens / p.tp \
-        * (1 + knobs.attention_bwd_ratio + full_rc) / attn_rate
+    attn_one = (
+        costs[0].attn_core_flops_fwd_full
+        * (s + 1)
+        / 2
+        * tokens
+        / p.tp
+        * (1 + knobs.attention_bwd_ratio + full_rc)
+        / attn_rate
+    )
     # --- memory-bound -------------------------------------------------------------------------
     hbm = chip.hbm_bandwidth_bytes_per_s * chip.hbm_efficiency
     elementwise_bw = chip.elementwise_bandwidth_bytes_per_s or hbm
     # activation bytes are counted for 2-byte tensors; fp32 training moves twice as many
     widen = 2.0 if job.precision == "fp32" else 1.0
     # selective recompute re-runs the elementwise forward ops (one more forward's traffic share)
-    passes_mem = 3.0 + full_rc + 0.5 * ((p.recompute == RecomputeCode.SELECTIVE) & bool(knobs.selective_drops_elementwise))
+    passes_mem = (
+        3.0
+        + full_rc
+        + 0.5 * ((p.recompute == RecomputeCode.SELECTIVE) & bool(knobs.selective_drops_elementwise))
+    )
     # unfused attention streams the s×s scores (written, softmax, dropout, read by AV)
-    score = (1 - knobs.flash_attention) * model.num_attention_heads / p.tp * s * tokens * UNFUSED_SCORE_BYTES \
+    score = (
+        (1 - knobs.flash_attention)
+        * model.num_attention_heads
+        / p.tp
+        * s
+        * tokens
+        * UNFUSED_SCORE_BYTES
         * (3.0 + full_rc)
+    )
 
     def traffic(act_per_token: float, extra: np.ndarray) -> np.ndarray:
         act = act_per_token * widen * tokens / p.tp
@@ -213,37 +249,69 @@ def _unit_costs(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, k
             t = t + knobs.fp8_cast_traffic_ratio * act * (3.0 + full_rc)
         return t / elementwise_bw
 
-    mem = (traffic(costs[0].act_bytes_per_token, zero) + kernels[0] * chip.kernel_overhead_s,
-           traffic(costs[1].act_bytes_per_token, moe_traffic) + kernels[1] * chip.kernel_overhead_s
-           if model.moe is not None else zero)
-    head_mem = tokens * model.vocab_size / p.tp * DTYPE_BYTES["fp32"] * LOGIT_FP32_PASSES / elementwise_bw
+    mem = (
+        traffic(costs[0].act_bytes_per_token, zero) + kernels[0] * chip.kernel_overhead_s,
+        traffic(costs[1].act_bytes_per_token, moe_traffic) + kernels[1] * chip.kernel_overhead_s
+        if model.moe is not None
+        else zero,
+    )
+    head_mem = (
+        tokens * model.vocab_size / p.tp * DTYPE_BYTES["fp32"] * LOGIT_FP32_PASSES / elementwise_bw
+    )
 
     # --- tensor parallel (Korthikanti et al. 2022 §4.2.2: with sequence parallelism each layer
     # runs 2 all-gathers + 2 reduce-scatters forward and the same backward, plus the backward
     # re-gather of the sequence-parallel GEMM inputs: 2 more all-gathers → 10 per layer) -------
-    tp_one = (TP_COLLECTIVES_PER_LAYER + TP_COLLECTIVES_SP_EXTRA * p.sequence_parallel
-              + TP_COLLECTIVES_RECOMPUTE * full_rc) * comm["tp_collective_s"] \
+    tp_one = (
+        (
+            TP_COLLECTIVES_PER_LAYER
+            + TP_COLLECTIVES_SP_EXTRA * p.sequence_parallel
+            + TP_COLLECTIVES_RECOMPUTE * full_rc
+        )
+        * comm["tp_collective_s"]
         * (1 - knobs.tp_overlap)
+    )
     # --- context parallel (ring attention) ----------------------------------------------------
     cp_link: Link = comm["cp_link"]  # type: ignore[assignment]
     if model.mla is None:
         kv_dim = 2 * model.num_kv_heads * model.head_dim_eff
     else:  # MLA: CP exchanges the up-projected per-head K (nope+rope) and V, not the latent
         m = model.mla
-        kv_dim = model.num_attention_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
+        kv_dim = model.num_attention_heads * (
+            m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim
+        )
     kv_bytes = tokens * kv_dim * 2.0 / p.tp
-    cp_one = (3 + full_rc) * (p.cp - 1) * (kv_bytes / cp_link.bandwidth(kv_bytes) + cp_link.lat + BASE_LATENCY_S)
+    cp_one = (
+        (3 + full_rc)
+        * (p.cp - 1)
+        * (kv_bytes / cp_link.bandwidth(kv_bytes) + cp_link.lat + BASE_LATENCY_S)
+    )
     # --- expert parallel ----------------------------------------------------------------------
-    ep_one = (EP_ALL_TO_ALLS_PER_LAYER + EP_ALL_TO_ALLS_RECOMPUTE * full_rc) * comm["ep_collective_s"] \
-        * (1 - knobs.ep_overlap) \
-        if model.moe is not None else zero
-    return {"mm": mm, "attn": (attn_one, attn_one), "mem": mem, "kernels": kernels,
-            "tp": (tp_one, tp_one), "cp_raw": (cp_one, cp_one), "ep": (zero, ep_one),
-            "head": (head_mm, head_mem)}
+    ep_one = (
+        (EP_ALL_TO_ALLS_PER_LAYER + EP_ALL_TO_ALLS_RECOMPUTE * full_rc)
+        * comm["ep_collective_s"]
+        * (1 - knobs.ep_overlap)
+        if model.moe is not None
+        else zero
+    )
+    return {
+        "mm": mm,
+        "attn": (attn_one, attn_one),
+        "mem": mem,
+        "kernels": kernels,
+        "tp": (tp_one, tp_one),
+        "cp_raw": (cp_one, cp_one),
+        "ep": (zero, ep_one),
+        "head": (head_mm, head_mem),
+    }
 
 
-def _stage_microbatch(units: dict[str, tuple[np.ndarray, np.ndarray]], knobs: Knobs,
-                      layers_mix: tuple[np.ndarray, np.ndarray], head: np.ndarray) -> dict[str, np.ndarray]:
+def _stage_microbatch(
+    units: dict[str, tuple[np.ndarray, np.ndarray]],
+    knobs: Knobs,
+    layers_mix: tuple[np.ndarray, np.ndarray],
+    head: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Per-micro-batch time leaves of one pipeline stage with ``layers_mix`` = (dense, MoE)
     layers; ``head`` (bool array) says whether the stage also runs the LM head and loss."""
     dense_l, moe_l = layers_mix
@@ -265,13 +333,27 @@ def _stage_microbatch(units: dict[str, tuple[np.ndarray, np.ndarray]], knobs: Kn
     # the exchange hides behind attention, stretched where the host cannot launch fast enough
     stretch = (compute + t_host) / np.maximum(compute, 1e-30)
     t_cp = np.maximum(t_cp_raw - knobs.cp_overlap * t_attn * scale * stretch, 0.0)
-    return {"matmul": t_mm * scale, "lm_head": t_head * scale, "attention": t_attn * scale,
-            "memory_bound": t_mem * scale, "host": t_host, "tp": stage("tp"), "cp": t_cp, "ep": stage("ep"),
-            "cp_hidden": t_cp_raw - t_cp}
+    return {
+        "matmul": t_mm * scale,
+        "lm_head": t_head * scale,
+        "attention": t_attn * scale,
+        "memory_bound": t_mem * scale,
+        "host": t_host,
+        "tp": stage("tp"),
+        "cp": t_cp,
+        "ep": stage("ep"),
+        "cp_hidden": t_cp_raw - t_cp,
+    }
 
 
-def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays, knobs: Knobs,
-                   split: StageSplit | None = None) -> dict[str, np.ndarray]:
+def step_breakdown(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    p: PlanArrays,
+    knobs: Knobs,
+    split: StageSplit | None = None,
+) -> dict[str, np.ndarray]:
     """Time leaves (seconds per optimizer step) of the slowest rank; they sum to ``time/total``.
 
     Every pipeline stage runs the same schedule, so the step ends when the slowest stage's
@@ -290,7 +372,9 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     p2p = tokens * h * 2.0 / np.where(p.sequence_parallel, p.tp, 1)
     p2p_t = p2p / pp_link.bandwidth(p2p) + pp_link.lat + BASE_LATENCY_S
     t_pp = np.where(p.pp > 1, 2 * p.vpp * p2p_t * (1 - knobs.pp_overlap), 0.0)
-    t_mb_fixed = np.where(p.pp > 1, knobs.pp_microbatch_overhead_s, 0.0) + knobs.microbatch_overhead_s
+    t_mb_fixed = (
+        np.where(p.pp > 1, knobs.pp_microbatch_overhead_s, 0.0) + knobs.microbatch_overhead_s
+    )
 
     # --- data parallel / FSDP collectives (sized by the larger stage) ----------------------------
     params = params_on_rank(model, p, split)
@@ -318,7 +402,9 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     # ZeRO-2 (DeepSpeed) reduce-scatters gradients after every micro-batch: the sharded buffer
     # cannot accumulate a whole gradient (Rajbhandari et al. 2020 §5.2); ZeRO-1 once per step
     zero2_mb = (z == 2) & bool(knobs.zero2_reduce_per_microbatch)
-    per_step_sync = np.where(z == 0, ar, np.where(zero2_mb, ag, np.where(z <= 2, rs + ag, 0.0))) + hybrid
+    per_step_sync = (
+        np.where(z == 0, ar, np.where(zero2_mb, ag, np.where(z <= 2, rs + ag, 0.0))) + hybrid
+    )
     fsdp_mb = 2 * ag + rs  # ZeRO-3/FSDP: re-gather weights (fwd, bwd), reduce-scatter grads
     per_mb_dp = np.where(z >= 3, fsdp_mb, np.where(zero2_mb, rs, 0.0))
     # --- optimizer ----------------------------------------------------------------------------
@@ -326,7 +412,9 @@ def step_breakdown(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays
     t_opt = opt_params * knobs.optimizer_bytes_per_param / hbm
 
     def stage_leaves(st: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        compute_mb = st["matmul"] + st["lm_head"] + st["attention"] + st["memory_bound"] + st["host"]
+        compute_mb = (
+            st["matmul"] + st["lm_head"] + st["attention"] + st["memory_bound"] + st["host"]
+        )
         per_mb = compute_mb + st["tp"] + st["cp"] + st["ep"] + t_pp + t_mb_fixed
         # compute already covering the context-parallel exchange cannot hide DP traffic as
         # well; per-micro-batch traffic (ZeRO-2 reduce-scatter, FSDP gathers) hides first, the

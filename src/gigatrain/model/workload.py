@@ -57,7 +57,12 @@ def _norm_params(model: ModelSpec) -> int:
 
 
 def attention_params(model: ModelSpec) -> int:
-    h, nh, nkv, dh = model.hidden_size, model.num_attention_heads, model.num_kv_heads, model.head_dim_eff
+    h, nh, nkv, dh = (
+        model.hidden_size,
+        model.num_attention_heads,
+        model.num_kv_heads,
+        model.head_dim_eff,
+    )
     if model.mla is not None:
         m = model.mla
         qk = m.qk_nope_head_dim + m.qk_rope_head_dim
@@ -88,7 +93,9 @@ def _mlp_params(h: int, f: int, gated: bool, bias: bool) -> int:
 
 
 def dense_mlp_params(model: ModelSpec) -> int:
-    return _mlp_params(model.hidden_size, model.ffn_hidden_size, model.mlp_gated, model.bias == "all")
+    return _mlp_params(
+        model.hidden_size, model.ffn_hidden_size, model.mlp_gated, model.bias == "all"
+    )
 
 
 def moe_mlp_params(model: ModelSpec) -> int:
@@ -105,7 +112,12 @@ def moe_mlp_params(model: ModelSpec) -> int:
 def _attention_fwd(model: ModelSpec) -> tuple[float, float, int, float, float]:
     """(matmul FLOPs/token, core FLOPs/token per unit context, GEMM count, activation bytes/token,
     MLA up-projected Q/K/V bytes/token)."""
-    h, nh, nkv, dh = model.hidden_size, model.num_attention_heads, model.num_kv_heads, model.head_dim_eff
+    h, nh, nkv, dh = (
+        model.hidden_size,
+        model.num_attention_heads,
+        model.num_kv_heads,
+        model.head_dim_eff,
+    )
     if model.mla is not None:
         m = model.mla
         qk_dim, v_dim = m.qk_nope_head_dim + m.qk_rope_head_dim, m.v_head_dim
@@ -199,7 +211,9 @@ def embedding_params(model: ModelSpec) -> int:
 
 def head_params(model: ModelSpec) -> int:
     """Output head (0 extra parameters when tied) + final norm."""
-    return (0 if model.tied_embeddings else model.vocab_size * model.hidden_size) + _norm_params(model)
+    return (0 if model.tied_embeddings else model.vocab_size * model.hidden_size) + _norm_params(
+        model
+    )
 
 
 def params_total(model: ModelSpec) -> int:
@@ -216,7 +230,9 @@ def params_active(model: ModelSpec) -> int:
         return params_total(model)
     moe = model.moe
     expert_bias = model.bias in ("qkvo", "all")
-    expert = _mlp_params(model.hidden_size, moe.expert_ffn_hidden_size, model.mlp_gated, expert_bias)
+    expert = _mlp_params(
+        model.hidden_size, moe.expert_ffn_hidden_size, model.mlp_gated, expert_bias
+    )
     idle = (moe.num_experts - moe.top_k) * expert
     return params_total(model) - moe.num_moe_layers * idle
 
@@ -241,7 +257,9 @@ def model_flops_per_token(model: ModelSpec, seq_len: int, causal: bool = True) -
     For a dense GPT this equals 6·N_nonembed + 6·V·h + 12·L·h·s (non-causal), the PaLM/MaxText
     convention; ``causal=True`` halves the attention term (Megatron-Core ≥ 0.9 / FlashAttention).
     """
-    return 3.0 * (matmul_flops_per_token_fwd(model) + attention_flops_per_token_fwd(model, seq_len, causal))
+    return 3.0 * (
+        matmul_flops_per_token_fwd(model) + attention_flops_per_token_fwd(model, seq_len, causal)
+    )
 
 
 def six_n_flops_per_token(model: ModelSpec) -> float:

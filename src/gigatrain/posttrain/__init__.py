@@ -2,13 +2,21 @@
 training model (``model/``) and the serving model (``serving/``); imports nothing above them."""
 
 from .finetune import (
-           FinetuneEstimate,
-           FinetuneSpec,
-           best_finetune_plan,
-           finetune_estimate,
-           lora_params,
+    FinetuneEstimate,
+    FinetuneSpec,
+    best_finetune_plan,
+    finetune_estimate,
+    lora_params,
 )
 from .rl import RLEstimate, RLSpec, rl_estimate
 
-__all__ = ["FinetuneEstimate", "FinetuneSpec", "RLEstimate", "RLSpec", "best_finetune_plan", "finetune_estimate",
-           "lora_params", "rl_estimate"]
+__all__ = [
+    "FinetuneEstimate",
+    "FinetuneSpec",
+    "RLEstimate",
+    "RLSpec",
+    "best_finetune_plan",
+    "finetune_estimate",
+    "lora_params",
+    "rl_estimate",
+]

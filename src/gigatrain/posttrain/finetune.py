@@ -59,12 +59,21 @@ def lora_params(model: ModelSpec, rank: int, targets: str = "all") -> int:
         raise GigatrainError(f"lora_rank={rank} must be in 1..65,536")
     if targets not in ("attention", "all"):
         raise GigatrainError(f"lora_targets={targets!r}; valid: attention, all")
-    h, nh, nkv, dh = model.hidden_size, model.num_attention_heads, model.num_kv_heads, model.head_dim_eff
+    h, nh, nkv, dh = (
+        model.hidden_size,
+        model.num_attention_heads,
+        model.num_kv_heads,
+        model.head_dim_eff,
+    )
     if model.mla is not None:
         m = model.mla
         qk = m.qk_nope_head_dim + m.qk_rope_head_dim
         q = (h + m.q_lora_rank) + (m.q_lora_rank + nh * qk) if m.q_lora_rank else h + nh * qk
-        attn = q + (h + m.kv_lora_rank + m.qk_rope_head_dim) + (m.kv_lora_rank + nh * (m.qk_nope_head_dim + m.v_head_dim))
+        attn = (
+            q
+            + (h + m.kv_lora_rank + m.qk_rope_head_dim)
+            + (m.kv_lora_rank + nh * (m.qk_nope_head_dim + m.v_head_dim))
+        )
         attn += nh * m.v_head_dim + h
     else:
         attn = (h + nh * dh) + 2 * (h + nkv * dh) + (nh * dh + h)
@@ -121,7 +130,9 @@ def _weight_shards(plan: Plan) -> float:
     return float(shards)
 
 
-def finetune_estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan, spec: FinetuneSpec) -> FinetuneEstimate:
+def finetune_estimate(
+    model: ModelSpec, system: SystemSpec, job: Job, plan: Plan, spec: FinetuneSpec
+) -> FinetuneEstimate:
     """Memory and step time of full SFT, LoRA or QLoRA for one plan (module docstring)."""
     if spec.method not in METHODS:
         raise GigatrainError(f"method={spec.method!r}; valid: {', '.join(METHODS)}")
@@ -131,10 +142,27 @@ def finetune_estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan
     base = estimate(model, system, job, plan, knobs_for(job.framework))
     total = params_total(model)
     if spec.method == "full":
-        return FinetuneEstimate("full", model.slug, system.chip.slug, plan, job, plan.chips, total, total,
-                                job.precision, base.memory_bytes, base.memory_capacity_bytes, base.fits,
-                                base.memory_breakdown, base.step_time_s, base.time_breakdown, base.tokens_per_s,
-                                base.tokens_per_s_per_chip, base.days_to_train, base)
+        return FinetuneEstimate(
+            "full",
+            model.slug,
+            system.chip.slug,
+            plan,
+            job,
+            plan.chips,
+            total,
+            total,
+            job.precision,
+            base.memory_bytes,
+            base.memory_capacity_bytes,
+            base.fits,
+            base.memory_breakdown,
+            base.step_time_s,
+            base.time_breakdown,
+            base.tokens_per_s,
+            base.tokens_per_s_per_chip,
+            base.days_to_train,
+            base,
+        )
     trainable = lora_params(model, spec.lora_rank, spec.lora_targets)
     frac = trainable / total
     wb = FROZEN_BYTES[frozen]
@@ -143,7 +171,9 @@ def finetune_estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan
     mem["memory/weights"] = total * wb / shards
     opt_shard = (plan.fsdp_shard or plan.dp * plan.cp) if plan.zero_stage >= 1 else 1
     mem["memory/gradients"] = trainable * 4.0 / (plan.tp * plan.pp)
-    mem["memory/optimizer"] = trainable * (ADAPTER_STATE_BYTES - 4.0) / (plan.tp * plan.pp * opt_shard)
+    mem["memory/optimizer"] = (
+        trainable * (ADAPTER_STATE_BYTES - 4.0) / (plan.tp * plan.pp * opt_shard)
+    )
     if "memory/fsdp_gather" in mem:
         mem["memory/fsdp_gather"] *= wb / 2.0
     if spec.method == "qlora":
@@ -152,7 +182,9 @@ def finetune_estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan
     frag = base.memory_breakdown.get("memory/fragmentation", 0.0)
     if frag:
         others = sum(v for k, v in base.memory_breakdown.items() if k != "memory/fragmentation")
-        mem["memory/fragmentation"] = frag / others * sum(v for k, v in mem.items() if k != "memory/fragmentation")
+        mem["memory/fragmentation"] = (
+            frag / others * sum(v for k, v in mem.items() if k != "memory/fragmentation")
+        )
     t = dict(base.time_breakdown)
     compute_before = sum(v for k, v in t.items() if k.startswith("time/compute/"))
     for k in ("time/compute/matmul", "time/compute/lm_head"):
@@ -177,22 +209,57 @@ def finetune_estimate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan
     tps = job.tokens_per_step / step
     total_mem = sum(mem.values())
     return FinetuneEstimate(
-        spec.method, model.slug, system.chip.slug, plan, job, plan.chips, trainable, total, frozen, total_mem,
-        system.chip.hbm_bytes, total_mem <= system.chip.hbm_bytes, mem, step, t, tps, tps / plan.chips,
-        (job.tokens / tps / 86400.0) if job.tokens else None, base,
+        spec.method,
+        model.slug,
+        system.chip.slug,
+        plan,
+        job,
+        plan.chips,
+        trainable,
+        total,
+        frozen,
+        total_mem,
+        system.chip.hbm_bytes,
+        total_mem <= system.chip.hbm_bytes,
+        mem,
+        step,
+        t,
+        tps,
+        tps / plan.chips,
+        (job.tokens / tps / 86400.0) if job.tokens else None,
+        base,
     )
 
 
-def best_finetune_plan(model: ModelSpec, system: SystemSpec, job: Job, chips: int, spec: FinetuneSpec,
-                       plan: Plan | None = None) -> FinetuneEstimate:
+def best_finetune_plan(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    chips: int,
+    spec: FinetuneSpec,
+    plan: Plan | None = None,
+) -> FinetuneEstimate:
     """The fastest plan that fits among tp∈{1,2,4,8}, pp∈{1,2,4,8}, ZeRO 1 or 3, micro-batch
     1/2/4, selective or full recompute (or the one given)."""
     if plan is not None:
         return finetune_estimate(model, system, job, plan, spec)
-    cands = [Plan(tp=tp, pp=pp, dp=chips // (tp * pp), zero_stage=zero, micro_batch=mbs, recompute=rc,
-                  sequence_parallel=tp > 1)
-             for tp in (1, 2, 4, 8) for pp in (1, 2, 4, 8) if chips % (tp * pp) == 0
-             for zero in (1, 3) for mbs in (1, 2, 4) for rc in ("selective", "full")]
+    cands = [
+        Plan(
+            tp=tp,
+            pp=pp,
+            dp=chips // (tp * pp),
+            zero_stage=zero,
+            micro_batch=mbs,
+            recompute=rc,
+            sequence_parallel=tp > 1,
+        )
+        for tp in (1, 2, 4, 8)
+        for pp in (1, 2, 4, 8)
+        if chips % (tp * pp) == 0
+        for zero in (1, 3)
+        for mbs in (1, 2, 4)
+        for rc in ("selective", "full")
+    ]
     ok = []
     for p in cands:
         try:
@@ -201,14 +268,20 @@ def best_finetune_plan(model: ModelSpec, system: SystemSpec, job: Job, chips: in
         except GigatrainError:
             continue
     if not ok:
-        raise GigatrainError(f"no plan of tp·pp in {{1,2,4,8}}² divides {chips} chips with global batch "
-                             f"{job.global_batch_seqs}; give --tp/--pp/--micro-batch")
+        raise GigatrainError(
+            f"no plan of tp·pp in {{1,2,4,8}}² divides {chips} chips with global batch "
+            f"{job.global_batch_seqs}; give --tp/--pp/--micro-batch"
+        )
     if spec.method == "full":
         # one array evaluation of every candidate (the training model's own path), then the
         # fastest that fits (or the smallest when none fits) is estimated in full
         r = evaluate(model, system, job, PlanArrays.from_plans(ok), knobs_for(job.framework))
         fits = np.asarray(r["fits"], dtype=bool)
-        i = int(np.argmin(np.where(fits, r["step_time_s"], np.inf))) if fits.any() else int(np.argmin(r["memory/total"]))
+        i = (
+            int(np.argmin(np.where(fits, r["step_time_s"], np.inf)))
+            if fits.any()
+            else int(np.argmin(r["memory/total"]))
+        )
         return finetune_estimate(model, system, job, ok[i], spec)
     best: FinetuneEstimate | None = None
     smallest: FinetuneEstimate | None = None

@@ -26,16 +26,30 @@ def _positive(field: str, v: int, maximum: int = 100_000_000) -> None:
         raise GigatrainError(f"{field} must be an integer in 1..{maximum:,}, got {v!r}")
 
 
-def plan_or_none(tp: int | None, pp: int | None, dp: int | None, chips: int, micro_batch: int = 1,
-                 zero: int = 1, recompute: str = "selective") -> Plan | None:
+def plan_or_none(
+    tp: int | None,
+    pp: int | None,
+    dp: int | None,
+    chips: int,
+    micro_batch: int = 1,
+    zero: int = 1,
+    recompute: str = "selective",
+) -> Plan | None:
     """The plan given by ``tp``/``pp``/``dp`` (``None`` when none is given: searched)."""
     if tp is None and pp is None and dp is None:
         return None
     tp, pp = tp or 1, pp or 1
     if chips % (tp * pp):
         raise GigatrainError(f"tp={tp} × pp={pp} does not divide {chips} chips")
-    return Plan(tp=tp, pp=pp, dp=dp or chips // (tp * pp), micro_batch=micro_batch, zero_stage=zero,
-                recompute=recompute, sequence_parallel=tp > 1)  # type: ignore[arg-type]
+    return Plan(
+        tp=tp,
+        pp=pp,
+        dp=dp or chips // (tp * pp),
+        micro_batch=micro_batch,
+        zero_stage=zero,
+        recompute=recompute,  # type: ignore[arg-type]
+        sequence_parallel=tp > 1,
+    )  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -49,16 +63,37 @@ class FinetuneRun:
     cost_usd: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.estimate.to_dict(), "tokens": self.tokens, "usd_per_chip_hour": self.usd_per_chip_hour,
-                "price": self.price, "cost_usd": self.cost_usd}
+        return {
+            **self.estimate.to_dict(),
+            "tokens": self.tokens,
+            "usd_per_chip_hour": self.usd_per_chip_hour,
+            "price": self.price,
+            "cost_usd": self.cost_usd,
+        }
 
 
-def finetune_named(model: str, chip: str, chips: int, *, method: str = "lora", lora_rank: int = 16,
-                   lora_targets: str = "all", seq: int = 4096, global_batch: int = 64, tokens: float = 0.0,
-                   precision: str = "bf16", tp: int | None = None, pp: int | None = None,
-                   dp: int | None = None, micro_batch: int = 1, zero: int = 1, recompute: str = "selective",
-                   framework: str = "megatron", pricing: str = "on_demand",
-                   usd_per_chip_hour: float | None = None) -> FinetuneRun:
+def finetune_named(
+    model: str,
+    chip: str,
+    chips: int,
+    *,
+    method: str = "lora",
+    lora_rank: int = 16,
+    lora_targets: str = "all",
+    seq: int = 4096,
+    global_batch: int = 64,
+    tokens: float = 0.0,
+    precision: str = "bf16",
+    tp: int | None = None,
+    pp: int | None = None,
+    dp: int | None = None,
+    micro_batch: int = 1,
+    zero: int = 1,
+    recompute: str = "selective",
+    framework: str = "megatron",
+    pricing: str = "on_demand",
+    usd_per_chip_hour: float | None = None,
+) -> FinetuneRun:
     """Full SFT, LoRA or QLoRA of ``model`` on ``chips`` × ``chip``: memory per chip, step time,
     days for ``tokens`` and their cost."""
     if method not in METHODS:
@@ -84,31 +119,68 @@ def finetune_named(model: str, chip: str, chips: int, *, method: str = "lora", l
     return FinetuneRun(e, float(tokens), price, note, cost)
 
 
-def rl_named(model: str, chip: str, chips: int, *, algorithm: str = "grpo", prompts: int = 512, samples: int = 8,
-             prompt_len: int = 512, response_len: int = 1024, train_steps: int = 1, gen_tp: int = 8,
-             gen_precision: str = "bf16", placement: str = "colocated", rollout_fraction: float = 0.5,
-             off_policy: int = 0, tail_factor: float = 1.0, reference: bool = True, reward_model: bool = False,
-             tp: int | None = None, pp: int | None = None, precision: str = "bf16", framework: str = "megatron",
-             steps: int = 0, pricing: str = "on_demand", usd_per_chip_hour: float | None = None) -> RLEstimate:
+def rl_named(
+    model: str,
+    chip: str,
+    chips: int,
+    *,
+    algorithm: str = "grpo",
+    prompts: int = 512,
+    samples: int = 8,
+    prompt_len: int = 512,
+    response_len: int = 1024,
+    train_steps: int = 1,
+    gen_tp: int = 8,
+    gen_precision: str = "bf16",
+    placement: str = "colocated",
+    rollout_fraction: float = 0.5,
+    off_policy: int = 0,
+    tail_factor: float = 1.0,
+    reference: bool = True,
+    reward_model: bool = False,
+    tp: int | None = None,
+    pp: int | None = None,
+    precision: str = "bf16",
+    framework: str = "megatron",
+    steps: int = 0,
+    pricing: str = "on_demand",
+    usd_per_chip_hour: float | None = None,
+) -> RLEstimate:
     """One PPO/GRPO step of ``model`` on ``chips`` × ``chip`` (rollout from the serving model,
     log-probs, training from the training model, weight sync), days and cost of ``steps``.
     The training layout is ``tp``/``pp`` or the fastest that fits (full-parameter)."""
     from dataclasses import replace
 
-
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise GigatrainError(f"steps must be an integer ≥ 0, got {steps!r}")
-    for field, v in (("prompts", prompts), ("samples", samples), ("prompt_len", prompt_len),
-                     ("response_len", response_len), ("train_steps", train_steps), ("gen_tp", gen_tp)):
+    for field, v in (
+        ("prompts", prompts),
+        ("samples", samples),
+        ("prompt_len", prompt_len),
+        ("response_len", response_len),
+        ("train_steps", train_steps),
+        ("gen_tp", gen_tp),
+    ):
         _positive(field, v)
     _positive("chips", chips, MAX_CHIPS)
     m = get_model(model)
     sysm = default_system_for(get_chip(chip))
-    spec = RLSpec(algorithm=algorithm, prompts_per_step=prompts, samples_per_prompt=samples,  # type: ignore[arg-type]
-                  prompt_len=prompt_len, response_len=response_len, train_steps_per_rl_step=train_steps,
-                  kl_reference=reference, learned_reward=reward_model, gen_tp=gen_tp,
-                  gen_dtype=gen_precision, placement=placement, rollout_fraction=rollout_fraction,  # type: ignore[arg-type]
-                  off_policy_steps=off_policy, tail_factor=tail_factor)
+    spec = RLSpec(
+        algorithm=algorithm,  # type: ignore[arg-type]
+        prompts_per_step=prompts,
+        samples_per_prompt=samples,  # type: ignore[arg-type]
+        prompt_len=prompt_len,
+        response_len=response_len,
+        train_steps_per_rl_step=train_steps,
+        kl_reference=reference,
+        learned_reward=reward_model,
+        gen_tp=gen_tp,
+        gen_dtype=gen_precision,
+        placement=placement,  # type: ignore[arg-type]
+        rollout_fraction=rollout_fraction,  # type: ignore[arg-type]
+        off_policy_steps=off_policy,
+        tail_factor=tail_factor,
+    )
     _check(spec, chips)
     train_chips = chips if placement == "colocated" else chips - round(chips * rollout_fraction)
     seqs = max(spec.sequences // train_steps, 1)

@@ -116,7 +116,14 @@ class RLEstimate:
 
 
 def _check(spec: RLSpec, chips: int) -> None:
-    for name in ("prompts_per_step", "samples_per_prompt", "prompt_len", "response_len", "train_steps_per_rl_step", "gen_tp"):
+    for name in (
+        "prompts_per_step",
+        "samples_per_prompt",
+        "prompt_len",
+        "response_len",
+        "train_steps_per_rl_step",
+        "gen_tp",
+    ):
         v = getattr(spec, name)
         if not isinstance(v, int) or v < 1:
             raise GigatrainError(f"{name} must be a positive integer, got {v!r}")
@@ -132,17 +139,24 @@ def _check(spec: RLSpec, chips: int) -> None:
         raise GigatrainError(f"chips must be positive, got {chips}")
 
 
-def rollout_time(model: ModelSpec, system: SystemSpec, spec: RLSpec, chips: int) -> tuple[float, int, bool]:
+def rollout_time(
+    model: ModelSpec, system: SystemSpec, spec: RLSpec, chips: int
+) -> tuple[float, int, bool]:
     """(seconds, concurrency per replica, fits) to generate the step's responses on ``chips``."""
     replicas = max(chips // spec.gen_tp, 0)
     if replicas < 1:
         raise GigatrainError(f"gen_tp={spec.gen_tp} is larger than the {chips} generation chips")
     per_replica = math.ceil(spec.sequences / replicas)
     req = Request(spec.prompt_len, spec.response_len)
-    dep = Deployment(tp=spec.gen_tp, weight_dtype=spec.gen_dtype, kv_dtype=spec.gen_dtype if spec.gen_dtype != "fp4" else "fp8",
-                     concurrency=per_replica, api_server=False,
-                     dp_attention=spec.gen_dp_attention and spec.gen_tp > 1 and model.moe is not None,
-                     ep=spec.gen_ep if model.moe is not None else 1)
+    dep = Deployment(
+        tp=spec.gen_tp,
+        weight_dtype=spec.gen_dtype,
+        kv_dtype=spec.gen_dtype if spec.gen_dtype != "fp4" else "fp8",
+        concurrency=per_replica,
+        api_server=False,
+        dp_attention=spec.gen_dp_attention and spec.gen_tp > 1 and model.moe is not None,
+        ep=spec.gen_ep if model.moe is not None else 1,
+    )
     s = served_model(model)
     arr = to_arrays([dep], [req], system.chip.peak_flops_per_s)
     knobs = DEFAULT_SERVING_KNOBS
@@ -164,31 +178,57 @@ def rollout_time(model: ModelSpec, system: SystemSpec, spec: RLSpec, chips: int)
     return t, conc, True
 
 
-def rl_estimate(model: ModelSpec, system: SystemSpec, chips: int, spec: RLSpec, train_plan: Plan,
-                train_job: Job, steps: int = 0, usd_per_chip_hour: float | None = None) -> RLEstimate:
+def rl_estimate(
+    model: ModelSpec,
+    system: SystemSpec,
+    chips: int,
+    spec: RLSpec,
+    train_plan: Plan,
+    train_job: Job,
+    steps: int = 0,
+    usd_per_chip_hour: float | None = None,
+) -> RLEstimate:
     """Time per RL step and its split; days and dollars for ``steps`` steps."""
     _check(spec, chips)
     notes: list[str] = []
     knobs = knobs_for(train_job.framework)
-    train_chips = chips if spec.placement == "colocated" else chips - round(chips * spec.rollout_fraction)
+    train_chips = (
+        chips if spec.placement == "colocated" else chips - round(chips * spec.rollout_fraction)
+    )
     gen_chips = chips if spec.placement == "colocated" else chips - train_chips
     if train_plan.chips != train_chips:
-        raise GigatrainError(f"training plan uses {train_plan.chips} chips but {train_chips} train "
-                             f"({spec.placement}); tp·pp·cp·dp must equal {train_chips}")
+        raise GigatrainError(
+            f"training plan uses {train_plan.chips} chips but {train_chips} train "
+            f"({spec.placement}); tp·pp·cp·dp must equal {train_chips}"
+        )
     t_roll, conc, roll_fits = rollout_time(model, system, spec, gen_chips)
     seq = spec.prompt_len + spec.response_len
     seq += (-seq) % (2 * train_plan.cp)  # context parallelism splits a sequence into 2·cp chunks
     train_seqs = spec.sequences // spec.train_steps_per_rl_step
     if train_seqs < 1:
         raise GigatrainError("train_steps_per_rl_step exceeds the sequences generated per step")
-    job = Job(seq_len=seq, global_batch_seqs=train_seqs, precision=train_job.precision,
-              framework=train_job.framework, optimizer=train_job.optimizer)
+    job = Job(
+        seq_len=seq,
+        global_batch_seqs=train_seqs,
+        precision=train_job.precision,
+        framework=train_job.framework,
+        optimizer=train_job.optimizer,
+    )
     e = estimate(model, system, job, train_plan, knobs)
     compute = sum(v for k, v in e.time_breakdown.items() if k.startswith("time/compute/"))
     models_trained = 2 if spec.algorithm == "ppo" else 1  # PPO trains a critic of the same size
     t_train = e.step_time_s * spec.train_steps_per_rl_step * models_trained
-    forwards = 1 + int(spec.kl_reference) + int(spec.learned_reward) + (1 if spec.algorithm == "ppo" else 0)
-    t_logp = forwards * spec.train_steps_per_rl_step * (compute / 3.0 + e.time_breakdown.get("time/comm/tp", 0.0) / 3.0)
+    forwards = (
+        1
+        + int(spec.kl_reference)
+        + int(spec.learned_reward)
+        + (1 if spec.algorithm == "ppo" else 0)
+    )
+    t_logp = (
+        forwards
+        * spec.train_steps_per_rl_step
+        * (compute / 3.0 + e.time_breakdown.get("time/comm/tp", 0.0) / 3.0)
+    )
     weight_bytes = params_total(model) * DTYPE_BYTES.get(spec.gen_dtype, 2.0)
     # refit: every generation chip receives its 1/gen_tp shard of the policy at the refit rate,
     # all replicas in parallel; a disaggregated pool cannot receive faster than the tier joining
@@ -198,28 +238,54 @@ def rl_estimate(model: ModelSpec, system: SystemSpec, chips: int, spec: RLSpec, 
         t_sync += spec.colocated_switch_s
     else:
         tier = system.tier_for_group(chips)
-        t_sync = max(t_sync, tier.latency_s + weight_bytes / (train_chips * tier.bandwidth_bytes_per_s * tier.efficiency))
+        t_sync = max(
+            t_sync,
+            tier.latency_s
+            + weight_bytes / (train_chips * tier.bandwidth_bytes_per_s * tier.efficiency),
+        )
     parts = {"rollout": t_roll, "logprobs": t_logp, "train": t_train, "weight_sync": t_sync}
     if spec.placement == "disaggregated" and spec.off_policy_steps >= 1:
         step = max(t_roll, t_logp + t_train) + t_sync
-        notes.append("generation of step n+1 overlaps training of step n (off-policy by "
-                     f"{spec.off_policy_steps} step)")
+        notes.append(
+            "generation of step n+1 overlaps training of step n (off-policy by "
+            f"{spec.off_policy_steps} step)"
+        )
     else:
         step = sum(parts.values())
         if spec.off_policy_steps and spec.placement == "colocated":
-            notes.append("off-policy steps need separate generation chips to overlap; colocated runs in sequence")
+            notes.append(
+                "off-policy steps need separate generation chips to overlap; colocated runs in sequence"
+            )
     tokens = float(spec.sequences * seq)
     days = steps * step / 86400.0 if steps else None
-    cost = steps * step / 3600.0 * chips * usd_per_chip_hour if steps and usd_per_chip_hour is not None else None
+    cost = (
+        steps * step / 3600.0 * chips * usd_per_chip_hour
+        if steps and usd_per_chip_hour is not None
+        else None
+    )
     if not e.fits:
-        notes.append(f"the training plan does not fit: {e.memory_bytes / 2**30:.1f} GiB per chip of "
-                     f"{e.memory_capacity_bytes / 2**30:.0f}")
+        notes.append(
+            f"the training plan does not fit: {e.memory_bytes / 2**30:.1f} GiB per chip of "
+            f"{e.memory_capacity_bytes / 2**30:.0f}"
+        )
     return RLEstimate(
-        model=model.slug, chip=system.chip.slug, chips=chips, spec=spec, train_plan=train_plan,
-        time_s={k: float(v) for k, v in parts.items()}, step_time_s=float(step),
+        model=model.slug,
+        chip=system.chip.slug,
+        chips=chips,
+        spec=spec,
+        train_plan=train_plan,
+        time_s={k: float(v) for k, v in parts.items()},
+        step_time_s=float(step),
         rollout_share=float(t_roll / sum(parts.values())),
         train_share=float((t_train + t_logp) / sum(parts.values())),
-        tokens_per_step=tokens, tokens_per_s_per_chip=tokens / step / chips,
-        rollout_concurrency_per_replica=conc, train_fits=bool(e.fits), rollout_fits=roll_fits,
-        steps=steps, days=days, usd_per_chip_hour=usd_per_chip_hour, cost_usd=cost, notes=notes,
+        tokens_per_step=tokens,
+        tokens_per_s_per_chip=tokens / step / chips,
+        rollout_concurrency_per_replica=conc,
+        train_fits=bool(e.fits),
+        rollout_fits=roll_fits,
+        steps=steps,
+        days=days,
+        usd_per_chip_hour=usd_per_chip_hour,
+        cost_usd=cost,
+        notes=notes,
     )

@@ -26,8 +26,11 @@ def _meet(allowed: tuple[Any, ...] | None, offered: tuple[Any, ...]) -> tuple[An
 
 def framework_axes(caps: Capabilities, axes: Axes) -> Axes:
     """``axes`` narrowed to what the framework offers."""
-    out = replace(axes, zero_stage=_meet(axes.zero_stage, caps.zero_stages),
-                  recompute=_meet(axes.recompute, caps.recompute))
+    out = replace(
+        axes,
+        zero_stage=_meet(axes.zero_stage, caps.zero_stages),
+        recompute=_meet(axes.recompute, caps.recompute),
+    )
     if not caps.tensor_parallel:
         out = replace(out, tp=_meet(out.tp, (1,)))
     if not caps.pipeline:
@@ -51,8 +54,13 @@ def runnable_mask(caps: Capabilities, model: ModelSpec, p: PlanArrays) -> np.nda
     ok &= np.isin(p.recompute, [RECOMPUTE_CODE[r] for r in caps.recompute])
     if not caps.uneven_pipeline:  # a uniform partitioner needs whole layers per (virtual) stage
         ok &= (p.pp == 1) | (L % (p.pp * p.vpp) == 0)
-    for flag, arr in ((caps.tensor_parallel, p.tp), (caps.pipeline, p.pp), (caps.context_parallel, p.cp),
-                      (caps.expert_parallel, p.ep), (caps.interleaved, p.vpp)):
+    for flag, arr in (
+        (caps.tensor_parallel, p.tp),
+        (caps.pipeline, p.pp),
+        (caps.context_parallel, p.cp),
+        (caps.expert_parallel, p.ep),
+        (caps.interleaved, p.vpp),
+    ):
         if not flag:
             ok &= arr == 1
     if not caps.sequence_parallel:
@@ -60,22 +68,32 @@ def runnable_mask(caps: Capabilities, model: ModelSpec, p: PlanArrays) -> np.nda
     return ok
 
 
-def unrunnable_reasons(caps: Capabilities, model: ModelSpec, plan: Plan, framework: str) -> list[str]:
+def unrunnable_reasons(
+    caps: Capabilities, model: ModelSpec, plan: Plan, framework: str
+) -> list[str]:
     """One line per reason ``framework`` cannot launch ``plan`` (empty when it can)."""
     out: list[str] = []
     if plan.zero_stage not in caps.zero_stages:
-        out.append(f"{framework} has no ZeRO-{plan.zero_stage} (it offers "
-                   f"{', '.join(map(str, caps.zero_stages))})")
+        out.append(
+            f"{framework} has no ZeRO-{plan.zero_stage} (it offers "
+            f"{', '.join(map(str, caps.zero_stages))})"
+        )
     elif plan.pp > 1 and plan.zero_stage not in caps.zero_stages_with_pp:
         out.append(f"{framework} cannot combine ZeRO-{plan.zero_stage} with pipeline parallelism")
-    for flag, val, name in ((caps.tensor_parallel, plan.tp, "tensor"), (caps.pipeline, plan.pp, "pipeline"),
-                            (caps.context_parallel, plan.cp, "context"), (caps.expert_parallel, plan.ep, "expert"),
-                            (caps.interleaved, plan.vpp, "interleaved-pipeline")):
+    for flag, val, name in (
+        (caps.tensor_parallel, plan.tp, "tensor"),
+        (caps.pipeline, plan.pp, "pipeline"),
+        (caps.context_parallel, plan.cp, "context"),
+        (caps.expert_parallel, plan.ep, "expert"),
+        (caps.interleaved, plan.vpp, "interleaved-pipeline"),
+    ):
         if not flag and val > 1:
             out.append(f"{framework} has no {name} parallelism")
     if not caps.uneven_pipeline and plan.pp > 1 and model.num_layers % (plan.pp * plan.vpp):
-        out.append(f"{framework} partitions layers uniformly: pp×vpp={plan.pp * plan.vpp} must divide "
-                   f"{model.num_layers} layers")
+        out.append(
+            f"{framework} partitions layers uniformly: pp×vpp={plan.pp * plan.vpp} must divide "
+            f"{model.num_layers} layers"
+        )
     if plan.recompute not in caps.recompute:
         out.append(f"{framework} has no {plan.recompute} recompute")
     return out

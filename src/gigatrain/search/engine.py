@@ -59,8 +59,13 @@ from .space import (
 OBJECTIVES = ("time", "time_to_train", "cost", "energy")
 PARETO_AXES = ("time", "time_to_train", "cost", "energy", "memory", "chips")
 #: memory leaves that do not depend on micro-batch, recompute, vpp or sequence parallelism
-STATE_LEAVES = ("memory/weights", "memory/gradients", "memory/optimizer", "memory/fsdp_gather",
-                "memory/overhead")
+STATE_LEAVES = (
+    "memory/weights",
+    "memory/gradients",
+    "memory/optimizer",
+    "memory/fsdp_gather",
+    "memory/overhead",
+)
 #: candidates per evaluated chunk: small enough to stay in cache (fastest on one core, and
 #: memory stays bounded at ~50 MB whatever the size of the space)
 CHUNK_ROWS = 1 << 14
@@ -191,15 +196,24 @@ class SearchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "system": self.system, "chip": self.chip,
-            "objective": self.objective, "job": asdict(self.job),
-            "chip_counts": list(self.chip_counts), "global_batches": list(self.global_batches),
+            "model": self.model,
+            "system": self.system,
+            "chip": self.chip,
+            "objective": self.objective,
+            "job": asdict(self.job),
+            "chip_counts": list(self.chip_counts),
+            "global_batches": list(self.global_batches),
             "top": [c.to_dict() for c in self.top],
             "pareto_axes": list(self.pareto_axes) if self.pareto_axes else None,
             "pareto": [c.to_dict() for c in self.pareto],
-            "counts": {"candidates": self.candidates, "pruned_by_memory_bound": self.pruned,
-                       "evaluated": self.evaluated, "feasible": self.feasible},
-            "eval_s": self.eval_s, "wall_s": self.wall_s,
+            "counts": {
+                "candidates": self.candidates,
+                "pruned_by_memory_bound": self.pruned,
+                "evaluated": self.evaluated,
+                "feasible": self.feasible,
+            },
+            "eval_s": self.eval_s,
+            "wall_s": self.wall_s,
             "constraints": asdict(self.constraints),
             "price": asdict(self.price) if self.price else None,
             "watts_per_chip": self.watts_per_chip,
@@ -220,8 +234,9 @@ def default_price(chip: str) -> Price:
 def training_watts_per_chip(system: SystemSpec) -> float:
     """Chip TDP × ``power_fraction_of_tdp_training`` (a proxy: no host power, no PUE)."""
     if not system.chip.tdp_w:
-        raise GigatrainError(f"chip {system.chip.slug} has no TDP in chips.yaml; "
-                             "the energy objective needs one")
+        raise GigatrainError(
+            f"chip {system.chip.slug} has no TDP in chips.yaml; the energy objective needs one"
+        )
     return float(system.chip.tdp_w) * _training_power_fraction()
 
 
@@ -253,8 +268,9 @@ class _Row:
     a2: float = field(compare=False, default=0.0)
 
 
-def _state_bound(model: ModelSpec, system: SystemSpec, job: Job, lay: PlanArrays,
-                 knobs: Knobs) -> np.ndarray:
+def _state_bound(
+    model: ModelSpec, system: SystemSpec, job: Job, lay: PlanArrays, knobs: Knobs
+) -> np.ndarray:
     """Per layout: the memory leaves that no option (micro-batch, recompute, vpp, sp) changes.
     ``memory/total`` of every candidate of the layout is at least this much."""
     if len(lay) == 0:
@@ -305,8 +321,9 @@ def _front(rows: list[_Row]) -> list[_Row]:
     return out
 
 
-def _min_memory(model: ModelSpec, system: SystemSpec, cases: list[_Case], knobs: Knobs,
-                deadline: float) -> tuple[float, int, Plan] | None:
+def _min_memory(
+    model: ModelSpec, system: SystemSpec, cases: list[_Case], knobs: Knobs, deadline: float
+) -> tuple[float, int, Plan] | None:
     """The smallest ``memory/total`` over every candidate of ``cases`` (branch and bound on
     the layout lower bound: exact, and it stops as soon as no layout can beat the best)."""
     if not cases:
@@ -319,7 +336,7 @@ def _min_memory(model: ModelSpec, system: SystemSpec, cases: list[_Case], knobs:
     while pos < len(order) and time.perf_counter() < deadline:
         if best is not None and order[pos][0] >= best[0]:
             break
-        batch = order[pos: pos + 64]
+        batch = order[pos : pos + 64]
         pos += 64
         by_case: dict[int, list[int]] = {}
         for _, ci, i in batch:
@@ -376,20 +393,24 @@ def search(
     caps = get_framework(job.framework).capabilities
     system.chip.matmul_format(job.precision)  # a precision the chip lacks is a one-line error
     if job.precision not in caps.precisions:
-        raise GigatrainError(f"framework {job.framework} does not train in {job.precision}; it offers "
-                             f"{', '.join(caps.precisions)}")
+        raise GigatrainError(
+            f"framework {job.framework} does not train in {job.precision}; it offers "
+            f"{', '.join(caps.precisions)}"
+        )
     axes = framework_axes(caps, axes)
     pareto, deadline_s = _check_request(job, objective, top, cons, pareto)
     price, watts = _price_and_watts(system, usd_per_chip_hour, {objective, *(pareto or ())})
     scorer = _Scorer(job, price, watts)
 
     counts = chip_counts(chips, system)
-    batches = batch_sizes(cons.global_batch if cons.global_batch is not None
-                          else job.global_batch_seqs)
+    batches = batch_sizes(
+        cons.global_batch if cons.global_batch is not None else job.global_batch_seqs
+    )
     cap = system.chip.hbm_bytes
     limit = cons.max_memory_frac * cap
     cases, full_cases, candidates, pruned = _build_cases(
-        model, system, job, counts, batches, axes, knobs, limit, prune, t0, cons.time_limit_s)
+        model, system, job, counts, batches, axes, knobs, limit, prune, t0, cons.time_limit_s
+    )
     total = sum(c.space.size for c in cases)
     if total > cons.max_candidates:
         raise GigatrainError(
@@ -404,8 +425,23 @@ def search(
 
     t_eval = time.perf_counter()
     best, front, evaluated, feasible = _scan(
-        model, system, cases, caps, knobs, scorer, objective, pareto, int(top), limit,
-        deadline_s, job.tokens, chunk_rows, progress, total, cons.time_limit_s)
+        model,
+        system,
+        cases,
+        caps,
+        knobs,
+        scorer,
+        objective,
+        pareto,
+        int(top),
+        limit,
+        deadline_s,
+        job.tokens,
+        chunk_rows,
+        progress,
+        total,
+        cons.time_limit_s,
+    )
     eval_s = time.perf_counter() - t_eval
 
     def cand(row: _Row) -> Candidate:
@@ -419,27 +455,73 @@ def search(
     pareto_c = tuple(cand(r) for r in front)
     diag = None
     if not top_c:
-        diag = diagnose(model, system, job, full_cases, counts, batches, cons, axes, knobs,
-                        price, watts, limit, deadline_s, searched=evaluated)
+        diag = diagnose(
+            model,
+            system,
+            job,
+            full_cases,
+            counts,
+            batches,
+            cons,
+            axes,
+            knobs,
+            price,
+            watts,
+            limit,
+            deadline_s,
+            searched=evaluated,
+        )
         if diag.reason == "no_layout" and (allow_fewer or max_global_batch):
-            again = _search_again(model, system, job, counts, batches, objective, cons, top,
-                                  usd_per_chip_hour, progress, pareto, axes, knobs, prune,
-                                  chunk_rows, allow_fewer, max_global_batch)
+            again = _search_again(
+                model,
+                system,
+                job,
+                counts,
+                batches,
+                objective,
+                cons,
+                top,
+                usd_per_chip_hour,
+                progress,
+                pareto,
+                axes,
+                knobs,
+                prune,
+                chunk_rows,
+                allow_fewer,
+                max_global_batch,
+            )
             if again is not None:
                 return again
     return SearchResult(
-        model=model.slug, system=system.slug, chip=system.chip.slug, objective=objective,
-        job=job if len(batches) == 1 and batches[0] == job.global_batch_seqs
+        model=model.slug,
+        system=system.slug,
+        chip=system.chip.slug,
+        objective=objective,
+        job=job
+        if len(batches) == 1 and batches[0] == job.global_batch_seqs
         else replace(job, global_batch_seqs=batches[0]),
-        chip_counts=tuple(counts), global_batches=tuple(batches), top=top_c, pareto=pareto_c,
-        pareto_axes=pareto, candidates=candidates, pruned=pruned, evaluated=evaluated,
-        feasible=feasible, eval_s=eval_s, wall_s=time.perf_counter() - t0, constraints=cons,
-        price=price, watts_per_chip=watts, diagnosis=diag,
+        chip_counts=tuple(counts),
+        global_batches=tuple(batches),
+        top=top_c,
+        pareto=pareto_c,
+        pareto_axes=pareto,
+        candidates=candidates,
+        pruned=pruned,
+        evaluated=evaluated,
+        feasible=feasible,
+        eval_s=eval_s,
+        wall_s=time.perf_counter() - t0,
+        constraints=cons,
+        price=price,
+        watts_per_chip=watts,
+        diagnosis=diag,
     )
 
 
-def _check_request(job: Job, objective: str, top: int, cons: Constraints,
-                   pareto: tuple[str, str] | None) -> tuple[tuple[str, str] | None, float | None]:
+def _check_request(
+    job: Job, objective: str, top: int, cons: Constraints, pareto: tuple[str, str] | None
+) -> tuple[tuple[str, str] | None, float | None]:
     """Refuse absurd requests before any evaluation: (the Pareto axes as strings, the deadline
     in seconds or None)."""
     if objective not in OBJECTIVES:
@@ -465,8 +547,9 @@ def _check_request(job: Job, objective: str, top: int, cons: Constraints,
     return pareto, deadline_s
 
 
-def _price_and_watts(system: SystemSpec, usd_per_chip_hour: float | None,
-                     wanted: set[str]) -> tuple[Price | None, float | None]:
+def _price_and_watts(
+    system: SystemSpec, usd_per_chip_hour: float | None, wanted: set[str]
+) -> tuple[Price | None, float | None]:
     """The price per chip-hour (given, else the catalog's) and the training watts per chip;
     missing ones are errors only when an objective in ``wanted`` needs them."""
     price: Price | None = None
@@ -489,11 +572,24 @@ def _price_and_watts(system: SystemSpec, usd_per_chip_hour: float | None,
     return price, watts
 
 
-def _scan(model: ModelSpec, system: SystemSpec, cases: list[_Case], caps: Capabilities,
-          knobs: Knobs, scorer: _Scorer, objective: str, pareto: tuple[str, str] | None, top: int,
-          limit: float, deadline_s: float | None, tokens: float, chunk_rows: int,
-          progress: Progress | None, total: int, time_limit_s: float,
-          ) -> tuple[list[_Row], list[_Row], int, int]:
+def _scan(
+    model: ModelSpec,
+    system: SystemSpec,
+    cases: list[_Case],
+    caps: Capabilities,
+    knobs: Knobs,
+    scorer: _Scorer,
+    objective: str,
+    pareto: tuple[str, str] | None,
+    top: int,
+    limit: float,
+    deadline_s: float | None,
+    tokens: float,
+    chunk_rows: int,
+    progress: Progress | None,
+    total: int,
+    time_limit_s: float,
+) -> tuple[list[_Row], list[_Row], int, int]:
     """Evaluate every case in chunks: (the running top list, the Pareto front, plans evaluated,
     plans that fit memory and the deadline)."""
     t_eval = time.perf_counter()
@@ -526,8 +622,17 @@ def _scan(model: ModelSpec, system: SystemSpec, cases: list[_Case], caps: Capabi
                         k1 = scorer.values(pareto[0], c, step[idx], mem[idx])
                         k2 = scorer.values(pareto[1], c, step[idx], mem[idx])
                         f = pareto_front(k1, k2)
-                        new = [_Row(float(k1[j]), float(mem[idx[j]]), c.offset + int(flat[idx[j]]),
-                                    ci, p.plan(int(idx[j])), float(k2[j])) for j in f]
+                        new = [
+                            _Row(
+                                float(k1[j]),
+                                float(mem[idx[j]]),
+                                c.offset + int(flat[idx[j]]),
+                                ci,
+                                p.plan(int(idx[j])),
+                                float(k2[j]),
+                            )
+                            for j in f
+                        ]
                         front = _front(front + new)
             if progress is not None:
                 progress(done, total)
@@ -539,12 +644,25 @@ def _scan(model: ModelSpec, system: SystemSpec, cases: list[_Case], caps: Capabi
     return best, front, evaluated, feasible
 
 
-def _search_again(model: ModelSpec, system: SystemSpec, job: Job, counts: list[int],
-                  batches: list[int], objective: str, cons: Constraints, top: int,
-                  usd_per_chip_hour: float | None, progress: Progress | None,
-                  pareto: tuple[str, str] | None, axes: Axes, knobs: Knobs, prune: bool,
-                  chunk_rows: int, allow_fewer: bool,
-                  max_global_batch: int | None) -> SearchResult | None:
+def _search_again(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    counts: list[int],
+    batches: list[int],
+    objective: str,
+    cons: Constraints,
+    top: int,
+    usd_per_chip_hour: float | None,
+    progress: Progress | None,
+    pareto: tuple[str, str] | None,
+    axes: Axes,
+    knobs: Knobs,
+    prune: bool,
+    chunk_rows: int,
+    allow_fewer: bool,
+    max_global_batch: int | None,
+) -> SearchResult | None:
     """When no layout exists: fewer chips (75–100 %), then larger global batches up to
     ``max_global_batch`` (each with the exact count, then fewer chips). None if nothing helps."""
     single = len(counts) == 1
@@ -552,36 +670,73 @@ def _search_again(model: ModelSpec, system: SystemSpec, job: Job, counts: list[i
     tries: list[tuple[Job, ChipsSpec, str]] = []
     if allow_fewer and single and n >= 8:
         fewer = fallback_counts(n, system)
-        tries.append((job, fewer, f"no layout the framework runs uses exactly {n:,} chips "
-                                  f"(dp·tp·pp·cp must equal it, dp dividing the global batch); "
-                                  f"searched {len(fewer)} counts from {fewer[0]:,} to "
-                                  f"{fewer[-1]:,} (75–100 % of it) instead"))
+        tries.append(
+            (
+                job,
+                fewer,
+                f"no layout the framework runs uses exactly {n:,} chips "
+                f"(dp·tp·pp·cp must equal it, dp dividing the global batch); "
+                f"searched {len(fewer)} counts from {fewer[0]:,} to "
+                f"{fewer[-1]:,} (75–100 % of it) instead",
+            )
+        )
     if max_global_batch and len(batches) == 1:
         # larger batches of the form 2^k and 3·2^k (what a pipeline and dp can divide)
-        grown = sorted({m * 2**k for m in (1, 3) for k in range(40)
-                        if batches[0] < m * 2**k <= max_global_batch})
+        grown = sorted(
+            {
+                m * 2**k
+                for m in (1, 3)
+                for k in range(40)
+                if batches[0] < m * 2**k <= max_global_batch
+            }
+        )
         for g in grown:
             jg = replace(job, global_batch_seqs=g)
-            why = (f"a global batch of {batches[0]:,} sequences cannot feed "
-                   f"{'these' if not single else f'{n:,}'} chips; raised to {g:,} "
-                   f"({g * job.seq_len / 1e6:,.1f}M tokens; the critical-batch bound is "
-                   f"{max_global_batch:,} sequences)")
+            why = (
+                f"a global batch of {batches[0]:,} sequences cannot feed "
+                f"{'these' if not single else f'{n:,}'} chips; raised to {g:,} "
+                f"({g * job.seq_len / 1e6:,.1f}M tokens; the critical-batch bound is "
+                f"{max_global_batch:,} sequences)"
+            )
             tries.append((jg, n if single else counts, why))
             if allow_fewer and single and n >= 8:
                 tries.append((jg, fallback_counts(n, system), why + ", on 75–100 % of the chips"))
     cons2 = replace(cons, global_batch=None)
     for jg, chips, note in tries:
-        res = search(model, system, jg, chips, objective, cons2, top, usd_per_chip_hour,
-                     progress, pareto=pareto, axes=axes, knobs=knobs, prune=prune,
-                     chunk_rows=chunk_rows)
+        res = search(
+            model,
+            system,
+            jg,
+            chips,
+            objective,
+            cons2,
+            top,
+            usd_per_chip_hour,
+            progress,
+            pareto=pareto,
+            axes=axes,
+            knobs=knobs,
+            prune=prune,
+            chunk_rows=chunk_rows,
+        )
         if res.top:
             return replace(res, notes=(note, *res.notes))
     return None
 
 
-def _build_cases(model: ModelSpec, system: SystemSpec, job: Job, counts: list[int],
-                 batches: list[int], axes: Axes, knobs: Knobs, limit: float, prune: bool,
-                 t0: float, time_limit_s: float) -> tuple[list[_Case], list[_Case], int, int]:
+def _build_cases(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    counts: list[int],
+    batches: list[int],
+    axes: Axes,
+    knobs: Knobs,
+    limit: float,
+    prune: bool,
+    t0: float,
+    time_limit_s: float,
+) -> tuple[list[_Case], list[_Case], int, int]:
     """The search space per (chip count, global batch): the cases kept after the memory
     lower bound, every case (for the diagnosis), the candidate count and the pruned count."""
     cases: list[_Case] = []
@@ -603,13 +758,24 @@ def _build_cases(model: ModelSpec, system: SystemSpec, job: Job, counts: list[in
             if sp.size:
                 cases.append(_Case(n, jg, sp, lb))
             if time.perf_counter() - t0 > time_limit_s:
-                raise GigatrainError(f"building the search space took over {time_limit_s:g} s;"
-                                     " narrow the chip or global-batch range")
+                raise GigatrainError(
+                    f"building the search space took over {time_limit_s:g} s;"
+                    " narrow the chip or global-batch range"
+                )
     return cases, full_cases, candidates, pruned
 
 
-def _merge_top(best: list[_Row], key: np.ndarray, mem: np.ndarray, idx: np.ndarray,
-               flat: np.ndarray, p: PlanArrays, c: _Case, ci: int, top: int) -> list[_Row]:
+def _merge_top(
+    best: list[_Row],
+    key: np.ndarray,
+    mem: np.ndarray,
+    idx: np.ndarray,
+    flat: np.ndarray,
+    p: PlanArrays,
+    c: _Case,
+    ci: int,
+    top: int,
+) -> list[_Row]:
     """Merge one chunk's feasible candidates into the running top list (ties: less memory,
     then enumeration order, so results are deterministic)."""
     sel = np.arange(key.size)
@@ -622,21 +788,34 @@ def _merge_top(best: list[_Row], key: np.ndarray, mem: np.ndarray, idx: np.ndarr
         sel = sel[key[sel] <= kth]
         if sel.size > 64 * top:  # many exact ties: order them without building rows for all
             sel = sel[np.lexsort((flat[idx[sel]], mem[sel], key[sel]))[: 64 * top]]
-    rows = [_Row(float(key[j]), float(mem[j]), c.offset + int(flat[idx[j]]), ci,
-                 p.plan(int(idx[j]))) for j in sel]
+    rows = [
+        _Row(float(key[j]), float(mem[j]), c.offset + int(flat[idx[j]]), ci, p.plan(int(idx[j])))
+        for j in sel
+    ]
     return sorted(best + rows)[:top]
 
 
-def make_candidate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan, knobs: Knobs,
-                   price: Price | None, watts: float | None) -> Candidate:
+def make_candidate(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    plan: Plan,
+    knobs: Knobs,
+    price: Price | None,
+    watts: float | None,
+) -> Candidate:
     """A plan's :func:`estimate` plus time to train, dollars and energy (see module doc)."""
     e = estimate(model, system, job, plan, knobs)
     n = plan.chips
     per_step = not job.tokens > 0
     seconds = e.step_time_s if per_step else job.tokens / e.tokens_per_s
     return Candidate(
-        plan=plan, estimate=e, chips=n, global_batch=job.global_batch_seqs,
-        step_time_s=e.step_time_s, memory_frac=e.memory_bytes / e.memory_capacity_bytes,
+        plan=plan,
+        estimate=e,
+        chips=n,
+        global_batch=job.global_batch_seqs,
+        step_time_s=e.step_time_s,
+        memory_frac=e.memory_bytes / e.memory_capacity_bytes,
         time_to_train_s=None if per_step else seconds,
         cost_usd=seconds * n * price.usd_per_chip_hour / 3600.0 if price else None,
         energy_j=seconds * n * watts if watts else None,
@@ -645,14 +824,26 @@ def make_candidate(model: ModelSpec, system: SystemSpec, job: Job, plan: Plan, k
 
 
 # ------------------------------------------------------------------------ diagnosis
-def diagnose(model: ModelSpec, system: SystemSpec, job: Job, cases: list[_Case],
-             counts: list[int], batches: list[int], cons: Constraints, axes: Axes, knobs: Knobs,
-             price: Price | None, watts: float | None, limit: float, deadline_s: float | None,
-             searched: int) -> Diagnosis:
+def diagnose(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    cases: list[_Case],
+    counts: list[int],
+    batches: list[int],
+    cons: Constraints,
+    axes: Axes,
+    knobs: Knobs,
+    price: Price | None,
+    watts: float | None,
+    limit: float,
+    deadline_s: float | None,
+    searched: int,
+) -> Diagnosis:
     """Why nothing qualified, the closest plan, and which knob would fix it."""
     stop = time.perf_counter() + 30.0
     cap = system.chip.hbm_bytes
-    where = (f"{counts[0]:,} chips" if len(counts) == 1 else f"{counts[0]:,}–{counts[-1]:,} chips")
+    where = f"{counts[0]:,} chips" if len(counts) == 1 else f"{counts[0]:,}–{counts[-1]:,} chips"
     if not cases:
         return _no_layout(model, job, counts, batches, axes, where)
     mm = _min_memory(model, system, cases, knobs, stop)
@@ -662,8 +853,18 @@ def diagnose(model: ModelSpec, system: SystemSpec, job: Job, cases: list[_Case],
     closest = make_candidate(model, system, cases[ci].job, plan, knobs, price, watts)
     if mem <= limit and deadline_s is not None:
         # memory is fine: the deadline is what fails. The fastest plan needs this long:
-        fast = search(model, system, job, counts, "time", replace(cons, deadline_days=None),
-                      1, price.usd_per_chip_hour if price else None, axes=axes, knobs=knobs)
+        fast = search(
+            model,
+            system,
+            job,
+            counts,
+            "time",
+            replace(cons, deadline_days=None),
+            1,
+            price.usd_per_chip_hour if price else None,
+            axes=axes,
+            knobs=knobs,
+        )
         f = fast.best
         days = (f.time_to_train_s or 0.0) / SECONDS_PER_DAY
         need = f.chips * days * SECONDS_PER_DAY / deadline_s
@@ -672,29 +873,42 @@ def diagnose(model: ModelSpec, system: SystemSpec, job: Job, cases: list[_Case],
             f"no plan on {where} trains {job.tokens:.3g} tokens within "
             f"{cons.deadline_days:g} days: the fastest ({f.plan.describe()}) needs "
             f"{days:,.1f} days",
-            f, limit, None,
-            (f"more chips: at least ~{need:,.0f} even with perfect scaling",
-             "a later deadline or fewer tokens"),
+            f,
+            limit,
+            None,
+            (
+                f"more chips: at least ~{need:,.0f} even with perfect scaling",
+                "a later deadline or fewer tokens",
+            ),
         )
     over = mem - limit
     states = sum(v for k, v in closest.estimate.memory_breakdown.items() if k in STATE_LEAVES)
-    lim = (f"the {gib(cap)} of HBM" if cons.max_memory_frac == 1 else
-           f"the limit of {gib(limit)} ({cons.max_memory_frac:.0%} of {gib(cap)})")
-    msg = (f"nothing fits on {where}: the plan using the least memory ({plan.describe()}, "
-           f"{plan.chips:,} chips) needs {gib(mem)} per rank, {gib(over)} over {lim}; "
-           f"weights, gradients and optimizer states alone take {gib(states)}")
+    lim = (
+        f"the {gib(cap)} of HBM"
+        if cons.max_memory_frac == 1
+        else f"the limit of {gib(limit)} ({cons.max_memory_frac:.0%} of {gib(cap)})"
+    )
+    msg = (
+        f"nothing fits on {where}: the plan using the least memory ({plan.describe()}, "
+        f"{plan.chips:,} chips) needs {gib(mem)} per rank, {gib(over)} over {lim}; "
+        f"weights, gradients and optimizer states alone take {gib(states)}"
+    )
     fixes: list[str] = []
     if cons.max_memory_frac < 1 and mem <= cap:
-        fixes.append(f"allow more memory: it fits at {mem / cap:.0%} of HBM "
-                     f"(max_memory_frac is {cons.max_memory_frac:g})")
+        fixes.append(
+            f"allow more memory: it fits at {mem / cap:.0%} of HBM "
+            f"(max_memory_frac is {cons.max_memory_frac:g})"
+        )
     for name in axes.restricted():
         lifted = axes.lift(name)
-        sub = [_Case(c.chips, c.job, s, _state_bound(model, system, c.job, s.layouts, knobs))
-               for c in cases if (s := build_space(model, c.job, c.chips, lifted)).size]
+        sub = [
+            _Case(c.chips, c.job, s, _state_bound(model, system, c.job, s.layouts, knobs))
+            for c in cases
+            if (s := build_space(model, c.job, c.chips, lifted)).size
+        ]
         got = _min_memory(model, system, sub, knobs, stop) if sub else None
         if got and got[0] <= limit:
-            fixes.append(f"lift the {name} restriction: {got[2].describe()} fits "
-                         f"({gib(got[0])})")
+            fixes.append(f"lift the {name} restriction: {got[2].describe()} fits ({gib(got[0])})")
     n = counts[-1]
     for _ in range(16):
         n *= 2
@@ -708,19 +922,21 @@ def diagnose(model: ModelSpec, system: SystemSpec, job: Job, cases: list[_Case],
                 sub.append(_Case(n, jg, s, _state_bound(model, system, jg, s.layouts, knobs)))
         got = _min_memory(model, system, sub, knobs, stop) if sub else None
         if got and got[0] <= limit:
-            fixes.append(f"more chips: fits from {n:,} chips ({got[2].describe()}, "
-                         f"{gib(got[0])})")
+            fixes.append(f"more chips: fits from {n:,} chips ({got[2].describe()}, {gib(got[0])})")
             break
     if states > limit:
-        fixes.append("model states alone overflow: more chips for ZeRO-3/FSDP or TP·PP to "
-                     "shard them, or a chip with more memory")
+        fixes.append(
+            "model states alone overflow: more chips for ZeRO-3/FSDP or TP·PP to "
+            "shard them, or a chip with more memory"
+        )
     else:
         fixes.append("activations overflow: a shorter sequence, or more chips for TP/CP/PP")
     return Diagnosis("memory", msg, closest, limit, over, tuple(fixes))
 
 
-def _no_layout(model: ModelSpec, job: Job, counts: list[int], batches: list[int], axes: Axes,
-               where: str) -> Diagnosis:
+def _no_layout(
+    model: ModelSpec, job: Job, counts: list[int], batches: list[int], axes: Axes, where: str
+) -> Diagnosis:
     """No candidate at all: explain the divisibility that failed."""
     from .space import layouts
 
@@ -729,17 +945,21 @@ def _no_layout(model: ModelSpec, job: Job, counts: list[int], batches: list[int]
     tps = [int(d) for d in divisors(n) if heads % d == 0]
     # the data-parallel degrees this chip count allows (ignoring the global batch)
     lay = layouts(model, replace(job, global_batch_seqs=n), n, axes)
-    msg = (f"no valid layout on {where} for global batch "
-           f"{g if len(batches) == 1 else f'{batches[0]}–{batches[-1]}'}: dp = chips/(tp·pp·cp) "
-           f"must divide the global batch, tp must divide {heads} heads (valid here: "
-           f"{', '.join(map(str, tps))}) and pp at most {model.num_layers} layers")
+    msg = (
+        f"no valid layout on {where} for global batch "
+        f"{g if len(batches) == 1 else f'{batches[0]}–{batches[-1]}'}: dp = chips/(tp·pp·cp) "
+        f"must divide the global batch, tp must divide {heads} heads (valid here: "
+        f"{', '.join(map(str, tps))}) and pp at most {model.num_layers} layers"
+    )
     if axes.restricted():
         msg += f"; restricted axes: {', '.join(axes.restricted())}"
     fixes: list[str] = []
     if len(lay):
         min_dp = int(lay.dp.min())
-        fixes.append(f"a global batch that is a multiple of {min_dp} "
-                     f"(e.g. {max(-(-g // min_dp), 1) * min_dp})")
+        fixes.append(
+            f"a global batch that is a multiple of {min_dp} "
+            f"(e.g. {max(-(-g // min_dp), 1) * min_dp})"
+        )
     if axes.restricted():
         fixes.append("fewer restricted axes")
     fixes.append("a chip count with more small factors (a power of two)")
@@ -747,8 +967,14 @@ def _no_layout(model: ModelSpec, job: Job, counts: list[int], batches: list[int]
 
 
 # ------------------------------------------------------------------------ convenience
-def best_plan(model: ModelSpec, system: SystemSpec, job: Job, chips: ChipsSpec,
-              objective: str = "time", **kw: Unpack[SearchKw]) -> tuple[Plan, Estimate]:
+def best_plan(
+    model: ModelSpec,
+    system: SystemSpec,
+    job: Job,
+    chips: ChipsSpec,
+    objective: str = "time",
+    **kw: Unpack[SearchKw],
+) -> tuple[Plan, Estimate]:
     """The best plan and its estimate (``search(..., top=1)``); raises
     :class:`GigatrainError` with the diagnosis when nothing fits. Keyword arguments go to
     :func:`search` (``constraints``, ``usd_per_chip_hour``, ``axes``, ``knobs``...)."""

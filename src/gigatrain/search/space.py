@@ -80,8 +80,17 @@ class Axes:
 
     def restricted(self) -> dict[str, tuple[Any, ...]]:
         """The axes that are restricted, by name."""
-        names = ("tp", "pp", "cp", "ep", "vpp", "micro_batch", "zero_stage", "recompute",
-                 "sequence_parallel")
+        names = (
+            "tp",
+            "pp",
+            "cp",
+            "ep",
+            "vpp",
+            "micro_batch",
+            "zero_stage",
+            "recompute",
+            "sequence_parallel",
+        )
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def lift(self, name: str) -> Axes:
@@ -151,9 +160,17 @@ class Space:
     def keep(self, mask: np.ndarray) -> Space:
         """The space restricted to the layouts where ``mask`` is true."""
         return Space(
-            self.chips, self.job, self.layouts.take(mask), self.n_opts[mask],
-            self.pair_row[mask], self.pair_vpp, self.pair_mb, self.pair_len, self.rc_codes,
-            self.sp_len[mask], self.sp_vals[mask],
+            self.chips,
+            self.job,
+            self.layouts.take(mask),
+            self.n_opts[mask],
+            self.pair_row[mask],
+            self.pair_vpp,
+            self.pair_mb,
+            self.pair_len,
+            self.rc_codes,
+            self.sp_len[mask],
+            self.sp_vals[mask],
         )
 
     def chunk(self, a: int, b: int) -> PlanArrays:
@@ -181,9 +198,17 @@ class Space:
         mbs, vpp = self.pair_mb[pr, k], self.pair_vpp[pr, k]
         L = self.layouts
         return PlanArrays(
-            tp=L.tp[row], pp=L.pp[row], dp=L.dp[row], cp=L.cp[row], ep=L.ep[row], vpp=vpp,
-            micro_batch=mbs, zero_stage=L.zero_stage[row], fsdp_shard=L.fsdp_shard[row],
-            recompute=rc, sequence_parallel=self.sp_vals[row, sp_i],
+            tp=L.tp[row],
+            pp=L.pp[row],
+            dp=L.dp[row],
+            cp=L.cp[row],
+            ep=L.ep[row],
+            vpp=vpp,
+            micro_batch=mbs,
+            zero_stage=L.zero_stage[row],
+            fsdp_shard=L.fsdp_shard[row],
+            recompute=rc,
+            sequence_parallel=self.sp_vals[row, sp_i],
         )
 
     def all(self, model: ModelSpec) -> PlanArrays:
@@ -232,15 +257,25 @@ def layouts(model: ModelSpec, job: Job, chips: int, axes: Axes = FULL_AXES) -> P
         z3 = divisors(x) if 3 in zeros else np.zeros(0, dtype=np.int64)
         low = [z for z in zeros if z < 3]
         # encode (zero, shard) as zero·2^40 + shard
-        codes[x] = np.concatenate([np.array(low, dtype=np.int64) * (1 << 40) + x,
-                                   3 * (1 << 40) + z3])
+        codes[x] = np.concatenate(
+            [np.array(low, dtype=np.int64) * (1 << 40) + x, 3 * (1 << 40) + z3]
+        )
     idx, code = _ragged(dpcp, codes)
     Z, S = code >> 40, code & ((1 << 40) - 1)
     T, C, P, D, E = T[idx], C[idx], P[idx], D[idx], E[idx]
     k = len(T)
     return PlanArrays(
-        tp=T, pp=P, dp=D, cp=C, ep=E, vpp=np.ones(k, np.int64), micro_batch=np.ones(k, np.int64),
-        zero_stage=Z, fsdp_shard=S, recompute=np.zeros(k, np.int64), sequence_parallel=T > 1,
+        tp=T,
+        pp=P,
+        dp=D,
+        cp=C,
+        ep=E,
+        vpp=np.ones(k, np.int64),
+        micro_batch=np.ones(k, np.int64),
+        zero_stage=Z,
+        fsdp_shard=S,
+        recompute=np.zeros(k, np.int64),
+        sequence_parallel=T > 1,
     )
 
 
@@ -280,8 +315,19 @@ def build_space(model: ModelSpec, job: Job, chips: int, axes: Axes = FULL_AXES) 
         sp_len = np.ones(len(lay), dtype=np.int64)
     inv = inv.reshape(-1).astype(np.int64)
     n_opts = plen[inv] * len(rc) * sp_len if len(lay) else np.zeros(0, np.int64)
-    return Space(chips, job, lay, n_opts.astype(np.int64), inv, pv, pm, plen, rc,
-                 sp_len.astype(np.int64), sp_vals)
+    return Space(
+        chips,
+        job,
+        lay,
+        n_opts.astype(np.int64),
+        inv,
+        pv,
+        pm,
+        plen,
+        rc,
+        sp_len.astype(np.int64),
+        sp_vals,
+    )
 
 
 # ------------------------------------------------------------------ chip counts and batches

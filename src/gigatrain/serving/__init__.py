@@ -5,4 +5,11 @@ from .deploy import Deployment, Request
 from .estimate import ServingEstimate, estimate_serving
 from .knobs import DEFAULT_SERVING_KNOBS, ServingKnobs
 
-__all__ = ["DEFAULT_SERVING_KNOBS", "Deployment", "Request", "ServingEstimate", "ServingKnobs", "estimate_serving"]
+__all__ = [
+    "DEFAULT_SERVING_KNOBS",
+    "Deployment",
+    "Request",
+    "ServingEstimate",
+    "ServingKnobs",
+    "estimate_serving",
+]

@@ -118,12 +118,18 @@ class DeploymentArrays:
 
     def deployment(self, i: int, weight_dtype: str, kv_dtype: str) -> Deployment:
         return Deployment(
-            tp=int(self.tp[i]), pp=int(self.pp[i]), ep=int(self.ep[i]),
-            dp_attention=bool(self.dp_attention[i]), weight_dtype=weight_dtype, kv_dtype=kv_dtype,
+            tp=int(self.tp[i]),
+            pp=int(self.pp[i]),
+            ep=int(self.ep[i]),
+            dp_attention=bool(self.dp_attention[i]),
+            weight_dtype=weight_dtype,
+            kv_dtype=kv_dtype,
             concurrency=int(self.concurrency[i]),
             batching="static" if self.static[i] else "continuous",
-            spec_tokens=int(self.spec_tokens[i]), prefill_chips=int(self.prefill_chips[i]),
-            prefill_tp=int(self.prefill_tp[i]), api_server=bool(self.api_server[i]),
+            spec_tokens=int(self.spec_tokens[i]),
+            prefill_chips=int(self.prefill_chips[i]),
+            prefill_tp=int(self.prefill_tp[i]),
+            api_server=bool(self.api_server[i]),
             fused_kernels=bool(self.fused_kernels[i]) if self.fused_kernels is not None else False,
         )
 
@@ -131,7 +137,9 @@ class DeploymentArrays:
 def check_dtype(field: str, value: str, valid: tuple[str, ...]) -> str:
     v = str(value).lower()
     if v not in valid:
-        raise GigatrainError(f"{field}={value!r} is not a serving precision; valid: {', '.join(valid)}")
+        raise GigatrainError(
+            f"{field}={value!r} is not a serving precision; valid: {', '.join(valid)}"
+        )
     return v
 
 
@@ -144,27 +152,35 @@ def check_deployment(model: ModelSpec, d: Deployment, req: Request) -> None:
     for name in ("input_len", "output_len"):
         v = getattr(req, name)
         if not isinstance(v, int | np.integer) or v < 1 or v > 10_000_000:
-            raise GigatrainError(f"{name.replace('_', '-')} must be an integer in 1..10,000,000, got {v!r}")
+            raise GigatrainError(
+                f"{name.replace('_', '-')} must be an integer in 1..10,000,000, got {v!r}"
+            )
     if d.spec_tokens < 0 or d.spec_tokens > 16:
         raise GigatrainError(f"spec_tokens must be in 0..16, got {d.spec_tokens}")
     if d.prefill_chips < 0:
         raise GigatrainError(f"prefill_chips must be ≥ 0, got {d.prefill_chips}")
     ptp = d.prefill_tp or d.tp
     if d.prefill_chips and d.prefill_chips % ptp:
-        raise GigatrainError(f"prefill_chips={d.prefill_chips} is not a multiple of prefill_tp={ptp}")
+        raise GigatrainError(
+            f"prefill_chips={d.prefill_chips} is not a multiple of prefill_tp={ptp}"
+        )
     check_dtype("weight_dtype", d.weight_dtype, SERVING_DTYPES)
     check_dtype("kv_dtype", d.kv_dtype, KV_DTYPES)
     if d.pp > model.num_layers:
         raise GigatrainError(f"pp={d.pp} exceeds the model's {model.num_layers} layers")
     if not d.dp_attention and model.mla is None and model.num_attention_heads % d.tp:
-        valid = [t for t in range(1, model.num_attention_heads + 1) if model.num_attention_heads % t == 0]
+        valid = [
+            t for t in range(1, model.num_attention_heads + 1) if model.num_attention_heads % t == 0
+        ]
         raise GigatrainError(
             f"tp={d.tp} does not divide {model.num_attention_heads} attention heads; valid tp: "
             f"{', '.join(map(str, valid[:12]))} (or use dp-attention)"
         )
     if d.ep > 1:
         if model.moe is None:
-            raise GigatrainError(f"ep={d.ep} needs a mixture-of-experts model; {model.slug} is dense (use ep=1)")
+            raise GigatrainError(
+                f"ep={d.ep} needs a mixture-of-experts model; {model.slug} is dense (use ep=1)"
+            )
         if d.tp % d.ep or model.moe.num_experts % d.ep:
             raise GigatrainError(
                 f"ep={d.ep} must divide tp={d.tp} and the {model.moe.num_experts} experts"
@@ -183,15 +199,21 @@ def compute_dtype(weight_dtype: str, chip_peaks: dict[str, float]) -> str:
     return "bf16"
 
 
-def to_arrays(deps: list[Deployment], reqs: list[Request], chip_peaks: dict[str, float]) -> DeploymentArrays:
+def to_arrays(
+    deps: list[Deployment], reqs: list[Request], chip_peaks: dict[str, float]
+) -> DeploymentArrays:
     """Pack records into arrays (the single-estimate path of :func:`serving.perf.evaluate`)."""
     col = lambda f: np.array([f(d) for d in deps])  # noqa: E731
     return DeploymentArrays(
-        tp=col(lambda d: d.tp), pp=col(lambda d: d.pp), ep=col(lambda d: d.ep),
+        tp=col(lambda d: d.tp),
+        pp=col(lambda d: d.pp),
+        ep=col(lambda d: d.ep),
         dp_attention=col(lambda d: bool(d.dp_attention)),
         weight_bytes=col(lambda d: DTYPE_BYTES[d.weight_dtype]).astype(float),
         kv_bytes=col(lambda d: DTYPE_BYTES[d.kv_dtype]).astype(float),
-        compute_dtype=np.array([compute_dtype(d.weight_dtype, chip_peaks) for d in deps], dtype=object),
+        compute_dtype=np.array(
+            [compute_dtype(d.weight_dtype, chip_peaks) for d in deps], dtype=object
+        ),
         concurrency=col(lambda d: d.concurrency).astype(float),
         static=col(lambda d: d.batching == "static"),
         spec_tokens=col(lambda d: d.spec_tokens).astype(float),

@@ -113,7 +113,9 @@ class ServingKnobs:
         names = {f.name for f in fields(self)}
         for k, v in changes.items():
             if k not in names:
-                raise GigatrainError(f"unknown serving knob {k!r}; valid: {', '.join(sorted(names))}")
+                raise GigatrainError(
+                    f"unknown serving knob {k!r}; valid: {', '.join(sorted(names))}"
+                )
             if not (isinstance(v, int | float) and v == v and v >= 0):
                 raise GigatrainError(f"serving knob {k} must be a non-negative number, got {v!r}")
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -39,7 +39,10 @@ from ..specs import ModelSpec
 #: windows of 128 tokens and dense layers (OpenAI gpt-oss model card, arXiv:2508.10925 §2.1,
 #: Aug 2025; shared/facts/models.md). Gemma 2: alternating 4096-token local and global layers
 #: (Gemma Team 2024, arXiv:2408.00118 Table 1).
-SLIDING_WINDOWS: dict[str, tuple[float, float]] = {"gpt-oss": (128.0, 0.5), "gemma-2": (4096.0, 0.5)}
+SLIDING_WINDOWS: dict[str, tuple[float, float]] = {
+    "gpt-oss": (128.0, 0.5),
+    "gemma-2": (4096.0, 0.5),
+}
 
 
 @dataclass(frozen=True)
@@ -110,22 +113,40 @@ def served_model(model: ModelSpec) -> ServedModel:
         moe_flops, routed = c1.matmul_flops_fwd, c1.expert_flops_fwd
         expert_ffn = m.expert_ffn_hidden_size
         experts, top_k = m.num_experts, m.top_k
-        ffn_width = max(ffn_width if n_dense else 0.0,
-                        m.top_k * m.expert_ffn_hidden_size + m.num_shared_experts * m.shared_expert_ffn_hidden_size)
+        ffn_width = max(
+            ffn_width if n_dense else 0.0,
+            m.top_k * m.expert_ffn_hidden_size
+            + m.num_shared_experts * m.shared_expert_ffn_hidden_size,
+        )
     return ServedModel(
-        layers=model.num_layers, dense_layers=n_dense, moe_layers=n_moe,
-        hidden=model.hidden_size, vocab=model.vocab_size, kv_heads=nkv if model.mla is None else 1,
-        mla=model.mla is not None, kv_elements_per_token_layer=kv_el,
-        attn_params=float(c0.attn_params), dense_mlp_params=float(c0.mlp_params + c0.norm_params),
-        moe_fixed_params=moe_fixed, moe_expert_params=moe_experts, num_experts=experts, top_k=top_k,
-        embed_params=float(embedding_params(model)), head_params=float(head_params(model)),
+        layers=model.num_layers,
+        dense_layers=n_dense,
+        moe_layers=n_moe,
+        hidden=model.hidden_size,
+        vocab=model.vocab_size,
+        kv_heads=nkv if model.mla is None else 1,
+        mla=model.mla is not None,
+        kv_elements_per_token_layer=kv_el,
+        attn_params=float(c0.attn_params),
+        dense_mlp_params=float(c0.mlp_params + c0.norm_params),
+        moe_fixed_params=moe_fixed,
+        moe_expert_params=moe_experts,
+        num_experts=experts,
+        top_k=top_k,
+        embed_params=float(embedding_params(model)),
+        head_params=float(head_params(model)),
         head_matmul_params=float(model.vocab_size * model.hidden_size),
-        dense_flops_per_token=c0.matmul_flops_fwd, moe_flops_per_token=moe_flops,
-        routed_flops_per_token=routed, expert_ffn=expert_ffn,
-        attn_matmul_flops_per_token=attn_mm, attn_core_flops_per_ctx=c0.attn_core_flops_fwd_full,
-        gemms_per_layer=c0.gemm_count, moe_gemms_per_layer=costs[1].gemm_count if model.moe is not None else c0.gemm_count,
+        dense_flops_per_token=c0.matmul_flops_fwd,
+        moe_flops_per_token=moe_flops,
+        routed_flops_per_token=routed,
+        expert_ffn=expert_ffn,
+        attn_matmul_flops_per_token=attn_mm,
+        attn_core_flops_per_ctx=c0.attn_core_flops_fwd_full,
+        gemms_per_layer=c0.gemm_count,
+        moe_gemms_per_layer=costs[1].gemm_count if model.moe is not None else c0.gemm_count,
         ffn_width=ffn_width,
-        window=win[0], window_share=win[1],
+        window=win[0],
+        window_share=win[1],
     )
 
 

@@ -33,7 +33,9 @@ def parse_duration(field: str, text: str | float | None) -> float | None:
         return None
     m = _DUR.match(str(text))
     if not m:
-        raise GigatrainError(f"{field}: cannot read {str(text)[:40]!r} as a duration (examples: 500ms, 0.5s, 30)")
+        raise GigatrainError(
+            f"{field}: cannot read {str(text)[:40]!r} as a duration (examples: 500ms, 0.5s, 30)"
+        )
     v = float(m.group(1)) * _DUR_SCALE[m.group(2).lower() if m.group(2) else None]
     if not v > 0 or not math.isfinite(v):
         raise GigatrainError(f"{field} must be a positive duration, got {str(text)[:40]!r}")
@@ -63,18 +65,34 @@ def precisions(text: str, peaks: dict[str, float]) -> tuple[str, ...]:
     comma-separated list of serving weight formats."""
     if text.strip().lower() == "auto":
         return ("bf16", *(d for d in ("fp8", "fp4") if peaks.get(d)))
-    vals = tuple(check_dtype("precision", p.strip(), SERVING_DTYPES) for p in text.split(",") if p.strip())
+    vals = tuple(
+        check_dtype("precision", p.strip(), SERVING_DTYPES) for p in text.split(",") if p.strip()
+    )
     if not vals:
-        raise GigatrainError(f"precision takes 'auto' or a comma-separated list of {', '.join(SERVING_DTYPES)}")
+        raise GigatrainError(
+            f"precision takes 'auto' or a comma-separated list of {', '.join(SERVING_DTYPES)}"
+        )
     return vals
 
 
-def infer_named(model: str, chip: str, *, input_len: int = 1024, output_len: int = 1024,
-                ttft: str | float | None = None, tpot: str | float | None = None,
-                requests_per_s: float | None = None, tokens_per_s: str | float | None = None,
-                precision: str = "auto", max_replica_chips: int = 64, spec: int = 0,
-                disaggregate: bool = False, pricing: str = "on_demand",
-                usd_per_chip_hour: float | None = None, system: str | None = None) -> ServingSearchResult:
+def infer_named(
+    model: str,
+    chip: str,
+    *,
+    input_len: int = 1024,
+    output_len: int = 1024,
+    ttft: str | float | None = None,
+    tpot: str | float | None = None,
+    requests_per_s: float | None = None,
+    tokens_per_s: str | float | None = None,
+    precision: str = "auto",
+    max_replica_chips: int = 64,
+    spec: int = 0,
+    disaggregate: bool = False,
+    pricing: str = "on_demand",
+    usd_per_chip_hour: float | None = None,
+    system: str | None = None,
+) -> ServingSearchResult:
     """The best serving deployment of ``model`` on ``chip`` under TTFT/TPOT targets, the fleet
     for a demand (``requests_per_s`` or output ``tokens_per_s``, e.g. ``"10M"``) and $ per
     million tokens at the catalog (or given) chip-hour price. ``ttft``/``tpot``: ``"500ms"``,
@@ -95,13 +113,28 @@ def infer_named(model: str, chip: str, *, input_len: int = 1024, output_len: int
     price, note = price_for(sysm.chip.slug, pricing, usd_per_chip_hour)
     tps = None
     if tokens_per_s is not None:
-        tps = parse_count("tokens_per_s", tokens_per_s) if isinstance(tokens_per_s, str) else float(tokens_per_s)
+        tps = (
+            parse_count("tokens_per_s", tokens_per_s)
+            if isinstance(tokens_per_s, str)
+            else float(tokens_per_s)
+        )
         if not (tps > 0 and math.isfinite(tps)):
             raise GigatrainError(f"tokens_per_s must be positive, got {tokens_per_s!r}")
-    targets = ServingTargets(ttft_s=parse_duration("ttft", ttft), tpot_s=parse_duration("tpot", tpot),
-                             requests_per_s=requests_per_s, output_tokens_per_s=tps)
-    res = search_serving(m, sysm, Request(input_len, output_len), targets,
-                         precisions=precisions(precision, sysm.chip.peak_flops_per_s),
-                         max_replica_chips=max_replica_chips, spec_tokens=(0, spec) if spec else (0,),
-                         disaggregate=disaggregate, usd_per_chip_hour=price)
+    targets = ServingTargets(
+        ttft_s=parse_duration("ttft", ttft),
+        tpot_s=parse_duration("tpot", tpot),
+        requests_per_s=requests_per_s,
+        output_tokens_per_s=tps,
+    )
+    res = search_serving(
+        m,
+        sysm,
+        Request(input_len, output_len),
+        targets,
+        precisions=precisions(precision, sysm.chip.peak_flops_per_s),
+        max_replica_chips=max_replica_chips,
+        spec_tokens=(0, spec) if spec else (0,),
+        disaggregate=disaggregate,
+        usd_per_chip_hour=price,
+    )
     return replace(res, price_note=note)

@@ -58,14 +58,20 @@ from .kv import ServedModel
 ACT_BYTES = 2.0  # activations move between ranks in bf16
 
 
-def _tier_cols(system: SystemSpec, group: np.ndarray, stride: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def _tier_cols(
+    system: SystemSpec, group: np.ndarray, stride: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """(bandwidth·efficiency, latency, in-network reduction) of the tier each group crosses."""
     stride = np.ones_like(group) if stride is None else stride
     bw, lat, inr = (np.empty(len(group)) for _ in range(3))
     for g, s in set(zip(group.tolist(), stride.tolist(), strict=True)):
         t = system.tier_for_group(int(g), int(s))
         m = (group == g) & (stride == s)
-        bw[m], lat[m], inr[m] = t.bandwidth_bytes_per_s * t.efficiency, t.latency_s, float(t.in_network_reduction)
+        bw[m], lat[m], inr[m] = (
+            t.bandwidth_bytes_per_s * t.efficiency,
+            t.latency_s,
+            float(t.in_network_reduction),
+        )
     return bw, lat, inr
 
 
@@ -104,8 +110,9 @@ class _Stage:
         # engine fuses them (TensorRT-LLM)
         fused = a.fused_kernels if a.fused_kernels is not None else np.zeros(len(tp), dtype=bool)
         other = np.where(fused, float(k.fused_kernels_per_layer), float(k.kernels_per_layer))
-        self.kernels = (self.n_dense * (s.gemms_per_layer + other)
-                        + self.n_moe * (s.moe_gemms_per_layer + other))
+        self.kernels = self.n_dense * (s.gemms_per_layer + other) + self.n_moe * (
+            s.moe_gemms_per_layer + other
+        )
         self.kernel_s = chip.kernel_overhead_s * k.kernel_overhead_scale
         self.tp_bw, self.tp_lat, self.tp_inr = _tier_cols(system, a.tp)
         self.ep_bw, self.ep_lat, _ = _tier_cols(system, a.ep)
@@ -114,12 +121,18 @@ class _Stage:
         # to 4 bits and keep attention, shared experts and dense layers at ≥ 8 bits
         self.wb_expert = a.weight_bytes
         self.wb_dense = np.maximum(a.weight_bytes, 1.0) if s.num_experts else a.weight_bytes
-        embed_head = np.where(pp > 1, max(s.embed_params, s.head_params), s.embed_params + s.head_params)
-        self.weights_bytes = self.wb_dense * (
-            self.n_dense * (s.attn_params / self.attn_div + s.dense_mlp_params / tp)
-            + self.n_moe * (s.attn_params / self.attn_div + s.moe_fixed_params / tp)
-            + embed_head / tp
-        ) + self.wb_expert * self.n_moe * s.moe_expert_params / tp
+        embed_head = np.where(
+            pp > 1, max(s.embed_params, s.head_params), s.embed_params + s.head_params
+        )
+        self.weights_bytes = (
+            self.wb_dense
+            * (
+                self.n_dense * (s.attn_params / self.attn_div + s.dense_mlp_params / tp)
+                + self.n_moe * (s.attn_params / self.attn_div + s.moe_fixed_params / tp)
+                + embed_head / tp
+            )
+            + self.wb_expert * self.n_moe * s.moe_expert_params / tp
+        )
 
     def _eff(self, op_flops: np.ndarray) -> np.ndarray:
         """GEMM efficiency e_max·F/(F + F½·r) at per-op FLOPs F. The training model's curve
@@ -128,8 +141,14 @@ class _Stage:
         half = self.f_half * self.k.gemm_half_scale
         return np.maximum(self.e_max * op_flops / (op_flops + half), 1e-3)
 
-    def step(self, tokens: np.ndarray, seqs: np.ndarray, ctx: np.ndarray, causal: bool,
-             attn_on_one_rank: bool = False) -> dict[str, np.ndarray]:
+    def step(
+        self,
+        tokens: np.ndarray,
+        seqs: np.ndarray,
+        ctx: np.ndarray,
+        causal: bool,
+        attn_on_one_rank: bool = False,
+    ) -> dict[str, np.ndarray]:
         """Per-chip time of one stage processing ``tokens`` (``seqs`` sequences at mean context
         ``ctx``): parts that sum to the stage time."""
         s, a, k = self.s, self.a, self.k
@@ -144,9 +163,13 @@ class _Stage:
         )
         expert_read = self.wb_expert * self.n_moe * s.moe_expert_params / tp * touched
         attn_share = self.attn_div if attn_on_one_rank else tp
-        layer_flops = self.n_dense * s.dense_flops_per_token + self.n_moe * (s.moe_flops_per_token - s.routed_flops_per_token)
+        layer_flops = self.n_dense * s.dense_flops_per_token + self.n_moe * (
+            s.moe_flops_per_token - s.routed_flops_per_token
+        )
         attn_mm = self.layers * s.attn_matmul_flops_per_token
-        dense_flops = tokens * ((layer_flops - attn_mm) / tp + attn_mm / attn_share + 2.0 * s.head_matmul_params / tp)
+        dense_flops = tokens * (
+            (layer_flops - attn_mm) / tp + attn_mm / attn_share + 2.0 * s.head_matmul_params / tp
+        )
         per_op = dense_flops / np.maximum(self.layers * s.gemms_per_layer, 1.0)
         t_gemm = np.maximum(dense_read / self.bw, dense_flops / (self.peak * self._eff(per_op)))
         if s.num_experts:
@@ -178,7 +201,9 @@ class _Stage:
         return {"gemm": t_gemm, "attention": t_attn, "comm": t_comm + t_pp, "kernels": t_kernel}
 
 
-def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: ServingKnobs) -> dict[str, np.ndarray]:
+def evaluate(
+    s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: ServingKnobs
+) -> dict[str, np.ndarray]:
     """Memory, latency and throughput of every deployment in ``a`` (arrays of length n)."""
     chip = system.chip
     st = _Stage(s, system, a, k)
@@ -205,7 +230,9 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
     t_iter = (pp * t_stage) * (1.0 + spec * k.spec_draft_cost) + host_s
     # ---------------- prefill: requests arriving together are prefilled as one batch of up to
     # ``prefill_chunk_tokens`` (chunked prefill); each pays its share of the batch's time
-    pf_tokens = np.where(a.static, isl, np.maximum(isl, np.minimum(float(k.prefill_chunk_tokens), (C / osl) * isl)))
+    pf_tokens = np.where(
+        a.static, isl, np.maximum(isl, np.minimum(float(k.prefill_chunk_tokens), (C / osl) * isl))
+    )
     pf_seqs = pf_tokens / isl
     pf_ctx = (isl + 1.0) / 2.0
     pf_batch = sum(st.step(pf_tokens, pf_seqs, pf_ctx, causal=True).values())
@@ -220,7 +247,9 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
         pa.ep = np.where(ptp % a.ep == 0, a.ep, 1)
         pst = _Stage(s, system, pa, k)
         p_cost = sum(pst.step(isl, ones, (isl + 1.0) / 2.0, causal=True).values())
-        p_lat = sum(pst.step(isl, ones, (isl + 1.0) / 2.0, causal=True, attn_on_one_rank=True).values())
+        p_lat = sum(
+            pst.step(isl, ones, (isl + 1.0) / 2.0, causal=True, attn_on_one_rank=True).values()
+        )
         kv_bw, kv_lat, _ = _tier_cols(system, a.tp * a.pp + a.prefill_chips)
         t_kv = kv_lat + isl * s.kv_elements_per_token_layer * s.layers * a.kv_bytes / (kv_bw * ptp)
         workers = np.maximum(a.prefill_chips // ptp, 1)
@@ -273,7 +302,9 @@ def evaluate(s: ServedModel, system: SystemSpec, a: DeploymentArrays, k: Serving
         "prefill_interference_s": interfere,
         "prefill_s": np.where(disagg, p_lat, pp * pf_lat),
         "kv_transfer_s": t_kv,
-        "queue_s": np.where(a.static, 0.0, np.maximum(ttft - lat - np.where(disagg, 0.0, t_iter / 2.0), 0.0)),
+        "queue_s": np.where(
+            a.static, 0.0, np.maximum(ttft - lat - np.where(disagg, 0.0, t_iter / 2.0), 0.0)
+        ),
         "ttft_overhead_s": front,
         "ttft_s": ttft,
         "tpot_s": tpot,

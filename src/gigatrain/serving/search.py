@@ -86,16 +86,28 @@ class ServingSearchResult:
         return d
 
 
-def _candidates(model: ModelSpec, system: SystemSpec, req: Request, precisions: tuple[str, ...],
-                max_replica_chips: int, spec_tokens: tuple[int, ...], disaggregate: bool
-                ) -> tuple[DeploymentArrays, list[tuple[str, str]]]:
+def _candidates(
+    model: ModelSpec,
+    system: SystemSpec,
+    req: Request,
+    precisions: tuple[str, ...],
+    max_replica_chips: int,
+    spec_tokens: tuple[int, ...],
+    disaggregate: bool,
+) -> tuple[DeploymentArrays, list[tuple[str, str]]]:
     s = served_model(model)
     moe = model.moe is not None
     tps = [t for t in (1, 2, 4, 8, 16, 32, 64, 128) if t <= max_replica_chips]
     rows: list[tuple] = []
     dtypes: list[tuple[str, str]] = []
-    for tp, pp, dpa, w, spec in itertools.product(tps, (1, 2, 4), (False, True), precisions, spec_tokens):
-        if tp * pp > max_replica_chips or pp > model.num_layers or (dpa and (tp == 1 or not (moe or s.mla))):
+    for tp, pp, dpa, w, spec in itertools.product(
+        tps, (1, 2, 4), (False, True), precisions, spec_tokens
+    ):
+        if (
+            tp * pp > max_replica_chips
+            or pp > model.num_layers
+            or (dpa and (tp == 1 or not (moe or s.mla)))
+        ):
             continue
         if not dpa and model.mla is None and model.num_attention_heads % tp:
             continue
@@ -104,20 +116,44 @@ def _candidates(model: ModelSpec, system: SystemSpec, req: Request, precisions: 
         pfs = [0] + ([tp * pp, 2 * tp * pp] if disaggregate else [])
         for ep, kv, pf in itertools.product(eps, kvs, pfs):
             for c in CONCURRENCIES:
-                rows.append((tp, pp, ep, dpa, DTYPE_BYTES[w], DTYPE_BYTES[kv],
-                             compute_dtype(w, system.chip.peak_flops_per_s), c, spec, pf, tp))
+                rows.append(
+                    (
+                        tp,
+                        pp,
+                        ep,
+                        dpa,
+                        DTYPE_BYTES[w],
+                        DTYPE_BYTES[kv],
+                        compute_dtype(w, system.chip.peak_flops_per_s),
+                        c,
+                        spec,
+                        pf,
+                        tp,
+                    )
+                )
                 dtypes.append((w, kv))
     if not rows:
-        raise GigatrainError(f"no serving layout of {model.slug} fits max_replica_chips={max_replica_chips}")
+        raise GigatrainError(
+            f"no serving layout of {model.slug} fits max_replica_chips={max_replica_chips}"
+        )
     cols = list(zip(*rows, strict=True))
     n = len(rows)
     arr = DeploymentArrays(
-        tp=np.array(cols[0]), pp=np.array(cols[1]), ep=np.array(cols[2]), dp_attention=np.array(cols[3], dtype=bool),
-        weight_bytes=np.array(cols[4], dtype=float), kv_bytes=np.array(cols[5], dtype=float),
-        compute_dtype=np.array(cols[6], dtype=object), concurrency=np.array(cols[7], dtype=float),
-        static=np.zeros(n, dtype=bool), spec_tokens=np.array(cols[8], dtype=float),
-        prefill_chips=np.array(cols[9]), prefill_tp=np.array(cols[10]), api_server=np.ones(n, dtype=bool),
-        input_len=np.full(n, float(req.input_len)), output_len=np.full(n, float(req.output_len)),
+        tp=np.array(cols[0]),
+        pp=np.array(cols[1]),
+        ep=np.array(cols[2]),
+        dp_attention=np.array(cols[3], dtype=bool),
+        weight_bytes=np.array(cols[4], dtype=float),
+        kv_bytes=np.array(cols[5], dtype=float),
+        compute_dtype=np.array(cols[6], dtype=object),
+        concurrency=np.array(cols[7], dtype=float),
+        static=np.zeros(n, dtype=bool),
+        spec_tokens=np.array(cols[8], dtype=float),
+        prefill_chips=np.array(cols[9]),
+        prefill_tp=np.array(cols[10]),
+        api_server=np.ones(n, dtype=bool),
+        input_len=np.full(n, float(req.input_len)),
+        output_len=np.full(n, float(req.output_len)),
     )
     return arr, dtypes
 
@@ -134,10 +170,19 @@ def _pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def search_serving(
-    model: ModelSpec, system: SystemSpec, request: Request, targets: ServingTargets = ServingTargets(),
-    *, precisions: tuple[str, ...] = ("bf16", "fp8", "fp4"), max_replica_chips: int = 64,
-    spec_tokens: tuple[int, ...] = (0,), disaggregate: bool = False, usd_per_chip_hour: float | None = None,
-    watts_per_chip: float | None = None, knobs: ServingKnobs = DEFAULT_SERVING_KNOBS, top: int = 5,
+    model: ModelSpec,
+    system: SystemSpec,
+    request: Request,
+    targets: ServingTargets = ServingTargets(),
+    *,
+    precisions: tuple[str, ...] = ("bf16", "fp8", "fp4"),
+    max_replica_chips: int = 64,
+    spec_tokens: tuple[int, ...] = (0,),
+    disaggregate: bool = False,
+    usd_per_chip_hour: float | None = None,
+    watts_per_chip: float | None = None,
+    knobs: ServingKnobs = DEFAULT_SERVING_KNOBS,
+    top: int = 5,
 ) -> ServingSearchResult:
     """The fastest-per-chip deployment meeting ``targets``, its fleet and the curve."""
     precisions = tuple(check_dtype("precision", p, SERVING_DTYPES) for p in precisions)
@@ -148,9 +193,13 @@ def search_serving(
     if not 1 <= max_replica_chips <= 4096:
         raise GigatrainError(f"max_replica_chips={max_replica_chips} must be in 1..4096")
     if request.input_len < 1 or request.output_len < 1:
-        raise GigatrainError(f"input/output length must be ≥ 1, got {request.input_len}/{request.output_len}")
+        raise GigatrainError(
+            f"input/output length must be ≥ 1, got {request.input_len}/{request.output_len}"
+        )
     t0 = time.perf_counter()
-    arr, dtypes = _candidates(model, system, request, precisions, max_replica_chips, spec_tokens, disaggregate)
+    arr, dtypes = _candidates(
+        model, system, request, precisions, max_replica_chips, spec_tokens, disaggregate
+    )
     r = evaluate(served_model(model), system, arr, knobs)
     eval_s = time.perf_counter() - t0
     fits = r["fits"]
@@ -164,10 +213,19 @@ def search_serving(
     fit_idx = np.flatnonzero(fits)
     curve: list[CurvePoint] = []
     if len(fit_idx):
-        front = fit_idx[_pareto(r["tokens_per_s_per_user"][fit_idx], r["output_tokens_per_s_per_chip"][fit_idx])]
-        curve = [CurvePoint(float(r["tokens_per_s_per_user"][i]), float(r["output_tokens_per_s_per_chip"][i]),
-                            arr.deployment(int(i), *dtypes[i]).describe(), float(r["ttft_s"][i]), float(r["tpot_s"][i]))
-                 for i in front]
+        front = fit_idx[
+            _pareto(r["tokens_per_s_per_user"][fit_idx], r["output_tokens_per_s_per_chip"][fit_idx])
+        ]
+        curve = [
+            CurvePoint(
+                float(r["tokens_per_s_per_user"][i]),
+                float(r["output_tokens_per_s_per_chip"][i]),
+                arr.deployment(int(i), *dtypes[i]).describe(),
+                float(r["ttft_s"][i]),
+                float(r["tpot_s"][i]),
+            )
+            for i in front
+        ]
     feas = np.flatnonzero(ok)
     best = fleet = None
     tops: list[ServingEstimate] = []
@@ -181,7 +239,11 @@ def search_serving(
             if key in seen:
                 continue
             seen.add(key)
-            tops.append(estimate_serving(model, system, d, request, knobs, usd_per_chip_hour, watts_per_chip))
+            tops.append(
+                estimate_serving(
+                    model, system, d, request, knobs, usd_per_chip_hour, watts_per_chip
+                )
+            )
             if len(tops) >= top:
                 break
         best = tops[0]
@@ -191,26 +253,47 @@ def search_serving(
         if demand:
             replicas = max(1, math.ceil(demand / best.requests_per_s - 1e-9))
             chips = replicas * best.replica_chips
-            fleet = Fleet(replicas, chips, replicas * best.requests_per_s,
-                          chips * usd_per_chip_hour if usd_per_chip_hour is not None else None,
-                          chips * watts_per_chip if watts_per_chip is not None else None)
+            fleet = Fleet(
+                replicas,
+                chips,
+                replicas * best.requests_per_s,
+                chips * usd_per_chip_hour if usd_per_chip_hour is not None else None,
+                chips * watts_per_chip if watts_per_chip is not None else None,
+            )
     else:
         diagnosis = _diagnose(r, targets, fits)
     return ServingSearchResult(
-        model=model.slug, chip=system.chip.slug, system=system.slug, request=request, targets=targets,
-        best=best, fleet=fleet, top=tops, curve=curve, candidates=len(arr), fitting=int(fits.sum()),
-        feasible=len(feas), eval_s=eval_s, diagnosis=diagnosis,
+        model=model.slug,
+        chip=system.chip.slug,
+        system=system.slug,
+        request=request,
+        targets=targets,
+        best=best,
+        fleet=fleet,
+        top=tops,
+        curve=curve,
+        candidates=len(arr),
+        fitting=int(fits.sum()),
+        feasible=len(feas),
+        eval_s=eval_s,
+        diagnosis=diagnosis,
     )
 
 
 def _diagnose(r: dict[str, np.ndarray], t: ServingTargets, fits: np.ndarray) -> str:
     """Why nothing is feasible: one line naming the closest miss."""
     if not fits.any():
-        return ("no layout fits in memory with up to the allowed chips per replica; allow more "
-                "(--max-replica-chips) or a smaller precision")
+        return (
+            "no layout fits in memory with up to the allowed chips per replica; allow more "
+            "(--max-replica-chips) or a smaller precision"
+        )
     parts = []
     if t.ttft_s:
-        parts.append(f"best TTFT that fits {r['ttft_s'][fits].min() * 1e3:,.0f} ms (target {t.ttft_s * 1e3:,.0f} ms)")
+        parts.append(
+            f"best TTFT that fits {r['ttft_s'][fits].min() * 1e3:,.0f} ms (target {t.ttft_s * 1e3:,.0f} ms)"
+        )
     if t.tpot_s:
-        parts.append(f"best TPOT that fits {r['tpot_s'][fits].min() * 1e3:,.1f} ms (target {t.tpot_s * 1e3:,.1f} ms)")
+        parts.append(
+            f"best TPOT that fits {r['tpot_s'][fits].min() * 1e3:,.1f} ms (target {t.tpot_s * 1e3:,.1f} ms)"
+        )
     return "no deployment meets the targets: " + "; ".join(parts)

@@ -67,7 +67,15 @@ def _space_size(p: Point) -> int:
     """``build_space(...).size`` for a point on its framework's axes; 1 (the single infeasible
     row) when the point cannot be set up or has no candidate."""
     try:
-        r = resolve(p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework)
+        r = resolve(
+            p.model,
+            p.chip.base,
+            p.seq,
+            p.global_batch,
+            p.tokens,
+            p.precision,
+            framework=p.framework,
+        )
         if p.chips > r.system.max_chips:
             return 1
         caps = get_framework(r.job.framework).capabilities
@@ -96,11 +104,15 @@ def check_row_cap(spec: SweepSpec, est: RowEstimate) -> None:
     if spec.record != "all":
         return
     if spec.max_rows is None:
-        raise GigatrainError(f"sweep spec: record: all would write up to {est.rows:,} rows and max_rows is "
-                             f"missing; add max_rows: {est.rows:,} (or more) to the spec to run it")
+        raise GigatrainError(
+            f"sweep spec: record: all would write up to {est.rows:,} rows and max_rows is "
+            f"missing; add max_rows: {est.rows:,} (or more) to the spec to run it"
+        )
     if est.rows > spec.max_rows:
-        raise GigatrainError(f"sweep spec: record: all would write up to {est.rows:,} rows, over "
-                             f"max_rows={spec.max_rows:,}; raise max_rows or narrow the axes")
+        raise GigatrainError(
+            f"sweep spec: record: all would write up to {est.rows:,} rows, over "
+            f"max_rows={spec.max_rows:,}; raise max_rows or narrow the axes"
+        )
 
 
 def every_plan_table(p: Point, spec: SweepSpec) -> pa.Table:
@@ -115,10 +127,14 @@ def every_plan_table(p: Point, spec: SweepSpec) -> pa.Table:
         r, system, knobs = setup_point(p)
         row["framework"] = r.job.framework
         caps = get_framework(r.job.framework).capabilities
-        system.chip.matmul_format(r.job.precision)  # a precision the chip lacks: one line, as search
+        system.chip.matmul_format(
+            r.job.precision
+        )  # a precision the chip lacks: one line, as search
         if r.job.precision not in caps.precisions:
-            raise GigatrainError(f"framework {r.job.framework} does not train in {r.job.precision}; it "
-                                 f"offers {', '.join(caps.precisions)}")
+            raise GigatrainError(
+                f"framework {r.job.framework} does not train in {r.job.precision}; it "
+                f"offers {', '.join(caps.precisions)}"
+            )
         chip_counts([p.chips], system)  # refuses a count above the system's largest cluster
         sp = build_space(r.model, r.job, p.chips, framework_axes(caps, FULL_AXES))
         for a in range(0, sp.size, CHUNK_ROWS):
@@ -135,8 +151,10 @@ def every_plan_table(p: Point, spec: SweepSpec) -> pa.Table:
     n = sum(len(pl) for pl, _ in parts)
     row.update(candidates=sp.size, evaluated=n)
     if n == 0:
-        row["reason"] = (f"no valid plan on {p.chips:,} chips for global batch {p.global_batch:,}: "
-                         "dp·tp·pp·cp must equal the chips, dp dividing the global batch")
+        row["reason"] = (
+            f"no valid plan on {p.chips:,} chips for global batch {p.global_batch:,}: "
+            "dp·tp·pp·cp must equal the chips, dp dividing the global batch"
+        )
         row["eval_s"] = time.perf_counter() - t0
         return rows_to_table([row])
 
@@ -146,7 +164,12 @@ def every_plan_table(p: Point, spec: SweepSpec) -> pa.Table:
     def res(name: str) -> np.ndarray:
         return np.concatenate([rr[name] for _, rr in parts]).astype(np.float64)
 
-    mem_bytes, step_s, tok_s, mfu = res("memory/total"), res("step_time_s"), res("tokens_per_s"), res("mfu")
+    mem_bytes, step_s, tok_s, mfu = (
+        res("memory/total"),
+        res("step_time_s"),
+        res("tokens_per_s"),
+        res("mfu"),
+    )
     hbm_bytes = float(system.chip.hbm_bytes)
     fits = mem_bytes <= spec.max_memory_frac * hbm_bytes
     fit_idx = np.flatnonzero(fits)
@@ -166,7 +189,9 @@ def every_plan_table(p: Point, spec: SweepSpec) -> pa.Table:
         cols[name] = pa.array(cat(name).astype(np.int32))
     cols["zero"] = pa.array(cat("zero_stage").astype(np.int32))
     shard, dpcp = cat("fsdp_shard"), cat("dp") * cat("cp")
-    cols["fsdp_shard"] = pa.array(np.where(shard == dpcp, 0, shard).astype(np.int32))  # Plan's: 0 = all
+    cols["fsdp_shard"] = pa.array(
+        np.where(shard == dpcp, 0, shard).astype(np.int32)
+    )  # Plan's: 0 = all
     cols["recompute"] = pc.take(pa.array(list(RECOMPUTE_MODES)), pa.array(cat("recompute")))
     cols["sequence_parallel"] = pa.array(cat("sequence_parallel").astype(bool))
     cols["fits"] = cols["feasible"] = pa.array(fits)
@@ -183,6 +208,8 @@ def every_plan_table(p: Point, spec: SweepSpec) -> pa.Table:
         cols["usd_per_mtoken"] = pa.array(cost / p.tokens * 1e6)
     if watts is not None:
         cols["energy_j"] = pa.array(train_s * p.chips * watts)
-    arrays = [cols[c] if c in cols else pa.repeat(pa.scalar(row[c], type=SCHEMA.field(c).type), n)
-              for c in COLUMNS]
+    arrays = [
+        cols[c] if c in cols else pa.repeat(pa.scalar(row[c], type=SCHEMA.field(c).type), n)
+        for c in COLUMNS
+    ]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)

@@ -23,14 +23,18 @@ def run_query(out: Path | str, sql: str) -> tuple[list[str], list[tuple[Any, ...
         raise GigatrainError("query needs DuckDB: pip install 'gigatrain[sweep]'") from None
     out = Path(out)
     if not (out / MANIFEST).exists():
-        raise GigatrainError(f"{out} is not a sweep directory (no {MANIFEST}); run `gigatrain sweep` first")
+        raise GigatrainError(
+            f"{out} is not a sweep directory (no {MANIFEST}); run `gigatrain sweep` first"
+        )
     if not part_files(out):
         raise GigatrainError(f"{out} holds no results yet")
     con = duckdb.connect(":memory:")
     try:
         glob = str(out / RESULTS / "chip=*" / "part-*.parquet").replace("'", "''")
-        con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{glob}', hive_partitioning=false, "
-                    "union_by_name=true)")
+        con.execute(
+            f"CREATE VIEW results AS SELECT * FROM read_parquet('{glob}', hive_partitioning=false, "
+            "union_by_name=true)"
+        )
         con.execute("CREATE VIEW best AS SELECT * FROM results WHERE feasible AND rank = 0")
         try:
             cur = con.execute(sql)

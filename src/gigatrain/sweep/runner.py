@@ -75,7 +75,11 @@ class SweepSummary:
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
-        d.update(points_missing=self.points_missing, points_per_s=self.points_per_s, rows_per_s=self.rows_per_s)
+        d.update(
+            points_missing=self.points_missing,
+            points_per_s=self.points_per_s,
+            rows_per_s=self.rows_per_s,
+        )
         return d
 
 
@@ -86,8 +90,12 @@ class Task:
     points: tuple[Point, ...]
 
 
-def make_tasks(todo: list[tuple[str, Point]], per_task: int, rows: dict[str, int] | None = None,
-               max_rows: int = MAX_ROWS_PER_TASK) -> list[Task]:
+def make_tasks(
+    todo: list[tuple[str, Point]],
+    per_task: int,
+    rows: dict[str, int] | None = None,
+    max_rows: int = MAX_ROWS_PER_TASK,
+) -> list[Task]:
     """Group missing points by chip (one partition each) into tasks of ``per_task`` points (and,
     given ``rows`` per point key, at most ``max_rows`` rows, a single point excepted); a task's id
     is the hash of its point keys."""
@@ -119,10 +127,19 @@ def _ray_task(spec: SweepSpec, points: tuple[Point, ...]) -> pa.Table:
     return evaluate_task(list(points), spec)
 
 
-def run_sweep(spec: SweepSpec, out: Path | str, *, executor: str = "ray", address: str | None = None,
-              num_cpus: int | None = None, progress: Progress | None = None,
-              allow_catalog_change: bool = False, target_task_s: float = TARGET_TASK_S,
-              max_tasks: int | None = None, row_estimate: RowEstimate | None = None) -> SweepSummary:
+def run_sweep(
+    spec: SweepSpec,
+    out: Path | str,
+    *,
+    executor: str = "ray",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: Progress | None = None,
+    allow_catalog_change: bool = False,
+    target_task_s: float = TARGET_TASK_S,
+    max_tasks: int | None = None,
+    row_estimate: RowEstimate | None = None,
+) -> SweepSummary:
     """Compute the spec's missing points into ``out`` (see the module docstring).
 
     ``executor``: ``ray`` (default) or ``local`` (this process, the same tasks in order — the
@@ -143,8 +160,19 @@ def run_sweep(spec: SweepSpec, out: Path | str, *, executor: str = "ray", addres
     done = done_keys(out)
     todo = [(k, p) for k, p in keyed if k not in done]
     before = len(keyed) - len(todo)
-    summary = SweepSummary(str(out), len(keyed), before, 0, 0, 0, 0, 0.0, executor, 1,
-                           rows_estimate=row_estimate.rows if spec.record == "all" and row_estimate else None)
+    summary = SweepSummary(
+        str(out),
+        len(keyed),
+        before,
+        0,
+        0,
+        0,
+        0,
+        0.0,
+        executor,
+        1,
+        rows_estimate=row_estimate.rows if spec.record == "all" and row_estimate else None,
+    )
     if progress:
         progress(before, len(keyed), 0)
     if not todo:
@@ -162,14 +190,18 @@ def run_sweep(spec: SweepSpec, out: Path | str, *, executor: str = "ray", addres
             import ray as _ray
             import ray._private.ray_constants as _rc
         except ModuleNotFoundError:
-            raise GigatrainError("the ray executor needs Ray: pip install 'gigatrain[sweep]' "
-                                 "(or run with --local)") from None
+            raise GigatrainError(
+                "the ray executor needs Ray: pip install 'gigatrain[sweep]' (or run with --local)"
+            ) from None
         ray = _ray
         if not address:
             _rc.ENABLE_RAY_CLUSTER = False
         if not ray.is_initialized():
-            kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                  "configure_logging": False}
+            kw: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "configure_logging": False,
+            }
             if address:
                 ray.init(address=address, **kw)
             else:
@@ -191,11 +223,20 @@ def run_sweep(spec: SweepSpec, out: Path | str, *, executor: str = "ray", addres
             todo = todo[1:]
             if progress:
                 progress(before + 1, len(keyed), summary.rows_written)
-            per_task = max(1, min(MAX_POINTS_PER_TASK, math.ceil(target_task_s / dt_point),
-                                  math.ceil(len(todo) / (4 * workers)) if todo else 1))
+            per_task = max(
+                1,
+                min(
+                    MAX_POINTS_PER_TASK,
+                    math.ceil(target_task_s / dt_point),
+                    math.ceil(len(todo) / (4 * workers)) if todo else 1,
+                ),
+            )
         summary.points_per_task = per_task
-        tasks = make_tasks(todo, per_task, row_estimate.per_point if spec.record == "all" and row_estimate
-                           else None)
+        tasks = make_tasks(
+            todo,
+            per_task,
+            row_estimate.per_point if spec.record == "all" and row_estimate else None,
+        )
         if max_tasks is not None:
             tasks = tasks[:max_tasks]
 
@@ -219,8 +260,14 @@ def run_sweep(spec: SweepSpec, out: Path | str, *, executor: str = "ray", addres
     return summary
 
 
-def _run_ray(ray: Any, spec: SweepSpec, tasks: list[Task], workers: int,
-             finish: Callable[[Task, pa.Table], None], summary: SweepSummary) -> None:
+def _run_ray(
+    ray: Any,
+    spec: SweepSpec,
+    tasks: list[Task],
+    workers: int,
+    finish: Callable[[Task, pa.Table], None],
+    summary: SweepSummary,
+) -> None:
     remote = ray.remote(max_retries=3, retry_exceptions=False, num_cpus=1)(_ray_task)
     spec_ref = ray.put(spec)
     queue = list(reversed(tasks))
@@ -241,6 +288,8 @@ def _run_ray(ray: Any, spec: SweepSpec, tasks: list[Task], workers: int,
                 if tries < DRIVER_RETRIES:
                     inflight[remote.remote(spec_ref, task.points)] = (task, tries + 1)
                 else:
-                    summary.failed_tasks.append(f"{task.task_id}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                    summary.failed_tasks.append(
+                        f"{task.task_id}: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                    )
                 continue
             finish(task, table)

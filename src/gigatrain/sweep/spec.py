@@ -47,9 +47,25 @@ OBJECTIVES = ("time", "time_to_train", "cost", "energy")
 RECORDS = ("best", "pareto", "all")
 PARETO_AXES = ("time", "time_to_train", "cost", "energy", "memory", "chips")
 PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "fp32")
-FIELDS = ("name", "models", "chips", "chip_counts", "global_batch", "seq", "tokens", "precision",
-          "framework", "usd_per_chip_hour", "objective", "record", "pareto", "max_memory_frac",
-          "points_per_task", "max_rows", "description")
+FIELDS = (
+    "name",
+    "models",
+    "chips",
+    "chip_counts",
+    "global_batch",
+    "seq",
+    "tokens",
+    "precision",
+    "framework",
+    "usd_per_chip_hour",
+    "objective",
+    "record",
+    "pareto",
+    "max_memory_frac",
+    "points_per_task",
+    "max_rows",
+    "description",
+)
 MAX_POINTS = 10_000_000
 MAX_ROWS_CAP = 10**12
 
@@ -69,13 +85,23 @@ class Point:
     usd_per_chip_hour: float | None
 
     def ident(self, spec: SweepSpec) -> dict[str, Any]:
-        return {"model": self.model, "chip": self.chip.name, "chip_base": self.chip.base,
-                "chip_overrides": [list(o) for o in self.chip.overrides], "chips": self.chips,
-                "global_batch": self.global_batch, "seq": self.seq, "tokens": self.tokens,
-                "precision": self.precision, "framework": self.framework,
-                "usd_per_chip_hour": self.usd_per_chip_hour, "objective": spec.objective,
-                "record": spec.record, "pareto": list(spec.pareto) if spec.record == "pareto" else None,
-                "max_memory_frac": spec.max_memory_frac}
+        return {
+            "model": self.model,
+            "chip": self.chip.name,
+            "chip_base": self.chip.base,
+            "chip_overrides": [list(o) for o in self.chip.overrides],
+            "chips": self.chips,
+            "global_batch": self.global_batch,
+            "seq": self.seq,
+            "tokens": self.tokens,
+            "precision": self.precision,
+            "framework": self.framework,
+            "usd_per_chip_hour": self.usd_per_chip_hour,
+            "objective": spec.objective,
+            "record": spec.record,
+            "pareto": list(spec.pareto) if spec.record == "pareto" else None,
+            "max_memory_frac": spec.max_memory_frac,
+        }
 
     def key(self, spec: SweepSpec) -> str:
         blob = json.dumps(self.ident(spec), sort_keys=True, default=str)
@@ -107,25 +133,57 @@ class SweepSpec:
     @property
     def size(self) -> int:
         n = 1
-        for ax in (self.models, self.chips, self.chip_counts, self.global_batch, self.seq, self.tokens,
-                   self.precision, self.framework, self.usd_per_chip_hour):
+        for ax in (
+            self.models,
+            self.chips,
+            self.chip_counts,
+            self.global_batch,
+            self.seq,
+            self.tokens,
+            self.precision,
+            self.framework,
+            self.usd_per_chip_hour,
+        ):
             n *= len(ax)
         return n
 
     def points(self) -> list[Point]:
         """Every point, in a deterministic order (axes in spec order)."""
-        return [Point(m, c, n, g, s, t, p, f, u) for m, c, n, g, s, t, p, f, u in itertools.product(
-            self.models, self.chips, self.chip_counts, self.global_batch, self.seq, self.tokens,
-            self.precision, self.framework, self.usd_per_chip_hour)]
+        return [
+            Point(m, c, n, g, s, t, p, f, u)
+            for m, c, n, g, s, t, p, f, u in itertools.product(
+                self.models,
+                self.chips,
+                self.chip_counts,
+                self.global_batch,
+                self.seq,
+                self.tokens,
+                self.precision,
+                self.framework,
+                self.usd_per_chip_hour,
+            )
+        ]
 
     def fingerprint(self) -> str:
         """Hash of what determines the results (not the name or task sizing)."""
-        ident = {"models": self.models, "chips": [(c.name, c.base, c.overrides) for c in self.chips],
-                 "chip_counts": self.chip_counts, "global_batch": self.global_batch, "seq": self.seq,
-                 "tokens": self.tokens, "precision": self.precision, "framework": self.framework,
-                 "usd_per_chip_hour": self.usd_per_chip_hour, "objective": self.objective,
-                 "record": self.record, "pareto": self.pareto, "max_memory_frac": self.max_memory_frac}
-        return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        ident = {
+            "models": self.models,
+            "chips": [(c.name, c.base, c.overrides) for c in self.chips],
+            "chip_counts": self.chip_counts,
+            "global_batch": self.global_batch,
+            "seq": self.seq,
+            "tokens": self.tokens,
+            "precision": self.precision,
+            "framework": self.framework,
+            "usd_per_chip_hour": self.usd_per_chip_hour,
+            "objective": self.objective,
+            "record": self.record,
+            "pareto": self.pareto,
+            "max_memory_frac": self.max_memory_frac,
+        }
+        return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[
+            :16
+        ]
 
 
 def _list(raw: dict[str, Any], key: str, default: list[Any] | None = None) -> list[Any]:
@@ -178,9 +236,15 @@ def parse_spec(raw: Any, name: str = "spec") -> SweepSpec:
     names = [c.name for c in chips]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        raise GigatrainError(f"sweep spec: chips: {sorted(dup)[0]!r} appears twice; give each variant its own name")
-    counts = tuple(dict.fromkeys(_count("chip_counts", v, 10_000_000) for v in _list(raw, "chip_counts")))
-    gbs = tuple(dict.fromkeys(_count("global_batch", v, 1e9) for v in _list(raw, "global_batch", [1024])))
+        raise GigatrainError(
+            f"sweep spec: chips: {sorted(dup)[0]!r} appears twice; give each variant its own name"
+        )
+    counts = tuple(
+        dict.fromkeys(_count("chip_counts", v, 10_000_000) for v in _list(raw, "chip_counts"))
+    )
+    gbs = tuple(
+        dict.fromkeys(_count("global_batch", v, 1e9) for v in _list(raw, "global_batch", [1024]))
+    )
     seq = tuple(dict.fromkeys(_count("seq", v, 10_000_000) for v in _list(raw, "seq", [4096])))
     tokens = tuple(dict.fromkeys(float(_count("tokens", v, 1e18)) for v in _list(raw, "tokens")))
     prec = tuple(dict.fromkeys(str(v) for v in _list(raw, "precision", ["bf16"])))
@@ -197,7 +261,9 @@ def parse_spec(raw: Any, name: str = "spec") -> SweepSpec:
             prices.append(None)
             continue
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1e4:
-            raise GigatrainError(f"sweep spec: usd_per_chip_hour={v!r}; valid: a number in (0, 10000) or null")
+            raise GigatrainError(
+                f"sweep spec: usd_per_chip_hour={v!r}; valid: a number in (0, 10000) or null"
+            )
         prices.append(float(v))
     objective = str(raw.get("objective", "cost"))
     if objective not in OBJECTIVES:
@@ -206,26 +272,56 @@ def parse_spec(raw: Any, name: str = "spec") -> SweepSpec:
     if record not in RECORDS:
         raise GigatrainError(f"sweep spec: record={record!r}; valid: {', '.join(RECORDS)}")
     par = raw.get("pareto", ["time_to_train", "cost"])
-    if not isinstance(par, list) or len(par) != 2 or par[0] == par[1] or any(a not in PARETO_AXES for a in par):
-        raise GigatrainError(f"sweep spec: pareto={par!r}; valid: two different of {', '.join(PARETO_AXES)}")
+    if (
+        not isinstance(par, list)
+        or len(par) != 2
+        or par[0] == par[1]
+        or any(a not in PARETO_AXES for a in par)
+    ):
+        raise GigatrainError(
+            f"sweep spec: pareto={par!r}; valid: two different of {', '.join(PARETO_AXES)}"
+        )
     mmf = raw.get("max_memory_frac", 1.0)
     if isinstance(mmf, bool) or not isinstance(mmf, int | float) or not 0 < mmf <= 2:
         raise GigatrainError(f"sweep spec: max_memory_frac={mmf!r}; valid: a number in (0, 2]")
     ppt = raw.get("points_per_task", "auto")
-    if ppt != "auto" and (isinstance(ppt, bool) or not isinstance(ppt, int) or not 1 <= ppt <= 100_000):
-        raise GigatrainError(f"sweep spec: points_per_task={ppt!r}; valid: auto or an integer 1..100000")
+    if ppt != "auto" and (
+        isinstance(ppt, bool) or not isinstance(ppt, int) or not 1 <= ppt <= 100_000
+    ):
+        raise GigatrainError(
+            f"sweep spec: points_per_task={ppt!r}; valid: auto or an integer 1..100000"
+        )
     max_rows: int | None = None
     if raw.get("max_rows") is not None:
         if record != "all":
-            raise GigatrainError(f"sweep spec: max_rows applies to record: all only (record is {record!r})")
+            raise GigatrainError(
+                f"sweep spec: max_rows applies to record: all only (record is {record!r})"
+            )
         max_rows = _count("max_rows", raw["max_rows"], MAX_ROWS_CAP)
     sname = str(raw.get("name", "sweep"))
-    spec = SweepSpec(sname, models, chips, counts, gbs, seq, tokens, prec, fw, tuple(dict.fromkeys(prices)),
-                     objective, record, (str(par[0]), str(par[1])), float(mmf),
-                     None if ppt == "auto" else int(ppt), max_rows, raw)
+    spec = SweepSpec(
+        sname,
+        models,
+        chips,
+        counts,
+        gbs,
+        seq,
+        tokens,
+        prec,
+        fw,
+        tuple(dict.fromkeys(prices)),
+        objective,
+        record,
+        (str(par[0]), str(par[1])),
+        float(mmf),
+        None if ppt == "auto" else int(ppt),
+        max_rows,
+        raw,
+    )
     if spec.size > MAX_POINTS:
-        raise GigatrainError(f"sweep spec: {spec.size:,} points is over the limit of {MAX_POINTS:,}; "
-                             "split the sweep")
+        raise GigatrainError(
+            f"sweep spec: {spec.size:,} points is over the limit of {MAX_POINTS:,}; split the sweep"
+        )
     return spec
 
 

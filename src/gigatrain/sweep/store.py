@@ -47,13 +47,22 @@ def gigatrain_version() -> str:
 
 def catalog_hashes() -> dict[str, str]:
     """SHA-256 of every catalog data file (chips, systems, models, prices, economics, frameworks)."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(DATA_DIR.glob("*.yaml"))}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(DATA_DIR.glob("*.yaml"))
+    }
 
 
 def manifest_for(spec: SweepSpec) -> dict[str, Any]:
-    return {"format": FORMAT, "name": spec.name, "fingerprint": spec.fingerprint(), "points": spec.size,
-            "spec": spec.raw, "gigatrain_version": gigatrain_version(), "catalog_sha256": catalog_hashes(),
-            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    return {
+        "format": FORMAT,
+        "name": spec.name,
+        "fingerprint": spec.fingerprint(),
+        "points": spec.size,
+        "spec": spec.raw,
+        "gigatrain_version": gigatrain_version(),
+        "catalog_sha256": catalog_hashes(),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -75,15 +84,24 @@ def open_store(out: Path, spec: SweepSpec, allow_catalog_change: bool = False) -
         try:
             old = json.loads(mpath.read_text())
         except (OSError, ValueError) as e:
-            raise GigatrainError(f"{mpath}: unreadable manifest ({e}); use a new --out directory") from None
+            raise GigatrainError(
+                f"{mpath}: unreadable manifest ({e}); use a new --out directory"
+            ) from None
         if old.get("fingerprint") != new["fingerprint"]:
-            raise GigatrainError(f"{out} holds a different sweep (fingerprint {old.get('fingerprint')}, this spec "
-                                 f"{new['fingerprint']}); use a new --out directory")
+            raise GigatrainError(
+                f"{out} holds a different sweep (fingerprint {old.get('fingerprint')}, this spec "
+                f"{new['fingerprint']}); use a new --out directory"
+            )
         if old.get("catalog_sha256") != new["catalog_sha256"] and not allow_catalog_change:
-            changed = sorted(k for k in set(old.get("catalog_sha256", {})) | set(new["catalog_sha256"])
-                             if old.get("catalog_sha256", {}).get(k) != new["catalog_sha256"].get(k))
-            raise GigatrainError(f"the catalog changed since {out} was started ({', '.join(changed)}); results "
-                                 "would mix two catalogs: use a new --out, or --allow-catalog-change")
+            changed = sorted(
+                k
+                for k in set(old.get("catalog_sha256", {})) | set(new["catalog_sha256"])
+                if old.get("catalog_sha256", {}).get(k) != new["catalog_sha256"].get(k)
+            )
+            raise GigatrainError(
+                f"the catalog changed since {out} was started ({', '.join(changed)}); results "
+                "would mix two catalogs: use a new --out, or --allow-catalog-change"
+            )
         return old
     _atomic_write_bytes(mpath, (json.dumps(new, indent=2, default=str) + "\n").encode())
     return new

@@ -102,16 +102,22 @@ def _value(field: str, raw: Any, base: float | None) -> float:
         try:
             f = float(raw.strip()[1:])
         except ValueError:
-            raise GigatrainError(f"{field}: cannot read {raw!r}; expected 'xF' such as x2 or x0.5") from None
+            raise GigatrainError(
+                f"{field}: cannot read {raw!r}; expected 'xF' such as x2 or x0.5"
+            ) from None
         if base is None:
-            raise GigatrainError(f"{field}: {raw!r} scales the base value, which the base chip lacks; "
-                                 "give an absolute value")
+            raise GigatrainError(
+                f"{field}: {raw!r} scales the base value, which the base chip lacks; "
+                "give an absolute value"
+            )
         v = f * base
     else:
         try:
             v = float(raw)
         except (TypeError, ValueError):
-            raise GigatrainError(f"{field}: expected a positive number or 'xF' (e.g. x2), got {raw!r}") from None
+            raise GigatrainError(
+                f"{field}: expected a positive number or 'xF' (e.g. x2), got {raw!r}"
+            ) from None
     if not math.isfinite(v) or v <= 0:
         raise GigatrainError(f"{field} must be a finite positive number, got {raw!r}")
     return v
@@ -122,20 +128,31 @@ def parse_variant(raw: Any, where: str = "chips") -> Variant:
     if isinstance(raw, str):
         return Variant(get_chip(raw).slug, get_chip(raw).slug)
     if not isinstance(raw, dict):
-        raise GigatrainError(f"{where}: expected a chip slug or a mapping with name/base/overrides, got {raw!r}")
+        raise GigatrainError(
+            f"{where}: expected a chip slug or a mapping with name/base/overrides, got {raw!r}"
+        )
     unknown = set(raw) - {"name", "base", "overrides"}
     if unknown:
-        raise GigatrainError(f"{where}: unknown field {sorted(unknown)[0]!r}; valid: name, base, overrides")
+        raise GigatrainError(
+            f"{where}: unknown field {sorted(unknown)[0]!r}; valid: name, base, overrides"
+        )
     if "base" not in raw:
         raise GigatrainError(f"{where}: a what-if chip needs 'base' (a catalog chip slug)")
     base = get_chip(str(raw["base"])).slug
     ov = raw.get("overrides") or {}
     if not isinstance(ov, dict) or not ov:
-        raise GigatrainError(f"{where}.overrides: expected a non-empty mapping of {', '.join(VALID_KEYS)}")
+        raise GigatrainError(
+            f"{where}.overrides: expected a non-empty mapping of {', '.join(VALID_KEYS)}"
+        )
     for k in ov:
         if k not in VALID_KEYS:
-            raise GigatrainError(f"{where}.overrides: unknown field {k!r}; valid: {', '.join(VALID_KEYS)}")
-    name = str(raw.get("name") or f"{base}-whatif-{hashlib.sha256(repr(sorted(ov.items())).encode()).hexdigest()[:6]}")
+            raise GigatrainError(
+                f"{where}.overrides: unknown field {k!r}; valid: {', '.join(VALID_KEYS)}"
+            )
+    name = str(
+        raw.get("name")
+        or f"{base}-whatif-{hashlib.sha256(repr(sorted(ov.items())).encode()).hexdigest()[:6]}"
+    )
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise GigatrainError(f"{where}.name={name!r}: use letters, digits, '-', '_' and '.' only")
     try:
@@ -143,9 +160,15 @@ def parse_variant(raw: Any, where: str = "chips") -> Variant:
     except GigatrainError:
         pass
     else:
-        raise GigatrainError(f"{where}.name={name!r} is a catalog chip; a hypothetical chip needs its own name")
-    canon = tuple(sorted((k, tuple(sorted((str(a), b) for a, b in v.items())) if isinstance(v, dict) else v)
-                         for k, v in ov.items()))
+        raise GigatrainError(
+            f"{where}.name={name!r} is a catalog chip; a hypothetical chip needs its own name"
+        )
+    canon = tuple(
+        sorted(
+            (k, tuple(sorted((str(a), b) for a, b in v.items())) if isinstance(v, dict) else v)
+            for k, v in ov.items()
+        )
+    )
     v = Variant(name, base, canon)
     build_system(v)  # validate every value now, not inside a worker
     return v
@@ -172,17 +195,25 @@ def build_system(v: Variant) -> tuple[SystemSpec, float | None]:
         peaks = dict(base.peak_flops_per_s)
         d = ov["dense_tflops"]
         if not isinstance(d, dict):
-            raise GigatrainError(f"{where}.dense_tflops: expected a mapping such as {{bf16: 1300, fp8: x2}}")
+            raise GigatrainError(
+                f"{where}.dense_tflops: expected a mapping such as {{bf16: 1300, fp8: x2}}"
+            )
         for fmt, raw in d.items():
             if fmt not in ("bf16", "fp16", "tf32", "fp8", "fp4", "fp32"):
-                raise GigatrainError(f"{where}.dense_tflops: unknown precision {fmt!r}; "
-                                     "valid: bf16, fp16, tf32, fp8, fp4, fp32")
+                raise GigatrainError(
+                    f"{where}.dense_tflops: unknown precision {fmt!r}; "
+                    "valid: bf16, fp16, tf32, fp8, fp4, fp32"
+                )
             cur = peaks.get(fmt)
-            peaks[fmt] = _value(f"{where}.dense_tflops.{fmt}", raw, None if not cur else cur / 1e12) * 1e12
+            peaks[fmt] = (
+                _value(f"{where}.dense_tflops.{fmt}", raw, None if not cur else cur / 1e12) * 1e12
+            )
         changes["peak_flops_per_s"] = peaks
     micro = ov.get("micro") or {}
     if micro and not isinstance(micro, dict):
-        raise GigatrainError(f"{where}.micro: expected a mapping of {', '.join(chip_level.MICRO_OVERRIDES)}")
+        raise GigatrainError(
+            f"{where}.micro: expected a mapping of {', '.join(chip_level.MICRO_OVERRIDES)}"
+        )
     chip = replace(base, **changes)
     # peaks from the array and GEMM efficiency from the chip-level model, unless fixed by the user
     relevant = micro or {"dense_tflops", "hbm_tb_per_s"} & set(ov)
@@ -195,30 +226,60 @@ def build_system(v: Variant) -> tuple[SystemSpec, float | None]:
             chip = replace(chip, matmul_half_flops=derived.matmul_half_flops)
     labels = dict(chip.labels)
     labels["hypothetical"] = f"derived from {base.slug}: {_changes(v.overrides)}"
-    chip = replace(chip, slug=v.name, name=f"{base.name} (hypothetical: {_changes(v.overrides)})",
-                   aliases=(), labels=labels, source=f"HYPOTHETICAL, derived from {base.slug}")
+    chip = replace(
+        chip,
+        slug=v.name,
+        name=f"{base.name} (hypothetical: {_changes(v.overrides)})",
+        aliases=(),
+        labels=labels,
+        source=f"HYPOTHETICAL, derived from {base.slug}",
+    )
     tiers = list(system.tiers)
     if "scale_up_gb_per_s" in ov:
         t0 = tiers[0]
-        tiers[0] = replace(t0, bandwidth_bytes_per_s=_value(f"{where}.scale_up_gb_per_s", ov["scale_up_gb_per_s"],
-                                                            t0.bandwidth_bytes_per_s / 1e9) * 1e9)
+        tiers[0] = replace(
+            t0,
+            bandwidth_bytes_per_s=_value(
+                f"{where}.scale_up_gb_per_s",
+                ov["scale_up_gb_per_s"],
+                t0.bandwidth_bytes_per_s / 1e9,
+            )
+            * 1e9,
+        )
     if "scale_up_domain_chips" in ov:
         t0 = tiers[0]
         n = _value(f"{where}.scale_up_domain_chips", ov["scale_up_domain_chips"], t0.domain_chips)
         if n != int(n) or (len(tiers) > 1 and n > tiers[1].domain_chips):
-            raise GigatrainError(f"{where}.scale_up_domain_chips={ov['scale_up_domain_chips']!r}: "
-                                 f"an integer up to the next tier's {tiers[1].domain_chips if len(tiers) > 1 else n:,.0f} chips")
+            raise GigatrainError(
+                f"{where}.scale_up_domain_chips={ov['scale_up_domain_chips']!r}: "
+                f"an integer up to the next tier's {tiers[1].domain_chips if len(tiers) > 1 else n:,.0f} chips"
+            )
         tiers[0] = replace(t0, domain_chips=int(n))
     if "scale_out_gb_per_s" in ov:
         for i in range(1, len(tiers)):
             t = tiers[i]
-            tiers[i] = replace(t, bandwidth_bytes_per_s=_value(f"{where}.scale_out_gb_per_s", ov["scale_out_gb_per_s"],
-                                                               t.bandwidth_bytes_per_s / 1e9) * 1e9)
+            tiers[i] = replace(
+                t,
+                bandwidth_bytes_per_s=_value(
+                    f"{where}.scale_out_gb_per_s",
+                    ov["scale_out_gb_per_s"],
+                    t.bandwidth_bytes_per_s / 1e9,
+                )
+                * 1e9,
+            )
     price = None
     if "usd_per_chip_hour" in ov:
-        price = _value(f"{where}.usd_per_chip_hour", ov["usd_per_chip_hour"], _base_price(base.slug))
-    out = replace(system, slug=f"{system.slug}~{v.name}", name=f"{system.name} (hypothetical {v.name})",
-                  chip=chip, tiers=tuple(tiers), source=f"HYPOTHETICAL, derived from {system.slug}")
+        price = _value(
+            f"{where}.usd_per_chip_hour", ov["usd_per_chip_hour"], _base_price(base.slug)
+        )
+    out = replace(
+        system,
+        slug=f"{system.slug}~{v.name}",
+        name=f"{system.name} (hypothetical {v.name})",
+        chip=chip,
+        tiers=tuple(tiers),
+        source=f"HYPOTHETICAL, derived from {system.slug}",
+    )
     return out, price
 
 
@@ -237,10 +298,13 @@ def attention_scale(v: Variant) -> float:
     m0 = chip_level.micro_for(base)
     m1 = chip_level.apply_micro(m0, micro) if micro else m0
     if system.chip.peak_flops_per_s != base.peak_flops_per_s and not micro:
-        m1 = replace(m1, flop_per_cycle=m1.flop_per_cycle * system.chip.peak("bf16") / base.peak("bf16"))
+        m1 = replace(
+            m1, flop_per_cycle=m1.flop_per_cycle * system.chip.peak("bf16") / base.peak("bf16")
+        )
     sus = base.matmul_efficiency
-    return chip_level.attention_ratio(system.chip, m1, sustained_fraction=sus) / \
-        chip_level.attention_ratio(base, m0, sustained_fraction=sus)
+    return chip_level.attention_ratio(
+        system.chip, m1, sustained_fraction=sus
+    ) / chip_level.attention_ratio(base, m0, sustained_fraction=sus)
 
 
 def _base_price(chip: str) -> float | None:

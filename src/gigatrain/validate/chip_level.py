@@ -24,8 +24,10 @@ from .score import score_cases
 def _fmt(st: dict[str, float]) -> str:
     if not st.get("shapes"):
         return "no shapes"
-    return (f"{st['shapes']} shapes: median |error| {st['median_abs']:.1%}, max {st['max_abs']:.1%}, "
-            f"within 15% {st['within_15pct']:.0%}")
+    return (
+        f"{st['shapes']} shapes: median |error| {st['median_abs']:.1%}, max {st['max_abs']:.1%}, "
+        f"within 15% {st['within_15pct']:.0%}"
+    )
 
 
 def _main(argv: list[str]) -> None:  # pragma: no cover - a report for the README
@@ -35,8 +37,10 @@ def _main(argv: list[str]) -> None:  # pragma: no cover - a report for the READM
     chip = get_chip(argv[1] if len(argv) > 1 else str(prof.get("catalog_chip", "h200")))
     rep = profile_report(prof, chip)
     k = rep["knobs"]
-    print(f"{chip.slug}: host floor (mm-8) {rep['host_floor_s'] * 1e6:.1f} µs; fitted sustained fraction "
-          f"{k['sustained_fraction']:.3f}, kernel fixed time {k['kernel_fixed_s'] * 1e6:.2f} µs")
+    print(
+        f"{chip.slug}: host floor (mm-8) {rep['host_floor_s'] * 1e6:.1f} µs; fitted sustained fraction "
+        f"{k['sustained_fraction']:.3f}, kernel fixed time {k['kernel_fixed_s'] * 1e6:.2f} µs"
+    )
     print(f"  catalog level, no fit:      {_fmt(rep['catalog'])}")
     print(f"  fitted (in-sample):         {_fmt(rep['fitted'])}")
     for d, st in rep["fitted_by_dtype"].items():
@@ -53,14 +57,19 @@ def _main(argv: list[str]) -> None:  # pragma: no cover - a report for the READM
         print(f"  not scored: {line}")
 
 
-def measured_rows_report(chip_prefixes: tuple[str, ...] = ("tpu", "trn")) -> dict[str, dict[str, Any]]:
+def measured_rows_report(
+    chip_prefixes: tuple[str, ...] = ("tpu", "trn"),
+) -> dict[str, dict[str, Any]]:
     """Error of the default step model on the shipped measured training rows of chips without
     a GEMM measurement (TPU, Trainium), with the catalog's GEMM curve (e_max, F½ = 2 GFLOP
     default) and with the chip-level model's curve (:func:`fit_curve` at the catalog level)
     in its place — what the chip-level model changes for chips it is used for. Per chip:
     rows scored and median / mean |error| under both (``rel_error`` as ``gigatrain validate``)."""
-    cases = [c for c in (case_from_row(r) for r in shipped_rows()) if isinstance(c, Case)
-             and c.system.chip.slug.startswith(chip_prefixes)]
+    cases = [
+        c
+        for c in (case_from_row(r) for r in shipped_rows())
+        if isinstance(c, Case) and c.system.chip.slug.startswith(chip_prefixes)
+    ]
     curves: dict[str, ChipSpec] = {}
     swapped = []
     for c in cases:
@@ -77,11 +86,17 @@ def measured_rows_report(chip_prefixes: tuple[str, ...] = ("tpu", "trn")) -> dic
                 d[label].append(abs(r.rel_error))
     for slug, d in out.items():
         d["rows"] = len(d["catalog"])
-        d["curve"] = {"e_max": curves[slug].matmul_efficiency, "f_half_flops": curves[slug].matmul_half_flops}
+        d["curve"] = {
+            "e_max": curves[slug].matmul_efficiency,
+            "f_half_flops": curves[slug].matmul_half_flops,
+        }
         for label in ("catalog", "chip_level"):
             errs = np.array(d[label])
-            d[label] = {"median_abs": float(np.median(errs)), "mean_abs": float(errs.mean()),
-                        "within_15pct": float(np.mean(errs <= 0.15))}
+            d[label] = {
+                "median_abs": float(np.median(errs)),
+                "mean_abs": float(errs.mean()),
+                "within_15pct": float(np.mean(errs <= 0.15)),
+            }
     return out
 
 

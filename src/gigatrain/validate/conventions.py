@@ -35,7 +35,9 @@ def flops_convention(definition: str, hardware_flops: bool = False) -> str:
     t = " ".join(definition.lower().split())
     if re.search(r"eq\.?\s*3\b|4\s*x\s*2\b", t):
         return "megatron_eq3"
-    if hardware_flops or re.search(r"incl(?:udes|uding|\.)?\s+recompute|hardware flops|\bhfu-like", t):
+    if hardware_flops or re.search(
+        r"incl(?:udes|uding|\.)?\s+recompute|hardware flops|\bhfu-like", t
+    ):
         return "hardware_noncausal"
     if re.search(r"(?<!non-)(?<!non )\bcausal", t):
         return "model_causal"
@@ -64,8 +66,11 @@ def peak_basis_flops(basis: str, precision: str, chip: ChipSpec) -> tuple[float,
         if fmt in labelled:
             return labelled[fmt] * 1e12, True
     # an unlabelled figure not glued to a name (A100, v4, H100 are names, not peaks)
-    plain = [float(m.group(1)) * (1000 if m.group(2) else 1)
-             for m in re.finditer(r"(?<![a-z\d.])" + _NUM, t) if float(m.group(1)) >= 20]
+    plain = [
+        float(m.group(1)) * (1000 if m.group(2) else 1)
+        for m in re.finditer(r"(?<![a-z\d.])" + _NUM, t)
+        if float(m.group(1)) >= 20
+    ]
     if len(set(plain)) == 1:
         return plain[0] * 1e12, True
     return chip.matmul_peak(precision), False
@@ -77,7 +82,9 @@ def system_for_text(chip: ChipSpec, hardware: str, default: SystemSpec) -> Syste
     t = hardware.lower()
 
     def named(s: SystemSpec) -> bool:  # a scale-out tier's family ("efa", "ib", "roce") in the text
-        return any(re.search(rf"\b{re.escape(tier.name.split('-')[0])}\b", t) for tier in s.tiers[1:])
+        return any(
+            re.search(rf"\b{re.escape(tier.name.split('-')[0])}\b", t) for tier in s.tiers[1:]
+        )
 
     if named(default):
         return default
@@ -93,7 +100,9 @@ def cores_per_chip(text: str) -> int:
     t = text.lower()
     if "neuroncore degrees" not in t and "core degrees" not in t:
         return 1
-    m = re.search(r"(\d+)\s*chips?\s*=\s*(\d+)\s*neuroncores", t) or re.search(r"(\d+)\s*cores? per", t)
+    m = re.search(r"(\d+)\s*chips?\s*=\s*(\d+)\s*neuroncores", t) or re.search(
+        r"(\d+)\s*cores? per", t
+    )
     if m and m.lastindex == 2:
         return max(int(m.group(2)) // max(int(m.group(1)), 1), 1)
     return int(m.group(1)) if m else 2
@@ -125,5 +134,7 @@ def with_measured_network(system: SystemSpec, busbw: float, chips: int) -> Syste
     if chips <= system.chips_per_node or len(system.tiers) < 2:
         return system
     per_chip = busbw / system.chips_per_node
-    outer = tuple(replace(t, bandwidth_bytes_per_s=per_chip, efficiency=1.0) for t in system.tiers[1:])
+    outer = tuple(
+        replace(t, bandwidth_bytes_per_s=per_chip, efficiency=1.0) for t in system.tiers[1:]
+    )
     return replace(system, tiers=(system.tiers[0], *outer))

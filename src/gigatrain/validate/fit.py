@@ -55,11 +55,15 @@ def knobs_to_fit(cases: list[Case]) -> list[str]:
 
 def _loss(cases: list[Case], knobs: Knobs) -> float:
     res = score_cases(cases, knobs=knobs)
-    err = np.array([np.log1p(r.rel_error) for r in res if r.rel_error is not None and r.rel_error > -1])
+    err = np.array(
+        [np.log1p(r.rel_error) for r in res if r.rel_error is not None and r.rel_error > -1]
+    )
     return float(np.median(np.abs(err))) if err.size else float("inf")
 
 
-def fit_knobs(cases: list[Case], start: Knobs = DEFAULT_KNOBS, rounds: int = 2) -> tuple[Knobs, float]:
+def fit_knobs(
+    cases: list[Case], start: Knobs = DEFAULT_KNOBS, rounds: int = 2
+) -> tuple[Knobs, float]:
     """Coordinate search over :func:`knobs_to_fit` from ``start``; returns (knobs, median |log err|)."""
     best, best_loss = start, _loss(cases, start)
     names = knobs_to_fit(cases)
@@ -87,11 +91,17 @@ def _memory_loss(cases: list[Case], knobs: Knobs, ooms: list[Case] | None = None
     """Median |log error| of peak memory, plus the mean log shortfall of OOM records predicted
     to fit (a run that ran out of memory must not be predicted to fit)."""
     res = score_cases(cases, knobs=knobs)
-    err = [np.log(r.memory_predicted_gib / r.memory_measured_gib) for r in res
-           if r.memory_predicted_gib is not None and r.memory_measured_gib]
+    err = [
+        np.log(r.memory_predicted_gib / r.memory_measured_gib)
+        for r in res
+        if r.memory_predicted_gib is not None and r.memory_measured_gib
+    ]
     loss = float(np.median(np.abs(err))) if err else float("inf")
     if ooms:
-        mem = np.array([r.memory_predicted_gib for r in score_cases(ooms, knobs=knobs)], dtype=float) * GIB
+        mem = (
+            np.array([r.memory_predicted_gib for r in score_cases(ooms, knobs=knobs)], dtype=float)
+            * GIB
+        )
         cap = np.array([c.system.chip.hbm_bytes for c in ooms])
         total = mem + knobs.runtime_context_bytes
         # weighted so that a record predicted to fit with >20% headroom costs more than the
@@ -104,17 +114,26 @@ def _memory_loss(cases: list[Case], knobs: Knobs, ooms: list[Case] | None = None
 
 def oom_cases() -> list[Case]:
     # records flagged AMBIGUOUS_OOM_FLAG also ran and logged memory: not evidence of an OOM
-    rows = [r for r in read_rows(RUNS_DATA / "ultrascale_playbook_failures.csv")
-            if r.get("outcome") == "oom" and "AMBIGUOUS_OOM_FLAG" not in r.get("notes", "")]
-    return [c for c in (case_from_row(r, require_metric=False) for r in rows) if isinstance(c, Case)]
+    rows = [
+        r
+        for r in read_rows(RUNS_DATA / "ultrascale_playbook_failures.csv")
+        if r.get("outcome") == "oom" and "AMBIGUOUS_OOM_FLAG" not in r.get("notes", "")
+    ]
+    return [
+        c for c in (case_from_row(r, require_metric=False) for r in rows) if isinstance(c, Case)
+    ]
 
 
-def fit_memory_knobs(cases: list[Case], start: Knobs, ooms: list[Case] | None = None) -> tuple[Knobs, float]:
+def fit_memory_knobs(
+    cases: list[Case], start: Knobs, ooms: list[Case] | None = None
+) -> tuple[Knobs, float]:
     with_mem = [c for c in cases if c.peak_mem_gib]
     fw = {c.job.framework for c in with_mem}
     ooms = [c for c in (ooms or []) if c.job.framework in fw]
     best, best_loss = start, _memory_loss(with_mem, start, ooms)
-    names = list(MEMORY_KNOBS)[: max(1, len(with_mem) // ROWS_PER_KNOB)]  # never more knobs than rows allow
+    names = list(MEMORY_KNOBS)[
+        : max(1, len(with_mem) // ROWS_PER_KNOB)
+    ]  # never more knobs than rows allow
     for _ in range(2):
         for name in names:
             for v in MEMORY_KNOBS[name]:
@@ -136,8 +155,12 @@ def shipped_cases() -> list[Case]:
     return [c for c in (case_from_row(r) for r in shipped_rows()) if isinstance(c, Case)]
 
 
-def fit_framework(fw: str, cs: list[Case], fits: dict[str, tuple[Knobs, float, int]],
-                  ooms: list[Case] | None = None) -> tuple[Knobs, float, int]:
+def fit_framework(
+    fw: str,
+    cs: list[Case],
+    fits: dict[str, tuple[Knobs, float, int]],
+    ooms: list[Case] | None = None,
+) -> tuple[Knobs, float, int]:
     """Fit one framework's knobs on its rows, starting from its parent's fit (``inherits``)
     or its catalog profile with every fitted knob reset to the sourced default."""
     profiles = load_frameworks()
@@ -156,17 +179,25 @@ def generic_profile(fits: dict[str, tuple[Knobs, float, int]]) -> Knobs:
     fitted = [f for fw, f in fits.items() if fw != "generic" and f[2] > 0]
     med = {k: float(np.median([getattr(f[0], k) for f in fitted])) for k in FITTED_KNOBS}
     med["pp_microbatch_overhead_s"] = float(
-        np.median([f[0].pp_microbatch_overhead_s for f in fitted if f[0].pp_microbatch_overhead_s > 0] or [0.0])
+        np.median(
+            [f[0].pp_microbatch_overhead_s for f in fitted if f[0].pp_microbatch_overhead_s > 0]
+            or [0.0]
+        )
     )
     return DEFAULT_KNOBS.with_(**med)
 
 
-def fit_all(cases: list[Case], ooms: list[Case] | None = None) -> dict[str, tuple[Knobs, float, int]]:
+def fit_all(
+    cases: list[Case], ooms: list[Case] | None = None
+) -> dict[str, tuple[Knobs, float, int]]:
     """Per framework: (fitted knobs, loss, rows). Generic = median of fitted knob values."""
     fits: dict[str, tuple[Knobs, float, int]] = {}
     profiles = load_frameworks()
     # parents first, so a profile that ``inherits`` starts from its parent's fitted knobs
-    order = sorted(cases_by_framework(cases).items(), key=lambda kv: (profiles[kv[0]].inherits is not None, kv[0]))
+    order = sorted(
+        cases_by_framework(cases).items(),
+        key=lambda kv: (profiles[kv[0]].inherits is not None, kv[0]),
+    )
     for fw, cs in order:
         if fw != "generic":
             fits[fw] = fit_framework(fw, cs, fits, ooms)
@@ -176,10 +207,12 @@ def fit_all(cases: list[Case], ooms: list[Case] | None = None) -> dict[str, tupl
     return fits
 
 
-def leave_one_source_out(cases: list[Case], ooms: list[Case] | None = None,
-                         progress: Callable[[str, float], None] | None = None,
-                         full: dict[str, tuple[Knobs, float, int]] | None = None,
-                         ) -> tuple[dict[str, float], list[RowResult]]:
+def leave_one_source_out(
+    cases: list[Case],
+    ooms: list[Case] | None = None,
+    progress: Callable[[str, float], None] | None = None,
+    full: dict[str, tuple[Knobs, float, int]] | None = None,
+) -> tuple[dict[str, float], list[RowResult]]:
     """Each source predicted by profiles fitted without it: (median |rel error| per source,
     every held-out row's result).
 
@@ -197,14 +230,18 @@ def leave_one_source_out(cases: list[Case], ooms: list[Case] | None = None,
         train_ooms = [c for c in (ooms or []) if c.source_group != g]
         by_fw = cases_by_framework(train)
         fits = {fw: f for fw, f in full.items() if fw != "generic"}
-        mine = sorted({c.job.framework for c in test}, key=lambda fw: profiles[fw].inherits is not None)
+        mine = sorted(
+            {c.job.framework for c in test}, key=lambda fw: profiles[fw].inherits is not None
+        )
         for fw in mine:
             fits.pop(fw, None)
         for fw in mine:
             if fw != "generic" and by_fw.get(fw):
                 fits[fw] = fit_framework(fw, by_fw[fw], fits, train_ooms)
         generic = generic_profile(fits)
-        res = score_cases(test, overrides={fw: fits[fw][0] if fw in fits else generic for fw in mine})
+        res = score_cases(
+            test, overrides={fw: fits[fw][0] if fw in fits else generic for fw in mine}
+        )
         rows += res
         out[g] = float(np.median([abs(r.rel_error) for r in res if r.rel_error is not None]))
         if progress:
@@ -212,25 +249,37 @@ def leave_one_source_out(cases: list[Case], ooms: list[Case] | None = None,
     return out, rows
 
 
-def write_profiles(fits: dict[str, tuple[Knobs, float, int]], fitted_names: dict[str, list[str]]) -> None:
+def write_profiles(
+    fits: dict[str, tuple[Knobs, float, int]], fitted_names: dict[str, list[str]]
+) -> None:
     raw = yaml.safe_load(DATA.read_text(encoding="utf-8"))
     today = dt.date.today().isoformat()
     for fw, (knobs, loss, n) in fits.items():
         if fw not in raw:
             continue
         semantic = ("uneven_pipeline_stages", "selective_drops_elementwise")  # set by capabilities
-        over = {k: v for k, v in asdict(knobs).items() if v != getattr(DEFAULT_KNOBS, k) and k not in semantic}
+        over = {
+            k: v
+            for k, v in asdict(knobs).items()
+            if v != getattr(DEFAULT_KNOBS, k) and k not in semantic
+        }
         raw[fw]["knobs"] = over
         raw[fw]["fitted"] = {
-            "knobs": fitted_names.get(fw, []) + (sorted(MEMORY_KNOBS) if any(
-                getattr(knobs, k) != getattr(DEFAULT_KNOBS, k) for k in MEMORY_KNOBS) else []),
+            "knobs": fitted_names.get(fw, [])
+            + (
+                sorted(MEMORY_KNOBS)
+                if any(getattr(knobs, k) != getattr(DEFAULT_KNOBS, k) for k in MEMORY_KNOBS)
+                else []
+            ),
             "rows": n,
             "median_abs_log_error": None if loss != loss else round(loss, 4),
             "on": "shipped validation runs (gigatrain/validate/data)",
             "date": today,
         }
     header = DATA.read_text(encoding="utf-8").split("\n\n")[0]
-    DATA.write_text(header + "\n\n" + yaml.dump(raw, Dumper=_NoAliasDumper, sort_keys=False, width=100))
+    DATA.write_text(
+        header + "\n\n" + yaml.dump(raw, Dumper=_NoAliasDumper, sort_keys=False, width=100)
+    )
 
 
 class _NoAliasDumper(yaml.SafeDumper):
@@ -253,18 +302,24 @@ def main() -> None:
         print(f"{fw:20s} rows={n:5d} median|log err|={loss:.3f}  {vals}")
     if args.write:
         by_fw = cases_by_framework(cases)
-        write_profiles(fits, {fw: knobs_to_fit(cs) for fw, cs in by_fw.items()}
-                       | {"generic": [k for k in FITTED_KNOBS]})
+        write_profiles(
+            fits,
+            {fw: knobs_to_fit(cs) for fw, cs in by_fw.items()}
+            | {"generic": [k for k in FITTED_KNOBS]},
+        )
         print(f"wrote {DATA}")
     if args.loso:
+
         def show(g: str, e: float) -> None:
             print(f"held out {g:30s} median |rel err| {e:.3f}", flush=True)
 
         errs, held_out = leave_one_source_out(cases, oom_cases(), show, fits)
         a = np.abs([r.rel_error for r in held_out if r.rel_error is not None])
-        print(f"median over sources: {np.median(list(errs.values())):.3f}; p90 over sources: "
-              f"{np.percentile(list(errs.values()), 90):.3f}; over rows: median {np.median(a):.3f}, "
-              f"p90 {np.percentile(a, 90):.3f}")
+        print(
+            f"median over sources: {np.median(list(errs.values())):.3f}; p90 over sources: "
+            f"{np.percentile(list(errs.values()), 90):.3f}; over rows: median {np.median(a):.3f}, "
+            f"p90 {np.percentile(a, 90):.3f}"
+        )
         if args.write:
             write_error_bars(held_out, cases)
             print(f"wrote {ERROR_BARS}")

@@ -34,8 +34,18 @@ from .conventions import (
 DATA = Path(__file__).parent / "data"
 SHIPPED = ("published_runs.csv", "vtrain_runs.csv", "ultrascale_playbook_runs.csv")
 REQUIRED_COLUMNS = (
-    "row_id", "source_group", "num_layers", "hidden_size", "num_attention_heads", "seq_len",
-    "chip_type", "num_chips", "tp", "pp", "dp", "global_batch_size_seqs",
+    "row_id",
+    "source_group",
+    "num_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "seq_len",
+    "chip_type",
+    "num_chips",
+    "tp",
+    "pp",
+    "dp",
+    "global_batch_size_seqs",
 )
 #: chip keys in the sweeps that the catalog aliases do not carry
 EXTRA_CHIP_KEYS = {"A100": "a100-80gb"}  # vTrain: 40 vs 80 GB not stated; compute is identical
@@ -86,8 +96,9 @@ def read_rows(path: Path | None = None, text: str | None = None) -> list[dict[st
             )
         return [dict(r) for r in reader]
     except csv.Error as e:
-        raise GigatrainError(f"runs file {path or '<text>'}: not valid CSV at line "
-                             f"{max(reader.line_num, 1)} ({e})") from None
+        raise GigatrainError(
+            f"runs file {path or '<text>'}: not valid CSV at line {max(reader.line_num, 1)} ({e})"
+        ) from None
 
 
 def shipped_rows() -> list[dict[str, str]]:
@@ -110,14 +121,34 @@ def _num(v: str | None) -> float | None:
 
 #: columns that must hold a finite number >= 0 when given (counts at most 1e12)
 _NUMERIC_COLUMNS = (
-    "num_layers", "hidden_size", "ffn_hidden_size", "num_attention_heads", "num_kv_heads",
-    "head_dim", "vocab_size", "seq_len", "moe_num_experts", "moe_top_k",
-    "moe_expert_ffn_hidden", "moe_shared_experts", "num_chips", "tp", "pp", "dp", "cp", "ep",
-    "vpp", "micro_batch_size", "global_batch_size_seqs",
+    "num_layers",
+    "hidden_size",
+    "ffn_hidden_size",
+    "num_attention_heads",
+    "num_kv_heads",
+    "head_dim",
+    "vocab_size",
+    "seq_len",
+    "moe_num_experts",
+    "moe_top_k",
+    "moe_expert_ffn_hidden",
+    "moe_shared_experts",
+    "num_chips",
+    "tp",
+    "pp",
+    "dp",
+    "cp",
+    "ep",
+    "vpp",
+    "micro_batch_size",
+    "global_batch_size_seqs",
 )
 _MEASURED_COLUMNS = (
-    "measured_tflops_per_chip", "measured_tokens_per_sec_total",
-    "measured_tokens_per_sec_per_chip", "measured_step_time_s", "measured_peak_mem_gib",
+    "measured_tflops_per_chip",
+    "measured_tokens_per_sec_total",
+    "measured_tokens_per_sec_per_chip",
+    "measured_step_time_s",
+    "measured_peak_mem_gib",
 )
 
 
@@ -171,7 +202,11 @@ def catalog_model_named(name: str) -> ModelSpec | None:
     by_name = _catalog_by_name()
     if key in by_name:
         return by_name[key]
-    hits = [k for k in by_name if len(k) >= 5 and key.startswith(k) and not key[len(k):len(k) + 1].isdigit()]
+    hits = [
+        k
+        for k in by_name
+        if len(k) >= 5 and key.startswith(k) and not key[len(k) : len(k) + 1].isdigit()
+    ]
     return by_name[max(hits, key=len)] if hits else None
 
 
@@ -186,12 +221,18 @@ def model_from_row(r: dict[str, str], assumed: list[str] | None = None) -> Model
     columns takes the catalog model its ``model_name`` names; a row without a vocabulary takes
     :data:`ASSUMED_VOCAB`. Each such assumption is appended to ``assumed``."""
     assumed = assumed if assumed is not None else []
-    L, h, nh = int(_num(r["num_layers"]) or 0), int(_num(r["hidden_size"]) or 0), int(_num(r["num_attention_heads"]) or 0)
+    L, h, nh = (
+        int(_num(r["num_layers"]) or 0),
+        int(_num(r["hidden_size"]) or 0),
+        int(_num(r["num_attention_heads"]) or 0),
+    )
     if not (L and h and nh):
         named = catalog_model_named(r.get("model_name") or "")
         if named is None:
-            raise GigatrainError("architecture columns (num_layers, hidden_size, num_attention_heads) are "
-                                 "empty and the model name matches no catalog model")
+            raise GigatrainError(
+                "architecture columns (num_layers, hidden_size, num_attention_heads) are "
+                "empty and the model name matches no catalog model"
+            )
         assumed.append(f"architecture of catalog model {named.slug}")
         return named
     V = int(_num(r.get("vocab_size")) or 0)
@@ -206,10 +247,18 @@ def model_from_row(r: dict[str, str], assumed: list[str] | None = None) -> Model
         V = ASSUMED_VOCAB["gpt" if "gpt" in notes else ""]
         assumed.append(f"vocab {V:,} (not stated)")
     if base is not None:
-        gated, tied, norm, bias, lpe = base.mlp_gated, base.tied_embeddings, base.norm_type, base.bias, base.learned_position_embeddings
+        gated, tied, norm, bias, lpe = (
+            base.mlp_gated,
+            base.tied_embeddings,
+            base.norm_type,
+            base.bias,
+            base.learned_position_embeddings,
+        )
         mla = base.mla
     else:
-        gated = ("swiglu" in notes or "geglu" in notes or "silu" in notes or "llama" in notes) or (ffn != 4 * h and "gelu" not in notes)
+        gated = ("swiglu" in notes or "geglu" in notes or "silu" in notes or "llama" in notes) or (
+            ffn != 4 * h and "gelu" not in notes
+        )
         tied = "tied" in notes and "untied" not in notes
         norm = "rmsnorm" if ("rmsnorm" in notes or gated) else "layernorm"
         bias = "all" if norm == "layernorm" else "none"
@@ -223,18 +272,35 @@ def model_from_row(r: dict[str, str], assumed: list[str] | None = None) -> Model
             mla = base.mla
         else:
             fe = int(_num(r.get("moe_expert_ffn_hidden")) or ffn)
-            moe = MoESpec(num_experts=int(n_exp), top_k=int(_num(r.get("moe_top_k")) or 2),
-                          expert_ffn_hidden_size=fe, num_moe_layers=L,
-                          num_shared_experts=int(_num(r.get("moe_shared_experts")) or 0),
-                          shared_expert_ffn_hidden_size=fe)
+            moe = MoESpec(
+                num_experts=int(n_exp),
+                top_k=int(_num(r.get("moe_top_k")) or 2),
+                expert_ffn_hidden_size=fe,
+                num_moe_layers=L,
+                num_shared_experts=int(_num(r.get("moe_shared_experts")) or 0),
+                shared_expert_ffn_hidden_size=fe,
+            )
     if mla is None and nh % kv:
         raise GigatrainError(f"num_kv_heads={kv} does not divide heads={nh}")
     slug = f"row:{r.get('model_name') or 'model'}"
     return ModelSpec(
-        slug=slug, num_layers=L, hidden_size=h, ffn_hidden_size=ffn, num_attention_heads=nh,
-        num_kv_heads=kv, vocab_size=V, head_dim=hd, mlp_gated=gated, tied_embeddings=tied,
-        learned_position_embeddings=lpe, norm_type=norm, bias=bias, mla=mla, moe=moe,
-        qk_norm=base.qk_norm if base else False, name=r.get("model_name", ""),
+        slug=slug,
+        num_layers=L,
+        hidden_size=h,
+        ffn_hidden_size=ffn,
+        num_attention_heads=nh,
+        num_kv_heads=kv,
+        vocab_size=V,
+        head_dim=hd,
+        mlp_gated=gated,
+        tied_embeddings=tied,
+        learned_position_embeddings=lpe,
+        norm_type=norm,
+        bias=bias,
+        mla=mla,
+        moe=moe,
+        qk_norm=base.qk_norm if base else False,
+        name=r.get("model_name", ""),
     )
 
 
@@ -266,7 +332,9 @@ def _zero(text: str, dp: int, default: int = 1) -> tuple[int, int]:
         m = re.search(r"(\d+) slice\(s\)", t)
         if m:
             shard = dp // max(int(m.group(1)), 1)
-        m = re.search(r"fsdp2? ?(?:=|degree)? ?(\d+)", t) or re.search(r"(\d+)-way fully-sharded", t)
+        m = re.search(r"fsdp2? ?(?:=|degree)? ?(\d+)", t) or re.search(
+            r"(\d+)-way fully-sharded", t
+        )
         if m and "slice(s)" not in t:
             shard = int(m.group(1))
         if shard <= 0 or dp % shard:
@@ -291,11 +359,16 @@ def _precision(text: str) -> str:
 
 
 #: the throughput columns in order of preference: convention-free first
-_DIRECT = (("measured_step_time_s", "step_time_s"), ("measured_tokens_per_sec_per_chip", "tokens_per_s_per_chip"),
-           ("measured_tokens_per_sec_total", "tokens_per_s"))
+_DIRECT = (
+    ("measured_step_time_s", "step_time_s"),
+    ("measured_tokens_per_sec_per_chip", "tokens_per_s_per_chip"),
+    ("measured_tokens_per_sec_total", "tokens_per_s"),
+)
 
 
-def _metric(r: dict[str, str], chip: ChipSpec, precision: str, assumed: list[str]) -> tuple[str, float, str] | None:
+def _metric(
+    r: dict[str, str], chip: ChipSpec, precision: str, assumed: list[str]
+) -> tuple[str, float, str] | None:
     """(metric, value, FLOPs convention) of the row's best throughput figure: step time or
     tokens/s as given; else TFLOP/s per chip, MFU × the stated peak, or HFU × the stated peak,
     each under the FLOPs convention its ``mfu_definition`` states (:mod:`.conventions`)."""
@@ -313,7 +386,11 @@ def _metric(r: dict[str, str], chip: ChipSpec, precision: str, assumed: list[str
             peak, stated = peak_basis_flops(r.get("peak_flops_basis") or "", precision, chip)
             if not stated:
                 assumed.append(f"MFU peak basis {peak / 1e12:,.0f} TFLOP/s (not stated)")
-            return "tflops_per_chip", pct / 100 * peak / 1e12, flops_convention(definition, hardware)
+            return (
+                "tflops_per_chip",
+                pct / 100 * peak / 1e12,
+                flops_convention(definition, hardware),
+            )
     return None
 
 
@@ -331,8 +408,13 @@ def case_from_row(r: dict[str, str], require_metric: bool = True) -> Case | Unsu
             return _case_from_row(r, require_metric)
         except (ValueError, ArithmeticError) as e:  # GigatrainError is a ValueError
             problem = f"row not readable: {e}"
-    return Unsupported(str(r.get("row_id") or "?"), str(r.get("source_group") or "?"),
-                       str(r.get("chip_type") or ""), problem, str(r.get("spec_grade") or ""))
+    return Unsupported(
+        str(r.get("row_id") or "?"),
+        str(r.get("source_group") or "?"),
+        str(r.get("chip_type") or ""),
+        problem,
+        str(r.get("spec_grade") or ""),
+    )
 
 
 def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupported:
@@ -354,8 +436,14 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
     if metric is None:
         if chip is None and any(_num(r.get(c)) for c, _ in _DIRECT):
             return unsupported(f"chip {chip_type!r} is not in the catalog")
-        what = "GPU-hours only (see `gigatrain cost`)" if _num(r.get("measured_gpu_hours")) else "no throughput metric in a convention gigatrain can reproduce"
-        return unsupported(what if chip is not None else f"chip {chip_type!r} is not in the catalog")
+        what = (
+            "GPU-hours only (see `gigatrain cost`)"
+            if _num(r.get("measured_gpu_hours"))
+            else "no throughput metric in a convention gigatrain can reproduce"
+        )
+        return unsupported(
+            what if chip is not None else f"chip {chip_type!r} is not in the catalog"
+        )
     assert chip is not None
     try:
         model = model_from_row(r, assumed)
@@ -377,19 +465,26 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
     busbw = measured_allreduce_busbw(r.get("notes", ""))
     if busbw is not None and chips > system.chips_per_node:
         system = with_measured_network(system, busbw, chips)
-        assumed.append(f"network: the job's measured all-reduce bus bandwidth, {busbw / 1e9:.4g} GB/s")
+        assumed.append(
+            f"network: the job's measured all-reduce bus bandwidth, {busbw / 1e9:.4g} GB/s"
+        )
     if not (gbs and seq):
         return unsupported("global batch or sequence length not given")
     job = Job(seq_len=seq, global_batch_seqs=gbs, precision=precision, framework=framework)  # type: ignore[arg-type]
     if not _layout_stated(r):
         plan = _searched_plan(model, system, job, chips)
         if plan is None:
-            return unsupported(f"no parallel layout stated and none of {framework}'s fits {chips} chips")
+            return unsupported(
+                f"no parallel layout stated and none of {framework}'s fits {chips} chips"
+            )
         assumed.append(f"layout searched ({plan.describe()}; not stated)")
     else:
         rc_default = caps.default_recompute
-        if not (r.get("activation_recompute") or "").strip() and metric[2] == "megatron_eq3" \
-                and "full" in caps.recompute:
+        if (
+            not (r.get("activation_recompute") or "").strip()
+            and metric[2] == "megatron_eq3"
+            and "full" in caps.recompute
+        ):
             # Eq. 3 counts the recompute forward because the run performed it (Narayanan et al.
             # 2021 §3: "activation recomputation" in every run); a row that reports in it and
             # states no recompute is read as full recompute
@@ -405,12 +500,32 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
     except GigatrainError as e:
         return unsupported(f"layout not representable: {e}")
     name, value, conv = metric
-    return Case(rid, group, chip_type, model, system, job, plan, name, value, conv,
-                _num(r.get("measured_peak_mem_gib")), grade, tuple(assumed))
+    return Case(
+        rid,
+        group,
+        chip_type,
+        model,
+        system,
+        job,
+        plan,
+        name,
+        value,
+        conv,
+        _num(r.get("measured_peak_mem_gib")),
+        grade,
+        tuple(assumed),
+    )
 
 
-def _stated_plan(r: dict[str, str], model: ModelSpec, chips: int, gbs: int, fw_text: str,
-                 caps: Capabilities, recompute_default: str | None = None) -> Plan | str:
+def _stated_plan(
+    r: dict[str, str],
+    model: ModelSpec,
+    chips: int,
+    gbs: int,
+    fw_text: str,
+    caps: Capabilities,
+    recompute_default: str | None = None,
+) -> Plan | str:
     """The row's own layout, or why it cannot be represented. Empty tp/pp mean none (FSDP-only
     llm-foundry and MaxText rows); degrees given per core are converted to per chip."""
     tp, pp = int(_num(r.get("tp")) or 1), int(_num(r.get("pp")) or 1)
@@ -434,10 +549,18 @@ def _stated_plan(r: dict[str, str], model: ModelSpec, chips: int, gbs: int, fw_t
         mbs = 1  # torchtitan's batch_size is the local batch; PP splits it into micro-batches of 1
     sp_text = (r.get("sequence_parallel") or "").lower()
     return Plan(
-        tp=tp, pp=pp, dp=dp, cp=cp, ep=int(_num(r.get("ep")) or 1), vpp=int(_num(r.get("vpp")) or 1),
-        micro_batch=mbs, zero_stage=zero, fsdp_shard=shard,
-        recompute=_recompute(r.get("activation_recompute", ""),
-                             recompute_default or caps.default_recompute),  # type: ignore[arg-type]
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        cp=cp,
+        ep=int(_num(r.get("ep")) or 1),
+        vpp=int(_num(r.get("vpp")) or 1),
+        micro_batch=mbs,
+        zero_stage=zero,
+        fsdp_shard=shard,
+        recompute=_recompute(
+            r.get("activation_recompute", ""), recompute_default or caps.default_recompute
+        ),  # type: ignore[arg-type]
         # TP without sequence parallelism is rare in current frameworks; assume it unless stated
         sequence_parallel=not sp_text.startswith("no"),
     )

@@ -69,8 +69,9 @@ def _predicted_metric(case: Case, r: dict[str, np.ndarray], i: int) -> float:
     return tps_chip * flops / 1e12
 
 
-def score_cases(cases: list[Case], knobs: Knobs | None = None,
-                overrides: dict[str, Knobs] | None = None) -> list[RowResult]:
+def score_cases(
+    cases: list[Case], knobs: Knobs | None = None, overrides: dict[str, Knobs] | None = None
+) -> list[RowResult]:
     """Predict each case with its framework's knobs (``overrides`` by framework slug, or one
     ``knobs`` for all)."""
     groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
@@ -89,23 +90,48 @@ def score_cases(cases: list[Case], knobs: Knobs | None = None,
             # sources report PyTorch allocator peaks, which exclude the CUDA context
             mem = float(r["memory/total"][j] - r["memory/runtime_context"][j]) / GIB
             out[i] = RowResult(
-                c.row_id, c.source_group, c.chip_type, c.metric, pred, c.measured,
-                pred / c.measured - 1.0, "ok", "", c.spec_grade, mem, c.peak_mem_gib,
+                c.row_id,
+                c.source_group,
+                c.chip_type,
+                c.metric,
+                pred,
+                c.measured,
+                pred / c.measured - 1.0,
+                "ok",
+                "",
+                c.spec_grade,
+                mem,
+                c.peak_mem_gib,
                 "; ".join(c.assumptions),
             )
     return [o for o in out if o is not None]
 
 
-def score_rows(rows: Iterable[dict[str, str]], knobs: Knobs | None = None,
-               progress: Callable[[int], None] | None = None) -> list[RowResult]:
+def score_rows(
+    rows: Iterable[dict[str, str]],
+    knobs: Knobs | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[RowResult]:
     parsed = [case_from_row(r) for r in rows]
     cases = [p for p in parsed if isinstance(p, Case)]
     scored = iter(score_cases(cases, knobs))
     results: list[RowResult] = []
     for p in parsed:
         if isinstance(p, Unsupported):
-            results.append(RowResult(p.row_id, p.source_group, p.chip_type, "", None, None, None,
-                                     "unsupported", p.reason, p.spec_grade))
+            results.append(
+                RowResult(
+                    p.row_id,
+                    p.source_group,
+                    p.chip_type,
+                    "",
+                    None,
+                    None,
+                    None,
+                    "unsupported",
+                    p.reason,
+                    p.spec_grade,
+                )
+            )
         else:
             results.append(next(scored))
         if progress:
@@ -135,17 +161,26 @@ def summarize(results: list[RowResult]) -> dict[str, Any]:
     for r, e in errs:
         by_group[r.source_group].append(e)
         by_chip[r.chip_type].append(e)
-    mem = [r.memory_predicted_gib / r.memory_measured_gib - 1 for r in ok
-           if r.memory_predicted_gib is not None and r.memory_measured_gib]
-    mem_tt = [r.memory_predicted_gib / r.memory_measured_gib - 1 for r in ok
-              if r.memory_predicted_gib is not None and r.memory_measured_gib
-              and r.source_group.startswith("torchtitan")]
+    mem = [
+        r.memory_predicted_gib / r.memory_measured_gib - 1
+        for r in ok
+        if r.memory_predicted_gib is not None and r.memory_measured_gib
+    ]
+    mem_tt = [
+        r.memory_predicted_gib / r.memory_measured_gib - 1
+        for r in ok
+        if r.memory_predicted_gib is not None
+        and r.memory_measured_gib
+        and r.source_group.startswith("torchtitan")
+    ]
     return {
         "rows": len(results),
         "supported": len(ok),
         "unsupported": len(results) - len(ok),
         "grade_a_rows": len(grade_a),
-        "grade_a_supported_fraction": (sum(r.status == "ok" for r in grade_a) / len(grade_a)) if grade_a else None,
+        "grade_a_supported_fraction": (sum(r.status == "ok" for r in grade_a) / len(grade_a))
+        if grade_a
+        else None,
         "overall": _stats([e for _, e in errs]),
         "grade_a": _stats([e for r, e in errs if r.spec_grade == "A"]),
         "by_source": {k: _stats(v) for k, v in sorted(by_group.items())},
@@ -170,8 +205,14 @@ def measured_mfu(case: Case) -> float | None:
     elif case.metric == "tokens_per_s_per_chip":
         tps_chip = case.measured
     elif case.metric == "tflops_per_chip":
-        per_token = _predicted_metric(case, {"tokens_per_s_per_chip": np.array([1.0])}, 0)  # TFLOP per token
+        per_token = _predicted_metric(
+            case, {"tokens_per_s_per_chip": np.array([1.0])}, 0
+        )  # TFLOP per token
         tps_chip = case.measured / per_token
     else:
         return None
-    return tps_chip * model_flops_per_token(m, job.seq_len, causal=True) / case.system.chip.matmul_peak(job.precision)
+    return (
+        tps_chip
+        * model_flops_per_token(m, job.seq_len, causal=True)
+        / case.system.chip.matmul_peak(job.precision)
+    )

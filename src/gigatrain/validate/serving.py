@@ -31,8 +31,12 @@ from ..yamlio import read_text
 from .runs import REQUIRED_COLUMNS
 from .serving_runs import ServingCase, Unsupported, case_from_row, read_serving_rows
 
-THROUGHPUT_METRICS = ("output_tok_per_s_per_chip", "total_tok_per_s_per_chip", "output_tok_per_s_total",
-                      "requests_per_s")
+THROUGHPUT_METRICS = (
+    "output_tok_per_s_per_chip",
+    "total_tok_per_s_per_chip",
+    "output_tok_per_s_total",
+    "requests_per_s",
+)
 LATENCY_METRICS = ("ttft_ms", "tpot_ms", "e2e_latency_s", "tok_per_s_per_user")
 
 
@@ -51,10 +55,19 @@ class ServingResult:
     layout: str = ""
 
     def to_dict(self) -> dict:
-        return {"row_id": self.row_id, "source": self.source, "metric": self.metric,
-                "predicted": self.predicted, "measured": self.measured, "rel_error": self.rel_error,
-                "status": self.status, "reason": self.reason, "model": self.model, "chip": self.chip,
-                "layout": self.layout}
+        return {
+            "row_id": self.row_id,
+            "source": self.source,
+            "metric": self.metric,
+            "predicted": self.predicted,
+            "measured": self.measured,
+            "rel_error": self.rel_error,
+            "status": self.status,
+            "reason": self.reason,
+            "model": self.model,
+            "chip": self.chip,
+            "layout": self.layout,
+        }
 
 
 def _metric(case: ServingCase, r: dict[str, np.ndarray], i: int) -> float:
@@ -87,7 +100,9 @@ SUPPORTED_METRICS = THROUGHPUT_METRICS + LATENCY_METRICS
 def _evaluate_group(cases: list[ServingCase], knobs: ServingKnobs) -> dict[str, np.ndarray]:
     c0 = cases[0]
     s = served_model(c0.model)
-    arr = to_arrays([c.deployment for c in cases], [c.request for c in cases], c0.system.chip.peak_flops_per_s)
+    arr = to_arrays(
+        [c.deployment for c in cases], [c.request for c in cases], c0.system.chip.peak_flops_per_s
+    )
     offline = np.array([c.offline for c in cases])
     rate = np.array([c.request_rate for c in cases])
     if offline.any() or (rate > 0).any():
@@ -102,20 +117,38 @@ def _evaluate_group(cases: list[ServingCase], knobs: ServingKnobs) -> dict[str, 
             for _ in range(25):  # Little's law fixed point, damped
                 arr.concurrency = conc
                 cyc = evaluate(s, c0.system, arr, knobs)["e2e_s"]
-                conc = np.where(open_loop, np.minimum(0.5 * conc + 0.5 * np.maximum(rate * cyc, 1.0), cap), conc)
+                conc = np.where(
+                    open_loop, np.minimum(0.5 * conc + 0.5 * np.maximum(rate * cyc, 1.0), cap), conc
+                )
             arr.concurrency = conc
     return evaluate(s, c0.system, arr, knobs)
 
 
-def score_cases(items: Iterable[ServingCase | Unsupported], knobs: ServingKnobs = DEFAULT_SERVING_KNOBS) -> list[ServingResult]:
+def score_cases(
+    items: Iterable[ServingCase | Unsupported], knobs: ServingKnobs = DEFAULT_SERVING_KNOBS
+) -> list[ServingResult]:
     out: list[ServingResult] = []
     groups: dict[tuple[str, str], list[ServingCase]] = defaultdict(list)
     for c in items:
         if isinstance(c, Unsupported):
-            out.append(ServingResult(c.row_id, c.source, c.metric, None, c.measured, None, "unsupported", c.reason))
+            out.append(
+                ServingResult(
+                    c.row_id, c.source, c.metric, None, c.measured, None, "unsupported", c.reason
+                )
+            )
         elif c.metric not in SUPPORTED_METRICS:
-            out.append(ServingResult(c.row_id, c.source, c.metric, None, c.measured, None, "unsupported",
-                                     f"metric {c.metric!r} is not predicted"))
+            out.append(
+                ServingResult(
+                    c.row_id,
+                    c.source,
+                    c.metric,
+                    None,
+                    c.measured,
+                    None,
+                    "unsupported",
+                    f"metric {c.metric!r} is not predicted",
+                )
+            )
         else:
             groups[(c.model.slug, c.system.slug)].append(c)
     for cases in groups.values():
@@ -123,12 +156,23 @@ def score_cases(items: Iterable[ServingCase | Unsupported], knobs: ServingKnobs 
         for i, c in enumerate(cases):
             p = _metric(c, r, i)
             ok = bool(r["fits"][i])
-            out.append(ServingResult(
-                c.row_id, c.source, c.metric, p, c.measured, p / c.measured - 1.0,
-                "ok" if ok else "predicted_oom",
-                "" if ok else f"predicted not to fit (max concurrency {int(r['max_concurrency'][i])})",
-                c.model.slug, c.system.chip.slug, c.deployment.describe(),
-            ))
+            out.append(
+                ServingResult(
+                    c.row_id,
+                    c.source,
+                    c.metric,
+                    p,
+                    c.measured,
+                    p / c.measured - 1.0,
+                    "ok" if ok else "predicted_oom",
+                    ""
+                    if ok
+                    else f"predicted not to fit (max concurrency {int(r['max_concurrency'][i])})",
+                    c.model.slug,
+                    c.system.chip.slug,
+                    c.deployment.describe(),
+                )
+            )
     return out
 
 
@@ -138,9 +182,12 @@ def shipped_cases() -> list[ServingCase | Unsupported]:
 
 def _stats(errs: list[float]) -> dict[str, float | int | None]:
     a = np.abs(np.array(errs)) if errs else np.array([np.nan])
-    return {"rows": len(errs), "median_abs_error": float(np.median(a)) if errs else None,
-            "p90_abs_error": float(np.percentile(a, 90)) if errs else None,
-            "within_15pct": float(np.mean(a <= 0.15)) if errs else None}
+    return {
+        "rows": len(errs),
+        "median_abs_error": float(np.median(a)) if errs else None,
+        "p90_abs_error": float(np.percentile(a, 90)) if errs else None,
+        "within_15pct": float(np.mean(a <= 0.15)) if errs else None,
+    }
 
 
 def metric_class(metric: str) -> str:
@@ -165,9 +212,13 @@ def summarize(results: list[ServingResult]) -> dict:
         "supported": len(scored),
         "predicted_oom": sum(r.status == "predicted_oom" for r in results),
         "groups": {k: _stats(v) for k, v in sorted(by.items())},
-        "per_source_rows": {s: {"rows": sum(r.source == s for r in results),
-                                "supported": sum(r.source == s and r.rel_error is not None for r in results)}
-                            for s in sources},
+        "per_source_rows": {
+            s: {
+                "rows": sum(r.source == s for r in results),
+                "supported": sum(r.source == s and r.rel_error is not None for r in results),
+            }
+            for s in sources
+        },
         "unsupported_reasons": {s: dict(v) for s, v in reasons.items()},
     }
 
@@ -178,7 +229,9 @@ def main() -> None:  # python -m gigatrain.validate.serving
     print(f"rows {s['rows']}, supported {s['supported']}, predicted OOM {s['predicted_oom']}")
     for k, v in s["groups"].items():
         if v["rows"]:
-            print(f"{k:60s} n={v['rows']:5d} median={v['median_abs_error']:.3f} p90={v['p90_abs_error']:.3f}")
+            print(
+                f"{k:60s} n={v['rows']:5d} median={v['median_abs_error']:.3f} p90={v['p90_abs_error']:.3f}"
+            )
 
 
 if __name__ == "__main__":
@@ -186,10 +239,33 @@ if __name__ == "__main__":
 
 
 #: columns ``gigatrain validate --runs`` needs to recognise each schema (the shipped CSVs have more)
-SERVING_COLUMNS = ("row_id", "source_group", "model_name", "chip_type", "num_chips", "tp", "engine",
-                   "precision", "input_len", "output_len", "batch_or_concurrency", "metric", "measured_value")
-POSTTRAIN_COLUMNS = ("row_id", "source_group", "task", "model_name", "chip_type", "num_chips",
-                     "parallel_layout", "precision", "metric", "measured_value")
+SERVING_COLUMNS = (
+    "row_id",
+    "source_group",
+    "model_name",
+    "chip_type",
+    "num_chips",
+    "tp",
+    "engine",
+    "precision",
+    "input_len",
+    "output_len",
+    "batch_or_concurrency",
+    "metric",
+    "measured_value",
+)
+POSTTRAIN_COLUMNS = (
+    "row_id",
+    "source_group",
+    "task",
+    "model_name",
+    "chip_type",
+    "num_chips",
+    "parallel_layout",
+    "precision",
+    "metric",
+    "measured_value",
+)
 
 
 def runs_schema(header: Iterable[str]) -> str:
@@ -212,7 +288,6 @@ def file_schema(path: str | Path) -> str:
     import csv
     import io
 
-
     text = read_text(path, "runs file", max_bytes=256 * 2**20)
     try:
         header = next(csv.reader(io.StringIO(text)), [])
@@ -223,7 +298,8 @@ def file_schema(path: str | Path) -> str:
         raise GigatrainError(
             f"runs file {path}: header matches no runs schema; expected the columns of "
             f"published_runs.csv ({', '.join(REQUIRED_COLUMNS)}), inference_runs.csv "
-            f"({', '.join(SERVING_COLUMNS)}) or posttrain_runs.csv ({', '.join(POSTTRAIN_COLUMNS)})")
+            f"({', '.join(SERVING_COLUMNS)}) or posttrain_runs.csv ({', '.join(POSTTRAIN_COLUMNS)})"
+        )
     return kind
 
 
@@ -236,12 +312,19 @@ def _case_or_unsupported(r: dict[str, str]) -> ServingCase | Unsupported:
             measured = float(r.get("measured_value") or "nan")
         except ValueError:
             measured = float("nan")
-        return Unsupported(r.get("row_id", ""), r.get("source_group", ""), r.get("metric", ""), measured,
-                           f"row cannot be read: {e}")
+        return Unsupported(
+            r.get("row_id", ""),
+            r.get("source_group", ""),
+            r.get("metric", ""),
+            measured,
+            f"row cannot be read: {e}",
+        )
 
 
 def score_serving_file(path: str | Path | None = None) -> tuple[list[dict], dict]:
     """Rows ``{row_id, metric, predicted, measured, rel_error, status, reason}`` (plus source,
     model, chip, layout) and the summary for a serving runs CSV (default: the shipped one)."""
-    res = score_cases([_case_or_unsupported(r) for r in read_serving_rows(Path(path) if path else None)])
+    res = score_cases(
+        [_case_or_unsupported(r) for r in read_serving_rows(Path(path) if path else None)]
+    )
     return [r.to_dict() for r in res], summarize(res)

@@ -23,11 +23,30 @@ import numpy as np
 from ..serving.knobs import DEFAULT_SERVING_KNOBS, ServingKnobs
 from .serving import ServingCase, Unsupported, metric_class, score_cases, shipped_cases
 
-FIT_KNOBS = ("decode_bandwidth_scale", "kv_bandwidth_scale", "expert_gemm_efficiency_scale", "prefill_efficiency_scale", "kernel_overhead_scale",
-             "step_overhead_s", "per_seq_step_overhead_s", "ttft_overhead_s", "ttft_per_prompt_token_s", "arrival_scv")
-_BOUNDS = {"decode_bandwidth_scale": (0.3, 1.15), "kv_bandwidth_scale": (0.2, 1.1), "expert_gemm_efficiency_scale": (0.1, 1.0), "prefill_efficiency_scale": (0.1, 1.25),
-           "kernel_overhead_scale": (0.0, 5.0), "step_overhead_s": (0.0, 0.02), "ttft_overhead_s": (0.0, 0.3),
-           "per_seq_step_overhead_s": (0.0, 1e-4), "ttft_per_prompt_token_s": (0.0, 2e-5), "arrival_scv": (0.5, 20.0)}
+FIT_KNOBS = (
+    "decode_bandwidth_scale",
+    "kv_bandwidth_scale",
+    "expert_gemm_efficiency_scale",
+    "prefill_efficiency_scale",
+    "kernel_overhead_scale",
+    "step_overhead_s",
+    "per_seq_step_overhead_s",
+    "ttft_overhead_s",
+    "ttft_per_prompt_token_s",
+    "arrival_scv",
+)
+_BOUNDS = {
+    "decode_bandwidth_scale": (0.3, 1.15),
+    "kv_bandwidth_scale": (0.2, 1.1),
+    "expert_gemm_efficiency_scale": (0.1, 1.0),
+    "prefill_efficiency_scale": (0.1, 1.25),
+    "kernel_overhead_scale": (0.0, 5.0),
+    "step_overhead_s": (0.0, 0.02),
+    "ttft_overhead_s": (0.0, 0.3),
+    "per_seq_step_overhead_s": (0.0, 1e-4),
+    "ttft_per_prompt_token_s": (0.0, 2e-5),
+    "arrival_scv": (0.5, 20.0),
+}
 
 
 def loss(cases: list[ServingCase | Unsupported], knobs: ServingKnobs) -> float:
@@ -40,8 +59,11 @@ def loss(cases: list[ServingCase | Unsupported], knobs: ServingKnobs) -> float:
     return float(np.mean([np.median(v) for v in groups.values()]))
 
 
-def fit(cases: list[ServingCase | Unsupported], start: ServingKnobs = DEFAULT_SERVING_KNOBS,
-        rounds: int = 3) -> tuple[ServingKnobs, float]:
+def fit(
+    cases: list[ServingCase | Unsupported],
+    start: ServingKnobs = DEFAULT_SERVING_KNOBS,
+    rounds: int = 3,
+) -> tuple[ServingKnobs, float]:
     knobs, best = start, loss(cases, start)
     for rnd in range(rounds):
         step = (0.5, 0.25, 0.1)[min(rnd, 2)]
@@ -67,10 +89,19 @@ def loso(cases: list[ServingCase | Unsupported]) -> dict[str, dict[str, float]]:
         knobs, _ = fit(train)
         res = score_cases(test, knobs)
         for cls in ("throughput", "latency"):
-            e = np.abs([r.rel_error for r in res if r.rel_error is not None and metric_class(r.metric) == cls])
+            e = np.abs(
+                [
+                    r.rel_error
+                    for r in res
+                    if r.rel_error is not None and metric_class(r.metric) == cls
+                ]
+            )
             if len(e):
-                out[f"{s}|{cls}"] = {"rows": len(e), "median_abs_error": float(np.median(e)),
-                                     "p90_abs_error": float(np.percentile(e, 90))}
+                out[f"{s}|{cls}"] = {
+                    "rows": len(e),
+                    "median_abs_error": float(np.median(e)),
+                    "p90_abs_error": float(np.percentile(e, 90)),
+                }
         print(s, {k: v for k, v in out.items() if k.startswith(s)}, flush=True)
     return out
 

@@ -36,14 +36,32 @@ from ..posttrain.rl import RLSpec, rl_estimate
 from ..specs import Job, ModelSpec, Plan, SystemSpec
 from .serving_runs import POSTTRAIN_CSV
 
-MODELS = (("deepseek-v3", "deepseek-v3"), ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("qwen3-30b-a3b", "qwen3-30b-a3b"),
-          ("qwen3-32b", "qwen3-32b"), ("qwen2.5-32b", "qwen2.5-72b"), ("qwen2.5-7b", "qwen2.5-7b"),
-          ("llama-3.1-8b", "llama-3.1-8b"), ("llama3-8b", "llama-3-8b"), ("llama-3.1-70b", "llama-3.1-70b"),
-          ("llama3-70b", "llama-3-70b"), ("llama-3-70b", "llama-3-70b"), ("llama-3.1-405b", "llama-3.1-405b"),
-          ("llama-2-7b", "llama-2-7b"), ("llama2-7b", "llama-2-7b"), ("llama-2-13b", "llama-2-13b"),
-          ("llama-2-70b", "llama-2-70b"), ("llama2-70b", "llama-2-70b"))
-CHIPS = {"h100-sxm-80gb": "h100-sxm", "h100-sxm-80gb (dgx-h100)": "h100-sxm", "gb200": "gb200", "gb300": "gb300",
-         "a100": "a100-80gb"}
+MODELS = (
+    ("deepseek-v3", "deepseek-v3"),
+    ("qwen3-235b-a22b", "qwen3-235b-a22b"),
+    ("qwen3-30b-a3b", "qwen3-30b-a3b"),
+    ("qwen3-32b", "qwen3-32b"),
+    ("qwen2.5-32b", "qwen2.5-72b"),
+    ("qwen2.5-7b", "qwen2.5-7b"),
+    ("llama-3.1-8b", "llama-3.1-8b"),
+    ("llama3-8b", "llama-3-8b"),
+    ("llama-3.1-70b", "llama-3.1-70b"),
+    ("llama3-70b", "llama-3-70b"),
+    ("llama-3-70b", "llama-3-70b"),
+    ("llama-3.1-405b", "llama-3.1-405b"),
+    ("llama-2-7b", "llama-2-7b"),
+    ("llama2-7b", "llama-2-7b"),
+    ("llama-2-13b", "llama-2-13b"),
+    ("llama-2-70b", "llama-2-70b"),
+    ("llama2-70b", "llama-2-70b"),
+)
+CHIPS = {
+    "h100-sxm-80gb": "h100-sxm",
+    "h100-sxm-80gb (dgx-h100)": "h100-sxm",
+    "gb200": "gb200",
+    "gb300": "gb300",
+    "a100": "a100-80gb",
+}
 RL_PROMPT_TOKENS = 128
 
 
@@ -77,7 +95,9 @@ def _model_slug(name: str) -> str | None:
     low = low.replace("qwen2.5-32b", "qwen2.5-32b")
     for key, slug in MODELS:
         if key in low:
-            return None if key == "qwen2.5-32b" else slug  # no Qwen2.5 32B architecture in the catalog
+            return (
+                None if key == "qwen2.5-32b" else slug
+            )  # no Qwen2.5 32B architecture in the catalog
     return None
 
 
@@ -104,7 +124,15 @@ def _predict(r: dict[str, str], rl_changes: dict | None = None) -> tuple[float, 
             return "torchtune peak memory mixes GB/GiB and allocator reporting; not scored"
         seq = int(_num(r["seq_len_or_prompt_len"]) or 2048)
         mbs = int(_num(r["global_batch"]) or 2)
-        plan = Plan(tp=1, pp=1, dp=8, zero_stage=3, micro_batch=mbs, recompute="full", sequence_parallel=False)
+        plan = Plan(
+            tp=1,
+            pp=1,
+            dp=8,
+            zero_stage=3,
+            micro_batch=mbs,
+            recompute="full",
+            sequence_parallel=False,
+        )
         framework, gbs = "pytorch-fsdp", mbs * 8
     else:
         seq = int(_num(r["seq_len_or_prompt_len"]) or 4096)
@@ -116,9 +144,18 @@ def _predict(r: dict[str, str], rl_changes: dict | None = None) -> tuple[float, 
         if dp < 1:
             return f"layout {layout!r} needs more than {chips} chips"
         automodel = src == "nvidia_nemo_automodel_perf"
-        plan = Plan(tp=tp, pp=pp, cp=cp, dp=dp, vpp=vp if pp > 1 else 1, micro_batch=mbs,
-                    zero_stage=3 if (automodel or fsdp) else 1, schedule="interleaved" if vp > 1 and pp > 1 else "1f1b",
-                    recompute="selective", sequence_parallel=tp > 1)
+        plan = Plan(
+            tp=tp,
+            pp=pp,
+            cp=cp,
+            dp=dp,
+            vpp=vp if pp > 1 else 1,
+            micro_batch=mbs,
+            zero_stage=3 if (automodel or fsdp) else 1,
+            schedule="interleaved" if vp > 1 and pp > 1 else "1f1b",
+            recompute="selective",
+            sequence_parallel=tp > 1,
+        )
         framework = "torchtitan" if automodel else "megatron"
     method = {"sft_full": "full", "lora": "lora", "qlora": "qlora"}.get(task)
     if method is None:
@@ -132,8 +169,14 @@ def _predict(r: dict[str, str], rl_changes: dict | None = None) -> tuple[float, 
     return f"metric {metric!r} is not predicted"
 
 
-def _predict_rl(r: dict[str, str], model: ModelSpec, system: SystemSpec, chips: int,
-                precision: str, rl_changes: dict) -> tuple[float, str] | str:
+def _predict_rl(
+    r: dict[str, str],
+    model: ModelSpec,
+    system: SystemSpec,
+    chips: int,
+    precision: str,
+    rl_changes: dict,
+) -> tuple[float, str] | str:
     layout = r["parallel_layout"]
     g = re.search(r"generation \[TP,PP\]=\[(\d+),(\d+)\]", layout)
     t = re.search(r"training \[TP,CP,EP,PP,VPP\]=\[([^\]]*)\]", layout)
@@ -158,12 +201,30 @@ def _predict_rl(r: dict[str, str], model: ModelSpec, system: SystemSpec, chips: 
     resp = max(int(avg) - RL_PROMPT_TOKENS, 1)
     tail = min(max((max_len - RL_PROMPT_TOKENS) / resp, 1.0), 8.0)
     gen_tp = int(g.group(1)) * int(g.group(2))
-    spec = RLSpec(prompts_per_step=g_seqs, samples_per_prompt=1, prompt_len=RL_PROMPT_TOKENS, response_len=resp,
-                  train_steps_per_rl_step=max(g_seqs // t_seqs, 1), gen_tp=gen_tp,
-                  gen_dtype="fp8" if precision == "fp8" else "bf16", placement=placement,  # type: ignore[arg-type]
-                  off_policy_steps=1 if off else 0, tail_factor=tail, **rl_changes)
+    spec = RLSpec(
+        prompts_per_step=g_seqs,
+        samples_per_prompt=1,
+        prompt_len=RL_PROMPT_TOKENS,
+        response_len=resp,
+        train_steps_per_rl_step=max(g_seqs // t_seqs, 1),
+        gen_tp=gen_tp,
+        gen_dtype="fp8" if precision == "fp8" else "bf16",
+        placement=placement,  # type: ignore[arg-type]
+        off_policy_steps=1 if off else 0,
+        tail_factor=tail,
+        **rl_changes,
+    )
     ep = tep if model.moe is not None else 1
-    plan = Plan(tp=ttp, cp=tcp, pp=tpp, dp=dp, ep=ep, zero_stage=1, recompute="selective", sequence_parallel=ttp > 1)
+    plan = Plan(
+        tp=ttp,
+        cp=tcp,
+        pp=tpp,
+        dp=dp,
+        ep=ep,
+        zero_stage=1,
+        recompute="selective",
+        sequence_parallel=ttp > 1,
+    )
     seq = int(avg) + (-int(avg)) % (2 * tcp)  # context parallel splits the sequence in 2·cp chunks
     job = Job(seq_len=seq, global_batch_seqs=t_seqs, precision=precision, framework="megatron")  # type: ignore[arg-type]
     e = rl_estimate(model, system, chips, spec, plan, job)
@@ -211,18 +272,36 @@ def summarize_posttrain(res: list[PostResult]) -> dict:
         if r.rel_error is not None:
             groups[f"{r.source}|{r.metric}"].append(r.rel_error)
             groups[f"all|{r.metric}"].append(r.rel_error)
-    return {"rows": len(res), "supported": sum(r.rel_error is not None for r in res),
-            "groups": {k: {"rows": len(v), "median_abs_error": float(np.median(np.abs(v))),
-                           "p90_abs_error": float(np.percentile(np.abs(v), 90))} for k, v in sorted(groups.items())}}
+    return {
+        "rows": len(res),
+        "supported": sum(r.rel_error is not None for r in res),
+        "groups": {
+            k: {
+                "rows": len(v),
+                "median_abs_error": float(np.median(np.abs(v))),
+                "p90_abs_error": float(np.percentile(np.abs(v), 90)),
+            }
+            for k, v in sorted(groups.items())
+        },
+    }
 
 
 #: grid for the one fitted RL knob, ``RLSpec.refit_bytes_per_s`` (bytes/s per generation chip)
 REFIT_GRID = tuple(float(x) for x in np.geomspace(2.5e8, 8e9, 16))
 
 
-def _rl_loss(res: list[PostResult], model_of: dict[str, str], skip: str = "", only: str = "") -> float:
-    e = [abs(np.log(1.0 + r.rel_error)) for r in res if r.rel_error is not None and r.metric == "step_time_s"
-         and r.source == "nemo_rl_perf_summary" and model_of[r.row_id] != skip and (not only or model_of[r.row_id] == only)]
+def _rl_loss(
+    res: list[PostResult], model_of: dict[str, str], skip: str = "", only: str = ""
+) -> float:
+    e = [
+        abs(np.log(1.0 + r.rel_error))
+        for r in res
+        if r.rel_error is not None
+        and r.metric == "step_time_s"
+        and r.source == "nemo_rl_perf_summary"
+        and model_of[r.row_id] != skip
+        and (not only or model_of[r.row_id] == only)
+    ]
     return float(np.median(e)) if e else float("nan")
 
 
@@ -236,20 +315,47 @@ def fit_refit() -> dict:
     runs = {bw: score_posttrain(rl_changes={"refit_bytes_per_s": bw}) for bw in REFIT_GRID}
     best = min(REFIT_GRID, key=lambda bw: _rl_loss(runs[bw], model_of))
     held: dict[str, dict[str, float]] = {}
-    for m in sorted({model_of[r.row_id] for r in runs[best] if r.source == "nemo_rl_perf_summary" and r.rel_error is not None}):
+    for m in sorted(
+        {
+            model_of[r.row_id]
+            for r in runs[best]
+            if r.source == "nemo_rl_perf_summary" and r.rel_error is not None
+        }
+    ):
         bw = min(REFIT_GRID, key=lambda b: _rl_loss(runs[b], model_of, skip=m))
-        e = [abs(r.rel_error) for r in runs[bw] if r.rel_error is not None and r.metric == "step_time_s"
-             and r.source == "nemo_rl_perf_summary" and model_of[r.row_id] == m]
+        e = [
+            abs(r.rel_error)
+            for r in runs[bw]
+            if r.rel_error is not None
+            and r.metric == "step_time_s"
+            and r.source == "nemo_rl_perf_summary"
+            and model_of[r.row_id] == m
+        ]
         held[m] = {"refit_bytes_per_s": bw, "rows": len(e), "median_abs_error": float(np.median(e))}
-    all_e = [abs(r.rel_error) for r in runs[best] if r.rel_error is not None and r.metric == "step_time_s"
-             and r.source == "nemo_rl_perf_summary"]
+    all_e = [
+        abs(r.rel_error)
+        for r in runs[best]
+        if r.rel_error is not None
+        and r.metric == "step_time_s"
+        and r.source == "nemo_rl_perf_summary"
+    ]
     held_e: list[float] = []
     for m, h in held.items():
-        held_e += [abs(r.rel_error) for r in runs[h["refit_bytes_per_s"]] if r.rel_error is not None
-                   and r.metric == "step_time_s" and r.source == "nemo_rl_perf_summary" and model_of[r.row_id] == m]
-    return {"refit_bytes_per_s": best, "fitted_median_abs_error": float(np.median(all_e)),
-            "held_out_median_abs_error": float(np.median(held_e)),
-            "held_out_p90_abs_error": float(np.percentile(held_e, 90)), "per_model": held}
+        held_e += [
+            abs(r.rel_error)
+            for r in runs[h["refit_bytes_per_s"]]
+            if r.rel_error is not None
+            and r.metric == "step_time_s"
+            and r.source == "nemo_rl_perf_summary"
+            and model_of[r.row_id] == m
+        ]
+    return {
+        "refit_bytes_per_s": best,
+        "fitted_median_abs_error": float(np.median(all_e)),
+        "held_out_median_abs_error": float(np.median(held_e)),
+        "held_out_p90_abs_error": float(np.percentile(held_e, 90)),
+        "per_model": held,
+    }
 
 
 def main() -> None:  # python -m gigatrain.validate.serving_posttrain [--fit]
@@ -257,17 +363,23 @@ def main() -> None:  # python -m gigatrain.validate.serving_posttrain [--fit]
 
     if "--fit" in sys.argv[1:]:
         f = fit_refit()
-        print(f"refit_bytes_per_s = {f['refit_bytes_per_s']:.3g}; step time median |error| fitted "
-              f"{f['fitted_median_abs_error']:.3f}, leave-one-model-out {f['held_out_median_abs_error']:.3f} "
-              f"(p90 {f['held_out_p90_abs_error']:.3f})")
+        print(
+            f"refit_bytes_per_s = {f['refit_bytes_per_s']:.3g}; step time median |error| fitted "
+            f"{f['fitted_median_abs_error']:.3f}, leave-one-model-out {f['held_out_median_abs_error']:.3f} "
+            f"(p90 {f['held_out_p90_abs_error']:.3f})"
+        )
         for m, h in f["per_model"].items():
-            print(f"  held out {m:18s} n={h['rows']:2d} refit={h['refit_bytes_per_s']:.3g} median={h['median_abs_error']:.3f}")
+            print(
+                f"  held out {m:18s} n={h['rows']:2d} refit={h['refit_bytes_per_s']:.3g} median={h['median_abs_error']:.3f}"
+            )
         return
     res = score_posttrain()
     s = summarize_posttrain(res)
     print(f"rows {s['rows']}, supported {s['supported']}")
     for k, v in s["groups"].items():
-        print(f"{k:55s} n={v['rows']:3d} median={v['median_abs_error']:.3f} p90={v['p90_abs_error']:.3f}")
+        print(
+            f"{k:55s} n={v['rows']:3d} median={v['median_abs_error']:.3f} p90={v['p90_abs_error']:.3f}"
+        )
 
 
 if __name__ == "__main__":

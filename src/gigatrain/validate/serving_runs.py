@@ -38,19 +38,39 @@ INFERENCE_CSV = DATA / "inference_runs.csv"
 POSTTRAIN_CSV = DATA / "posttrain_runs.csv"
 
 MODEL_MAP: tuple[tuple[str, str], ...] = (
-    ("deepseek-r1", "deepseek-v3"), ("deepseek-v3", "deepseek-v3"),
-    ("gpt-oss-120b", "gpt-oss-120b"), ("gpt-oss-20b", "gpt-oss-20b"),
-    ("llama-3.3-70b", "llama-3.1-70b"), ("llama-3.1-70b", "llama-3.1-70b"), ("llama-3-70b", "llama-3-70b"),
-    ("llama-3.1-405b", "llama-3.1-405b"), ("llama-3.1-8b", "llama-3.1-8b"), ("llama-3-8b", "llama-3-8b"),
-    ("llama-2-70b", "llama-2-70b"), ("llama-2-13b", "llama-2-13b"), ("llama-2-7b", "llama-2-7b"),
-    ("codellama-13b", "llama-2-13b"), ("mixtral-8x7b", "mixtral-8x7b"), ("mixtral-8x22b", "mixtral-8x22b"),
-    ("mistral-7b", "mistral-7b"), ("llama-4-scout", "llama-4-scout-17b-16e"),
-    ("llama-4-maverick", "llama-4-maverick-17b-128e"), ("qwen3-30b-a3b", "qwen3-30b-a3b"),
-    ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("falcon-180b", "falcon-180b"),
-    ("qwen2.5-72b", "qwen2.5-72b"), ("qwen2.5-7b", "qwen2.5-7b"), ("qwen3-32b", "qwen3-32b"),
+    ("deepseek-r1", "deepseek-v3"),
+    ("deepseek-v3", "deepseek-v3"),
+    ("gpt-oss-120b", "gpt-oss-120b"),
+    ("gpt-oss-20b", "gpt-oss-20b"),
+    ("llama-3.3-70b", "llama-3.1-70b"),
+    ("llama-3.1-70b", "llama-3.1-70b"),
+    ("llama-3-70b", "llama-3-70b"),
+    ("llama-3.1-405b", "llama-3.1-405b"),
+    ("llama-3.1-8b", "llama-3.1-8b"),
+    ("llama-3-8b", "llama-3-8b"),
+    ("llama-2-70b", "llama-2-70b"),
+    ("llama-2-13b", "llama-2-13b"),
+    ("llama-2-7b", "llama-2-7b"),
+    ("codellama-13b", "llama-2-13b"),
+    ("mixtral-8x7b", "mixtral-8x7b"),
+    ("mixtral-8x22b", "mixtral-8x22b"),
+    ("mistral-7b", "mistral-7b"),
+    ("llama-4-scout", "llama-4-scout-17b-16e"),
+    ("llama-4-maverick", "llama-4-maverick-17b-128e"),
+    ("qwen3-30b-a3b", "qwen3-30b-a3b"),
+    ("qwen3-235b-a22b", "qwen3-235b-a22b"),
+    ("falcon-180b", "falcon-180b"),
+    ("qwen2.5-72b", "qwen2.5-72b"),
+    ("qwen2.5-7b", "qwen2.5-7b"),
+    ("qwen3-32b", "qwen3-32b"),
 )
-CHIP_MAP = {"h200-sxm-141gb": "h200", "a100-sxm4-80gb": "a100-80gb", "trainium1": "trn1",
-            "trainium2": "trn2", "h100-sxm-80gb": "h100-sxm"}
+CHIP_MAP = {
+    "h200-sxm-141gb": "h200",
+    "a100-sxm4-80gb": "a100-80gb",
+    "trainium1": "trn1",
+    "trainium2": "trn2",
+    "h100-sxm-80gb": "h100-sxm",
+}
 NEURON_CORES_PER_CHIP = {"trn1": 2, "trn2": 4}
 IMAX_LENGTH_FACTOR = 0.9
 
@@ -90,8 +110,10 @@ def read_serving_rows(path: Path | None = None) -> list[dict[str, str]]:
         raise GigatrainError(f"cannot read serving runs file {p}: {e.strerror}") from None
     need = {"row_id", "source_group", "model_name", "chip_type", "metric", "measured_value"}
     if rows and not need <= set(rows[0]):
-        raise GigatrainError(f"{p.name}: missing columns {', '.join(sorted(need - set(rows[0])))} "
-                             "(expected the inference_runs.csv schema)")
+        raise GigatrainError(
+            f"{p.name}: missing columns {', '.join(sorted(need - set(rows[0])))} "
+            "(expected the inference_runs.csv schema)"
+        )
     return rows
 
 
@@ -129,13 +151,19 @@ def _dtypes(precision: str, engine: str) -> tuple[str, str]:
         w = "fp8"
     else:
         w = "bf16"
-    kv_fp8 = ("kv" in p and "fp8" in p and ("kv cache fp8" in p or "weights+kv" in p or "kv cache dtype fp8" in p))
+    kv_fp8 = (
+        "kv" in p
+        and "fp8" in p
+        and ("kv cache fp8" in p or "weights+kv" in p or "kv cache dtype fp8" in p)
+    )
     if w != "bf16" and ("trt" in engine.lower() or "tensorrt" in engine.lower()):
         kv_fp8 = True
     return w, ("fp8" if kv_fp8 else "bf16")
 
 
-_DISAGG = re.compile(r"(\d+) prefill workers? on (\d+) GPUs \(TP(\d+) EP(\d+)\), (\d+) decode workers? on (\d+) GPUs \(TP(\d+) EP(\d+)\)")
+_DISAGG = re.compile(
+    r"(\d+) prefill workers? on (\d+) GPUs \(TP(\d+) EP(\d+)\), (\d+) decode workers? on (\d+) GPUs \(TP(\d+) EP(\d+)\)"
+)
 
 
 def case_from_row(r: dict[str, str]) -> ServingCase | Unsupported:
@@ -151,8 +179,10 @@ def case_from_row(r: dict[str, str]) -> ServingCase | Unsupported:
     if not measured > 0:
         return no("measured_value is empty or not positive")
     if src.startswith("mlperf"):
-        return no("MLPerf results state no TP/PP layout or input lengths; Server throughput is "
-                  "bounded by p99 latency limits, which the model does not search")
+        return no(
+            "MLPerf results state no TP/PP layout or input lengths; Server throughput is "
+            "bounded by p99 latency limits, which the model does not search"
+        )
     slug = model_slug(r.get("model_name", ""))
     if slug is None:
         return no(f"model {r.get('model_name', '')!r} has no architecture in the catalog")
@@ -232,11 +262,35 @@ def case_from_row(r: dict[str, str]) -> ServingCase | Unsupported:
     # TensorRT-LLM (trtllm-bench, Triton backend, trtllm-serve and Dynamo's TRT-LLM workers)
     # fuses a layer's non-GEMM ops (ServingKnobs.fused_kernels_per_layer)
     fused = "trt" in engine.lower() or "tensorrt" in engine.lower()
-    dep_ = Deployment(tp=tp, pp=pp, ep=ep, dp_attention=dpa, weight_dtype=w, kv_dtype=kv,
-                      concurrency=int(conc), batching="static" if static else "continuous",
-                      spec_tokens=spec, prefill_chips=prefill_chips, prefill_tp=prefill_tp, api_server=api,
-                      fused_kernels=fused)
+    dep_ = Deployment(
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        dp_attention=dpa,
+        weight_dtype=w,
+        kv_dtype=kv,
+        concurrency=int(conc),
+        batching="static" if static else "continuous",
+        spec_tokens=spec,
+        prefill_chips=prefill_chips,
+        prefill_tp=prefill_tp,
+        api_server=api,
+        fused_kernels=fused,
+    )
     # Triton serving of a TensorRT engine: trtllm-build's default max_batch_size is 256
     max_batch = 256 if "triton" in engine.lower() else 0
-    return ServingCase(rid, src, metric, measured, model, system, dep_, Request(int(isl), int(osl)),
-                       replicas, per_decode, offline, rate, max_batch)
+    return ServingCase(
+        rid,
+        src,
+        metric,
+        measured,
+        model,
+        system,
+        dep_,
+        Request(int(isl), int(osl)),
+        replicas,
+        per_decode,
+        offline,
+        rate,
+        max_batch,
+    )

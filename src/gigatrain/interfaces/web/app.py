@@ -67,8 +67,12 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "swagger-init.js": ("swagger-init.js", "text/javascript; charset=utf-8"),
 }
 #: Swagger UI's two files, served from the installed swagger-ui-bundle-v2 package
-SWAGGER_FILES = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-                 "swagger-ui.css": "text/css; charset=utf-8"}
+SWAGGER_FILES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+}
+
+
 # ---------------------------------------------------------------- app
 @dataclass(frozen=True)
 class Limits:
@@ -92,8 +96,12 @@ class Limits:
     rate_per_s: float = 20.0
 
 
-def create_app(*, warm_validation: bool = True, limits: Limits | None = None,
-               hosts: Iterable[str] | None = None) -> FastAPI:
+def create_app(
+    *,
+    warm_validation: bool = True,
+    limits: Limits | None = None,
+    hosts: Iterable[str] | None = None,
+) -> FastAPI:
     """The web app. ``warm_validation`` scores the validation runs in a background thread at
     startup so the first page load finds the error bars ready; ``limits`` bound long work;
     ``hosts`` are the Host names it answers to (default :func:`allowed_hosts`)."""
@@ -120,13 +128,17 @@ def create_app(*, warm_validation: bool = True, limits: Limits | None = None,
     install_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_middleware(BodyLimit)
-    app.add_middleware(Guard, hosts=allowed_hosts() if hosts is None else tuple(hosts),
-                       gate=lambda path: _gate(app, path))
+    app.add_middleware(
+        Guard,
+        hosts=allowed_hosts() if hosts is None else tuple(hosts),
+        gate=lambda path: _gate(app, path),
+    )
 
     lim = limits or Limits()
     app.state.limits = lim
-    app.state.pool = WorkerPool(lim.slots, lim.backstop_s, lim.queue_s, lim.queue_max,
-                                rate_per_s=lim.rate_per_s)
+    app.state.pool = WorkerPool(
+        lim.slots, lim.backstop_s, lim.queue_s, lim.queue_max, rate_per_s=lim.rate_per_s
+    )
     _pages(app)
     _api(app)
     _api_economics(app)
@@ -165,7 +177,8 @@ def _pages(app: FastAPI) -> None:
                 "<!doctype html><title>gigatrain API</title><h1>gigatrain JSON API</h1>"
                 "<p>The OpenAPI schema is at <a href='/openapi.json'>/openapi.json</a>. "
                 "For the interactive docs offline: <code>pip install swagger-ui-bundle-v2"
-                "</code>.</p>")
+                "</code>.</p>"
+            )
         # Swagger UI started from a file, not an inline script: the page keeps the CSP
         return FileResponse(STATIC_DIR / "docs.html", media_type="text/html; charset=utf-8")
 
@@ -174,22 +187,31 @@ def _pages(app: FastAPI) -> None:
         if name in SWAGGER_FILES:
             folder = service.swagger_ui_dir()
             if folder is None:
-                return JSONResponse({"error": "swagger-ui-bundle-v2 is not installed"},
-                                    status_code=404)
-            return FileResponse(folder / name, media_type=SWAGGER_FILES[name],
-                                headers={"Cache-Control": "public, max-age=86400"})
+                return JSONResponse(
+                    {"error": "swagger-ui-bundle-v2 is not installed"}, status_code=404
+                )
+            return FileResponse(
+                folder / name,
+                media_type=SWAGGER_FILES[name],
+                headers={"Cache-Control": "public, max-age=86400"},
+            )
         if name == "plotly.min.js":
             path = service.plotly_js_path()
             if path is None:
-                return JSONResponse({"error": "plotly is not installed (pip install plotly)"},
-                                    status_code=404)
-            return FileResponse(path, media_type="text/javascript; charset=utf-8",
-                                headers={"Cache-Control": "public, max-age=86400"})
+                return JSONResponse(
+                    {"error": "plotly is not installed (pip install plotly)"}, status_code=404
+                )
+            return FileResponse(
+                path,
+                media_type="text/javascript; charset=utf-8",
+                headers={"Cache-Control": "public, max-age=86400"},
+            )
         entry = STATIC_FILES.get(name)
         if entry is None:
             return JSONResponse({"error": f"no static file {name[:60]!r}"}, status_code=404)
-        return FileResponse(STATIC_DIR / entry[0], media_type=entry[1],
-                            headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            STATIC_DIR / entry[0], media_type=entry[1], headers={"Cache-Control": "no-cache"}
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
@@ -200,16 +222,21 @@ async def _pooled(app: FastAPI, what: str, task: str, **kwargs: Any) -> Response
     """Run ``task`` in the worker pool (awaited: no request thread waits) and answer with its
     JSON, timed in a ``Server-Timing`` header."""
     result, timing = await app.state.pool.submit(what, task, **kwargs)
-    return Response(result, media_type="application/json",
-                    headers={"Server-Timing": timing.header()})
+    return Response(
+        result, media_type="application/json", headers={"Server-Timing": timing.header()}
+    )
 
 
 def _api(app: FastAPI) -> None:
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, Any]:
         """Liveness, which optional endpoints this build has, and the long-work queue."""
-        return {"ok": True, "version": app.version, "features": service.features(),
-                "queue": app.state.pool.load()}
+        return {
+            "ok": True,
+            "version": app.version,
+            "features": service.features(),
+            "queue": app.state.pool.load(),
+        }
 
     @app.get("/api/choices", tags=["catalog"])
     def choices() -> dict[str, Any]:
@@ -228,53 +255,78 @@ def _api(app: FastAPI) -> None:
         count is an upper bound (a fleet) and the plan runs on the largest count it can."""
         return service.estimate(**req.job_kwargs(), **req.plan_kwargs())
 
-    @app.post("/api/search", tags=["plan"], responses=SLOW_ERRORS,
-              response_model=dict[str, Any])
+    @app.post("/api/search", tags=["plan"], responses=SLOW_ERRORS, response_model=dict[str, Any])
     async def search(req: SearchRequest) -> Response:
         """The best plans (``gigatrain search``): every valid layout through the same model,
         filtered by memory, ranked by the objective. Bounded: see ``Limits``; refused at once
         with 429 and ``Retry-After`` when the server is busy."""
         lim: Limits = app.state.limits
         return await _pooled(
-            app, "search", "search", chips=req.chips, objective=req.objective, top=req.top,
-            max_memory_frac=req.max_memory_frac, deadline_days=req.deadline_days,
-            global_batch_range=req.global_batch_range, usd_per_chip_hour=req.usd_per_chip_hour,
-            pareto=req.pareto, axes=req.axes.model_dump(exclude_none=True) if req.axes else None,
+            app,
+            "search",
+            "search",
+            chips=req.chips,
+            objective=req.objective,
+            top=req.top,
+            max_memory_frac=req.max_memory_frac,
+            deadline_days=req.deadline_days,
+            global_batch_range=req.global_batch_range,
+            usd_per_chip_hour=req.usd_per_chip_hour,
+            pareto=req.pareto,
+            axes=req.axes.model_dump(exclude_none=True) if req.axes else None,
             max_candidates=lim.max_candidates,
-            time_limit_s=lim.search_time_limit_s, **req.job_kwargs())
+            time_limit_s=lim.search_time_limit_s,
+            **req.job_kwargs(),
+        )
 
     @app.get("/api/validate", tags=["validate"], responses=ERRORS)
-    def validate(rows: Annotated[bool, Query(description="include every scored row")] = False
-                 ) -> dict[str, Any]:
+    def validate(
+        rows: Annotated[bool, Query(description="include every scored row")] = False,
+    ) -> dict[str, Any]:
         """The model scored against the shipped measured runs: median and p90 |error| per
         source and per chip (``gigatrain validate --json``)."""
         return service.validation(include_rows=rows)
 
 
 def _api_economics(app: FastAPI) -> None:
-    @app.post("/api/cost", tags=["economics"], responses=SLOW_ERRORS,
-              response_model=dict[str, Any])
+    @app.post("/api/cost", tags=["economics"], responses=SLOW_ERRORS, response_model=dict[str, Any])
     async def cost(req: CostRequest) -> Any:
         """Whole-run cost of one plan (``gigatrain cost``): days with goodput, energy, dollars
         (rent or own), with every assumption and its source. A plan that does not fit in
         memory is not priced (422)."""
         if not req.best_plan:
-            return await run_in_threadpool(service.cost, **req.job_kwargs(), **req.plan_kwargs(),
-                                           **req.cost_kwargs())
+            return await run_in_threadpool(
+                service.cost, **req.job_kwargs(), **req.plan_kwargs(), **req.cost_kwargs()
+            )
         lim: Limits = app.state.limits
         return await _pooled(
-            app, "cost", "cost", best_plan=True, max_candidates=lim.max_candidates,
-            time_limit_s=lim.search_time_limit_s, chips=req.chips, **req.job_kwargs(),
-            **req.cost_kwargs())
+            app,
+            "cost",
+            "cost",
+            best_plan=True,
+            max_candidates=lim.max_candidates,
+            time_limit_s=lim.search_time_limit_s,
+            chips=req.chips,
+            **req.job_kwargs(),
+            **req.cost_kwargs(),
+        )
 
-    @app.post("/api/compare", tags=["economics"], responses=SLOW_ERRORS,
-              response_model=dict[str, Any])
+    @app.post(
+        "/api/compare", tags=["economics"], responses=SLOW_ERRORS, response_model=dict[str, Any]
+    )
     async def compare(req: CompareRequest) -> Response:
         """The same run on several chips, each with the plan search picks for it
         (``gigatrain compare``): cost against time, Pareto-optimal chips marked."""
         return await _pooled(
-            app, "compare", "compare", chips=req.chips, compare=req.compare,
-            objective=req.objective, **req.job_kwargs(), **req.cost_kwargs())
+            app,
+            "compare",
+            "compare",
+            chips=req.chips,
+            compare=req.compare,
+            objective=req.objective,
+            **req.job_kwargs(),
+            **req.cost_kwargs(),
+        )
 
     @app.post("/api/fleet", tags=["economics"], responses=ERRORS)
     def fleet(req: FleetRequest) -> dict[str, Any]:
@@ -310,8 +362,9 @@ def _api_serving(app: FastAPI) -> None:
 
 # ---------------------------------------------------------------- a server in this process
 @contextmanager
-def background_server(app: FastAPI | None = None, host: str = "127.0.0.1", port: int = 0,
-                      log_level: str = "warning") -> Iterator[str]:
+def background_server(
+    app: FastAPI | None = None, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> Iterator[str]:
     """Run ``app`` (default ``create_app()``) with uvicorn in a thread; yields its base URL
     and stops it on exit. For the browser tests and the load test (port 0: a free port)."""
     import socket

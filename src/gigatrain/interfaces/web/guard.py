@@ -30,8 +30,12 @@ CSP = (
     "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 )
-SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                    "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 #: the Host names answered by default; more through this environment variable (comma list)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 HOSTS_ENV = "GIGATRAIN_ALLOWED_HOSTS"
@@ -105,8 +109,12 @@ class Guard:
       keeps the connection open for the client's next request.
     """
 
-    def __init__(self, app: ASGIApp, hosts: Iterable[str] = LOOPBACK_HOSTS,
-                 gate: Callable[[str], BusyError | None] | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        hosts: Iterable[str] = LOOPBACK_HOSTS,
+        gate: Callable[[str], BusyError | None] | None = None,
+    ):
         self.app = app
         self.hosts = frozenset(_host_name(h) for h in hosts)
         self.gate = gate
@@ -137,8 +145,11 @@ class Guard:
         busy = self.gate(scope["path"]) if self.gate and scope.get("method") == "POST" else None
         if busy is not None:  # refused before the body is parsed: an overload costs little
             await _drain(receive)
-            await JSONResponse({"error": str(busy)}, status_code=429, headers={
-                "Retry-After": str(busy.retry_after_s)})(scope, receive, send_with_headers)
+            await JSONResponse(
+                {"error": str(busy)},
+                status_code=429,
+                headers={"Retry-After": str(busy.retry_after_s)},
+            )(scope, receive, send_with_headers)
             return
         try:
             await self.app(scope, receive, send_with_headers)
@@ -147,12 +158,15 @@ class Guard:
             if not started:
                 await JSONResponse(
                     {"error": f"internal error ({type(exc).__name__}); it was logged"},
-                    status_code=500)(scope, receive, send_with_headers)
+                    status_code=500,
+                )(scope, receive, send_with_headers)
 
     def _bad_host(self, host: str) -> JSONResponse:
         shown = host[:80].encode("ascii", "backslashreplace").decode()
-        msg = (f"Host {shown!r} is not served here; allowed: {', '.join(sorted(self.hosts))} "
-               f"(add a name with the {HOSTS_ENV} environment variable)")
+        msg = (
+            f"Host {shown!r} is not served here; allowed: {', '.join(sorted(self.hosts))} "
+            f"(add a name with the {HOSTS_ENV} environment variable)"
+        )
         return JSONResponse({"error": msg}, status_code=400, headers=SECURITY_HEADERS)
 
 
@@ -177,14 +191,25 @@ async def _drain(receive: Receive, limit: int = MAX_BODY_BYTES) -> None:
 
 
 #: pydantic's type tags inside an error location (``chips.int``): not field names
-_TYPE_TAG = re.compile(r"^(int|float|str|bool|none|bytes|constrained-\w+|function-\w+\[.*\]|"
-                       r"(list|dict|tuple|set|literal|union|nullable|json-or-python|lax-or-strict)"
-                       r"(\[.*\])?|is-instance\[.*\])$")
+_TYPE_TAG = re.compile(
+    r"^(int|float|str|bool|none|bytes|constrained-\w+|function-\w+\[.*\]|"
+    r"(list|dict|tuple|set|literal|union|nullable|json-or-python|lax-or-strict)"
+    r"(\[.*\])?|is-instance\[.*\])$"
+)
 #: command-line flags that library messages may quote → the API's field names
-_FLAGS = {"--tokens": "tokens", "--chip-price": "chip_price_usd", "--chip": "compare",
-          "--usd-per-chip-hour": "usd_per_chip_hour", "--chip-w": "a chip power",
-          "--allin-w": "an all-in power per chip", "--power": "power", "--budget": "budget",
-          "--chips": "chips", "--zero": "zero_stage", "--global-batch": "global_batch"}
+_FLAGS = {
+    "--tokens": "tokens",
+    "--chip-price": "chip_price_usd",
+    "--chip": "compare",
+    "--usd-per-chip-hour": "usd_per_chip_hour",
+    "--chip-w": "a chip power",
+    "--allin-w": "an all-in power per chip",
+    "--power": "power",
+    "--budget": "budget",
+    "--chips": "chips",
+    "--zero": "zero_stage",
+    "--global-batch": "global_batch",
+}
 _FLAG_RE = re.compile(r"--[a-z][a-z0-9-]*")
 
 
@@ -215,8 +240,12 @@ def _field_error(e: dict[str, Any]) -> dict[str, Any]:
         msg = "is required"
     elif e.get("type") == "extra_forbidden":
         msg = "is not a field of this request"
-    return {"field": field, "msg": msg, "type": str(e.get("type", "")),
-            "value": _shown(e.get("input")) if e.get("type") != "missing" else ""}
+    return {
+        "field": field,
+        "msg": msg,
+        "type": str(e.get("type", "")),
+        "value": _shown(e.get("input")) if e.get("type") != "missing" else "",
+    }
 
 
 def _one_line(err: dict[str, Any]) -> str:
@@ -236,8 +265,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BusyError)
     async def _busy(_: Request, exc: BusyError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=429,
-                            headers={"Retry-After": str(exc.retry_after_s)})
+        return JSONResponse(
+            {"error": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after_s)}
+        )
 
     @app.exception_handler(TooSlowError)
     async def _slow(_: Request, exc: TooSlowError) -> JSONResponse:
@@ -250,11 +280,13 @@ def install_handlers(app: FastAPI) -> None:
         if not errs:
             return JSONResponse({"error": "invalid request"}, status_code=422)
         first = errs[0]
-        body = {"error": _one_line(first), "field": first["field"].split(".")[0],
-                "detail": errs}
+        body = {"error": _one_line(first), "field": first["field"].split(".")[0], "detail": errs}
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

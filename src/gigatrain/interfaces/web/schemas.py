@@ -63,7 +63,8 @@ def _parsed(parser: str, field: str, v: Any) -> Any:
 class ModelJob(_Strict):
     model: Slug | None = Field(None, description="catalog model slug (see /api/catalog/models)")
     config: dict[str, Any] | None = Field(
-        None, description="a pasted Hugging Face config.json (instead of `model`)")
+        None, description="a pasted Hugging Face config.json (instead of `model`)"
+    )
     seq: int = Field(4096, ge=1, le=10_000_000, description="sequence length")
     global_batch: int = Field(1024, ge=1, le=1_000_000_000, description="global batch (sequences)")
     tokens: float | str = Field(0.0, description="training token budget: 0, 1.5e13 or '15T'")
@@ -78,13 +79,16 @@ class ModelJob(_Strict):
     @model_validator(mode="after")
     def _one_model(self) -> ModelJob:
         if (self.model is None) == (self.config is None):
-            raise ValueError("give exactly one of model (a catalog slug) or config (a pasted "
-                             "config.json)")
+            raise ValueError(
+                "give exactly one of model (a catalog slug) or config (a pasted config.json)"
+            )
         return self
 
     def job_kwargs(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("model", "config", "seq", "global_batch",
-                                              "precision", "framework")}
+        out = {
+            k: getattr(self, k)
+            for k in ("model", "config", "seq", "global_batch", "precision", "framework")
+        }
         out["tokens"] = float(self.tokens)
         for k in ("chip", "system"):
             if hasattr(self, k):
@@ -99,8 +103,10 @@ class JobFields(ModelJob):
 
 #: one field per parallel degree, from specs.PLAN_DEGREES (a new degree appears here by itself)
 _PlanDegrees = create_model(  # type: ignore[call-overload]
-    "_PlanDegrees", __base__=JobFields,
-    **{d.name: (Degree, Field(1, description=d.help)) for d in PLAN_DEGREES})
+    "_PlanDegrees",
+    __base__=JobFields,
+    **{d.name: (Degree, Field(1, description=d.help)) for d in PLAN_DEGREES},
+)
 
 
 class PlanFields(_PlanDegrees):  # type: ignore[valid-type,misc]
@@ -111,22 +117,38 @@ class PlanFields(_PlanDegrees):  # type: ignore[valid-type,misc]
     recompute: RecomputeMode = "selective"
     sequence_parallel: bool = True
     round_chips: bool = Field(
-        False, description="chips is an upper bound (a fleet's size): run the plan on the "
+        False,
+        description="chips is an upper bound (a fleet's size): run the plan on the "
         "largest count it can use — tp·pp·cp × a dp that divides the global batch, within the "
-        "system's largest cluster (the answer says which count and why)")
+        "system's largest cluster (the answer says which count and why)",
+    )
 
     def plan_kwargs(self) -> dict[str, Any]:
-        return {"chips": self.chips, "round_chips": self.round_chips,
-                **self.model_dump(include=set(service.PLAN_FIELDS))}
+        return {
+            "chips": self.chips,
+            "round_chips": self.round_chips,
+            **self.model_dump(include=set(service.PLAN_FIELDS)),
+        }
 
 
 class EstimateRequest(PlanFields):
     """One parallel plan: the inputs of ``gigatrain estimate``."""
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False,
-        json_schema_extra={"examples": [{"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64,
-                                         "tp": 2, "seq": 4096, "global_batch": 1024}]},
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-8b",
+                    "chip": "h100-sxm",
+                    "chips": 64,
+                    "tp": 2,
+                    "seq": 4096,
+                    "global_batch": 1024,
+                }
+            ]
+        },
     )
 
 
@@ -139,16 +161,21 @@ DegreeList = Annotated[list[Degree], Field(min_length=1, max_length=32)]
 
 
 _AxesDegrees = create_model(  # type: ignore[call-overload]
-    "_AxesDegrees", __base__=_Strict,
-    **{d.name: (DegreeList | None, Field(None, description=f"only these values of the {d.help}"))
-       for d in PLAN_DEGREES})
+    "_AxesDegrees",
+    __base__=_Strict,
+    **{
+        d.name: (DegreeList | None, Field(None, description=f"only these values of the {d.help}"))
+        for d in PLAN_DEGREES
+    },
+)
 
 
 class AxesFields(_AxesDegrees):  # type: ignore[valid-type,misc]
     """Only these values of an axis (``gigatrain search --tp 1,2,4``); absent = all valid."""
 
-    zero_stage: Annotated[list[Annotated[int, Field(ge=0, le=3)]],
-                          Field(min_length=1, max_length=4)] | None = None
+    zero_stage: (
+        Annotated[list[Annotated[int, Field(ge=0, le=3)]], Field(min_length=1, max_length=4)] | None
+    ) = None
     recompute: Annotated[list[RecomputeMode], Field(min_length=1, max_length=3)] | None = None
     sequence_parallel: Annotated[list[bool], Field(min_length=1, max_length=2)] | None = None
 
@@ -157,16 +184,18 @@ class SearchRequest(JobFields):
     """``gigatrain search``: every valid plan, ranked; bounded in candidates and seconds."""
 
     chips: int | str = Field(
-        description="a chip count, or a range 'A-B' (sampled: see the search docs)")
+        description="a chip count, or a range 'A-B' (sampled: see the search docs)"
+    )
     objective: Objective = "time"
     top: int = Field(10, ge=1, le=50)
     max_memory_frac: float = Field(1.0, gt=0, le=2, description="fits when memory ≤ this × HBM")
     deadline_days: float | None = Field(None, gt=0, le=1e6)
     global_batch_range: Annotated[str, Field(max_length=40, pattern=CHIP_RANGE)] | None = Field(
-        None, description="search the global batch too: 'A-B' (sequences)")
+        None, description="search the global batch too: 'A-B' (sequences)"
+    )
     usd_per_chip_hour: float | None = Field(None, gt=0, le=1e6)
     pareto: tuple[ParetoAxis, ParetoAxis] | None = None
-    axes: AxesFields | None = Field(None, description="restrict axes, e.g. {\"tp\": [1, 2, 4, 8]}")
+    axes: AxesFields | None = Field(None, description='restrict axes, e.g. {"tp": [1, 2, 4, 8]}')
 
     @field_validator("chips", mode="before")
     @classmethod
@@ -182,9 +211,19 @@ class SearchRequest(JobFields):
         raise ValueError(f"chips={shown}: should be a chip count or a range like '1024-4096'")
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False,
-        json_schema_extra={"examples": [{"model": "llama-3.1-70b", "chip": "h100-sxm",
-                                         "chips": 1024, "seq": 8192, "global_batch": 1024}]},
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-70b",
+                    "chip": "h100-sxm",
+                    "chips": 1024,
+                    "seq": 8192,
+                    "global_batch": 1024,
+                }
+            ]
+        },
     )
 
 
@@ -212,8 +251,11 @@ class CostFields(_Strict):
 class CostRequest(PlanFields, CostFields):
     """``gigatrain cost`` for one plan: whole-run days with goodput, energy and dollars."""
 
-    best_plan: bool = Field(False, description="ignore the degrees: cost the plan search "
-                            "finds fastest (as `gigatrain cost` without --tp)")
+    best_plan: bool = Field(
+        False,
+        description="ignore the degrees: cost the plan search "
+        "finds fastest (as `gigatrain cost` without --tp)",
+    )
     usd_per_chip_hour: float | str | None = Field(None, description="rent: 2.5 or '$2.50'")
     chip_price_usd: float | str | None = Field(None, description="own: purchase price per chip")
     depreciation_years: float | None = Field(None, gt=0, le=50)
@@ -229,9 +271,19 @@ class CostRequest(PlanFields, CostFields):
         return v
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False,
-        json_schema_extra={"examples": [{"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 64,
-                                         "tokens": "15T", "seq": 8192}]},
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-8b",
+                    "chip": "h100-sxm",
+                    "chips": 64,
+                    "tokens": "15T",
+                    "seq": 8192,
+                }
+            ]
+        },
     )
 
 
@@ -251,9 +303,18 @@ class CompareRequest(ModelJob, CostFields):
         return v
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False,
-        json_schema_extra={"examples": [{"model": "llama-3.1-8b", "chips": 64, "tokens": "15T",
-                                         "compare": ["h100-sxm", "h200", "b200", "trn2"]}]},
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-8b",
+                    "chips": 64,
+                    "tokens": "15T",
+                    "compare": ["h100-sxm", "h200", "b200", "trn2"],
+                }
+            ]
+        },
     )
 
 
@@ -262,7 +323,8 @@ class FleetRequest(_Strict):
 
     chip: Slug
     power: float | str | None = Field(
-        None, description="facility power: '2GW', '100 MW' (a bare number is watts)")
+        None, description="facility power: '2GW', '100 MW' (a bare number is watts)"
+    )
     power_is_it: bool = Field(False, description="the power is IT load, not facility")
     budget: float | str | None = Field(None, description="capital budget: '$10B' (or USD)")
     chips: int | None = Field(None, ge=1, le=100_000_000)
@@ -272,7 +334,8 @@ class FleetRequest(_Strict):
     precision: Precision = "bf16"
     job_chips: int | None = Field(None, ge=1, le=100_000_000)
     target_params: list[Annotated[float, Field(gt=0, le=1e16)]] | None = Field(
-        None, max_length=5, description="Chinchilla-optimal dense models to time (parameters)")
+        None, max_length=5, description="Chinchilla-optimal dense models to time (parameters)"
+    )
     # the page sends its price fields along; a fleet of rented chips takes none of them
     usd_per_chip_hour: float | str | None = Field(None, description="ignored by fleet sizing")
 
@@ -298,7 +361,8 @@ class FleetRequest(_Strict):
         return _parsed("parse_usd_per_kwh", "usd_per_kwh", v)
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False,
+        extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={"examples": [{"chip": "trn2", "power": "2GW"}]},
     )
 
@@ -321,11 +385,11 @@ SLOW_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-
-
 # ---------------------------------------------------------------- serving and post-training
 RentPricing = Literal["on_demand", "reserved_1yr", "reserved_3yr", "capacity_block"]
-ServingPrecision = Annotated[str, Field(max_length=40, description="weight formats to consider: 'auto' or e.g. 'bf16,fp8'")]
+ServingPrecision = Annotated[
+    str, Field(max_length=40, description="weight formats to consider: 'auto' or e.g. 'bf16,fp8'")
+]
 MAX_LEN = 10_000_000
 
 
@@ -344,7 +408,9 @@ class InferRequest(_Strict):
     tokens_per_s: float | None = Field(None, gt=0, le=1e15, description="demand: output tokens/s")
     precision: ServingPrecision = "auto"
     max_replica_chips: int = Field(64, ge=1, le=512, description="largest replica (chips)")
-    spec: int = Field(0, ge=0, le=8, description="also try speculative decoding with N draft tokens")
+    spec: int = Field(
+        0, ge=0, le=8, description="also try speculative decoding with N draft tokens"
+    )
     disaggregate: bool = Field(False, description="also try separate prefill workers")
     pricing: RentPricing = "on_demand"
     usd_per_chip_hour: float | None = Field(None, gt=0, le=1e6, description="price override")
@@ -354,7 +420,9 @@ class InferRequest(_Strict):
     def _precision(cls, v: str) -> str:
         parts = [p.strip() for p in v.split(",")]
         if v.strip() != "auto" and (not parts or any(p not in SERVING_DTYPES for p in parts)):
-            raise ValueError(f"should be 'auto' or a comma-separated list of {', '.join(SERVING_DTYPES)}")
+            raise ValueError(
+                f"should be 'auto' or a comma-separated list of {', '.join(SERVING_DTYPES)}"
+            )
         return v.strip()
 
     @model_validator(mode="after")
@@ -364,10 +432,21 @@ class InferRequest(_Strict):
         return self
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False,
-        json_schema_extra={"examples": [{"model": "llama-3.1-70b", "chip": "h100-sxm", "input_len": 1024,
-                                         "output_len": 1024, "ttft_s": 0.5, "tpot_s": 0.03,
-                                         "requests_per_s": 50}]},
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-70b",
+                    "chip": "h100-sxm",
+                    "input_len": 1024,
+                    "output_len": 1024,
+                    "ttft_s": 0.5,
+                    "tpot_s": 0.03,
+                    "requests_per_s": 50,
+                }
+            ]
+        },
     )
 
 
@@ -402,9 +481,19 @@ class FinetuneRequest(_PostFields):
         return _tokens(v)
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False,
-        json_schema_extra={"examples": [{"model": "llama-3.1-8b", "chip": "h100-sxm", "chips": 8,
-                                         "method": "lora", "tokens": "1B"}]},
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-8b",
+                    "chip": "h100-sxm",
+                    "chips": 8,
+                    "method": "lora",
+                    "tokens": "1B",
+                }
+            ]
+        },
     )
 
 
@@ -421,7 +510,9 @@ class RLRequest(_PostFields):
     gen_tp: int = Field(8, ge=1, le=4096, description="chips per generation replica")
     gen_precision: Literal["bf16", "fp8", "fp4"] = "bf16"
     placement: Literal["colocated", "disaggregated"] = "colocated"
-    rollout_fraction: float = Field(0.5, gt=0, lt=1, description="disaggregated: share of chips generating")
+    rollout_fraction: float = Field(
+        0.5, gt=0, lt=1, description="disaggregated: share of chips generating"
+    )
     off_policy: int = Field(0, ge=0, le=100, description="steps of staleness allowed (≥1 overlaps)")
     tail_factor: float = Field(1.0, ge=1, le=100, description="longest / mean response length")
     reference: bool = Field(True, description="a frozen KL reference model")
@@ -429,7 +520,18 @@ class RLRequest(_PostFields):
     steps: int = Field(0, ge=0, le=100_000_000, description="RL steps (days and cost)")
 
     model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False,
-        json_schema_extra={"examples": [{"model": "llama-3.1-70b", "chip": "h100-sxm", "chips": 1024,
-                                         "prompts": 512, "samples": 8, "steps": 1000}]},
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "llama-3.1-70b",
+                    "chip": "h100-sxm",
+                    "chips": 1024,
+                    "prompts": 512,
+                    "samples": 8,
+                    "steps": 1000,
+                }
+            ]
+        },
     )

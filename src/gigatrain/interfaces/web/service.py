@@ -29,6 +29,7 @@ MAX_CONFIG_KEYS = 400
 MAX_CONFIG_DEPTH = 4
 PASTED_SLUG = "pasted-config"
 
+
 def plotly_js_path() -> Path | None:
     """plotly.js as bundled with the installed ``plotly`` Python package (MIT)."""
     try:
@@ -124,7 +125,9 @@ def model_from_config(cfg: Any) -> Any:
         raise GigatrainError(str(e).replace(f"{PASTED_SLUG}: ", "")) from None
     except (TypeError, ValueError, OverflowError, KeyError, AttributeError) as e:
         # a value of the wrong type deep inside the config (e.g. a list where a number goes)
-        raise GigatrainError(f"config.json: a field has the wrong type ({type(e).__name__}: {e})"[:300]) from None
+        raise GigatrainError(
+            f"config.json: a field has the wrong type ({type(e).__name__}: {e})"[:300]
+        ) from None
 
 
 # ---------------------------------------------------------------- catalog
@@ -147,16 +150,21 @@ def choices() -> dict[str, Any]:
     systems = hardware.load_systems()
     return {
         "models": [{"slug": m.slug, "name": m.name or m.slug} for m in load_models().values()],
-        "chips": [{"slug": c.slug, "name": c.name, "hbm_bytes": c.hbm_bytes,
-                   "system": _default_system(c)} for c in hardware.load_chips().values()],
-        "systems": [{"slug": s.slug, "name": s.name, "chip": s.chip.slug,
-                     "max_chips": s.max_chips} for s in systems.values()],
+        "chips": [
+            {"slug": c.slug, "name": c.name, "hbm_bytes": c.hbm_bytes, "system": _default_system(c)}
+            for c in hardware.load_chips().values()
+        ],
+        "systems": [
+            {"slug": s.slug, "name": s.name, "chip": s.chip.slug, "max_chips": s.max_chips}
+            for s in systems.values()
+        ],
         "frameworks": list(load_frameworks()),
         "precisions": list(PRECISIONS),
         "recompute": list(RECOMPUTE_MODES),
         # the plan form's degree inputs (the page adds one for any degree it lacks)
-        "plan_degrees": [{"name": d.name, "help": d.help, "splits_chips": d.splits_chips}
-                         for d in PLAN_DEGREES],
+        "plan_degrees": [
+            {"name": d.name, "help": d.help, "splits_chips": d.splits_chips} for d in PLAN_DEGREES
+        ],
     }
 
 
@@ -170,15 +178,32 @@ def _default_system(chip: Any) -> str | None:
 
 
 # ---------------------------------------------------------------- estimate
-PLAN_FIELDS = (*(d.name for d in PLAN_DEGREES), "dp", "zero_stage", "fsdp_shard", "recompute",
-               "sequence_parallel")
+PLAN_FIELDS = (
+    *(d.name for d in PLAN_DEGREES),
+    "dp",
+    "zero_stage",
+    "fsdp_shard",
+    "recompute",
+    "sequence_parallel",
+)
 
 
-def estimate_object(*, chip: str, chips: int, model: str | None = None,
-                    config: Mapping | None = None, system: str | None = None, seq: int = 4096,
-                    global_batch: int = 1024, tokens: float = 0.0, precision: str = "bf16",
-                    framework: str = "megatron", round_chips: bool = False, check: bool = True,
-                    **plan: Any) -> Any:
+def estimate_object(
+    *,
+    chip: str,
+    chips: int,
+    model: str | None = None,
+    config: Mapping | None = None,
+    system: str | None = None,
+    seq: int = 4096,
+    global_batch: int = 1024,
+    tokens: float = 0.0,
+    precision: str = "bf16",
+    framework: str = "megatron",
+    round_chips: bool = False,
+    check: bool = True,
+    **plan: Any,
+) -> Any:
     """The :class:`Estimate` of one plan: ``api.estimate_named`` for a catalog model; for a
     pasted config.json the same resolution steps (``resolve_system``, ``make_job``,
     ``make_plan``) feed ``model.estimate.estimate`` with the pasted :class:`ModelSpec`.
@@ -191,25 +216,55 @@ def estimate_object(*, chip: str, chips: int, model: str | None = None,
         plan.pop("dp", None)
         chips = fleet_rounding(chip, system, chips, global_batch, plan)[0]
     with _config_errors(config is not None):
-        est = _estimate_object(chip=chip, chips=chips, model=model, config=config,
-                               system=system, seq=seq, global_batch=global_batch, tokens=tokens,
-                               precision=precision, framework=framework, **plan)
+        est = _estimate_object(
+            chip=chip,
+            chips=chips,
+            model=model,
+            config=config,
+            system=system,
+            seq=seq,
+            global_batch=global_batch,
+            tokens=tokens,
+            precision=precision,
+            framework=framework,
+            **plan,
+        )
         if check:
             check_estimate(est.to_dict())
     return est
 
 
-def _estimate_object(*, chip: str, chips: int, model: str | None, config: Mapping | None,
-                     system: str | None, seq: int, global_batch: int, tokens: float,
-                     precision: str, framework: str, **plan: Any) -> Any:
+def _estimate_object(
+    *,
+    chip: str,
+    chips: int,
+    model: str | None,
+    config: Mapping | None,
+    system: str | None,
+    seq: int,
+    global_batch: int,
+    tokens: float,
+    precision: str,
+    framework: str,
+    **plan: Any,
+) -> Any:
     from ... import api
 
     if config is None:
         if not model:
             raise GigatrainError("give a catalog model name or paste a config.json")
-        return api.estimate_named(model_slug(model), chip, chips, seq=seq,
-                                  global_batch=global_batch, tokens=tokens, precision=precision,
-                                  system=system, framework=framework, **plan)
+        return api.estimate_named(
+            model_slug(model),
+            chip,
+            chips,
+            seq=seq,
+            global_batch=global_batch,
+            tokens=tokens,
+            precision=precision,
+            system=system,
+            framework=framework,
+            **plan,
+        )
     from ...catalog.frameworks import knobs_for
     from ...model.estimate import estimate as estimate_spec
 
@@ -223,8 +278,9 @@ def _estimate_object(*, chip: str, chips: int, model: str | None, config: Mappin
     return estimate_spec(spec, sys_spec, job, api.make_plan(chips, **plan), knobs_for(framework))
 
 
-def fleet_rounding(chip: str, system: str | None, chips: int, global_batch: int,
-                   plan: Mapping[str, Any]) -> tuple[int, str]:
+def fleet_rounding(
+    chip: str, system: str | None, chips: int, global_batch: int, plan: Mapping[str, Any]
+) -> tuple[int, str]:
     """:func:`runnable_chips` for ``chips`` on ``chip``'s (or the named) system."""
     from ... import api
 
@@ -232,32 +288,54 @@ def fleet_rounding(chip: str, system: str | None, chips: int, global_batch: int,
     return runnable_chips(chips, sys_spec.max_chips, global_batch, **plan)
 
 
-def runnable_chips(fleet: int, cluster_max: int, global_batch: int, *, tp: int = 1,
-                   pp: int = 1, cp: int = 1, micro_batch: int = 1, **_: Any) -> tuple[int, str]:
+def runnable_chips(
+    fleet: int,
+    cluster_max: int,
+    global_batch: int,
+    *,
+    tp: int = 1,
+    pp: int = 1,
+    cp: int = 1,
+    micro_batch: int = 1,
+    **_: Any,
+) -> tuple[int, str]:
     """The largest chip count ≤ ``fleet`` (and ≤ the system's ``cluster_max``) that a plan
     with these degrees can run: tp·pp·cp × dp, where dp × micro_batch divides the global batch
     (``model.plans.check_plan``'s rule). Returns (count, a sentence saying why)."""
     cap = min(int(fleet), int(cluster_max))
     model_par = tp * pp * cp
     if global_batch % micro_batch:
-        raise GigatrainError(f"micro_batch={micro_batch} does not divide global_batch="
-                             f"{global_batch}; no chip count can run this plan")
+        raise GigatrainError(
+            f"micro_batch={micro_batch} does not divide global_batch="
+            f"{global_batch}; no chip count can run this plan"
+        )
     if model_par > cap:
-        raise GigatrainError(f"tp×pp×cp = {model_par:,} needs more chips than the "
-                             f"{cap:,} available")
+        raise GigatrainError(
+            f"tp×pp×cp = {model_par:,} needs more chips than the {cap:,} available"
+        )
     dp = max(int(d) for d in divisors(global_batch // micro_batch) if d <= cap // model_par)
     chips = model_par * dp
-    why = (f"{chips:,} of {int(fleet):,} chips: tp×pp×cp = {model_par:,} times dp = {dp:,}, "
-           f"the largest data-parallel size that divides the global batch ({global_batch:,} "
-           f"sequences of micro-batch {micro_batch})")
+    why = (
+        f"{chips:,} of {int(fleet):,} chips: tp×pp×cp = {model_par:,} times dp = {dp:,}, "
+        f"the largest data-parallel size that divides the global batch ({global_batch:,} "
+        f"sequences of micro-batch {micro_batch})"
+    )
     if cap < fleet:
         why += f", within the largest cluster of this system ({cluster_max:,} chips)"
     return chips, why
 
 
 #: estimate figures that can never be negative (or NaN/infinite) for a real model
-_NON_NEGATIVE = ("memory_bytes", "step_time_s", "tokens_per_s", "tokens_per_s_per_chip",
-                 "model_flops_per_token", "params_total", "params_active", "microbatches")
+_NON_NEGATIVE = (
+    "memory_bytes",
+    "step_time_s",
+    "tokens_per_s",
+    "tokens_per_s_per_chip",
+    "model_flops_per_token",
+    "params_total",
+    "params_active",
+    "microbatches",
+)
 
 
 def check_estimate(d: Mapping[str, Any]) -> None:
@@ -266,17 +344,24 @@ def check_estimate(d: Mapping[str, Any]) -> None:
     an estimate (``Estimate.to_dict()``) with a negative, NaN or infinite figure, or an MFU
     above 100%, naming it."""
     figures = {k: d.get(k) for k in _NON_NEGATIVE}
-    figures |= {k: v for part in ("memory_breakdown", "time_breakdown")
-                for k, v in (d.get(part) or {}).items()}
+    figures |= {
+        k: v
+        for part in ("memory_breakdown", "time_breakdown")
+        for k, v in (d.get(part) or {}).items()
+    }
     for k, v in figures.items():
         if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-            raise GigatrainError(f"{k} comes out as {v!r}: the model's numbers describe no "
-                                 "real model (check layer, expert and top-k counts)")
+            raise GigatrainError(
+                f"{k} comes out as {v!r}: the model's numbers describe no "
+                "real model (check layer, expert and top-k counts)"
+            )
     for k in ("mfu", "hfu", "mfu_noncausal"):
         v = d.get(k)
         if not isinstance(v, int | float) or not 0 <= v <= 1:
-            raise GigatrainError(f"{k} comes out as {v!r}, outside 0–100%: the model's numbers "
-                                 "describe no real model (check layer, expert and top-k counts)")
+            raise GigatrainError(
+                f"{k} comes out as {v!r}, outside 0–100%: the model's numbers "
+                "describe no real model (check layer, expert and top-k counts)"
+            )
     if not d.get("params_total"):
         raise GigatrainError("the model has no parameters")
 
@@ -293,8 +378,10 @@ def _config_errors(pasted: bool) -> Iterator[None]:
     except GigatrainError:
         raise
     except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as e:
-        raise GigatrainError(f"config.json: its numbers give no valid model ({type(e).__name__}:"
-                             f" {' '.join(str(e).split())})"[:300]) from None
+        raise GigatrainError(
+            f"config.json: its numbers give no valid model ({type(e).__name__}:"
+            f" {' '.join(str(e).split())})"[:300]
+        ) from None
 
 
 def plan_label(plan: Any) -> str:
@@ -308,8 +395,9 @@ def plan_label(plan: Any) -> str:
     return text
 
 
-def estimate_dict(e: Any, error_bars: bool = True, d: Mapping[str, Any] | None = None
-                  ) -> dict[str, Any]:
+def estimate_dict(
+    e: Any, error_bars: bool = True, d: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """An :class:`Estimate` as JSON (``Estimate.to_dict``, or ``d`` when already made), with
     the plan described and the validation error bars of its chip."""
     out = clean(e.to_dict() if d is None else d)
@@ -334,8 +422,9 @@ def estimate(**kw: Any) -> dict[str, Any]:
 
 def _rounding(kw: Mapping[str, Any]) -> dict[str, Any]:
     plan = {k: kw[k] for k in PLAN_FIELDS if k in kw and k != "dp"}
-    _, note = fleet_rounding(kw["chip"], kw.get("system"), kw["chips"],
-                             kw.get("global_batch", 1024), plan)
+    _, note = fleet_rounding(
+        kw["chip"], kw.get("system"), kw["chips"], kw.get("global_batch", 1024), plan
+    )
     return {"chips_fleet": kw["chips"], "chips_note": note}
 
 
@@ -393,10 +482,18 @@ def chip_error_bars(chip_slug: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- specs for search / economics
-def resolve_specs(*, chip: str, model: str | None = None, config: Mapping | None = None,
-                  system: str | None = None, seq: int = 4096, global_batch: int = 1024,
-                  tokens: float = 0.0, precision: str = "bf16", framework: str = "megatron",
-                  ) -> tuple[Any, Any, Any]:
+def resolve_specs(
+    *,
+    chip: str,
+    model: str | None = None,
+    config: Mapping | None = None,
+    system: str | None = None,
+    seq: int = 4096,
+    global_batch: int = 1024,
+    tokens: float = 0.0,
+    precision: str = "bf16",
+    framework: str = "megatron",
+) -> tuple[Any, Any, Any]:
     """(ModelSpec, SystemSpec, Job) as ``api.resolve`` gives them (a pasted config instead of
     a catalog model goes through ``from_hf_config``)."""
     from ... import api
@@ -407,14 +504,24 @@ def resolve_specs(*, chip: str, model: str | None = None, config: Mapping | None
         return spec, sys_spec, api.make_job(seq, global_batch, tokens, precision, framework)
     if not model:
         raise GigatrainError("give a catalog model name or paste a config.json")
-    r = api.resolve(model_slug(model), chip, seq, global_batch, tokens, precision, system,
-                    framework=framework)
+    r = api.resolve(
+        model_slug(model), chip, seq, global_batch, tokens, precision, system, framework=framework
+    )
     return r.model, r.system, r.job
 
 
 def _job_kw(kw: dict[str, Any]) -> dict[str, Any]:
-    keys = ("chip", "model", "config", "system", "seq", "global_batch", "tokens", "precision",
-            "framework")
+    keys = (
+        "chip",
+        "model",
+        "config",
+        "system",
+        "seq",
+        "global_batch",
+        "tokens",
+        "precision",
+        "framework",
+    )
     return {k: kw[k] for k in keys if k in kw}
 
 
@@ -424,12 +531,21 @@ def _figure(fid: str, label: str, value: Any, unit: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- search
-def search(*, chips: int | str, objective: str = "time", top: int = 10,
-           max_memory_frac: float = 1.0, deadline_days: float | None = None,
-           global_batch_range: str | None = None, usd_per_chip_hour: float | None = None,
-           pareto: tuple[str, str] | None = None, axes: dict[str, list] | None = None,
-           max_candidates: int = 20_000_000, time_limit_s: float = 10.0,
-           **job: Any) -> dict[str, Any]:
+def search(
+    *,
+    chips: int | str,
+    objective: str = "time",
+    top: int = 10,
+    max_memory_frac: float = 1.0,
+    deadline_days: float | None = None,
+    global_batch_range: str | None = None,
+    usd_per_chip_hour: float | None = None,
+    pareto: tuple[str, str] | None = None,
+    axes: dict[str, list] | None = None,
+    max_candidates: int = 20_000_000,
+    time_limit_s: float = 10.0,
+    **job: Any,
+) -> dict[str, Any]:
     """``gigatrain search``: ``search.engine.search`` with the server's bounds on candidates
     and seconds (the library refuses larger searches with a one-line error); ``axes``
     restricts axes as ``search.space.Axes`` does (``{"tp": [1, 2, 4]}``)."""
@@ -438,44 +554,88 @@ def search(*, chips: int | str, objective: str = "time", top: int = 10,
     from ...search.space import Axes
 
     model, system, jb = resolve_specs(**_job_kw(job))
-    cons = Constraints(max_memory_frac=max_memory_frac, deadline_days=deadline_days,
-                       global_batch=global_batch_range, max_candidates=max_candidates,
-                       time_limit_s=time_limit_s)
+    cons = Constraints(
+        max_memory_frac=max_memory_frac,
+        deadline_days=deadline_days,
+        global_batch=global_batch_range,
+        max_candidates=max_candidates,
+        time_limit_s=time_limit_s,
+    )
     ax = Axes(**{k: tuple(v) for k, v in (axes or {}).items()})  # type: ignore[arg-type]  # keys checked by the schema
     with _config_errors(job.get("config") is not None):
-        res = run_search(model, system, jb, chips, objective, cons, top, usd_per_chip_hour,
-                         pareto=pareto, axes=ax)
+        res = run_search(
+            model,
+            system,
+            jb,
+            chips,
+            objective,
+            cons,
+            top,
+            usd_per_chip_hour,
+            pareto=pareto,
+            axes=ax,
+        )
     plans = []
     for c in res.top:
         e = c.estimate
-        plans.append({
-            "describe": plan_label(c.plan), "plan": clean(c.plan), "chips": c.chips,
-            "global_batch": c.global_batch, "step_time_s": clean(c.step_time_s),
-            "mfu": clean(e.mfu), "memory_bytes": clean(e.memory_bytes),
-            "memory_frac": clean(c.memory_frac), "fits": e.fits,
-            "days_to_train": clean(e.days_to_train), "cost_usd": clean(c.cost_usd),
-            "energy_j": clean(c.energy_j), "per_step": c.per_step,
-            "tokens_per_s": clean(e.tokens_per_s),
-        })
+        plans.append(
+            {
+                "describe": plan_label(c.plan),
+                "plan": clean(c.plan),
+                "chips": c.chips,
+                "global_batch": c.global_batch,
+                "step_time_s": clean(c.step_time_s),
+                "mfu": clean(e.mfu),
+                "memory_bytes": clean(e.memory_bytes),
+                "memory_frac": clean(c.memory_frac),
+                "fits": e.fits,
+                "days_to_train": clean(e.days_to_train),
+                "cost_usd": clean(c.cost_usd),
+                "energy_j": clean(c.energy_j),
+                "per_step": c.per_step,
+                "tokens_per_s": clean(e.tokens_per_s),
+            }
+        )
     d = res.to_dict()
-    note = (f"{res.evaluated:,} plans evaluated in {res.eval_s:.2f} s "
-            f"({res.feasible:,} fit; {res.pruned:,} pruned by the memory bound)")
+    note = (
+        f"{res.evaluated:,} plans evaluated in {res.eval_s:.2f} s "
+        f"({res.feasible:,} fit; {res.pruned:,} pruned by the memory bound)"
+    )
     return {
         "plans": plans,
         "top": clean(d["top"]),
-        "pareto": clean(d["pareto"]), "pareto_axes": d["pareto_axes"],
-        "counts": d["counts"], "chip_counts": d["chip_counts"],
-        "global_batches": d["global_batches"], "eval_s": res.eval_s, "wall_s": res.wall_s,
-        "price": clean(d["price"]), "diagnosis": clean(d["diagnosis"]),
+        "pareto": clean(d["pareto"]),
+        "pareto_axes": d["pareto_axes"],
+        "counts": d["counts"],
+        "chip_counts": d["chip_counts"],
+        "global_batches": d["global_batches"],
+        "eval_s": res.eval_s,
+        "wall_s": res.wall_s,
+        "price": clean(d["price"]),
+        "diagnosis": clean(d["diagnosis"]),
         "note": note if plans else (res.diagnosis.message if res.diagnosis else "no plan found"),
-        "model": res.model, "chip": res.chip, "system": res.system, "objective": res.objective,
+        "model": res.model,
+        "chip": res.chip,
+        "system": res.system,
+        "objective": res.objective,
     }
 
 
 # ---------------------------------------------------------------- cost, compare, fleet
-COST_OPTION_FIELDS = ("pricing", "provider", "usd_per_chip_hour", "chip_price_usd",
-                      "usd_per_kwh", "pue", "interruptions_per_chip_day", "restart_s",
-                      "goodput", "depreciation_years", "dc_capex_usd_per_mw", "server_cost_ratio")
+COST_OPTION_FIELDS = (
+    "pricing",
+    "provider",
+    "usd_per_chip_hour",
+    "chip_price_usd",
+    "usd_per_kwh",
+    "pue",
+    "interruptions_per_chip_day",
+    "restart_s",
+    "goodput",
+    "depreciation_years",
+    "dc_capex_usd_per_mw",
+    "server_cost_ratio",
+)
 
 
 def _cost_options(kw: dict[str, Any]) -> Any:
@@ -484,8 +644,14 @@ def _cost_options(kw: dict[str, Any]) -> Any:
     return CostOptions(**{k: kw[k] for k in COST_OPTION_FIELDS if kw.get(k) is not None})
 
 
-def cost(*, chips: int, best_plan: bool = False, max_candidates: int = 20_000_000,
-         time_limit_s: float = 10.0, **kw: Any) -> dict[str, Any]:
+def cost(
+    *,
+    chips: int,
+    best_plan: bool = False,
+    max_candidates: int = 20_000_000,
+    time_limit_s: float = 10.0,
+    **kw: Any,
+) -> dict[str, Any]:
     """``economics.cost.run_cost``: whole-run time with goodput, energy and dollars, for the
     given plan (its estimate is :func:`estimate_object`), or with ``best_plan`` for the plan
     ``economics.cost.plan_for`` finds (what ``gigatrain cost`` does without ``--tp``), the
@@ -494,8 +660,9 @@ def cost(*, chips: int, best_plan: bool = False, max_candidates: int = 20_000_00
         return _cost(chips, best_plan, max_candidates, time_limit_s, kw)
 
 
-def _cost(chips: int, best_plan: bool, max_candidates: int, time_limit_s: float,
-          kw: dict[str, Any]) -> dict[str, Any]:
+def _cost(
+    chips: int, best_plan: bool, max_candidates: int, time_limit_s: float, kw: dict[str, Any]
+) -> dict[str, Any]:
     from ...economics.cost import plan_for, run_cost
 
     model, system, job = resolve_specs(**_job_kw(kw))
@@ -506,19 +673,26 @@ def _cost(chips: int, best_plan: bool, max_candidates: int, time_limit_s: float,
         _, est = plan_for(model, system, job, chips, allow_fewer=True, constraints=cons)
         check_estimate(est.to_dict())
     else:
-        est = estimate_object(chips=chips, round_chips=bool(kw.get("round_chips")),
-                              **_job_kw(kw), **{k: kw[k] for k in PLAN_FIELDS if k in kw})
+        est = estimate_object(
+            chips=chips,
+            round_chips=bool(kw.get("round_chips")),
+            **_job_kw(kw),
+            **{k: kw[k] for k in PLAN_FIELDS if k in kw},
+        )
     if not est.fits:
         raise GigatrainError(
             f"the plan {plan_label(est.plan)} does not fit in memory ({est.memory_bytes / 2**30:,.1f}"
             f" GiB per chip of {est.memory_capacity_bytes / 2**30:,.1f} GiB), so the run is not "
-            "priced; choose a plan that fits (the best plans list has only such plans)")
+            "priced; choose a plan that fits (the best plans list has only such plans)"
+        )
     rc = run_cost(model, system, job, est=est, options=_cost_options(kw))
     g, pw, en = rc.goodput, rc.power, rc.energy
     figs = [
         _figure("total", "total cost", rc.total_usd, "usd"),
-        *[_figure(k.replace("/", "-"), k.removeprefix("cost/") + " cost", v, "usd")
-          for k, v in rc.parts.items()],
+        *[
+            _figure(k.replace("/", "-"), k.removeprefix("cost/") + " cost", v, "usd")
+            for k, v in rc.parts.items()
+        ],
         _figure("per-exaflop", "USD per 10^18 model FLOP", rc.usd_per_exaflop, "usd"),
         _figure("days", "wall-clock days (with goodput)", rc.days, "days"),
         _figure("compute-days", "failure-free days", rc.compute_s / 86400.0, "days"),
@@ -533,21 +707,28 @@ def _cost(chips: int, best_plan: bool, max_candidates: int, time_limit_s: float,
         _figure("chip-w", "per chip, all-in average", pw.facility_avg_w if pw else None, "w"),
     ]
     return {
-        "cost": clean(rc.to_dict()), "figures": figs,
+        "cost": clean(rc.to_dict()),
+        "figures": figs,
         "estimate": estimate_dict(est, error_bars=False),
-        "price": clean(rc.price), "assumptions": clean(rc.assumptions),
+        "price": clean(rc.price),
+        "assumptions": clean(rc.assumptions),
         "goodput_chart": {
             "title": f"Goodput {100 * g.goodput:.2f}%: wall-clock time lost to failures",
             "labels": ["checkpoint writes", "rework after failures", "restarts"],
-            "values": [clean(100 * g.loss_checkpoint), clean(100 * g.loss_rework),
-                       clean(100 * g.loss_restart)],
-            "unit": "% of wall time", "x_title": "where wall-clock time is lost",
+            "values": [
+                clean(100 * g.loss_checkpoint),
+                clean(100 * g.loss_rework),
+                clean(100 * g.loss_restart),
+            ],
+            "unit": "% of wall time",
+            "x_title": "where wall-clock time is lost",
         },
     }
 
 
-def compare(*, chips: int, compare: list[str], objective: str = "time",
-            **kw: Any) -> dict[str, Any]:
+def compare(
+    *, chips: int, compare: list[str], objective: str = "time", **kw: Any
+) -> dict[str, Any]:
     """``economics.cost.compare_chips``: the same model and token budget on each chip, each
     with the plan search picks for it; cost against time with the Pareto front marked."""
     from ...economics.cost import compare_chips
@@ -555,35 +736,64 @@ def compare(*, chips: int, compare: list[str], objective: str = "time",
     first = compare[0] if compare else ""
     model, _, job = resolve_specs(**_job_kw({**kw, "chip": first}))
     with _config_errors(kw.get("config") is not None):
-        rows = compare_chips(model, job, chips, list(compare), options=_cost_options(kw),
-                             objective=objective)
+        rows = compare_chips(
+            model, job, chips, list(compare), options=_cost_options(kw), objective=objective
+        )
     out = []
     for r in rows:
         c = r.cost
-        out.append({
-            "chip": r.chip, "label": c.plan, "days": clean(c.days), "cost_usd": clean(c.total_usd),
-            "energy_j": clean(c.energy.total_j) if c.energy else None, "pareto": r.pareto,
-            "mfu": clean(c.mfu),
-            "price_performance_vs_ref": clean(r.price_performance),
-            "speed_vs_ref": clean(r.speed), "price": clean(c.price),
-        })
-    return {"rows": out, "reference": rows[0].chip if rows else None,
-            "detail": [clean(r.to_dict()) for r in rows]}
+        out.append(
+            {
+                "chip": r.chip,
+                "label": c.plan,
+                "days": clean(c.days),
+                "cost_usd": clean(c.total_usd),
+                "energy_j": clean(c.energy.total_j) if c.energy else None,
+                "pareto": r.pareto,
+                "mfu": clean(c.mfu),
+                "price_performance_vs_ref": clean(r.price_performance),
+                "speed_vs_ref": clean(r.speed),
+                "price": clean(c.price),
+            }
+        )
+    return {
+        "rows": out,
+        "reference": rows[0].chip if rows else None,
+        "detail": [clean(r.to_dict()) for r in rows],
+    }
 
 
-def fleet(*, chip: str, power_w: float | None = None, power_is_it: bool = False,
-          budget_usd: float | None = None, chips: int | None = None,
-          pue: float | None = None, usd_per_kwh: float | None = None, mfu: float | None = None,
-          precision: str = "bf16", job_chips: int | None = None,
-          target_params: list[float] | None = None, **_: Any) -> dict[str, Any]:
+def fleet(
+    *,
+    chip: str,
+    power_w: float | None = None,
+    power_is_it: bool = False,
+    budget_usd: float | None = None,
+    chips: int | None = None,
+    pue: float | None = None,
+    usd_per_kwh: float | None = None,
+    mfu: float | None = None,
+    precision: str = "bf16",
+    job_chips: int | None = None,
+    target_params: list[float] | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     """``economics.fleet.size_fleet``: what a power envelope (W), a budget (USD) or a chip
     count buys (the API parses '2GW' and '$10B' with ``economics.quantities``)."""
     from ...economics.fleet import size_fleet
 
     f = size_fleet(
-        chip, power_w=power_w, power_is_it=power_is_it, budget_usd=budget_usd,
-        chips=chips, pue=pue, usd_per_kwh=usd_per_kwh, mfu=mfu, precision=precision,
-        job_chips=job_chips, target_params=tuple(target_params or (1e12,)),
+        chip,
+        power_w=power_w,
+        power_is_it=power_is_it,
+        budget_usd=budget_usd,
+        chips=chips,
+        pue=pue,
+        usd_per_kwh=usd_per_kwh,
+        mfu=mfu,
+        precision=precision,
+        job_chips=job_chips,
+        target_params=tuple(target_params or (1e12,)),
     )
     figs = [
         _figure("chips", "chips", f.chips, "count"),
@@ -591,23 +801,44 @@ def fleet(*, chip: str, power_w: float | None = None, power_is_it: bool = False,
         _figure("it-w", "IT power (provisioned)", f.it_peak_w, "w"),
         _figure("avg-w", "facility power (average draw)", f.facility_avg_w, "w"),
         _figure("peak-flops", f"peak {f.precision} FLOP/s", f.peak_flops_per_s, "flop_s"),
-        _figure("sustained-flops", f"sustained FLOP/s at MFU {f.mfu:.3g}", f.sustained_flops_per_s,
-                "flop_s"),
+        _figure(
+            "sustained-flops",
+            f"sustained FLOP/s at MFU {f.mfu:.3g}",
+            f.sustained_flops_per_s,
+            "flop_s",
+        ),
         _figure("energy-year", "energy per year (average draw)", f.energy_per_year_avg_j, "j"),
-        _figure("energy-usd-year", "electricity per year (average draw)",
-                f.energy_usd_per_year_avg, "usd"),
+        _figure(
+            "energy-usd-year",
+            "electricity per year (average draw)",
+            f.energy_usd_per_year_avg,
+            "usd",
+        ),
         _figure("capex", "capital cost (hardware + building)", f.capex_usd, "usd"),
         _figure("rent-year", "rent per year at on-demand price", f.rent_usd_per_year, "usd"),
         _figure("flop-year", "model FLOP per year", f.flop_per_year, "flop"),
-        _figure("chinchilla-year", "Chinchilla-optimal model trainable per year",
-                f.chinchilla_params_per_year, "params"),
+        _figure(
+            "chinchilla-year",
+            "Chinchilla-optimal model trainable per year",
+            f.chinchilla_params_per_year,
+            "params",
+        ),
     ]
     for i, t in enumerate(f.targets):
-        figs.append(_figure(f"target-{i}", f"{t.name}: days on {t.chips:,} chips (goodput "
-                            f"{100 * t.goodput:.0f}%)", None if t.wall_s != t.wall_s or
-                            t.wall_s == float("inf") else t.wall_s / 86400.0, "days"))
-    return {"fleet": clean(f.to_dict()), "chips": f.chips, "figures": figs,
-            "assumptions": clean(f.assumptions)}
+        figs.append(
+            _figure(
+                f"target-{i}",
+                f"{t.name}: days on {t.chips:,} chips (goodput {100 * t.goodput:.0f}%)",
+                None if t.wall_s != t.wall_s or t.wall_s == float("inf") else t.wall_s / 86400.0,
+                "days",
+            )
+        )
+    return {
+        "fleet": clean(f.to_dict()),
+        "chips": f.chips,
+        "figures": figs,
+        "assumptions": clean(f.assumptions),
+    }
 
 
 # ---------------------------------------------------------------- optional modules
@@ -638,15 +869,18 @@ def _seconds_text(v: float | None) -> str | None:
     return None if v is None else f"{float(v)!r}s"
 
 
-def infer(*, model: str, chip: str, ttft_s: float | None = None, tpot_s: float | None = None,
-          **kw: Any) -> dict[str, Any]:
+def infer(
+    *, model: str, chip: str, ttft_s: float | None = None, tpot_s: float | None = None, **kw: Any
+) -> dict[str, Any]:
     """``gigatrain infer --json`` (``serving.named.infer_named``, re-exported by
     ``gigatrain.api``) plus the displayed figures. A request no deployment meets is a
     :class:`NoFeasiblePlanError` with the search's diagnosis."""
     from ...errors import NoFeasiblePlanError
     from ...serving.named import infer_named
 
-    res = infer_named(model_slug(model), chip, ttft=_seconds_text(ttft_s), tpot=_seconds_text(tpot_s), **kw)
+    res = infer_named(
+        model_slug(model), chip, ttft=_seconds_text(ttft_s), tpot=_seconds_text(tpot_s), **kw
+    )
     if res.best is None:
         raise NoFeasiblePlanError(res.diagnosis or "no deployment fits")
     return infer_dict(res)
@@ -663,7 +897,9 @@ def infer_dict(res: Any) -> dict[str, Any]:
     out["describe"] = b.deployment.describe()
     out["figures"] = [
         _figure("replica", "chips per replica", b.replica_chips, "count"),
-        _figure("concurrency", "concurrent requests per replica", b.deployment.concurrency, "count"),
+        _figure(
+            "concurrency", "concurrent requests per replica", b.deployment.concurrency, "count"
+        ),
         _figure("ttft", "time to first token", b.ttft_s, "s"),
         _figure("tpot", "time per output token", b.tpot_s, "s"),
         _figure("tps_user", "tokens/s per user", b.tokens_per_s_per_user, "tok/s"),
@@ -678,7 +914,9 @@ def infer_dict(res: Any) -> dict[str, Any]:
     return out
 
 
-def finetune(*, model: str, chip: str, chips: int, zero_stage: int = 1, **kw: Any) -> dict[str, Any]:
+def finetune(
+    *, model: str, chip: str, chips: int, zero_stage: int = 1, **kw: Any
+) -> dict[str, Any]:
     """``gigatrain finetune --json`` (``posttrain.named.finetune_named``, re-exported by ``gigatrain.api``) without the training model's
     full estimate, plus the plan's describe line and the displayed figures."""
     from ...posttrain.named import finetune_named

@@ -57,8 +57,13 @@ class TooSlowError(GigatrainError):
 def _tasks() -> dict[str, Callable[..., Any]]:
     from . import service
 
-    return {"search": service.search, "compare": service.compare, "cost": service.cost,
-            "sleep": _sleep, "fail": _fail}
+    return {
+        "search": service.search,
+        "compare": service.compare,
+        "cost": service.cost,
+        "sleep": _sleep,
+        "fail": _fail,
+    }
 
 
 def _sleep(secs: float) -> None:
@@ -121,8 +126,9 @@ def _worker_main(conn: Any) -> None:
 class _Worker:
     def __init__(self, ctx: Any):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True,
-                                name="gigatrain-worker")
+        self.proc = ctx.Process(
+            target=_worker_main, args=(child,), daemon=True, name="gigatrain-worker"
+        )
         self.proc.start()
         child.close()
 
@@ -143,8 +149,9 @@ class Timing:
 
     def header(self) -> str:
         """A ``Server-Timing`` header value (milliseconds)."""
-        return (f"queue;dur={1e3 * self.queue_s:.1f}, work;dur={1e3 * self.work_s:.1f}"
-                + (", cache;desc=hit" if self.cached else ""))
+        return f"queue;dur={1e3 * self.queue_s:.1f}, work;dur={1e3 * self.work_s:.1f}" + (
+            ", cache;desc=hit" if self.cached else ""
+        )
 
 
 class WorkerPool:
@@ -152,8 +159,15 @@ class WorkerPool:
     requests waiting ``queue_s`` for one, each task bounded by ``timeout_s`` of wall time;
     see the module docstring."""
 
-    def __init__(self, slots: int = 2, timeout_s: float = 30.0, queue_s: float = 0.5,
-                 queue_max: int | None = None, cache_size: int = 64, rate_per_s: float = 20.0):
+    def __init__(
+        self,
+        slots: int = 2,
+        timeout_s: float = 30.0,
+        queue_s: float = 0.5,
+        queue_max: int | None = None,
+        cache_size: int = 64,
+        rate_per_s: float = 20.0,
+    ):
         if slots < 1:
             raise ValueError("slots must be >= 1")
         self.slots, self.timeout_s, self.queue_s = slots, timeout_s, queue_s
@@ -188,14 +202,15 @@ class WorkerPool:
     def _busy(self, what: str) -> BusyError:
         with self._lock:
             self.stats["refused"] += 1
-        return BusyError(f"the server is busy with {self.slots} long requests and "
-                         f"{self.queue_max} waiting; retry the {what} in a moment")
+        return BusyError(
+            f"the server is busy with {self.slots} long requests and "
+            f"{self.queue_max} waiting; retry the {what} in a moment"
+        )
 
     def full(self) -> bool:
         """Every slot taken and the queue full: a new request would be refused."""
         with self._lock:
-            return self._closed or (self._running >= self.slots
-                                    and self._queued >= self.queue_max)
+            return self._closed or (self._running >= self.slots and self._queued >= self.queue_max)
 
     def gate(self, what: str) -> BusyError | None:
         """Before a long request's body is even read: refuse it (the error) when the queue is
@@ -204,8 +219,9 @@ class WorkerPool:
             return self._busy(what)
         with self._lock:
             now = time.monotonic()
-            self._tokens = min(self.rate_per_s,
-                               self._tokens + (now - self._refilled) * self.rate_per_s)
+            self._tokens = min(
+                self.rate_per_s, self._tokens + (now - self._refilled) * self.rate_per_s
+            )
             self._refilled = now
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
@@ -279,8 +295,9 @@ class WorkerPool:
         t0 = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
-            value = await loop.run_in_executor(self._executor(), self._run_blocking, what, task,
-                                               kwargs)
+            value = await loop.run_in_executor(
+                self._executor(), self._run_blocking, what, task, kwargs
+            )
         finally:
             self._release()
         self._remember(key, value)
@@ -301,8 +318,9 @@ class WorkerPool:
         """The pool's own threads for pipe I/O (made again after a :meth:`close`)."""
         with self._lock:
             if self._io is None:
-                self._io = ThreadPoolExecutor(max_workers=self.slots,
-                                              thread_name_prefix="gigatrain-pool")
+                self._io = ThreadPoolExecutor(
+                    max_workers=self.slots, thread_name_prefix="gigatrain-pool"
+                )
             return self._io
 
     def _take(self) -> _Worker:
@@ -330,9 +348,11 @@ class WorkerPool:
                 w = None
                 with self._lock:
                     self.stats["too_slow"] += 1
-                raise TooSlowError(f"{what} took longer than {self.timeout_s:g} s and was "
-                                   "stopped; narrow the request (a smaller chip range, fewer "
-                                   "chips to compare)")
+                raise TooSlowError(
+                    f"{what} took longer than {self.timeout_s:g} s and was "
+                    "stopped; narrow the request (a smaller chip range, fewer "
+                    "chips to compare)"
+                )
             try:
                 status, payload = w.conn.recv()
             except (EOFError, OSError):
@@ -355,8 +375,12 @@ class WorkerPool:
     def load(self) -> dict[str, int]:
         """Running and waiting tasks now, and the bounds."""
         with self._lock:
-            return {"running": self._running, "queued": self._queued, "slots": self.slots,
-                    "queue_max": self.queue_max}
+            return {
+                "running": self._running,
+                "queued": self._queued,
+                "slots": self.slots,
+                "queue_max": self.queue_max,
+            }
 
     def start(self) -> None:
         """Start every worker now (each imports the library in the background), so the first
