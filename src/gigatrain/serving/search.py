@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import GigatrainError
+from ..pareto import pareto_front
 from ..specs import DTYPE_BYTES, ModelSpec, SystemSpec
 from .deploy import SERVING_DTYPES, DeploymentArrays, Request, check_dtype, compute_dtype
 from .estimate import ServingEstimate, estimate_serving, facility_watts_per_chip
@@ -159,14 +160,9 @@ def _candidates(
 
 
 def _pareto(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices on the upper-right front of (x, y), sorted by x."""
-    order = np.lexsort((-y, -x))
-    keep, best_y = [], -np.inf
-    for i in order:
-        if y[i] > best_y:
-            keep.append(i)
-            best_y = y[i]
-    return np.array(sorted(keep, key=lambda i: x[i]), dtype=int)
+    """Indices on the upper-right front of (x, y) (both maximised), sorted by x."""
+    idx = pareto_front(-np.asarray(x, dtype=float), -np.asarray(y, dtype=float))
+    return idx[np.argsort(np.asarray(x)[idx], kind="stable")].astype(int)
 
 
 def search_serving(
