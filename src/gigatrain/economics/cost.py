@@ -184,102 +184,16 @@ def run_cost(
     )
     wall_s = g.wall_s(compute_s)
     chip_h = chips * wall_s / S_PER_HOUR
-    pw: ChipPower | None
-    energy: Energy | None
-    try:
-        pw = chip_power(
-            system.chip,
-            est.mfu,
-            pue=o.pue,
-            server_ratio=o.server_ratio,
-            fraction=o.power_fraction,
-            tdp_w=o.chip_w,
-            allin_w=o.allin_w,
-        )
-    except GigatrainError as e:
-        if o.pricing == "own" or system.chip.tdp_w is not None:
-            raise
-        pw, energy, kwh = None, None, math.nan  # rent: the price covers power; energy unknown
-        notes["energy"] = f"unknown: {e}"
-    if pw is not None:
-        energy = run_energy(pw, chips, wall_s if math.isfinite(wall_s) else 0.0)
-        if not math.isfinite(wall_s):
-            energy = replace(energy, duration_s=math.inf, total_j=math.inf)
-        kwh = energy.total_j / J_PER_KWH
-    price: PriceChoice | None
+    pw, energy, kwh = _power_and_energy(system, est, o, chips, wall_s, notes)
     if o.pricing == "own":
-        price = (
-            PriceChoice(system.chip.slug, "purchase", o.chip_price_usd, "given", "user", "")
-            if o.chip_price_usd is not None
-            else choose_price(system.chip.slug, "own", o.provider)
-        )
-        years = o.depreciation_years or const("chip_depreciation_years")
-        capex_mw = o.dc_capex_usd_per_mw or const("dc_capex_usd_per_mw")
-        b_years = o.building_years or const("building_depreciation_years")
-        usd_kwh = (
-            o.usd_per_kwh
-            if o.usd_per_kwh is not None
-            else const("electricity_usd_per_kwh_us_industrial")
-        )
         assert pw is not None
-        it_mw = chips * pw.it_peak_w / 1e6
-        parts = {
-            "cost/hardware": chips
-            * price.value
-            * o.server_cost_ratio
-            * wall_s
-            / (years * S_PER_YEAR),
-            "cost/datacenter": it_mw * capex_mw * wall_s / (b_years * S_PER_YEAR),
-            "cost/energy": kwh * usd_kwh,
-        }
-        notes.update(
-            {
-                "purchase": price.describe()
-                + (f" × server ratio {o.server_cost_ratio:g}" if o.server_cost_ratio != 1 else ""),
-                "depreciation": f"{years:g} years"
-                + ("" if o.depreciation_years else f" ({cite('chip_depreciation_years')})"),
-                "dc_capex": f"${capex_mw / 1e6:,.3g}M per MW IT × {it_mw:,.4g} MW"
-                + ("" if o.dc_capex_usd_per_mw else f" ({cite('dc_capex_usd_per_mw')})"),
-                "building_life": f"{b_years:g} years"
-                + ("" if o.building_years else f" ({cite('building_depreciation_years')})"),
-                "usd_per_kwh": f"{usd_kwh:g}"
-                + (
-                    ""
-                    if o.usd_per_kwh is not None
-                    else f" ({cite('electricity_usd_per_kwh_us_industrial')})"
-                ),
-            }
-        )
+        price: PriceChoice | None
+        price, parts = _own_parts(system, o, chips, wall_s, pw, kwh, notes)
     else:
-        try:
-            price = (
-                PriceChoice(system.chip.slug, o.pricing, o.usd_per_chip_hour, "given", "user", "")
-                if o.usd_per_chip_hour is not None
-                else choose_price(system.chip.slug, o.pricing, o.provider)
-            )
-        except GigatrainError as e:
-            if not price_optional:
-                raise
-            price = None
-            notes["price"] = f"unknown: {e}"
-        parts = {"cost/rent": chip_h * price.value if price else math.nan}
-        if price:
-            notes["price"] = price.describe()
-        notes.setdefault("energy", "included in the rental price (shown, not charged)")
+        price, parts = _rent_parts(system, o, chip_h, price_optional, notes)
     total = sum(parts.values())
     flops = job.tokens * est.model_flops_per_token
-    bound = batch_bound(flops, job.seq_len)
-    if job.global_batch_seqs > bound.seqs:
-        notes["warning/batch"] = (
-            f"global batch {job.global_batch_seqs:,} is above the critical-batch bound "
-            f"{bound.seqs:,} sequences ({bound.source}): extra sequences buy fewer steps saved"
-        )
-    if est.mfu < LOW_MFU:
-        notes["warning/scale"] = (
-            f"MFU {est.mfu:.1%} on {chips:,} chips: adding chips has stopped helping this job "
-            f"(global batch {job.global_batch_seqs:,}, ≤ {bound.seqs:,} useful); `gigatrain "
-            f"fleet --chips {chips} --model {model.slug}` finds the largest useful job"
-        )
+    notes.update(_scale_warnings(model, job, est, flops))
     if pw is not None:
         notes.update({f"power/{k}": v for k, v in pw.assumptions.items()})
     notes.update({f"goodput/{k}": v for k, v in g.assumptions.items()})
@@ -315,6 +229,129 @@ def run_cost(
         overheads=overheads,
         interval=interval,
     )
+
+
+def _power_and_energy(
+    system: SystemSpec,
+    est: Estimate,
+    o: CostOptions,
+    chips: int,
+    wall_s: float,
+    notes: dict[str, str],
+) -> tuple[ChipPower | None, Energy | None, float]:
+    """All-in power per chip (economics.power) and the run's energy; for a rented chip
+    without a power rating, (None, None, NaN) and a note — the rent covers power."""
+    try:
+        pw = chip_power(
+            system.chip,
+            est.mfu,
+            pue=o.pue,
+            server_ratio=o.server_ratio,
+            fraction=o.power_fraction,
+            tdp_w=o.chip_w,
+            allin_w=o.allin_w,
+        )
+    except GigatrainError as e:
+        if o.pricing == "own" or system.chip.tdp_w is not None:
+            raise
+        notes["energy"] = f"unknown: {e}"
+        return None, None, math.nan
+    energy = run_energy(pw, chips, wall_s if math.isfinite(wall_s) else 0.0)
+    if not math.isfinite(wall_s):
+        energy = replace(energy, duration_s=math.inf, total_j=math.inf)
+    return pw, energy, energy.total_j / J_PER_KWH
+
+
+def _own_parts(
+    system: SystemSpec,
+    o: CostOptions,
+    chips: int,
+    wall_s: float,
+    pw: ChipPower,
+    kwh: float,
+    notes: dict[str, str],
+) -> tuple[PriceChoice, dict[str, float]]:
+    """Owning: hardware and data-centre capex amortised over the run, plus electricity."""
+    price = (
+        PriceChoice(system.chip.slug, "purchase", o.chip_price_usd, "given", "user", "")
+        if o.chip_price_usd is not None
+        else choose_price(system.chip.slug, "own", o.provider)
+    )
+    years = o.depreciation_years or const("chip_depreciation_years")
+    capex_mw = o.dc_capex_usd_per_mw or const("dc_capex_usd_per_mw")
+    b_years = o.building_years or const("building_depreciation_years")
+    usd_kwh = (
+        o.usd_per_kwh
+        if o.usd_per_kwh is not None
+        else const("electricity_usd_per_kwh_us_industrial")
+    )
+    it_mw = chips * pw.it_peak_w / 1e6
+    parts = {
+        "cost/hardware": chips * price.value * o.server_cost_ratio * wall_s / (years * S_PER_YEAR),
+        "cost/datacenter": it_mw * capex_mw * wall_s / (b_years * S_PER_YEAR),
+        "cost/energy": kwh * usd_kwh,
+    }
+    notes.update(
+        {
+            "purchase": price.describe()
+            + (f" × server ratio {o.server_cost_ratio:g}" if o.server_cost_ratio != 1 else ""),
+            "depreciation": f"{years:g} years"
+            + ("" if o.depreciation_years else f" ({cite('chip_depreciation_years')})"),
+            "dc_capex": f"${capex_mw / 1e6:,.3g}M per MW IT × {it_mw:,.4g} MW"
+            + ("" if o.dc_capex_usd_per_mw else f" ({cite('dc_capex_usd_per_mw')})"),
+            "building_life": f"{b_years:g} years"
+            + ("" if o.building_years else f" ({cite('building_depreciation_years')})"),
+            "usd_per_kwh": f"{usd_kwh:g}"
+            + (
+                ""
+                if o.usd_per_kwh is not None
+                else f" ({cite('electricity_usd_per_kwh_us_industrial')})"
+            ),
+        }
+    )
+    return price, parts
+
+
+def _rent_parts(
+    system: SystemSpec, o: CostOptions, chip_h: float, price_optional: bool, notes: dict[str, str]
+) -> tuple[PriceChoice | None, dict[str, float]]:
+    """Renting: chip-hours × the price per chip-hour (power and building included)."""
+    price: PriceChoice | None
+    try:
+        price = (
+            PriceChoice(system.chip.slug, o.pricing, o.usd_per_chip_hour, "given", "user", "")
+            if o.usd_per_chip_hour is not None
+            else choose_price(system.chip.slug, o.pricing, o.provider)
+        )
+    except GigatrainError as e:
+        if not price_optional:
+            raise
+        price = None
+        notes["price"] = f"unknown: {e}"
+    parts = {"cost/rent": chip_h * price.value if price else math.nan}
+    if price:
+        notes["price"] = price.describe()
+    notes.setdefault("energy", "included in the rental price (shown, not charged)")
+    return price, parts
+
+
+def _scale_warnings(model: ModelSpec, job: Job, est: Estimate, flops: float) -> dict[str, str]:
+    """A batch above the critical-batch bound, and an MFU so low the job is past its useful size."""
+    notes: dict[str, str] = {}
+    chips = est.chips
+    bound = batch_bound(flops, job.seq_len)
+    if job.global_batch_seqs > bound.seqs:
+        notes["warning/batch"] = (
+            f"global batch {job.global_batch_seqs:,} is above the critical-batch bound "
+            f"{bound.seqs:,} sequences ({bound.source}): extra sequences buy fewer steps saved"
+        )
+    if est.mfu < LOW_MFU:
+        notes["warning/scale"] = (
+            f"MFU {est.mfu:.1%} on {chips:,} chips: adding chips has stopped helping this job "
+            f"(global batch {job.global_batch_seqs:,}, ≤ {bound.seqs:,} useful); `gigatrain "
+            f"fleet --chips {chips} --model {model.slug}` finds the largest useful job"
+        )
+    return notes
 
 
 def _held_out_interval(
