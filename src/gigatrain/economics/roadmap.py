@@ -402,6 +402,110 @@ def _check_no_cycle(runs: list[RunState]) -> None:
             nxt = after.get(nxt)
 
 
+def _assumptions(a: Mapping[str, Any]) -> tuple[str, float, str]:
+    """(pricing, $/kWh, failure mitigation) from the roadmap's ``assumptions``, checked."""
+    pricing = str(a.get("pricing", "on_demand"))
+    if pricing not in ("on_demand", "reserved_1yr", "reserved_3yr", "capacity_block", "own"):
+        raise GigatrainError(
+            f"assumptions.pricing={pricing!r}; valid: on_demand, reserved_1yr, "
+            "reserved_3yr, capacity_block, own"
+        )
+    usd_kwh = (
+        parse_usd_per_kwh("assumptions.usd_per_kwh", a["usd_per_kwh"])
+        if "usd_per_kwh" in a
+        else const("electricity_usd_per_kwh_us_industrial")
+    )
+    mitigation = str(a.get("mitigation", DEFAULT_MITIGATION))
+    if mitigation not in MITIGATIONS:
+        raise GigatrainError(
+            f"assumptions.mitigation={mitigation!r}; valid: {', '.join(MITIGATIONS)}"
+        )
+    return pricing, usd_kwh, mitigation
+
+
+def _allocate(r: RunState, free: dict[int, int], cohorts: list[Cohort]) -> dict[int, int]:
+    """Chips of each cohort ``r`` runs on today (``free`` is updated): a fixed-size run takes
+    its chips once, fastest cohorts first, and keeps them; a share-of-fleet run takes its
+    share of what is free each day."""
+    take: dict[int, int] = {}
+    if r.chips is not None:
+        if not r.held:
+            pool = sorted(
+                (i for i in free if r.chip in (None, cohorts[i].chip)),
+                key=lambda i: -cohorts[i].flops_per_s_per_chip,
+            )
+            if sum(free[i] for i in pool) < r.chips:
+                return {}
+            need = r.chips
+            for i in pool:
+                n = min(need, free[i])
+                if n:
+                    r.held[i] = n
+                    free[i] -= n
+                    need -= n
+        take = dict(r.held)
+    else:
+        assert r.share is not None
+        pool = [i for i in free if r.chip in (None, cohorts[i].chip)]
+        want = r.share * sum(cohorts[i].chips for i in pool)
+        for i in sorted(pool, key=lambda i: -cohorts[i].flops_per_s_per_chip):
+            n = int(min(want, free[i]))
+            if n > 0:
+                take[i] = n
+                free[i] -= n
+                want -= n
+    return take
+
+
+def _period(
+    day: dt.date,
+    start: dt.date,
+    avail: list[Cohort],
+    series: dict[str, list[Any]],
+    watts: float,
+    p_e: float,
+    cum_e: float,
+    p_c: float,
+    cum_c: float,
+    running: set[str],
+) -> RoadmapPeriod:
+    """The quarter ending on ``day``: chips by type, power, FLOP/s, energy and cost."""
+    q0 = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    chips_by: dict[str, int] = {}
+    for c in avail:
+        chips_by[c.chip] = chips_by.get(c.chip, 0) + c.chips
+    return RoadmapPeriod(
+        quarter_label(day),
+        max(q0, start).isoformat(),
+        chips_by,
+        series["facility_peak_w"][-1],
+        watts,
+        series["sustained_flops_per_s"][-1],
+        p_e,
+        cum_e,
+        p_c,
+        cum_c,
+        sorted(running),
+    )
+
+
+def _run_result(r: RunState, last_day: dt.date) -> RoadmapRun:
+    """One run's dates, days, mean chips and mean goodput while it was active."""
+    days = (r.finish - r.start).days + 1 if r.finish and r.start else None
+    active = max(1, (((r.finish or last_day) - r.start).days + 1) if r.start else 1)
+    return RoadmapRun(
+        r.name,
+        r.flop,
+        r.chips,
+        r.share,
+        r.start.isoformat() if r.start else None,
+        r.finish.isoformat() if r.finish else None,
+        days,
+        r.chip_days / active,
+        r.goodput_days / active if r.start else 0.0,
+    )
+
+
 # ---------------------------------------------------------------- the simulation
 def simulate(data: Mapping[str, Any] | Path | str, horizon_s: float | None = None) -> Roadmap:
     """Run the roadmap day by day until every run has finished and the last chips have
@@ -411,30 +515,15 @@ def simulate(data: Mapping[str, Any] | Path | str, horizon_s: float | None = Non
     a = data.get("assumptions") or {}
     if not isinstance(a, Mapping):
         raise GigatrainError("assumptions must be a mapping (pue, usd_per_kwh, mfu, pricing)")
-    pricing = str(a.get("pricing", "on_demand"))
-    if pricing not in ("on_demand", "reserved_1yr", "reserved_3yr", "capacity_block", "own"):
-        raise GigatrainError(
-            f"assumptions.pricing={pricing!r}; valid: on_demand, reserved_1yr, "
-            "reserved_3yr, capacity_block, own"
-        )
+    pricing, usd_kwh, mitigation = _assumptions(a)
     start = parse_date("start", data.get("start", "2026Q1"))
     cohorts = _cohorts(data, a, start)
     runs = _runs(data, a)
-    usd_kwh = (
-        parse_usd_per_kwh("assumptions.usd_per_kwh", a["usd_per_kwh"])
-        if "usd_per_kwh" in a
-        else const("electricity_usd_per_kwh_us_industrial")
-    )
     horizon = horizon_s or (
         parse_duration_s("horizon", data["horizon"]) if "horizon" in data else None
     )
     max_days = min(MAX_DAYS, int(horizon / S_PER_DAY)) if horizon else MAX_DAYS
     gp_cache: dict[tuple[int, float], float] = {}
-    mitigation = str(a.get("mitigation", DEFAULT_MITIGATION))
-    if mitigation not in MITIGATIONS:
-        raise GigatrainError(
-            f"assumptions.mitigation={mitigation!r}; valid: {', '.join(MITIGATIONS)}"
-        )
     # simulate at least to the end of the quarter in which the last chips arrive
     ramp_end = _add_months(
         dt.date(cohorts[-1].date.year, 3 * ((cohorts[-1].date.month - 1) // 3) + 1, 1), 3
@@ -482,33 +571,7 @@ def simulate(data: Mapping[str, Any] | Path | str, horizon_s: float | None = Non
             )
             if not ready:
                 continue
-            take: dict[int, int] = {}
-            if r.chips is not None:
-                if not r.held:
-                    pool = sorted(
-                        (i for i in free if r.chip in (None, cohorts[i].chip)),
-                        key=lambda i: -cohorts[i].flops_per_s_per_chip,
-                    )
-                    if sum(free[i] for i in pool) < r.chips:
-                        continue
-                    need = r.chips
-                    for i in pool:
-                        n = min(need, free[i])
-                        if n:
-                            r.held[i] = n
-                            free[i] -= n
-                            need -= n
-                take = dict(r.held)
-            else:
-                assert r.share is not None
-                pool = [i for i in free if r.chip in (None, cohorts[i].chip)]
-                want = r.share * sum(cohorts[i].chips for i in pool)
-                for i in sorted(pool, key=lambda i: -cohorts[i].flops_per_s_per_chip):
-                    n = int(min(want, free[i]))
-                    if n > 0:
-                        take[i] = n
-                        free[i] -= n
-                        want -= n
+            take = _allocate(r, free, cohorts)
             n_run = sum(take.values())
             if n_run == 0:
                 continue
@@ -550,47 +613,15 @@ def simulate(data: Mapping[str, Any] | Path | str, horizon_s: float | None = Non
         if quarter_label(nxt) != quarter_label(day) or (
             all(r.finish for r in runs) and day >= ramp_end
         ):
-            q0 = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-            chips_by: dict[str, int] = {}
-            for c in avail:
-                chips_by[c.chip] = chips_by.get(c.chip, 0) + c.chips
             periods.append(
-                RoadmapPeriod(
-                    quarter_label(day),
-                    max(q0, start).isoformat(),
-                    chips_by,
-                    series["facility_peak_w"][-1],
-                    watts,
-                    series["sustained_flops_per_s"][-1],
-                    p_e,
-                    cum_e,
-                    p_c,
-                    cum_c,
-                    sorted(p_running),
-                )
+                _period(day, start, avail, series, watts, p_e, cum_e, p_c, cum_c, p_running)
             )
             p_e = p_c = 0.0
             p_running = set()
         last_day = day
         if all(r.finish for r in runs) and day >= ramp_end:
             break
-    out_runs = []
-    for r in runs:
-        days = (r.finish - r.start).days + 1 if r.finish and r.start else None
-        active = max(1, (((r.finish or last_day) - r.start).days + 1) if r.start else 1)
-        out_runs.append(
-            RoadmapRun(
-                r.name,
-                r.flop,
-                r.chips,
-                r.share,
-                r.start.isoformat() if r.start else None,
-                r.finish.isoformat() if r.finish else None,
-                days,
-                r.chip_days / active,
-                r.goodput_days / active if r.start else 0.0,
-            )
-        )
+    out_runs = [_run_result(r, last_day) for r in runs]
     notes = {
         "pricing": pricing,
         "usd_per_kwh": f"{usd_kwh:g}",
