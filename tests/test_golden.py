@@ -92,3 +92,15 @@ def test_pareto_front_by_hand() -> None:
     y = np.array([3, 2, 1, 3, 4, 0, 2])
     assert pareto_front(x, y).tolist() == [0, 1, 2]
     assert pareto_front(x, y, keep_ties=True).tolist() == [0, 1, 6, 2]
+
+
+def test_profile_applies_only_on_the_vendors_it_was_fitted_on() -> None:
+    """A framework profile fitted on NVIDIA runs only (megatron) is not carried to TPUs: there
+    the generic profile applies; on NVIDIA chips its own fit does."""
+    from gigatrain.catalog.frameworks import fitted_on_vendor, get_framework, knobs_for
+
+    assert get_framework("megatron").fitted["vendors"] == ["NVIDIA"]
+    assert fitted_on_vendor("megatron", "NVIDIA") and not fitted_on_vendor("megatron", "Google")
+    assert knobs_for("megatron", "NVIDIA") == get_framework("megatron").knobs
+    assert knobs_for("megatron", "Google") == get_framework("generic").knobs
+    assert knobs_for("megatron") == get_framework("megatron").knobs

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .calibrate.profile import apply_profile, load_profile, profile_knobs
-from .catalog.frameworks import default_framework, get_framework, knobs_for
+from .catalog.frameworks import default_framework, fitted_on_vendor, get_framework, knobs_for
 from .catalog.hardware import get_chip, get_system
 from .catalog.models import get_model
 from .errors import GigatrainError
@@ -38,7 +38,7 @@ class Resolved:
 
     def knobs(self) -> Knobs:
         """The framework's knobs, with a calibration profile's measurements on top."""
-        base = knobs_for(self.job.framework)
+        base = knobs_for(self.job.framework, self.system.chip.vendor)
         if self.profile_knobs is not None:
             base = base.with_(
                 attention_efficiency_ratio=self.profile_knobs.attention_efficiency_ratio
@@ -123,6 +123,12 @@ def with_evidence(est: Estimate, r: Resolved) -> Estimate:
 
     fw = r.job.framework
     warnings = tuple(unrunnable_reasons(get_framework(fw).capabilities, r.model, est.plan, fw))
+    vendor = r.system.chip.vendor
+    if r.profile is None and not fitted_on_vendor(fw, vendor):
+        warnings += (
+            f"{fw}'s efficiency profile was fitted on other vendors' chips only; on {vendor} "
+            "chips the generic profile (median of every fit) is used",
+        )
     extra: dict[str, Any] = annotate(est, fw, r.system.chip.vendor, r.system.chip.slug)
     return replace(est, warnings=warnings, **extra)
 

@@ -141,7 +141,19 @@ def framework_for_text(text: str) -> str:
     return "generic"
 
 
-def knobs_for(framework: str) -> Knobs:
+def fitted_on_vendor(framework: str, vendor: str) -> bool:
+    """Whether the framework's profile was fitted on runs of ``vendor``'s chips
+    (``fitted.vendors`` in frameworks.yaml; a profile that lists none applies everywhere)."""
+    vendors = get_framework(framework).fitted.get("vendors") or ()
+    return not vendors or vendor in vendors
+
+
+def knobs_for(framework: str, vendor: str | None = None) -> Knobs:
+    """The framework's knobs; on a chip ``vendor`` its fit never saw, the generic profile's —
+    a framework's measured efficiency on one vendor's stack (JAX/XLA on TPUs) says nothing
+    about another's (XLA on GPUs), so the median of every fit is the better prior there."""
+    if vendor is not None and not fitted_on_vendor(framework, vendor):
+        return get_framework("generic").knobs
     return get_framework(framework).knobs
 
 

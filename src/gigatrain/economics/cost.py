@@ -163,7 +163,9 @@ def run_cost(
     if est is None:
         if plan is None:
             raise GigatrainError("run_cost needs a plan or an estimate")
-        est = estimate(model, system, job, plan, knobs or knobs_for(job.framework))
+        est = estimate(
+            model, system, job, plan, knobs or knobs_for(job.framework, system.chip.vendor)
+        )
     chips = est.chips
     steady_s = job.tokens / est.tokens_per_s
     notes: dict[str, str] = {}

@@ -56,7 +56,7 @@ def ramp_speed_ratio(
         mbs = max(d for d in range(1, plan.micro_batch + 1) if per_replica % d == 0)
         try:
             e2 = estimate(model, system, job2, replace(plan, micro_batch=mbs),
-                          knobs or knobs_for(job.framework))  # fmt: skip
+                          knobs or knobs_for(job.framework, system.chip.vendor))  # fmt: skip
         except GigatrainError:
             e2 = None
     if e2 is None:  # the plan has more replicas than the ramp has sequences: re-plan

@@ -561,7 +561,7 @@ def cost(
             system,
             job,
             make_plan(n, tp=tp, pp=pp, cp=cp, ep=ep, micro_batch=micro_batch, zero_stage=zero),
-            knobs_for(framework),
+            knobs_for(framework, system.chip.vendor),
         )
     c = run_cost(m, system, est.job, est=est, options=opts)
     extra: dict[str, str] = {}

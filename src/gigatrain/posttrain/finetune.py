@@ -139,7 +139,7 @@ def finetune_estimate(
     frozen = spec.frozen()
     if frozen not in FROZEN_BYTES:
         raise GigatrainError(f"frozen_dtype={frozen!r}; valid: {', '.join(FROZEN_BYTES)}")
-    base = estimate(model, system, job, plan, knobs_for(job.framework))
+    base = estimate(model, system, job, plan, knobs_for(job.framework, system.chip.vendor))
     total = params_total(model)
     if spec.method == "full":
         return FinetuneEstimate(
@@ -275,7 +275,13 @@ def best_finetune_plan(
     if spec.method == "full":
         # one array evaluation of every candidate (the training model's own path), then the
         # fastest that fits (or the smallest when none fits) is estimated in full
-        r = evaluate(model, system, job, PlanArrays.from_plans(ok), knobs_for(job.framework))
+        r = evaluate(
+            model,
+            system,
+            job,
+            PlanArrays.from_plans(ok),
+            knobs_for(job.framework, system.chip.vendor),
+        )
         fits = np.asarray(r["fits"], dtype=bool)
         i = (
             int(np.argmin(np.where(fits, r["step_time_s"], np.inf)))

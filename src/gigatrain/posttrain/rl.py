@@ -191,7 +191,7 @@ def rl_estimate(
     """Time per RL step and its split; days and dollars for ``steps`` steps."""
     _check(spec, chips)
     notes: list[str] = []
-    knobs = knobs_for(train_job.framework)
+    knobs = knobs_for(train_job.framework, system.chip.vendor)
     train_chips = (
         chips if spec.placement == "colocated" else chips - round(chips * spec.rollout_fraction)
     )

@@ -389,7 +389,7 @@ def search(
     """
     t0 = time.perf_counter()
     cons = constraints or Constraints()
-    knobs = knobs or knobs_for(job.framework)
+    knobs = knobs or knobs_for(job.framework, system.chip.vendor)
     caps = get_framework(job.framework).capabilities
     system.chip.matmul_format(job.precision)  # a precision the chip lacks is a one-line error
     if job.precision not in caps.precisions:

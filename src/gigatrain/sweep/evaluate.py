@@ -119,7 +119,7 @@ def setup_point(p: Point) -> tuple[Resolved, SystemSpec, Knobs]:
         p.model, p.chip.base, p.seq, p.global_batch, p.tokens, p.precision, framework=p.framework
     )
     system, _ = build_system(p.chip)
-    knobs = knobs_for(r.job.framework)
+    knobs = knobs_for(r.job.framework, system.chip.vendor)
     a = attention_scale(p.chip)
     if a != 1.0:
         knobs = replace(

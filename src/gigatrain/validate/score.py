@@ -82,7 +82,9 @@ def score_cases(
         first = cases[idx[0]]
         arr = PlanArrays.from_plans([cases[i].plan for i in idx])
         fw = first.job.framework
-        k = knobs or (overrides or {}).get(fw) or knobs_for(fw)
+        vendor = first.system.chip.vendor
+        ov = overrides or {}
+        k = knobs or ov.get(f"{fw}@{vendor}") or ov.get(fw) or knobs_for(fw, vendor)
         r = evaluate(first.model, first.system, first.job, arr, k)
         for j, i in enumerate(idx):
             c = cases[i]

@@ -275,7 +275,13 @@ def _estimate_object(
         raise GigatrainError(
             f"chips={chips:,} exceeds the largest {sys_spec.slug} cluster ({sys_spec.max_chips:,})"
         )
-    return estimate_spec(spec, sys_spec, job, api.make_plan(chips, **plan), knobs_for(framework))
+    return estimate_spec(
+        spec,
+        sys_spec,
+        job,
+        api.make_plan(chips, **plan),
+        knobs_for(framework, sys_spec.chip.vendor),
+    )
 
 
 def fleet_rounding(
