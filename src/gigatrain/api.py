@@ -225,6 +225,11 @@ def _why_better(best: Candidate, runner: Candidate) -> str:
         if abs(d) > 1e-6
     ]
     gain = runner.step_time_s / best.step_time_s - 1
+    if not parts or gain < 5e-4:  # a tie: the order is the search's tie-break (less memory)
+        return (
+            f"why: {best.plan.describe()} and the next layout ({runner.plan.describe()}) take "
+            "the same time per step (a tie: ordered by memory, then by search order)"
+        )
     return (
         f"why: {best.plan.describe()} beats the next layout ({runner.plan.describe()}) by {gain:.1%} "
         f"per step: {', '.join(parts)}"
