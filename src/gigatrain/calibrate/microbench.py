@@ -85,14 +85,19 @@ def time_per_call(
 ) -> float:
     """Median seconds per call of ``fn``.
 
-    Each of ``repeats`` samples runs ``n`` calls back to back, with ``n`` chosen from the
-    warm-up so that one sample lasts about ``sample_s`` (so microsecond kernels are not lost
+    Each of ``repeats`` samples runs ``n`` calls back to back, with ``n`` chosen from a second
+    (warm) warm-up pass so that one sample lasts about ``sample_s`` (so microsecond kernels are not lost
     in timer noise); the median sample / ``n`` is returned. ``clock="process"`` (CPU only)
     times with the process CPU clock: with one torch thread that is the wall time the call
     would take on an otherwise idle machine, unaffected by waits for a core on a shared host.
     """
     torch = _torch()
+    for _ in range(max(1, warmup)):  # one-time costs (library load, kernel selection) land here
+        fn()
     synchronize(device)
+    # the batch is sized on a second, warm pass: sized on the first, the first shape of each
+    # dtype got n = 1 and timed host latency instead of the kernel (the H200 profile of
+    # 2026-11-26 shows it: its first shape per dtype runs 57–70 % below the model)
     t0 = time.perf_counter()
     for _ in range(max(1, warmup)):
         fn()
