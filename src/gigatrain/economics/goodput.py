@@ -191,6 +191,77 @@ class Goodput:
         return asdict(self)
 
 
+def _checkpoint_schedule(
+    mit: Mitigation,
+    ckpt_bytes: float,
+    chips: int,
+    write_s: float,
+    m: float,
+    r_base: float,
+    step: float,
+    interval_s: float | None,
+) -> tuple[float, float, float]:
+    """(blocking time per checkpoint δ, interval τ, restart time) for the mitigation's
+    checkpoint kind: synchronous to storage, asynchronous via host memory, or in-memory copies
+    every step (module docstring)."""
+    if mit.checkpoint == "sync":
+        delta, restart = write_s, r_base + write_s
+        tau = daly_interval_s(delta, m) if interval_s is None else interval_s
+    elif mit.checkpoint == "async":
+        delta = ckpt_bytes / chips / const("host_copy_bytes_per_s_per_chip")
+        # a save is durable only once written: the interval is at least the storage write and a
+        # failure also loses the save in flight (charged to the restart)
+        tau = max(daly_interval_s(delta, m), write_s) if interval_s is None else interval_s
+        restart = r_base + write_s + write_s
+    else:  # in-memory copies every step
+        tau = step if interval_s is None else interval_s
+        delta = const("in_memory_checkpoint_overhead") * tau
+        restart = r_base
+    return delta, tau, restart
+
+
+def _notes(
+    mit: Mitigation,
+    lam: float,
+    per_chip_day: float | None,
+    r_base: float,
+    restart_s: float | None,
+    write_s: float,
+    bw: float,
+    bw_chip: float,
+    chips: int,
+    storage_bytes_per_s: float | None,
+    write_bytes_per_s_per_chip: float | None,
+    interval_s: float | None,
+) -> dict[str, str]:
+    """Each assumption of :func:`goodput` with its value and source (given or catalog)."""
+    return {
+        "mitigation": f"{mit.name}: {mit.description}",
+        "interruptions_per_chip_day": f"{lam:.3g}"
+        + (
+            " (given)"
+            if per_chip_day is not None
+            else " (Llama 3 Table 5 by component + planned, [L3] §3.3.4)"
+        ),
+        "restart_s": f"{r_base:g}"
+        + (" (given)" if restart_s is not None else f" ({cite(mit.restart_key)})")
+        + (f" + checkpoint load {write_s:,.3g} s" if mit.checkpoint != "memory" else ""),
+        "checkpoint_bandwidth": (
+            f"{bw / 1e9:,.1f} GB/s total"
+            if storage_bytes_per_s is not None
+            else f"{bw_chip / 1e6:,.0f} MB/s per chip × {chips:,}"
+            + (
+                ""
+                if write_bytes_per_s_per_chip is not None
+                else f" ({cite('checkpoint_write_bytes_per_s_per_chip')})"
+            )
+        ),
+        "interval": "given"
+        if interval_s is not None
+        else ("every step" if mit.checkpoint == "memory" else "Daly (2006) higher-order optimum"),
+    }
+
+
 def goodput(
     chips: int,
     ckpt_bytes: float,
@@ -240,48 +311,27 @@ def goodput(
     m = mtbf_s(chips, lam)
     write_s = ckpt_bytes / bw  # storage write (= read) time of one full checkpoint
     step = 10.0 if step_s is None else max(step_s, 1e-3)
-    if mit.checkpoint == "sync":
-        delta, restart = write_s, r_base + write_s
-        tau = daly_interval_s(delta, m) if interval_s is None else interval_s
-    elif mit.checkpoint == "async":
-        delta = ckpt_bytes / chips / const("host_copy_bytes_per_s_per_chip")
-        # a save is durable only once written: the interval is at least the storage write and a
-        # failure also loses the save in flight (charged to the restart)
-        tau = max(daly_interval_s(delta, m), write_s) if interval_s is None else interval_s
-        restart = r_base + write_s + write_s
-    else:  # in-memory copies every step
-        tau = step if interval_s is None else interval_s
-        delta = const("in_memory_checkpoint_overhead") * tau
-        restart = r_base
+    delta, tau, restart = _checkpoint_schedule(
+        mit, ckpt_bytes, chips, write_s, m, r_base, step, interval_s
+    )
     if not tau > 0:
         raise GigatrainError(f"checkpoint interval must be positive, got {tau!r}")
     scale = lam / base
     per_day = {c: v * scale * chips for c, v in rates.items()}
-    notes = {
-        "mitigation": f"{mit.name}: {mit.description}",
-        "interruptions_per_chip_day": f"{lam:.3g}"
-        + (
-            " (given)"
-            if per_chip_day is not None
-            else " (Llama 3 Table 5 by component + planned, [L3] §3.3.4)"
-        ),
-        "restart_s": f"{r_base:g}"
-        + (" (given)" if restart_s is not None else f" ({cite(mit.restart_key)})")
-        + (f" + checkpoint load {write_s:,.3g} s" if mit.checkpoint != "memory" else ""),
-        "checkpoint_bandwidth": (
-            f"{bw / 1e9:,.1f} GB/s total"
-            if storage_bytes_per_s is not None
-            else f"{bw_chip / 1e6:,.0f} MB/s per chip × {chips:,}"
-            + (
-                ""
-                if write_bytes_per_s_per_chip is not None
-                else f" ({cite('checkpoint_write_bytes_per_s_per_chip')})"
-            )
-        ),
-        "interval": "given"
-        if interval_s is not None
-        else ("every step" if mit.checkpoint == "memory" else "Daly (2006) higher-order optimum"),
-    }
+    notes = _notes(
+        mit,
+        lam,
+        per_chip_day,
+        r_base,
+        restart_s,
+        write_s,
+        bw,
+        bw_chip,
+        chips,
+        storage_bytes_per_s,
+        write_bytes_per_s_per_chip,
+        interval_s,
+    )
     spare = const("spare_fraction_hot_spare") if mit.spares else 0.0
     if spare:
         notes["spares"] = (
