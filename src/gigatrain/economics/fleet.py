@@ -29,6 +29,7 @@ from typing import Any
 from ..catalog.constants import cite, const
 from ..catalog.hardware import get_chip
 from ..errors import GigatrainError
+from ..specs import ChipSpec
 from .cost import choose_price
 from .goodput import goodput
 from .power import ChipPower, chip_power
@@ -104,6 +105,69 @@ class Fleet:
         return d
 
 
+def _chip_count(
+    slug: str,
+    pw: ChipPower,
+    power_w: float | None,
+    power_is_it: bool,
+    budget_usd: float | None,
+    chips: int | None,
+    purchase: float | None,
+    server_cost_ratio: float,
+    capex_mw: float,
+    notes: dict[str, str],
+) -> tuple[int, str]:
+    """(chips, what sized them) from a power envelope (per-chip provisioned watts), a budget
+    (chip + its share of the data centre's capex) or a given count; the working goes to ``notes``."""
+    if power_w is not None:
+        if power_w <= 0:
+            raise GigatrainError(f"power must be positive, got {power_w!r}")
+        per_chip = pw.it_peak_w if power_is_it else pw.facility_peak_w
+        n = int(power_w // per_chip)
+        sized = "IT power" if power_is_it else "facility power"
+        notes["chips"] = (
+            f"{power_w:,.4g} W / {per_chip:,.0f} W per chip "
+            f"({'IT' if power_is_it else 'facility'}, provisioned) = {n:,}"
+        )
+    elif budget_usd is not None:
+        if budget_usd <= 0:
+            raise GigatrainError(f"budget must be positive, got {budget_usd!r}")
+        assert purchase is not None
+        per_chip_usd = purchase * server_cost_ratio + pw.it_peak_w / 1e6 * capex_mw
+        n = int(budget_usd // per_chip_usd)
+        sized = "budget"
+        notes["chips"] = (
+            f"${budget_usd:,.4g} / (${purchase:,.0f} chip × {server_cost_ratio:g} + "
+            f"{pw.it_peak_w:,.0f} W × ${capex_mw / 1e6:,.3g}M/MW) = {n:,} "
+            f"({cite('dc_capex_usd_per_mw')})"
+        )
+    else:
+        assert chips is not None
+        n = int(chips)
+        sized = "chips"
+    return n, sized
+
+
+def _train_target(
+    spec: ChipSpec, precision: str, mfu: float, chips: int, params: float
+) -> TrainTarget:
+    """A Chinchilla-optimal dense run of ``params`` on ``chips`` chips at ``mfu``, with goodput."""
+    tokens, flop = chinchilla_flop(params)
+    g = goodput(chips, params * const("checkpoint_bytes_per_param_adamw"))
+    ideal = flop / (chips * spec.peak(precision) * mfu)
+    return TrainTarget(
+        f"Chinchilla-optimal {params / 1e12:g}T dense",
+        params,
+        tokens,
+        flop,
+        chips,
+        ideal,
+        g.goodput,
+        g.mtbf_s,
+        g.wall_s(ideal),
+    )
+
+
 def size_fleet(
     chip: str,
     *,
@@ -149,32 +213,18 @@ def size_fleet(
         purchase = (
             chip_price_usd if chip_price_usd is not None else choose_price(spec.slug, "own").value
         )
-    if power_w is not None:
-        if power_w <= 0:
-            raise GigatrainError(f"power must be positive, got {power_w!r}")
-        per_chip = pw.it_peak_w if power_is_it else pw.facility_peak_w
-        n = int(power_w // per_chip)
-        sized = "IT power" if power_is_it else "facility power"
-        notes["chips"] = (
-            f"{power_w:,.4g} W / {per_chip:,.0f} W per chip "
-            f"({'IT' if power_is_it else 'facility'}, provisioned) = {n:,}"
-        )
-    elif budget_usd is not None:
-        if budget_usd <= 0:
-            raise GigatrainError(f"budget must be positive, got {budget_usd!r}")
-        assert purchase is not None
-        per_chip_usd = purchase * server_cost_ratio + pw.it_peak_w / 1e6 * capex_mw
-        n = int(budget_usd // per_chip_usd)
-        sized = "budget"
-        notes["chips"] = (
-            f"${budget_usd:,.4g} / (${purchase:,.0f} chip × {server_cost_ratio:g} + "
-            f"{pw.it_peak_w:,.0f} W × ${capex_mw / 1e6:,.3g}M/MW) = {n:,} "
-            f"({cite('dc_capex_usd_per_mw')})"
-        )
-    else:
-        assert chips is not None
-        n = int(chips)
-        sized = "chips"
+    n, sized = _chip_count(
+        spec.slug,
+        pw,
+        power_w,
+        power_is_it,
+        budget_usd,
+        chips,
+        purchase,
+        server_cost_ratio,
+        capex_mw,
+        notes,
+    )
     if n < 1:
         raise GigatrainError(f"that buys less than one {spec.slug} chip")
     peak = n * spec.peak(precision)
@@ -196,25 +246,7 @@ def size_fleet(
         pass
     flop_year = sustained * S_PER_YEAR
     jc = n if job_chips is None else min(int(job_chips), n)
-    targets = []
-    for params in target_params:
-        tokens, flop = chinchilla_flop(params)
-        g = goodput(jc, params * const("checkpoint_bytes_per_param_adamw"))
-        ideal = flop / (jc * spec.peak(precision) * u)
-        wall = g.wall_s(ideal)
-        targets.append(
-            TrainTarget(
-                f"Chinchilla-optimal {params / 1e12:g}T dense",
-                params,
-                tokens,
-                flop,
-                jc,
-                ideal,
-                g.goodput,
-                g.mtbf_s,
-                wall,
-            )
-        )
+    targets = [_train_target(spec, precision, u, jc, params) for params in target_params]
     return Fleet(
         chip=spec.slug,
         precision=precision,
