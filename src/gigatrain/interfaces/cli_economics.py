@@ -140,11 +140,22 @@ def fleet(
     if as_json:
         _dump({**f.to_dict(), "jobs": fj.to_dict() if fj else None})
         return
-    p = f.power
     console.print(
         f"[bold]{f.chips:,} × {f.chip}[/] sized from {f.sized_from}  ·  MFU {f.mfu:g}  ·  "
         f"{f.precision}"
     )
+    console.print(_fleet_table(f))
+    console.print(_targets_table(f))
+    if fj is not None:
+        _jobs_tables(fj)
+    for k, v in f.assumptions.items():
+        if k != "chips":
+            console.print(f"  [dim]{k}: {v}[/]", highlight=False)
+
+
+def _fleet_table(f: Any) -> Table:
+    """What the fleet is: chips, power per chip and in all, FLOP/s, energy and money a year."""
+    p = f.power
     t = Table(title="Fleet", title_justify="left", show_header=False)
     t.add_column("what")
     t.add_column("value", justify="right")
@@ -191,7 +202,11 @@ def fleet(
         _fmt("flop", f.flop_per_year),
         f"= Chinchilla-optimal {f.chinchilla_params_per_year / 1e12:,.3g}T dense",
     )
-    console.print(t)
+    return t
+
+
+def _targets_table(f: Any) -> Table:
+    """What the whole fleet trains as one synchronous job, with failures."""
     tt = Table(title="What it trains (one synchronous job)", title_justify="left")
     for c in ("run", "FLOP", "chips", "failure-free", "MTBF", "goodput", "wall clock"):
         tt.add_column(c, justify="left" if c == "run" else "right")
@@ -205,12 +220,7 @@ def fleet(
             f"{x.goodput:.1%}",
             _fmt("duration", x.wall_s),
         )
-    console.print(tt)
-    if fj is not None:
-        _jobs_tables(fj)
-    for k, v in f.assumptions.items():
-        if k != "chips":
-            console.print(f"  [dim]{k}: {v}[/]", highlight=False)
+    return tt
 
 
 def _fleet_jobs(
