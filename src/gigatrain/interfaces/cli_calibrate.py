@@ -31,6 +31,11 @@ class Device(StrEnum):
     cuda = "cuda"
 
 
+class Mode(StrEnum):
+    training = "training"
+    serving = "serving"
+
+
 class Clock(StrEnum):
     auto = "auto"
     wall = "wall"
@@ -192,7 +197,14 @@ def _summary(prof: Any) -> None:
 
 @app.command()
 def measure(
-    device: Annotated[Device, typer.Option(help="device to train on")] = Device.cpu,
+    device: Annotated[Device, typer.Option(help="device to run on")] = Device.cpu,
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            help="training (AdamW steps vs the training model) or serving (prefill + "
+            "KV-cached decode vs the serving model: TTFT and TPOT)"
+        ),
+    ] = Mode.training,
     profile: Annotated[
         Path | None,
         typer.Option(help="profile from `gigatrain calibrate` (default: quick calibration now)"),
@@ -205,7 +217,11 @@ def measure(
     ] = "tiny-gpt",
     batch: Annotated[int, typer.Option(help="sequences per step")] = 4,
     seq: Annotated[int, typer.Option(help="sequence length")] = 128,
-    steps: Annotated[int, typer.Option(help="timed steps (median reported)")] = 5,
+    input_len: Annotated[int, typer.Option(help="serving: prompt tokens per sequence")] = 128,
+    output_len: Annotated[int, typer.Option(help="serving: decode steps (tokens generated)")] = 32,
+    steps: Annotated[
+        int, typer.Option(help="timed steps (serving: timed prefill+decode runs); median reported")
+    ] = 5,
     warmup: Annotated[int, typer.Option(help="untimed warm-up steps")] = 2,
     precision: Annotated[
         str | None, typer.Option(help="fp32 | bf16 | fp16 (default: fp32 on CPU, bf16 on GPU)")
@@ -221,7 +237,8 @@ def measure(
     ] = Clock.auto,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Run real training steps of a model in PyTorch and compare with the estimate."""
+    """Run real training steps (or, with --mode serving, prefill and KV-cached decode) of a
+    model in PyTorch and compare with the estimate."""
     from ..calibrate.measure import compare
     from ..calibrate.microbench import resolve_device
     from ..calibrate.profile import (
@@ -257,6 +274,11 @@ def measure(
         prof = fit_profile(raw, env, catalog)
     clk = _clock(clock, device, prof.threads if device == Device.cpu else None)
     _warn_if_busy(clk, prof.threads if device == Device.cpu else None)
+    if mode == Mode.serving:
+        _measure_serving(
+            spec, prof, device, batch, input_len, output_len, steps, warmup, precision, clk, as_json
+        )
+        return
     with err_console.status(escape(f"measuring {steps} training steps of {spec.slug}")):
         res = compare(
             spec,
@@ -302,6 +324,65 @@ def measure(
     console.print(
         f"memory measured as {escape(res.memory_method)}; predicted counts tensors only (no runtime "
         f"context, framework overhead or fragmentation knobs; full estimate {_si(res.predicted_memory_total_bytes, 'B')})",
+        highlight=False,
+    )
+    console.print(f"profile: {escape(res.profile)}", highlight=False)
+
+
+def _measure_serving(
+    spec: Any,
+    prof: Any,
+    device: Device,
+    batch: int,
+    input_len: int,
+    output_len: int,
+    runs: int,
+    warmup: int,
+    precision: str | None,
+    clk: str,
+    as_json: bool,
+) -> None:
+    from ..calibrate.serving_measure import compare_serving
+
+    with err_console.status(
+        escape(f"measuring prefill + {output_len} decode steps of {spec.slug}")
+    ):
+        res = compare_serving(
+            spec,
+            prof,
+            device.value,
+            batch=batch,
+            input_len=input_len,
+            output_len=output_len,
+            runs=runs,
+            warmup=warmup,
+            precision=precision,
+            clock=clk,
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(res.to_dict(), indent=2, default=str) + "\n")
+        return
+    t = Table(
+        title=escape(
+            f"{res.model} serving on {res.device_name}: batch {res.batch}, input {res.input_len}, "
+            f"output {res.output_len}, {res.precision}, {res.params / 1e6:.1f}M params, "
+            f"{res.clock} clock"
+        ),
+        title_justify="left",
+    )
+    for col in ("metric", "measured", "predicted", "rel_error"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    labels = {"ttft": "TTFT (prefill of the batch)", "tpot": "TPOT (mean decode step)"}
+    for row in res.rows:
+        t.add_row(
+            labels.get(row["metric"], row["metric"]),
+            _time(row["measured"]),
+            _time(row["predicted"]),
+            f"{row['rel_error']:+.1%}",
+        )
+    console.print(t)
+    console.print(
+        "predicted: serving model, one chip, static batch, no API front end, default serving knobs",
         highlight=False,
     )
     console.print(f"profile: {escape(res.profile)}", highlight=False)
