@@ -20,7 +20,7 @@ import time
 
 from gigatrain.catalog.hardware import default_system_for, get_chip
 from gigatrain.catalog.models import get_model
-from gigatrain.economics.cost import choose_price
+from gigatrain.catalog.prices import choose_price
 from gigatrain.errors import GigatrainError
 from gigatrain.posttrain import FinetuneSpec, RLSpec, best_finetune_plan, rl_estimate
 from gigatrain.serving.deploy import Request

@@ -32,9 +32,9 @@ from typing import Any
 from ..errors import GigatrainError, require_positive
 from ..serving.deploy import Deployment, Request, check_deployment, to_arrays
 from ..serving.knobs import DEFAULT_SERVING_KNOBS, ServingKnobs
-from ..serving.kv import served_model
+from ..serving.kv import kv_bytes_per_token, served_model
 from ..serving.perf import evaluate
-from ..specs import ChipSpec, ModelSpec
+from ..specs import DTYPE_BYTES, ChipSpec, ModelSpec
 from .measure import available_memory_bytes, chip_for_profile, single_device
 from .microbench import cpu_threads, resolve_device, synchronize
 from .profile import DeviceProfile
@@ -307,16 +307,8 @@ def compare_serving(
         output_len=output_len,
         precision=precision,
     )
-    bytes_per = 4.0 if precision == "fp32" else 2.0
-    need = (  # the KV cache (weights are small next to it for the models `measure` builds)
-        bytes_per
-        * spec.num_layers
-        * 2
-        * spec.num_kv_heads
-        * spec.head_dim_eff
-        * batch
-        * (input_len + output_len)
-    )
+    # the KV cache (weights are small next to it for the models `measure` builds)
+    need = kv_bytes_per_token(spec, DTYPE_BYTES[precision]) * batch * (input_len + output_len)
     free = available_memory_bytes(device)
     if free and need > 0.5 * free:
         raise GigatrainError(

@@ -47,11 +47,12 @@ from typing import Any, Literal, overload
 from ..catalog.constants import const, const_record
 from ..catalog.hardware import get_chip
 from ..catalog.models import get_model
+from ..catalog.prices import choose_price
 from ..errors import GigatrainError
 from ..inputs import make_job
 from ..specs import ChipSpec
 from ..yamlio import read_yaml
-from .cost import CostOptions, choose_price, compare_chips
+from .cost import CostOptions, compare_chips
 from .fleet import chinchilla_flop, energy_cost
 from .goodput import goodput
 from .power import chip_power

@@ -403,6 +403,12 @@ def default_global_batch(seq_len: int, compute_flop: float | None = None) -> int
     return b
 
 
+def run_batch_bound(model: ModelSpec, seq_len: int, tokens: float) -> int:
+    """The critical-batch bound (sequences) of a run of ``tokens`` tokens: B_opt(C) at
+    C = tokens × model FLOPs per token (model.critical_batch)."""
+    return batch_bound(tokens * model_flops_per_token(model, seq_len), seq_len).seqs
+
+
 def plan_for(
     model: ModelSpec,
     system: SystemSpec,
@@ -423,9 +429,8 @@ def plan_for(
     the chips is raised up to the run's critical-batch bound (``model.critical_batch``); the
     estimate's ``job`` has the batch used.
     """
-    if grow_batch and job.tokens > 0:  # the critical-batch bound of this run
-        c = job.tokens * model_flops_per_token(model, job.seq_len)
-        kw.setdefault("max_global_batch", batch_bound(c, job.seq_len).seqs)
+    if grow_batch and job.tokens > 0:
+        kw.setdefault("max_global_batch", run_batch_bound(model, job.seq_len, job.tokens))
     res = search(model, system, job, chips, objective, allow_fewer=allow_fewer, top=1, **kw)
     b = res.best
     return b.plan, b.estimate

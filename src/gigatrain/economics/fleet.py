@@ -28,9 +28,9 @@ from typing import Any
 
 from ..catalog.constants import cite, const
 from ..catalog.hardware import get_chip
+from ..catalog.prices import choose_price
 from ..errors import GigatrainError
 from ..specs import ChipSpec
-from .cost import choose_price
 from .goodput import goodput
 from .power import ChipPower, chip_power
 from .quantities import J_PER_KWH, S_PER_YEAR

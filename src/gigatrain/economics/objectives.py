@@ -22,10 +22,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog.prices import choose_price
 from ..errors import GigatrainError
 from ..search.engine import search
 from ..specs import Job, ModelSpec, SystemSpec
-from .cost import CostOptions, RunCost, choose_price, pareto_mask, run_cost
+from .cost import CostOptions, RunCost, pareto_mask, run_cost
 
 DEFAULT_MAX_SLOWDOWN = 2.0
 

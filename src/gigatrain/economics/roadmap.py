@@ -49,10 +49,10 @@ from typing import Any
 from ..catalog.constants import const
 from ..catalog.hardware import get_chip
 from ..catalog.models import get_model, model_info
+from ..catalog.prices import choose_price
 from ..errors import GigatrainError
 from ..model.workload import model_flops_per_token, params_total
 from ..yamlio import read_yaml
-from .cost import choose_price
 from .fleet import chinchilla_flop
 from .goodput import DEFAULT_MITIGATION, MITIGATIONS, goodput
 from .power import chip_power, power_fraction

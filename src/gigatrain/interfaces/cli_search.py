@@ -276,14 +276,12 @@ def search(
     if auto_batch and tok > 0:  # cost's default batch, so search and cost agree
         from dataclasses import replace
 
-        from ..economics.cost import default_global_batch
-        from ..model.critical_batch import batch_bound
+        from ..economics.cost import default_global_batch, run_batch_bound
         from ..model.workload import model_flops_per_token
 
-        flop = tok * model_flops_per_token(r.model, seq)
-        global_batch = str(default_global_batch(seq, flop))
+        global_batch = str(default_global_batch(seq, tok * model_flops_per_token(r.model, seq)))
         r = replace(r, job=replace(r.job, global_batch_seqs=int(global_batch)))
-        max_gb = batch_bound(flop, seq).seqs
+        max_gb = run_batch_bound(r.model, seq, tok)
     rc = None
     if recompute is not None:
         rc = tuple(x.strip() for x in recompute.split(",") if x.strip())
