@@ -217,3 +217,24 @@ def test_estimates_carry_an_interval_and_an_evidence_label() -> None:
     assert unseen.evidence.startswith("no measured runs on trn2")
     d = e.to_dict()
     assert d["step_time_interval_s"] and d["evidence"]
+
+
+def test_each_row_runs_on_its_own_measured_network() -> None:
+    """Two Playbook rows of one model and job on different measured fabrics are predicted on
+    their own fabric each, even when scored together (score_cases evaluates a group of rows as
+    one array, each plan with its own measured scale-out bandwidth)."""
+    rows = [r for r in shipped_rows() if r["source_group"] == "ultrascale_playbook"]
+    cases = [c for c in (case_from_row(r) for r in rows) if isinstance(c, Case)]
+    slow = next(c for c in cases if c.plan.chips == 512 and c.plan.dp == 256)
+    fast = next(
+        c
+        for c in cases
+        if c.model == slow.model
+        and c.job == slow.job
+        and c.scale_out_bytes_per_s != slow.scale_out_bytes_per_s
+        and c.plan.dp > 8  # its data-parallel ring crosses nodes
+    )
+    alone = [score_cases([c])[0].predicted for c in (slow, fast)]
+    together = [r.predicted for r in score_cases([slow, fast])]
+    assert together == pytest.approx(alone, rel=1e-12)
+    assert alone[0] != pytest.approx(alone[1], rel=1e-3)

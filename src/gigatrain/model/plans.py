@@ -44,6 +44,10 @@ class PlanArrays:
     fsdp_shard: np.ndarray  # resolved: ranks that shard the optimizer/weights (1..dp·cp)
     recompute: np.ndarray  # RecomputeCode values
     sequence_parallel: np.ndarray  # bool
+    #: per plan, a measured scale-out bandwidth (bytes/s per chip, one direction) that replaces
+    #: the system's outer tiers where finite (validate: the row's own all-reduce bus bandwidth,
+    #: so rows on different measured fabrics evaluate as one array); None: the catalog's tiers
+    scale_out_bytes_per_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.tp.shape[0])
@@ -74,7 +78,11 @@ class PlanArrays:
         )
 
     def take(self, idx: np.ndarray) -> PlanArrays:
-        return PlanArrays(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+        cols: dict[str, Any] = {}
+        for f in fields(self):
+            a = getattr(self, f.name)
+            cols[f.name] = None if a is None else a[idx]
+        return PlanArrays(**cols)
 
     def plan(self, i: int) -> Plan:
         rec = RECOMPUTE_MODES[int(self.recompute[i])]

@@ -52,7 +52,11 @@ class Link:
 
 
 def link_for(
-    system: SystemSpec, n: np.ndarray, stride: np.ndarray | int = 1, point_to_point: bool = False
+    system: SystemSpec,
+    n: np.ndarray,
+    stride: np.ndarray | int = 1,
+    point_to_point: bool = False,
+    scale_out_bw: np.ndarray | None = None,
 ) -> Link:
     """Network figures for a group of ``n`` ranks spaced ``stride`` chips apart.
 
@@ -60,7 +64,8 @@ def link_for(
     outer tier, the g members that share each inner domain send through their own links in
     parallel (rail-optimised rings, one NIC per GPU), so the group's bus bandwidth is
     min(g × per-chip outer bandwidth, inner bandwidth): 4×8 B200 over EFA reach 382 GB/s busbw
-    with ~48 GB/s per NIC (achievable.md §3.2-3.3).
+    with ~48 GB/s per NIC (achievable.md §3.2-3.3). ``scale_out_bw`` (per plan, bytes/s per
+    chip) replaces every outer tier's bandwidth × efficiency where finite: a measured fabric.
     """
     tiers = system.tiers
     n = np.asarray(n, dtype=float)
@@ -70,9 +75,14 @@ def link_for(
     bw_tier = np.array([t.bandwidth_bytes_per_s * t.efficiency for t in tiers])
     bw = bw_tier[idx]
     inner = np.maximum(idx - 1, 0)
+    inner_bw = bw_tier[inner]
+    if scale_out_bw is not None:
+        measured = np.isfinite(scale_out_bw)
+        bw = np.where(measured & (idx > 0), scale_out_bw, bw)
+        inner_bw = np.where(measured & (inner > 0), scale_out_bw, inner_bw)
     members = np.clip(np.floor(domains[inner] / np.maximum(stride, 1)), 1, np.maximum(n, 1))
     if not point_to_point:  # a p2p transfer uses one chip's link, whatever the group
-        bw = np.where(idx > 0, np.minimum(bw * members, bw_tier[inner]), bw)
+        bw = np.where(idx > 0, np.minimum(bw * members, inner_bw), bw)
     return Link(
         bw=bw,
         lat=np.array([t.latency_s for t in tiers])[idx],
@@ -147,14 +157,20 @@ def _layer_comm(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays) -
     tokens = p.micro_batch * job.seq_len / p.cp
     out: dict[str, object] = {
         "tp_collective_s": collective_time(
-            "allgather", tokens * h * 2.0, p.tp, link_for(system, p.tp)
+            "allgather",
+            tokens * h * 2.0,
+            p.tp,
+            link_for(system, p.tp, scale_out_bw=p.scale_out_bytes_per_s),
         ),
-        "cp_link": link_for(system, p.cp, p.tp),
+        "cp_link": link_for(system, p.cp, p.tp, scale_out_bw=p.scale_out_bytes_per_s),
     }
     if model.moe is not None:
         a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
         out["ep_collective_s"] = collective_time(
-            "alltoall", a2a, p.ep, link_for(system, p.ep, expert_tp(p))
+            "alltoall",
+            a2a,
+            p.ep,
+            link_for(system, p.ep, expert_tp(p), scale_out_bw=p.scale_out_bytes_per_s),
         )
     return out
 
@@ -368,7 +384,13 @@ def step_breakdown(
     hbm = system.chip.hbm_bandwidth_bytes_per_s * system.chip.hbm_efficiency
 
     # --- pipeline p2p ---------------------------------------------------------------------------
-    pp_link = link_for(system, p.pp, p.tp * p.cp * p.dp, point_to_point=True)
+    pp_link = link_for(
+        system,
+        p.pp,
+        p.tp * p.cp * p.dp,
+        point_to_point=True,
+        scale_out_bw=p.scale_out_bytes_per_s,
+    )
     p2p = tokens * h * 2.0 / np.where(p.sequence_parallel, p.tp, 1)
     p2p_t = p2p / pp_link.bandwidth(p2p) + pp_link.lat + BASE_LATENCY_S
     t_pp = np.where(p.pp > 1, 2 * p.vpp * p2p_t * (1 - knobs.pp_overlap), 0.0)
@@ -381,7 +403,7 @@ def step_breakdown(
     n_local = np.maximum(params["first"], params["last"])
     dense_local = n_local - params["expert"]
     shard = p.fsdp_shard.astype(float)
-    dp_link = link_for(system, shard, p.tp)
+    dp_link = link_for(system, shard, p.tp, scale_out_bw=p.scale_out_bytes_per_s)
     g = knobs.gradient_reduce_bytes
     bucket = knobs.dp_bucket_bytes
     bwd_share = 2.0 / (3.0 + full_rc)  # backward fraction of compute that can hide the sync
@@ -390,13 +412,13 @@ def step_breakdown(
     ar = collective_time("allreduce", dense_local * g, shard, dp_link, bucket)
     if model.moe is not None:  # experts reduce over their expert-data-parallel group
         n_edp = expert_dp(p)
-        e_link = link_for(system, n_edp, p.ep * expert_tp(p))
+        e_link = link_for(system, n_edp, p.ep * expert_tp(p), scale_out_bw=p.scale_out_bytes_per_s)
         rs = rs + collective_time("reducescatter", params["expert"] * g, n_edp, e_link, bucket)
         ag = ag + collective_time("allgather", params["expert"] * 2.0, n_edp, e_link, bucket)
         ar = ar + collective_time("allreduce", params["expert"] * g, n_edp, e_link, bucket)
     # hybrid sharding: replicas of a shard all-reduce their slice across dp·cp/shard groups
     replicas = (p.dp * p.cp) / shard
-    r_link = link_for(system, replicas, p.tp * shard)
+    r_link = link_for(system, replicas, p.tp * shard, scale_out_bw=p.scale_out_bytes_per_s)
     hybrid = collective_time("allreduce", dense_local * g / shard, replicas, r_link, bucket)
     z = p.zero_stage
     # ZeRO-2 (DeepSpeed) reduce-scatters gradients after every micro-batch: the sharded buffer

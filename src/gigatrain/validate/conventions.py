@@ -138,3 +138,9 @@ def with_measured_network(system: SystemSpec, busbw: float, chips: int) -> Syste
         replace(t, bandwidth_bytes_per_s=per_chip, efficiency=1.0) for t in system.tiers[1:]
     )
     return replace(system, tiers=(system.tiers[0], *outer))
+
+
+def scale_out_bytes_per_s(system: SystemSpec) -> float:
+    """The per-chip bandwidth × efficiency of ``system``'s first scale-out tier."""
+    tier = system.tiers[min(1, len(system.tiers) - 1)]
+    return tier.bandwidth_bytes_per_s * tier.efficiency

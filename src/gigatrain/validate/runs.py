@@ -27,6 +27,7 @@ from .conventions import (
     flops_convention,
     measured_allreduce_busbw,
     peak_basis_flops,
+    scale_out_bytes_per_s,
     system_for_text,
     with_measured_network,
 )
@@ -67,6 +68,9 @@ class Case:
     spec_grade: str = ""
     #: what the row did not state and was assumed (vocab, layout, peak basis), for the report
     assumptions: tuple[str, ...] = ()
+    #: the job's measured scale-out bandwidth per chip (conventions.with_measured_network),
+    #: applied per plan (PlanArrays.scale_out_bytes_per_s) so that ``system`` stays shared
+    scale_out_bytes_per_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -463,8 +467,9 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
     if not chips:
         return unsupported("chip count (num_chips) not given")
     busbw = measured_allreduce_busbw(r.get("notes", ""))
+    measured_system = system
     if busbw is not None and chips > system.chips_per_node:
-        system = with_measured_network(system, busbw, chips)
+        measured_system = with_measured_network(system, busbw, chips)
         assumed.append(
             f"network: the job's measured all-reduce bus bandwidth, {busbw / 1e9:.4g} GB/s"
         )
@@ -472,7 +477,7 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
         return unsupported("global batch or sequence length not given")
     job = Job(seq_len=seq, global_batch_seqs=gbs, precision=precision, framework=framework)  # type: ignore[arg-type]
     if not _layout_stated(r):
-        plan = _searched_plan(model, system, job, chips)
+        plan = _searched_plan(model, measured_system, job, chips)
         if plan is None:
             return unsupported(
                 f"no parallel layout stated and none of {framework}'s fits {chips} chips"
@@ -514,6 +519,7 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
         _num(r.get("measured_peak_mem_gib")),
         grade,
         tuple(assumed),
+        scale_out_bytes_per_s(measured_system) if measured_system is not system else None,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,9 @@ def score_cases(
     for idx in groups.values():
         first = cases[idx[0]]
         arr = PlanArrays.from_plans([cases[i].plan for i in idx])
+        measured = [cases[i].scale_out_bytes_per_s for i in idx]
+        if any(m is not None for m in measured):  # each row on its own measured fabric
+            arr = replace(arr, scale_out_bytes_per_s=np.array(measured, dtype=float))
         fw = first.job.framework
         vendor = first.system.chip.vendor
         ov = overrides or {}
