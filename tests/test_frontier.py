@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gigatrain.api import estimate_named, resolve
-from gigatrain.catalog.frameworks import get_framework
+from gigatrain.catalog.frameworks import get_framework, knobs_for
 from gigatrain.catalog.hardware import get_chip, get_system
 from gigatrain.search.capabilities import unrunnable_reasons
 from gigatrain.search.engine import search
@@ -238,3 +238,13 @@ def test_each_row_runs_on_its_own_measured_network() -> None:
     together = [r.predicted for r in score_cases([slow, fast])]
     assert together == pytest.approx(alone, rel=1e-12)
     assert alone[0] != pytest.approx(alone[1], rel=1e-3)
+
+
+def test_a_framework_fitted_per_vendor_uses_that_vendors_fit() -> None:
+    """JAX runs through XLA:TPU on Google chips and XLA:GPU on NVIDIA's: each stack has its own
+    fit (validate.fit.cases_by_vendor); a vendor neither fit saw gets the generic profile."""
+    jax = get_framework("jax")
+    assert set(jax.vendor_knobs) == {"Google", "NVIDIA"}
+    assert knobs_for("jax", "NVIDIA") == jax.vendor_knobs["NVIDIA"]
+    assert knobs_for("jax", "NVIDIA") != knobs_for("jax", "Google")
+    assert knobs_for("jax", "AMD") == get_framework("generic").knobs

@@ -87,7 +87,7 @@ def test_invariants_over_ten_thousand_random_plans() -> None:
     checked = 0
     for slug, fw, model, job, rng in _cases():
         system = get_system(slug)
-        knobs = knobs_for(fw)
+        knobs = knobs_for(fw, system.chip.vendor)
         p = _random_plans(rng, model, job, PLANS_PER_CASE)
         p = p.take(valid_mask(model, job, p))
         if not len(p):

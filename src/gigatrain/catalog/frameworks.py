@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,9 @@ class Framework:
     fitted: dict[str, Any]
     inherits: str | None = None
     capabilities: Capabilities = Capabilities()
+    #: chip vendor → knobs fitted on that vendor's rows alone (``by_vendor`` in the catalog):
+    #: one framework runs through a different compiler and kernels per vendor (XLA:TPU/GPU)
+    vendor_knobs: dict[str, Knobs] = field(default_factory=dict)
 
 
 def _capabilities(slug: str, raw: Any) -> Capabilities:
@@ -74,42 +77,56 @@ def _capabilities(slug: str, raw: Any) -> Capabilities:
     return Capabilities(**vals)
 
 
-def _parse(slug: str, raw: Any) -> Framework:
-    if not isinstance(raw, dict):
-        raise GigatrainError(f"frameworks.yaml: {slug} must be a mapping")
+def _knob_overrides(where: str, over: Any) -> dict[str, float]:
+    """``over`` checked as knob name → value inside the knob's physical range."""
+    if not isinstance(over, dict):
+        raise GigatrainError(f"frameworks.yaml: {where} must be a mapping")
     valid = {f.name for f in fields(Knobs)}
-    over = raw.get("knobs") or {}
     bad = sorted(set(over) - valid)
     if bad:
         raise GigatrainError(
-            f"frameworks.yaml: {slug}.knobs has unknown knob(s) {', '.join(bad)}; valid: {', '.join(sorted(valid))}"
+            f"frameworks.yaml: {where} has unknown knob(s) {', '.join(bad)}; valid: {', '.join(sorted(valid))}"
         )
     for k, v in over.items():
         if not isinstance(v, int | float) or isinstance(v, bool) or v < 0:
-            raise GigatrainError(
-                f"frameworks.yaml: {slug}.knobs.{k} must be a number >= 0, got {v!r}"
-            )
+            raise GigatrainError(f"frameworks.yaml: {where}.{k} must be a number >= 0, got {v!r}")
         lo, hi = KNOB_RANGES.get(k, (0.0, float("inf")))
         if not lo <= v <= hi:
             raise GigatrainError(
-                f"frameworks.yaml: {slug}.knobs.{k}={v!r} is outside its physical range "
-                f"[{lo:g}, {hi:g}]"
+                f"frameworks.yaml: {where}.{k}={v!r} is outside its physical range [{lo:g}, {hi:g}]"
             )
+    return {k: float(v) for k, v in over.items()}
+
+
+def _parse(slug: str, raw: Any) -> Framework:
+    if not isinstance(raw, dict):
+        raise GigatrainError(f"frameworks.yaml: {slug} must be a mapping")
+    over = _knob_overrides(f"{slug}.knobs", raw.get("knobs") or {})
     caps = _capabilities(slug, raw.get("capabilities"))
     # the framework's semantics travel to the model as knobs (the model reads knobs only)
-    over = {
-        **over,
+    semantics = {
         "uneven_pipeline_stages": float(caps.uneven_pipeline),
         "selective_drops_elementwise": float(caps.selective_recompute == "ops"),
+    }
+    by_vendor = raw.get("by_vendor") or {}
+    if not isinstance(by_vendor, dict):
+        raise GigatrainError(f"frameworks.yaml: {slug}.by_vendor must be a mapping")
+    vendor_knobs = {
+        str(v): DEFAULT_KNOBS.with_(
+            **_knob_overrides(f"{slug}.by_vendor.{v}.knobs", (fit or {}).get("knobs") or {}),
+            **semantics,
+        )
+        for v, fit in by_vendor.items()
     }
     return Framework(
         slug,
         tuple(str(m).lower() for m in raw.get("match") or ()),
         str(raw.get("note", "")),
-        DEFAULT_KNOBS.with_(**over),
+        DEFAULT_KNOBS.with_(**over, **semantics),
         dict(raw.get("fitted") or {}),
         raw.get("inherits"),
         caps,
+        vendor_knobs,
     )
 
 
@@ -149,12 +166,16 @@ def fitted_on_vendor(framework: str, vendor: str) -> bool:
 
 
 def knobs_for(framework: str, vendor: str | None = None) -> Knobs:
-    """The framework's knobs; on a chip ``vendor`` its fit never saw, the generic profile's —
-    a framework's measured efficiency on one vendor's stack (JAX/XLA on TPUs) says nothing
-    about another's (XLA on GPUs), so the median of every fit is the better prior there."""
+    """The framework's knobs on ``vendor``'s chips: the vendor's own fit (``by_vendor``) where
+    there is one; on a vendor the fit never saw, the generic profile's — a framework's measured
+    efficiency on one vendor's stack (JAX/XLA on TPUs) says nothing about another's (XLA on
+    GPUs), so the median of every fit is the better prior there."""
+    fw = get_framework(framework)
+    if vendor is not None and vendor in fw.vendor_knobs:
+        return fw.vendor_knobs[vendor]
     if vendor is not None and not fitted_on_vendor(framework, vendor):
         return get_framework("generic").knobs
-    return get_framework(framework).knobs
+    return fw.knobs
 
 
 #: the framework each chip family trains with unless the user names one: Trainium with the

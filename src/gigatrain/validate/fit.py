@@ -151,6 +151,33 @@ def cases_by_framework(cases: list[Case]) -> dict[str, list[Case]]:
     return dict(out)
 
 
+def cases_by_vendor(cases: list[Case]) -> dict[str, list[Case]]:
+    """A framework's rows split by chip vendor (``fw@vendor``) when at least two vendors have
+    :data:`ROWS_PER_KNOB` rows each: one framework runs through different compilers and kernel
+    libraries per vendor (XLA:TPU vs XLA:GPU), so each stack gets its own fit; {} otherwise."""
+    out: dict[str, list[Case]] = defaultdict(list)
+    for c in cases:
+        out[f"{c.job.framework}@{c.system.chip.vendor}"].append(c)
+    big = {k: v for k, v in out.items() if len(v) >= ROWS_PER_KNOB}
+    return big if len(big) >= 2 else {}
+
+
+def profile_for(
+    fits: dict[str, tuple[Knobs, float, int]],
+    fitted_on: list[Case],
+    fw: str,
+    vendor: str,
+    generic: Knobs,
+) -> Knobs:
+    """The fitted knobs that predict ``fw`` on ``vendor``'s chips: the vendor's own fit, else
+    the framework's fit where its rows (``fitted_on``) include that vendor, else ``generic``
+    (as :func:`gigatrain.catalog.frameworks.knobs_for` does with the catalog)."""
+    if f"{fw}@{vendor}" in fits:
+        return fits[f"{fw}@{vendor}"][0]
+    seen = {c.system.chip.vendor for c in fitted_on}
+    return fits[fw][0] if fw in fits and vendor in seen else generic
+
+
 def shipped_cases() -> list[Case]:
     return [c for c in (case_from_row(r) for r in shipped_rows()) if isinstance(c, Case)]
 
@@ -174,9 +201,33 @@ def fit_framework(
     return knobs, loss, len(cs)
 
 
+def fit_framework_and_vendors(
+    fw: str,
+    cs: list[Case],
+    fits: dict[str, tuple[Knobs, float, int]],
+    ooms: list[Case] | None = None,
+) -> None:
+    """Fit ``fw`` on all its rows into ``fits[fw]`` and, where :func:`cases_by_vendor` splits
+    them, each vendor's rows into ``fits["fw@vendor"]`` (starting from the same parent)."""
+    for key in [k for k in fits if k.startswith(f"{fw}@")]:
+        del fits[key]
+    fits[fw] = fit_framework(fw, cs, fits, ooms)
+    for key, sub in cases_by_vendor(cs).items():
+        fits[key] = fit_framework(fw, sub, fits, ooms)
+
+
 def generic_profile(fits: dict[str, tuple[Knobs, float, int]]) -> Knobs:
-    """The profile for unknown frameworks: the median of each fitted knob over frameworks."""
-    fitted = [f for fw, f in fits.items() if fw != "generic" and f[2] > 0]
+    """The profile for unknown frameworks: the median of each fitted knob over frameworks.
+
+    One value per framework: a vendor's own fit (``fw@vendor``) and a profile that
+    ``inherits`` another (a variant of the same framework, e.g. a release with a known bug)
+    do not vote again."""
+    profiles = load_frameworks()
+    fitted = [
+        f
+        for fw, f in fits.items()
+        if fw in profiles and fw != "generic" and profiles[fw].inherits is None and f[2] > 0
+    ]
     med = {k: float(np.median([getattr(f[0], k) for f in fitted])) for k in FITTED_KNOBS}
     med["pp_microbatch_overhead_s"] = float(
         np.median(
@@ -200,7 +251,7 @@ def fit_all(
     )
     for fw, cs in order:
         if fw != "generic":
-            fits[fw] = fit_framework(fw, cs, fits, ooms)
+            fit_framework_and_vendors(fw, cs, fits, ooms)
     generic = generic_profile(fits)
     own = cases_by_framework(cases).get("generic", [])
     fits["generic"] = (generic, _loss(own, generic) if own else float("nan"), 0)
@@ -234,16 +285,18 @@ def leave_one_source_out(
             {c.job.framework for c in test}, key=lambda fw: profiles[fw].inherits is not None
         )
         for fw in mine:
-            fits.pop(fw, None)
+            for key in [k for k in fits if k == fw or k.startswith(f"{fw}@")]:
+                del fits[key]
         for fw in mine:
             if fw != "generic" and by_fw.get(fw):
-                fits[fw] = fit_framework(fw, by_fw[fw], fits, train_ooms)
+                fit_framework_and_vendors(fw, by_fw[fw], fits, train_ooms)
         generic = generic_profile(fits)
-        overrides = {fw: fits[fw][0] if fw in fits else generic for fw in mine}
-        for c in test:  # a chip vendor the refitted profile never saw gets the generic one
-            fw, vendor = c.job.framework, c.system.chip.vendor
-            if vendor not in {t.system.chip.vendor for t in by_fw.get(fw, [])}:
-                overrides[f"{fw}@{vendor}"] = generic
+        overrides = {
+            f"{c.job.framework}@{c.system.chip.vendor}": profile_for(
+                fits, by_fw.get(c.job.framework, []), c.job.framework, c.system.chip.vendor, generic
+            )
+            for c in test
+        }
         res = score_cases(test, overrides=overrides)
         rows += res
         out[g] = float(np.median([abs(r.rel_error) for r in res if r.rel_error is not None]))
@@ -259,7 +312,10 @@ def write_profiles(
 ) -> None:
     raw = yaml.safe_load(DATA.read_text(encoding="utf-8"))
     today = dt.date.today().isoformat()
-    for fw, (knobs, loss, n) in fits.items():
+    for entry in raw.values():
+        entry.pop("by_vendor", None)
+    for key, (knobs, loss, n) in fits.items():
+        fw, _, vendor = key.partition("@")
         if fw not in raw:
             continue
         semantic = ("uneven_pipeline_stages", "selective_drops_elementwise")  # set by capabilities
@@ -268,9 +324,12 @@ def write_profiles(
             for k, v in asdict(knobs).items()
             if v != getattr(DEFAULT_KNOBS, k) and k not in semantic
         }
-        raw[fw]["knobs"] = over
-        raw[fw]["fitted"] = {
-            "knobs": fitted_names.get(fw, [])
+        target = raw[fw]
+        if vendor:  # a vendor's own fit (cases_by_vendor)
+            target = raw[fw].setdefault("by_vendor", {}).setdefault(vendor, {})
+        target["knobs"] = over
+        target["fitted"] = {
+            "knobs": fitted_names.get(key, [])
             + (
                 sorted(MEMORY_KNOBS)
                 if any(getattr(knobs, k) != getattr(DEFAULT_KNOBS, k) for k in MEMORY_KNOBS)
@@ -278,7 +337,7 @@ def write_profiles(
             ),
             "rows": n,
             # chip vendors of those rows: elsewhere the generic profile applies (knobs_for)
-            "vendors": (vendors or {}).get(fw, []),
+            "vendors": (vendors or {}).get(key, []),
             "median_abs_log_error": None if loss != loss else round(loss, 4),
             "on": "shipped validation runs (gigatrain/validate/data)",
             "date": today,
@@ -308,12 +367,14 @@ def main() -> None:
         vals += "; " + ", ".join(f"{k}={getattr(knobs, k):.3g}" for k in MEMORY_KNOBS)
         print(f"{fw:20s} rows={n:5d} median|log err|={loss:.3f}  {vals}")
     if args.write:
-        by_fw = cases_by_framework(cases)
+        groups = cases_by_framework(cases)
+        for cs in list(groups.values()):
+            groups |= cases_by_vendor(cs)
         write_profiles(
             fits,
-            {fw: knobs_to_fit(cs) for fw, cs in by_fw.items()}
+            {key: knobs_to_fit(cs) for key, cs in groups.items()}
             | {"generic": [k for k in FITTED_KNOBS]},
-            {fw: sorted({c.system.chip.vendor for c in cs}) for fw, cs in by_fw.items()},
+            {key: sorted({c.system.chip.vendor for c in cs}) for key, cs in groups.items()},
         )
         print(f"wrote {DATA}")
     if args.loso:
