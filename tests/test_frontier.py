@@ -219,6 +219,26 @@ def test_estimates_carry_an_interval_and_an_evidence_label() -> None:
     assert d["step_time_interval_s"] and d["evidence"]
 
 
+@pytest.mark.parametrize(
+    ("model", "chip", "chips", "kw"),
+    [
+        ("llama-3.1-70b", "tpu-v5p", 256, {}),
+        ("llama-3.1-8b", "h100-sxm", 64, {"tp": 1}),
+        ("llama-3.1-405b", "b200", 1024, {"tp": 8, "pp": 8}),
+    ],
+)
+def test_held_out_interval_never_implies_utilisation_above_the_chips_best_gemm(
+    model: str, chip: str, chips: int, kw: dict
+) -> None:
+    """Residuals of other jobs can say "up to 25% faster"; physics says a step cannot beat
+    the chip's best GEMM efficiency (MAMF/peak), so the fast end of the interval stops there."""
+    e = estimate_named(model, chip, chips, seq=4096, global_batch=512, **kw)
+    assert e.error_bar is not None
+    ceiling = get_chip(chip).matmul_efficiency
+    assert e.hfu / e.error_bar["lo"] <= ceiling + 1e-9
+    assert e.mfu <= e.mfu / e.error_bar["lo"] <= ceiling + 1e-9
+
+
 def test_each_row_runs_on_its_own_measured_network() -> None:
     """Two Playbook rows of one model and job on different measured fabrics are predicted on
     their own fabric each, even when scored together (score_cases evaluates a group of rows as

@@ -129,7 +129,8 @@ def with_evidence(est: Estimate, r: Resolved) -> Estimate:
             f"{fw}'s efficiency profile was fitted on other vendors' chips only; on {vendor} "
             "chips the generic profile (median of every fit) is used",
         )
-    extra: dict[str, Any] = annotate(est, fw, r.system.chip.vendor, r.system.chip.slug)
+    chip = r.system.chip
+    extra: dict[str, Any] = annotate(est, fw, chip.vendor, chip.slug, chip.matmul_efficiency)
     return replace(est, warnings=warnings, **extra)
 
 

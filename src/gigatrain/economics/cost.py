@@ -199,7 +199,7 @@ def run_cost(
     if pw is not None:
         notes.update({f"power/{k}": v for k, v in pw.assumptions.items()})
     notes.update({f"goodput/{k}": v for k, v in g.assumptions.items()})
-    interval = _held_out_interval(job.framework, system.chip, chips, wall_s, total, notes)
+    interval = _held_out_interval(job.framework, system.chip, chips, est.hfu, wall_s, total, notes)
     return RunCost(
         model=model.slug,
         chip=system.chip.slug,
@@ -360,18 +360,22 @@ def _held_out_interval(
     framework: str,
     chip: ChipSpec,
     chips: int,
+    hfu: float,
     wall_s: float,
     total_usd: float,
     notes: dict[str, str],
 ) -> dict[str, float] | None:
     """Days and dollars scaled by the step-time model's held-out p10–p90 error
-    (:mod:`gigatrain.validate.error_bars`); the evidence label goes into ``notes``."""
+    (:mod:`gigatrain.validate.error_bars`), its fast end capped where it would imply a
+    utilisation ``hfu`` above the chip's best GEMM efficiency; the evidence label goes into
+    ``notes``."""
     label = evidence(framework, chip.vendor, chip.slug).label
     if label:
         notes["evidence"] = label
     bar = error_bar(framework, chip.vendor, chips)
     if bar is None or not math.isfinite(wall_s):
         return None
+    bar = bar.within_physics(hfu, chip.matmul_efficiency)
     days = wall_s / 86400.0
     notes["interval"] = (
         f"held-out p10–p90 {days * bar.lo:,.1f}–{days * bar.hi:,.1f} days, "

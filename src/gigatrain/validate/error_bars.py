@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,17 @@ class ErrorBar:
 
     def describe(self) -> str:
         return f"×{self.lo:.2f}–{self.hi:.2f} (held-out p10–p90, {self.rows} rows: {self.basis})"
+
+    def within_physics(self, hfu: float, ceiling: float) -> ErrorBar:
+        """This interval with its fast end raised so that it never implies a hardware-FLOPs
+        utilisation above ``ceiling`` (the chip's best GEMM efficiency, MAMF/peak): a step of
+        predicted utilisation ``hfu`` cannot take less than hfu/ceiling of its predicted time,
+        whatever the residuals of other jobs say."""
+        floor = hfu / ceiling if ceiling > 0 else 0.0
+        if floor <= self.lo:
+            return self
+        basis = f"{self.basis}; fast end capped at the chip's best GEMM efficiency"
+        return replace(self, lo=min(floor, self.hi), basis=basis)
 
 
 @dataclass(frozen=True)
@@ -179,11 +190,16 @@ def evidence(framework: str, vendor: str, chip: str) -> Evidence:
     return Evidence(n_chip, n_vendor, n_fw, label)
 
 
-def annotate(est: object, framework: str, vendor: str, chip: str) -> dict[str, object]:
+def annotate(
+    est: object, framework: str, vendor: str, chip: str, ceiling: float = 0.0
+) -> dict[str, object]:
     """The ``error_bar`` / ``evidence`` fields for an estimate of ``chip`` chips (a mapping for
-    ``dataclasses.replace``)."""
+    ``dataclasses.replace``); a ``ceiling`` (the chip's best GEMM efficiency) caps the fast end
+    (:meth:`ErrorBar.within_physics`)."""
     chips = int(getattr(est, "chips", 1))
     bar = error_bar(framework, vendor, chips)
+    if bar is not None and ceiling > 0:
+        bar = bar.within_physics(float(getattr(est, "hfu", 0.0)), ceiling)
     return {
         "error_bar": None
         if bar is None
