@@ -27,6 +27,7 @@ simultaneous axes, power capping.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -155,14 +156,15 @@ def _layer_comm(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays) -
     """Per-collective times and links that do not depend on the stage (computed once)."""
     h = model.hidden_size
     tokens = p.micro_batch * job.seq_len / p.cp
+    link = partial(link_for, system, scale_out_bw=p.scale_out_bytes_per_s)
     out: dict[str, object] = {
         "tp_collective_s": collective_time(
             "allgather",
             tokens * h * 2.0,
             p.tp,
-            link_for(system, p.tp, scale_out_bw=p.scale_out_bytes_per_s),
+            link(p.tp),
         ),
-        "cp_link": link_for(system, p.cp, p.tp, scale_out_bw=p.scale_out_bytes_per_s),
+        "cp_link": link(p.cp, p.tp),
     }
     if model.moe is not None:
         a2a = tokens * model.moe.top_k * h * 2.0 / p.tp
@@ -170,7 +172,7 @@ def _layer_comm(model: ModelSpec, system: SystemSpec, job: Job, p: PlanArrays) -
             "alltoall",
             a2a,
             p.ep,
-            link_for(system, p.ep, expert_tp(p), scale_out_bw=p.scale_out_bytes_per_s),
+            link(p.ep, expert_tp(p)),
         )
     return out
 
@@ -384,13 +386,8 @@ def step_breakdown(
     hbm = system.chip.hbm_bandwidth_bytes_per_s * system.chip.hbm_efficiency
 
     # --- pipeline p2p ---------------------------------------------------------------------------
-    pp_link = link_for(
-        system,
-        p.pp,
-        p.tp * p.cp * p.dp,
-        point_to_point=True,
-        scale_out_bw=p.scale_out_bytes_per_s,
-    )
+    link = partial(link_for, system, scale_out_bw=p.scale_out_bytes_per_s)
+    pp_link = link(p.pp, p.tp * p.cp * p.dp, point_to_point=True)
     p2p = tokens * h * 2.0 / np.where(p.sequence_parallel, p.tp, 1)
     p2p_t = p2p / pp_link.bandwidth(p2p) + pp_link.lat + BASE_LATENCY_S
     t_pp = np.where(p.pp > 1, 2 * p.vpp * p2p_t * (1 - knobs.pp_overlap), 0.0)
@@ -403,7 +400,7 @@ def step_breakdown(
     n_local = np.maximum(params["first"], params["last"])
     dense_local = n_local - params["expert"]
     shard = p.fsdp_shard.astype(float)
-    dp_link = link_for(system, shard, p.tp, scale_out_bw=p.scale_out_bytes_per_s)
+    dp_link = link(shard, p.tp)
     g = knobs.gradient_reduce_bytes
     bucket = knobs.dp_bucket_bytes
     bwd_share = 2.0 / (3.0 + full_rc)  # backward fraction of compute that can hide the sync
@@ -412,13 +409,13 @@ def step_breakdown(
     ar = collective_time("allreduce", dense_local * g, shard, dp_link, bucket)
     if model.moe is not None:  # experts reduce over their expert-data-parallel group
         n_edp = expert_dp(p)
-        e_link = link_for(system, n_edp, p.ep * expert_tp(p), scale_out_bw=p.scale_out_bytes_per_s)
+        e_link = link(n_edp, p.ep * expert_tp(p))
         rs = rs + collective_time("reducescatter", params["expert"] * g, n_edp, e_link, bucket)
         ag = ag + collective_time("allgather", params["expert"] * 2.0, n_edp, e_link, bucket)
         ar = ar + collective_time("allreduce", params["expert"] * g, n_edp, e_link, bucket)
     # hybrid sharding: replicas of a shard all-reduce their slice across dp·cp/shard groups
     replicas = (p.dp * p.cp) / shard
-    r_link = link_for(system, replicas, p.tp * shard, scale_out_bw=p.scale_out_bytes_per_s)
+    r_link = link(replicas, p.tp * shard)
     hybrid = collective_time("allreduce", dense_local * g / shard, replicas, r_link, bucket)
     z = p.zero_stage
     # ZeRO-2 (DeepSpeed) reduce-scatters gradients after every micro-batch: the sharded buffer

@@ -133,14 +133,14 @@ def with_measured_network(system: SystemSpec, busbw: float, chips: int) -> Syste
     jobs are left alone (their figure is the intra-node fabric)."""
     if chips <= system.chips_per_node or len(system.tiers) < 2:
         return system
-    per_chip = busbw / system.chips_per_node
+    per_chip = measured_per_chip_bandwidth(system, busbw)
     outer = tuple(
         replace(t, bandwidth_bytes_per_s=per_chip, efficiency=1.0) for t in system.tiers[1:]
     )
     return replace(system, tiers=(system.tiers[0], *outer))
 
 
-def scale_out_bytes_per_s(system: SystemSpec) -> float:
-    """The per-chip bandwidth × efficiency of ``system``'s first scale-out tier."""
-    tier = system.tiers[min(1, len(system.tiers) - 1)]
-    return tier.bandwidth_bytes_per_s * tier.efficiency
+def measured_per_chip_bandwidth(system: SystemSpec, busbw: float) -> float:
+    """Per-chip scale-out bandwidth (bytes/s) implied by an all-reduce bus bandwidth ``busbw``
+    measured over whole nodes: busbw / chips per node (see :func:`with_measured_network`)."""
+    return busbw / system.chips_per_node

@@ -209,8 +209,6 @@ def fit_framework_and_vendors(
 ) -> None:
     """Fit ``fw`` on all its rows into ``fits[fw]`` and, where :func:`cases_by_vendor` splits
     them, each vendor's rows into ``fits["fw@vendor"]`` (starting from the same parent)."""
-    for key in [k for k in fits if k.startswith(f"{fw}@")]:
-        del fits[key]
     fits[fw] = fit_framework(fw, cs, fits, ooms)
     for key, sub in cases_by_vendor(cs).items():
         fits[key] = fit_framework(fw, sub, fits, ooms)

@@ -26,8 +26,8 @@ from .conventions import (
     cores_per_chip,
     flops_convention,
     measured_allreduce_busbw,
+    measured_per_chip_bandwidth,
     peak_basis_flops,
-    scale_out_bytes_per_s,
     system_for_text,
     with_measured_network,
 )
@@ -467,9 +467,10 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
     if not chips:
         return unsupported("chip count (num_chips) not given")
     busbw = measured_allreduce_busbw(r.get("notes", ""))
-    measured_system = system
+    measured_system, scale_out = system, None
     if busbw is not None and chips > system.chips_per_node:
         measured_system = with_measured_network(system, busbw, chips)
+        scale_out = measured_per_chip_bandwidth(system, busbw)
         assumed.append(
             f"network: the job's measured all-reduce bus bandwidth, {busbw / 1e9:.4g} GB/s"
         )
@@ -519,7 +520,7 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
         _num(r.get("measured_peak_mem_gib")),
         grade,
         tuple(assumed),
-        scale_out_bytes_per_s(measured_system) if measured_system is not system else None,
+        scale_out,
     )
 
 
