@@ -105,6 +105,11 @@ class Knobs:
     #: sharded gradient buffer cannot accumulate a full gradient); the per-step cost ZeRO-1 pays
     #: once is then paid n_mb times, partly hidden behind each backward
     zero2_reduce_per_microbatch: float = 1.0
+    #: 1 = ZeRO-3/FSDP gathers (and reduce-scatters) one layer's weights per collective
+    #: (PyTorch FSDP wraps each transformer block as a unit; XLA gathers a scanned layer);
+    #: 0 = fixed prefetch buckets of ``dp_bucket_bytes`` (DeepSpeed ZeRO-3
+    #: ``stage3_prefetch_bucket_size``)
+    fsdp_gather_per_layer: float = 1.0
 
     def overlap_bounds(self) -> tuple[Knobs, Knobs]:
         """(everything overlapped, nothing overlapped): the bounds DESIGN.md principle 7 asks
@@ -149,4 +154,5 @@ KNOB_RANGES: dict[str, tuple[float, float]] = {
     "uneven_pipeline_stages": (0.0, 1.0),
     "selective_drops_elementwise": (0.0, 1.0),
     "zero2_reduce_per_microbatch": (0.0, 1.0),
+    "fsdp_gather_per_layer": (0.0, 1.0),
 }

@@ -191,6 +191,10 @@ class SystemSpec:
     max_chips: int = 10_000_000
     source: str = ""
     as_of: str = ""
+    #: the collective library runs all-gather / reduce-scatter as one flat ring over every rank
+    #: (NCCL, RCCL: n−1 latency steps); False where it runs per torus axis or hierarchically
+    #: (XLA over ICI, Neuron collectives)
+    flat_ring_collectives: bool = True
 
     def tier_for_group(self, group_size: int, stride: int = 1) -> NetworkTier:
         """The innermost tier whose domain holds a group of ``group_size`` chips laid out

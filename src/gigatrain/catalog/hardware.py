@@ -40,7 +40,7 @@ _CHIP_REQUIRED = {"name", "vendor", "dense_tflops", "hbm_tb_per_s", "tdp_w", "ma
 _CHIP_OPTIONAL = {"aliases", "hbm_gb", "hbm_gib", "labels", "matmul_half_gflop",
                   "kernel_overhead_us", "note"}  # fmt: skip
 _SYSTEM_REQUIRED = {"name", "chip", "chips_per_node", "tiers", "source", "as_of"}
-_SYSTEM_OPTIONAL = {"max_chips", "note"}
+_SYSTEM_OPTIONAL = {"max_chips", "note", "flat_ring_collectives"}
 _TIER_REQUIRED = {"name", "domain_chips", "bw_gb_per_s", "efficiency", "latency_us"}
 _TIER_OPTIONAL = {"in_network_reduction", "half_bw_mb", "note"}
 _PRICE_REQUIRED = {"chip", "kind", "basis", "source", "as_of"}
@@ -280,7 +280,15 @@ def _parse_system(file: str, slug: str, raw: Any, chips: _ChipCatalog) -> System
         max_chips=int(s.num("max_chips", integer=True)) if "max_chips" in raw else 10_000_000,
         source=s.text("source"),
         as_of=s.date(),
+        flat_ring_collectives=_flag(s, raw, "flat_ring_collectives", default=True),
     )
+
+
+def _flag(s: _Ctx, raw: Any, key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        s.fail(key, f"must be true or false, got {value!r}")
+    return bool(value)
 
 
 def _load_systems(path: Path, chips: _ChipCatalog) -> dict[str, SystemSpec]:

@@ -46,6 +46,12 @@ class Link:
     lat: np.ndarray  # seconds per collective step
     half: np.ndarray  # bytes at which bandwidth is half of ``bw``
     inr: np.ndarray  # in-network reduction available
+    #: ring latency split (NCCL's cost model, tuning.cc): a flat ring of n ranks takes n−1
+    #: steps per phase, ``crossings`` of them over this tier at ``lat`` and the rest inside the
+    #: inner domains at ``inner_lat``; 0 crossings where the library runs hierarchical or
+    #: per-axis (torus) algorithms instead of one flat ring
+    crossings: np.ndarray | float = 0.0
+    inner_lat: np.ndarray | float = 0.0
 
     def bandwidth(self, msg_bytes: np.ndarray) -> np.ndarray:
         """Achieved bandwidth for messages of ``msg_bytes``: bw·S/(S + S_half)."""
@@ -84,11 +90,16 @@ def link_for(
     members = np.clip(np.floor(domains[inner] / np.maximum(stride, 1)), 1, np.maximum(n, 1))
     if not point_to_point:  # a p2p transfer uses one chip's link, whatever the group
         bw = np.where(idx > 0, np.minimum(bw * members, inner_bw), bw)
+    lat_tier = np.array([t.latency_s for t in tiers])
+    # a flat ring enters and leaves each inner domain once: ⌈n/g⌉ − 1 crossings per phase
+    crossings = np.where(idx > 0, np.ceil(np.maximum(n, 1) / members) - 1, 0.0)
     return Link(
         bw=bw,
-        lat=np.array([t.latency_s for t in tiers])[idx],
+        lat=lat_tier[idx],
         half=np.array([t.half_bw_bytes for t in tiers])[idx],
         inr=np.array([t.in_network_reduction for t in tiers])[idx],
+        crossings=crossings if system.flat_ring_collectives else 0.0,
+        inner_lat=lat_tier[inner],
     )
 
 
@@ -115,7 +126,11 @@ HOST_OPS_PER_STEP = 20.0
 
 
 def collective_time(
-    kind: str, size_bytes: np.ndarray, n: np.ndarray, link: Link, chunk_bytes: float | None = None
+    kind: str,
+    size_bytes: np.ndarray,
+    n: np.ndarray,
+    link: Link,
+    chunk_bytes: np.ndarray | float | None = None,
 ) -> np.ndarray:
     """Alpha-beta time of one collective over ``n`` ranks moving a ``size_bytes`` buffer.
 
@@ -127,7 +142,11 @@ def collective_time(
     """
     n = np.asarray(n, dtype=float)
     size = np.asarray(size_bytes, dtype=float)
-    chunks = np.maximum(np.ceil(size / chunk_bytes), 1.0) if chunk_bytes else np.ones_like(size)
+    chunks = (
+        np.maximum(np.ceil(size / np.maximum(chunk_bytes, 1.0)), 1.0)
+        if chunk_bytes is not None
+        else np.ones_like(size)
+    )
     msg = size / chunks
     frac = (n - 1) / np.maximum(n, 1)
     phases = 2.0 if kind == "allreduce" else 1.0
@@ -136,8 +155,39 @@ def collective_time(
         wire = np.where(link.inr, wire / NVLS_SPEEDUP, wire)
     bw = link.bandwidth(msg)
     steps = np.minimum(n - 1, 2 * np.ceil(np.log2(np.maximum(n, 2))))
-    t = chunks * (wire / bw + BASE_LATENCY_S + phases * steps * link.lat)
+    lat = phases * steps * link.lat
+    t = chunks * (wire / bw + BASE_LATENCY_S + lat)
+    if kind in ("allgather", "reducescatter"):
+        t = np.where(np.asarray(link.crossings) > 0, _flat_ring_time(wire, bw, n, link, chunks), t)
     return np.where(n > 1, t, 0.0)
+
+
+#: NCCL LL128 protocol relative to Simple (achievable.md §3.4): per-step latency 1.9 vs 3.4 µs
+#: on NVLink and 4.0 vs 14 µs over the network, base 14 µs; 120 payload bytes per 128-byte line
+LL128_INNER_LAT_RATIO = 1.9 / 3.4
+LL128_CROSSING_LAT_RATIO = 4.0 / 14.0
+LL128_BASE_LATENCY_S = 14e-6
+LL128_BW_FRACTION = 120 / 128
+
+
+def _flat_ring_time(
+    wire: np.ndarray, bw: np.ndarray, n: np.ndarray, link: Link, chunks: np.ndarray
+) -> np.ndarray:
+    """All-gather / reduce-scatter as NCCL runs them across domains: one ring of n ranks (no
+    tree exists for these), n−1 steps per chunk, ``crossings`` of them at the outer tier's
+    latency and the rest inside a domain (NCCL's cost model, tuning.cc), with the protocol NCCL
+    would pick: Simple, or LL128 (lower per-step latency, 120/128 of the bandwidth) when the
+    ring is long enough for latency to dominate."""
+    crossings = np.minimum(link.crossings, n - 1)
+    inside = n - 1 - crossings
+    simple = wire / bw + BASE_LATENCY_S + crossings * link.lat + inside * link.inner_lat
+    ll128 = (
+        wire / (bw * LL128_BW_FRACTION)
+        + LL128_BASE_LATENCY_S
+        + crossings * link.lat * LL128_CROSSING_LAT_RATIO
+        + inside * link.inner_lat * LL128_INNER_LAT_RATIO
+    )
+    return chunks * np.minimum(simple, ll128)
 
 
 def eager_kernels_per_layer(model: ModelSpec) -> int:
@@ -407,12 +457,27 @@ def step_breakdown(
     rs = collective_time("reducescatter", dense_local * g, shard, dp_link, bucket)
     ag = collective_time("allgather", dense_local * 2.0, shard, dp_link, bucket)
     ar = collective_time("allreduce", dense_local * g, shard, dp_link, bucket)
+    # ZeRO-3/FSDP gathers and reduces one layer's weights per collective (an FSDP unit, a
+    # scanned XLA layer) unless the framework gathers in fixed prefetch buckets (DeepSpeed)
+    layers_local = np.maximum(np.maximum(split.first_layers, split.last_layers), 1)
+    unit = np.where(knobs.fsdp_gather_per_layer > 0, dense_local * 2.0 / layers_local, bucket)
+    fsdp_rs = collective_time("reducescatter", dense_local * g, shard, dp_link, unit * g / 2.0)
+    fsdp_ag = collective_time("allgather", dense_local * 2.0, shard, dp_link, unit)
     if model.moe is not None:  # experts reduce over their expert-data-parallel group
         n_edp = expert_dp(p)
         e_link = link(n_edp, p.ep * expert_tp(p))
         rs = rs + collective_time("reducescatter", params["expert"] * g, n_edp, e_link, bucket)
         ag = ag + collective_time("allgather", params["expert"] * 2.0, n_edp, e_link, bucket)
         ar = ar + collective_time("allreduce", params["expert"] * g, n_edp, e_link, bucket)
+        e_unit = np.where(
+            knobs.fsdp_gather_per_layer > 0, params["expert"] * 2.0 / layers_local, bucket
+        )
+        fsdp_rs = fsdp_rs + collective_time(
+            "reducescatter", params["expert"] * g, n_edp, e_link, e_unit * g / 2.0
+        )
+        fsdp_ag = fsdp_ag + collective_time(
+            "allgather", params["expert"] * 2.0, n_edp, e_link, e_unit
+        )
     # hybrid sharding: replicas of a shard all-reduce their slice across dp·cp/shard groups
     replicas = (p.dp * p.cp) / shard
     r_link = link(replicas, p.tp * shard)
@@ -424,7 +489,7 @@ def step_breakdown(
     per_step_sync = (
         np.where(z == 0, ar, np.where(zero2_mb, ag, np.where(z <= 2, rs + ag, 0.0))) + hybrid
     )
-    fsdp_mb = 2 * ag + rs  # ZeRO-3/FSDP: re-gather weights (fwd, bwd), reduce-scatter grads
+    fsdp_mb = 2 * fsdp_ag + fsdp_rs  # ZeRO-3/FSDP: re-gather weights (fwd, bwd), reduce grads
     per_mb_dp = np.where(z >= 3, fsdp_mb, np.where(zero2_mb, rs, 0.0))
     # --- optimizer ----------------------------------------------------------------------------
     opt_params = np.where(z >= 1, dense_local / shard + params["expert"] / expert_dp(p), n_local)
