@@ -83,6 +83,29 @@ def test_ring_allreduce_time() -> None:
     assert t_ag[0] == pytest.approx(7 / 8 * GIB / 100e9 + BASE_LATENCY_S, rel=1e-12)
 
 
+def test_flat_ring_allgather_latency_by_hand() -> None:
+    """An 8-byte all-gather over 1,536 A100s (192 nodes of 8): NCCL's ring takes n−1 = 1,535
+    steps, 191 of them crossing nodes. Simple: 8.4 + 191·14 + 1,344·3.4 µs = 7,259.4 µs; LL128
+    (14 + 191·4.0 + 1,344·1.9 µs = 3,331.6 µs) is what NCCL would pick, plus the mid-size
+    bandwidth floor (S + S_half)/bw = 32 MB / 180 GB/s / (120/128) = 189.6 µs. Hierarchical
+    libraries (TPU, Neuron) keep the log-step figure."""
+    from gigatrain.catalog.hardware import load_systems
+    from gigatrain.model.step import link_for
+
+    systems = load_systems()
+    n = np.array([1536.0])
+    link = link_for(systems["hgx-a100"], n)
+    t = collective_time("allgather", np.array([8.0]), n, link)
+    floor_us = 1535 / 1536 * (8 + 32e6) / 180e9 / (120 / 128) * 1e6
+    assert t[0] * 1e6 == pytest.approx(14 + 191 * 4.0 + 1344 * 1.9 + floor_us, rel=1e-3)
+    # an all-reduce still uses NCCL's tree: 2·⌈log₂ n⌉ = 22 steps per phase
+    t_ar = collective_time("allreduce", np.array([8.0]), n, link)
+    assert t_ar[0] * 1e6 == pytest.approx(8.4 + 2 * 22 * 14 + 2 * floor_us * 120 / 128, rel=1e-2)
+    tpu = link_for(systems["tpu-v4"], np.array([512.0]))
+    t_tpu = collective_time("allgather", np.array([8.0]), np.array([512.0]), tpu)
+    assert t_tpu[0] * 1e6 < 50  # per-axis rings: far fewer than 511 hops
+
+
 def test_pareto_front_by_hand() -> None:
     """(1,3) (2,2) (3,1) are the front; (2,3) is beaten by (2,2); (4,4) by all; a NaN never
     qualifies; exact duplicates keep the first unless ties are kept."""
