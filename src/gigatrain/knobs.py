@@ -110,6 +110,10 @@ class Knobs:
     #: 0 = fixed prefetch buckets of ``dp_bucket_bytes`` (DeepSpeed ZeRO-3
     #: ``stage3_prefetch_bucket_size``)
     fsdp_gather_per_layer: float = 1.0
+    #: 1 = attention runs FlashAttention-2 (the flash-attn package; PyTorch SDPA's default CUDA
+    #: backend before 2.9): on a chip with a measured ``fa2_attention_fraction`` that fraction of
+    #: peak replaces ``attention_efficiency_ratio`` × GEMM efficiency
+    attention_kernel_fa2: float = 0.0
 
     def overlap_bounds(self) -> tuple[Knobs, Knobs]:
         """(everything overlapped, nothing overlapped): the bounds DESIGN.md principle 7 asks
@@ -155,4 +159,5 @@ KNOB_RANGES: dict[str, tuple[float, float]] = {
     "selective_drops_elementwise": (0.0, 1.0),
     "zero2_reduce_per_microbatch": (0.0, 1.0),
     "fsdp_gather_per_layer": (0.0, 1.0),
+    "attention_kernel_fa2": (0.0, 1.0),
 }

@@ -121,6 +121,10 @@ class ChipSpec:
     kernel_overhead_s: float = 4e-6  # per-kernel launch/tail floor
     #: achieved rate of element-wise/norm/softmax kernels (bytes/s); 0 = HBM bandwidth × efficiency
     elementwise_bandwidth_bytes_per_s: float = 0.0
+    #: FlashAttention-2's training (forward + backward) fraction of the dense 16-bit peak on this
+    #: chip; 0 = not measured. FA2 has no Hopper/Blackwell code path, so on those chips it runs
+    #: far below their own GEMM efficiency (35% of H100 peak vs 80% for GEMMs)
+    fa2_attention_fraction: float = 0.0
     aliases: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     source: str = ""

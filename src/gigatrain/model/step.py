@@ -279,6 +279,8 @@ def _unit_costs(
     head_mm = 3.0 * (tokens * 2.0 * model.vocab_size * h / p.tp + chip.matmul_half_flops) / mm_rate
     # --- attention core (causal context (s+1)/2) ------------------------------------------------
     attn_rate = peak_attn * eff * min(knobs.attention_efficiency_ratio, 1.0)
+    if knobs.attention_kernel_fa2 and chip.fa2_attention_fraction:
+        attn_rate = chip.matmul_peak("bf16") * chip.fa2_attention_fraction
     attn_one = (
         costs[0].attn_core_flops_fwd_full
         * (s + 1)
