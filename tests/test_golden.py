@@ -125,8 +125,27 @@ def test_profile_applies_only_on_the_vendors_it_was_fitted_on() -> None:
     assert get_framework("megatron").fitted["vendors"] == ["NVIDIA"]
     assert fitted_on_vendor("megatron", "NVIDIA") and not fitted_on_vendor("megatron", "Google")
     assert knobs_for("megatron", "NVIDIA") == get_framework("megatron").knobs
-    assert knobs_for("megatron", "Google") == get_framework("generic").knobs
+    generic = get_framework("generic")
+    on_tpu = knobs_for("megatron", "Google")
+    for name in generic.fitted["knobs"]:
+        assert getattr(on_tpu, name) == getattr(generic.knobs, name)
     assert knobs_for("megatron") == get_framework("megatron").knobs
+
+
+def test_a_framework_keeps_its_catalog_semantics_where_the_generic_fit_applies() -> None:
+    """Megatron-DeepSpeed on TPUs takes the generic profile's fitted speed, but still runs its
+    unfused softmax attention and DeepSpeed's ZeRO-3 prefetch buckets: the catalog states those
+    about the framework, no measurement does; LOSO's fallback does the same."""
+    from gigatrain.catalog.frameworks import get_framework, knobs_for
+    from gigatrain.validate.fit import FITTED_KNOBS, semantics_with
+
+    generic = get_framework("generic").knobs
+    for knobs in (
+        knobs_for("megatron-deepspeed", "Google"),
+        semantics_with("megatron-deepspeed", generic),
+    ):
+        assert knobs.flash_attention == 0.0 and knobs.fsdp_gather_per_layer == 0.0
+        assert all(getattr(knobs, k) == getattr(generic, k) for k in FITTED_KNOBS)
 
 
 @pytest.mark.parametrize(

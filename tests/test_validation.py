@@ -130,3 +130,26 @@ def test_validate_rejects_a_csv_without_the_schema(tmp_path) -> None:
     # one line naming the file and the columns each schema needs (training, serving, post-training)
     assert str(path) in err and "header matches no runs schema" in err
     assert "measured_step_time_s" in err or "row_id" in err
+
+
+def test_generic_profile_is_one_pooled_fit_that_beats_the_knobwise_median(monkeypatch) -> None:
+    """The fallback for unknown frameworks is fitted on every framework's rows at once (each
+    with its own catalog semantics, each framework weighing the same), starting from the
+    knob-wise median: its pooled loss can only be lower, and every value stays on its grid."""
+    import gigatrain.validate.fit as fit
+    from gigatrain.catalog.frameworks import load_frameworks
+
+    monkeypatch.setattr(fit, "GENERIC_ROWS_PER_FRAMEWORK", 4)
+    cases = fit.shipped_cases()
+    by_fw = fit.cases_by_framework(cases)
+    frameworks = ("megatron", "pytorch-fsdp", "neuron")
+    profiles = load_frameworks()
+    fits = {fw: (profiles[fw].knobs, 0.0, len(by_fw[fw])) for fw in frameworks}
+    sample = [c for fw in frameworks for c in by_fw[fw]]
+    median = fit.generic_profile(fits)
+    pooled = fit.generic_profile(fits, sample)
+    pool = {fw: by_fw[fw][:: -(-len(by_fw[fw]) // 4)] for fw in frameworks}
+    assert fit._pooled_loss(pool, pooled) <= fit._pooled_loss(pool, median)
+    for name, grid in fit.FITTED_KNOBS.items():
+        value = getattr(pooled, name)
+        assert value == getattr(median, name) or np.isclose(grid, value).any()

@@ -127,7 +127,7 @@ def with_evidence(est: Estimate, r: Resolved) -> Estimate:
     if r.profile is None and not fitted_on_vendor(fw, vendor):
         warnings += (
             f"{fw}'s efficiency profile was fitted on other vendors' chips only; on {vendor} "
-            "chips the generic profile (median of every fit) is used",
+            "chips the generic profile (fitted on every framework's rows) is used",
         )
     chip = r.system.chip
     extra: dict[str, Any] = annotate(est, fw, chip.vendor, chip.slug, chip.matmul_efficiency)

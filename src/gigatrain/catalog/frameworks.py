@@ -169,13 +169,24 @@ def knobs_for(framework: str, vendor: str | None = None) -> Knobs:
     """The framework's knobs on ``vendor``'s chips: the vendor's own fit (``by_vendor``) where
     there is one; on a vendor the fit never saw, the generic profile's — a framework's measured
     efficiency on one vendor's stack (JAX/XLA on TPUs) says nothing about another's (XLA on
-    GPUs), so the median of every fit is the better prior there."""
+    GPUs), so the generic profile (fitted on every framework's rows at once) is the better prior
+    there; the framework's own catalog semantics stay (:func:`with_generic_fit`)."""
     fw = get_framework(framework)
     if vendor is not None and vendor in fw.vendor_knobs:
         return fw.vendor_knobs[vendor]
     if vendor is not None and not fitted_on_vendor(framework, vendor):
-        return get_framework("generic").knobs
+        return with_generic_fit(fw.knobs)
     return fw.knobs
+
+
+def with_generic_fit(knobs: Knobs) -> Knobs:
+    """``knobs`` with the generic profile's fitted values (``fitted.knobs`` of ``generic``):
+    what a framework's measurements cannot tell (its speed on a stack never measured) comes
+    from the median framework, while what the catalog states about the framework itself (its
+    attention kernel, how it buckets ZeRO-3 gathers, its pipeline split) stays."""
+    generic = get_framework("generic")
+    names = generic.fitted.get("knobs") or []
+    return knobs.with_(**{k: getattr(generic.knobs, k) for k in names})
 
 
 #: the framework each chip family trains with unless the user names one: Trainium with the

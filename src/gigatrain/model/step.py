@@ -137,7 +137,9 @@ def collective_time(
     Bytes on the wire per rank: all-gather / reduce-scatter / all-to-all (n−1)/n·S, all-reduce
     2(n−1)/n·S (÷1.25 with NVLS/SHARP). Bandwidth falls for mid-size messages:
     bw(S) = bw·S/(S + S_half). Latency: NCCL base + per-step latency × steps, steps = n−1 per
-    phase for small rings and 2·⌈log₂ n⌉ for large groups (tree / PAT algorithms).
+    phase for small rings and 2·⌈log₂ n⌉ for large groups (tree all-reduce; per-axis or
+    hierarchical libraries); all-gather / reduce-scatter across domains of a flat-ring library
+    take the ring's n−1 steps (:func:`_flat_ring_time`).
     ``chunk_bytes`` splits the buffer into buckets (DDP / Megatron gradient buckets).
     """
     n = np.asarray(n, dtype=float)

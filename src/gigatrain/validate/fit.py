@@ -3,7 +3,8 @@
 For each framework with measured rows, a few named knobs (``FITTED_KNOBS``) are chosen to
 minimise the median |log(predicted/measured)| of that framework's rows, by coordinate search
 on a log grid (robust to the outliers every benchmark table has). The ``generic`` profile, used
-for unknown frameworks, takes the median of the fitted values. Leave-one-source-out scores
+for unknown frameworks, is one fit over every framework's rows at once (each framework weighing
+the same, each with its own catalog semantics). Leave-one-source-out scores
 (fit without a source, predict it) estimate the error on runs never fitted.
 
 Run: ``python -m gigatrain.validate.fit`` (prints the fit; ``--write`` updates
@@ -175,7 +176,20 @@ def profile_for(
     if f"{fw}@{vendor}" in fits:
         return fits[f"{fw}@{vendor}"][0]
     seen = {c.system.chip.vendor for c in fitted_on}
-    return fits[fw][0] if fw in fits and vendor in seen else generic
+    if fw in fits and vendor in seen:
+        return fits[fw][0]
+    return semantics_with(fw, generic)
+
+
+def semantics_with(fw: str, fitted: Knobs) -> Knobs:
+    """``fw``'s catalog semantics (every knob no fit sets: attention kernel, ZeRO-3 gather
+    granularity, FlashAttention or not) with every fitted knob taken from ``fitted``: the
+    catalog states these about the framework, independent of any measured source."""
+    profiles = load_frameworks()
+    if fw not in profiles:
+        return fitted
+    names = (*FITTED_KNOBS, *MEMORY_KNOBS, *RETIRED_KNOBS)
+    return profiles[fw].knobs.with_(**{k: getattr(fitted, k) for k in names})
 
 
 def shipped_cases() -> list[Case]:
@@ -214,18 +228,73 @@ def fit_framework_and_vendors(
         fits[key] = fit_framework(fw, sub, fits, ooms)
 
 
-def generic_profile(fits: dict[str, tuple[Knobs, float, int]]) -> Knobs:
-    """The profile for unknown frameworks: the median of each fitted knob over frameworks.
+#: rows per framework in the generic profile's pooled fit (evenly spaced through its rows)
+GENERIC_ROWS_PER_FRAMEWORK = 40
 
-    One value per framework: a vendor's own fit (``fw@vendor``) and a profile that
-    ``inherits`` another (a variant of the same framework, e.g. a release with a known bug)
-    do not vote again."""
+
+def _root_frameworks(fits: dict[str, tuple[Knobs, float, int]]) -> list[str]:
+    """Fitted frameworks that vote for the generic profile: one per framework, so neither a
+    vendor's own fit (``fw@vendor``) nor a profile that ``inherits`` another (a variant of the
+    same framework, e.g. a release with a known bug) votes again."""
     profiles = load_frameworks()
-    fitted = [
-        f
+    return [
+        fw
         for fw, f in fits.items()
         if fw in profiles and fw != "generic" and profiles[fw].inherits is None and f[2] > 0
     ]
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _pooled_loss(pool: dict[str, list[Case]], fitted: Knobs) -> float:
+    """Median |log error| over every framework's rows, each predicted with its own catalog
+    semantics and ``fitted``'s fitted knobs; each framework weighs the same in total."""
+    errs: list[float] = []
+    weights: list[float] = []
+    for fw, cs in pool.items():
+        res = score_cases(cs, knobs=semantics_with(fw, fitted))
+        e = [
+            abs(np.log1p(r.rel_error)) for r in res if r.rel_error is not None and r.rel_error > -1
+        ]
+        errs += e
+        weights += [1.0 / len(e)] * len(e)
+    return _weighted_median(np.array(errs), np.array(weights)) if errs else float("inf")
+
+
+def generic_profile(
+    fits: dict[str, tuple[Knobs, float, int]], cases: list[Case] | None = None
+) -> Knobs:
+    """The profile for unknown frameworks: one coherent set of fitted knobs that best predicts
+    a typical framework — fitted on the pooled rows of every voting framework (each with its
+    own catalog semantics, each framework weighing the same), starting from the median of each
+    fitted knob over frameworks. Without ``cases``, that median alone."""
+    start = _median_profile(fits)
+    if not cases:
+        return start
+    by_fw = cases_by_framework(cases)
+    pool = {
+        fw: by_fw[fw][:: max(1, -(-len(by_fw[fw]) // GENERIC_ROWS_PER_FRAMEWORK))]
+        for fw in _root_frameworks(fits)
+        if by_fw.get(fw)
+    }
+    best, best_loss = start, _pooled_loss(pool, start)
+    for _ in range(2):
+        for name in FITTED_KNOBS:
+            for v in FITTED_KNOBS[name]:
+                cand = best.with_(**{name: float(v)})
+                loss = _pooled_loss(pool, cand)
+                if loss < best_loss - 1e-6:
+                    best, best_loss = cand, loss
+    return best
+
+
+def _median_profile(fits: dict[str, tuple[Knobs, float, int]]) -> Knobs:
+    """The median of each fitted knob over the voting frameworks (:func:`_root_frameworks`)."""
+    fitted = [fits[fw] for fw in _root_frameworks(fits)]
     med = {k: float(np.median([getattr(f[0], k) for f in fitted])) for k in FITTED_KNOBS}
     med["pp_microbatch_overhead_s"] = float(
         np.median(
@@ -239,7 +308,7 @@ def generic_profile(fits: dict[str, tuple[Knobs, float, int]]) -> Knobs:
 def fit_all(
     cases: list[Case], ooms: list[Case] | None = None
 ) -> dict[str, tuple[Knobs, float, int]]:
-    """Per framework: (fitted knobs, loss, rows). Generic = median of fitted knob values."""
+    """Per framework: (fitted knobs, loss, rows); generic = the pooled fit (:func:`generic_profile`)."""
     fits: dict[str, tuple[Knobs, float, int]] = {}
     profiles = load_frameworks()
     # parents first, so a profile that ``inherits`` starts from its parent's fitted knobs
@@ -250,7 +319,7 @@ def fit_all(
     for fw, cs in order:
         if fw != "generic":
             fit_framework_and_vendors(fw, cs, fits, ooms)
-    generic = generic_profile(fits)
+    generic = generic_profile(fits, cases)
     own = cases_by_framework(cases).get("generic", [])
     fits["generic"] = (generic, _loss(own, generic) if own else float("nan"), 0)
     return fits
@@ -266,8 +335,8 @@ def leave_one_source_out(
     every held-out row's result).
 
     Only the frameworks the held-out source uses are refitted (the others never saw its rows);
-    a framework no other source covers falls back to the generic profile, itself the median
-    of the remaining fits. ``progress(source, error)`` is called as each source finishes.
+    a framework no other source covers falls back to the generic profile, itself fitted on the
+    remaining frameworks' rows, with the framework's own catalog semantics. ``progress(source, error)`` is called as each source finishes.
     """
     full = full or fit_all(cases, ooms)
     out: dict[str, float] = {}
@@ -288,7 +357,17 @@ def leave_one_source_out(
         for fw in mine:
             if fw != "generic" and by_fw.get(fw):
                 fit_framework_and_vendors(fw, by_fw[fw], fits, train_ooms)
-        generic = generic_profile(fits)
+        # the pooled generic fit costs a few dozen seconds: only where a row falls back to it
+        falls_back = any(
+            f"{c.job.framework}@{c.system.chip.vendor}" not in fits
+            and not (
+                c.job.framework in fits
+                and c.system.chip.vendor
+                in {t.system.chip.vendor for t in by_fw.get(c.job.framework, [])}
+            )
+            for c in test
+        )
+        generic = generic_profile(fits, train if falls_back else None)
         overrides = {
             f"{c.job.framework}@{c.system.chip.vendor}": profile_for(
                 fits, by_fw.get(c.job.framework, []), c.job.framework, c.system.chip.vendor, generic
