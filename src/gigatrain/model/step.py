@@ -494,6 +494,16 @@ def step_breakdown(
         np.where(z == 0, ar, np.where(zero2_mb, ag, np.where(z <= 2, rs + ag, 0.0))) + hybrid
     )
     fsdp_mb = 2 * fsdp_ag + fsdp_rs  # ZeRO-3/FSDP: re-gather weights (fwd, bwd), reduce grads
+    # tied input/output embeddings on different pipeline stages: the first and last stage
+    # all-reduce the word-embedding gradient after the data-parallel sync, exposed (Megatron's
+    # _allreduce_word_embedding_grads, DeepSpeed's tied-module reduce)
+    emb_link = link(np.full(len(p), 2.0), (p.pp - 1) * p.tp * p.cp * p.dp, point_to_point=True)
+    emb_grad = model.vocab_size * h / p.tp * g
+    t_emb = np.where(
+        (p.pp > 1) & model.tied_embeddings,
+        collective_time("allreduce", np.full(len(p), emb_grad), np.full(len(p), 2.0), emb_link),
+        0.0,
+    )
     per_mb_dp = np.where(z >= 3, fsdp_mb, np.where(zero2_mb, rs, 0.0))
     # --- optimizer ----------------------------------------------------------------------------
     opt_params = np.where(z >= 1, dense_local / shard + params["expert"] / expert_dp(p), n_local)
@@ -524,7 +534,7 @@ def step_breakdown(
             "time/comm/pp": n_mb * t_pp,
             "time/overhead/microbatch": n_mb * t_mb_fixed,
             "time/bubble": (p.pp - 1) / p.vpp * per_mb,
-            "time/comm/dp": t_dp + t_mb_dp,
+            "time/comm/dp": t_dp + t_mb_dp + t_emb,
             "time/optimizer": t_opt,
             "time/overhead/step": np.full(len(p), knobs.step_overhead_s),
         }
