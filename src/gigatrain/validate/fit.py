@@ -175,10 +175,19 @@ def profile_for(
     (as :func:`gigatrain.catalog.frameworks.knobs_for` does with the catalog)."""
     if f"{fw}@{vendor}" in fits:
         return fits[f"{fw}@{vendor}"][0]
-    seen = {c.system.chip.vendor for c in fitted_on}
-    if fw in fits and vendor in seen:
+    if _fitted_on_vendor(fits, fitted_on, fw, vendor):
         return fits[fw][0]
     return semantics_with(fw, generic)
+
+
+def _fitted_on_vendor(
+    fits: dict[str, tuple[Knobs, float, int]], fitted_on: list[Case], fw: str, vendor: str
+) -> bool:
+    """Whether ``fw`` has a fit of its own for ``vendor``'s chips: a vendor fit, or a framework
+    fit whose rows (``fitted_on``) include that vendor."""
+    if f"{fw}@{vendor}" in fits:
+        return True
+    return fw in fits and vendor in {c.system.chip.vendor for c in fitted_on}
 
 
 def semantics_with(fw: str, fitted: Knobs) -> Knobs:
@@ -308,7 +317,7 @@ def _median_profile(fits: dict[str, tuple[Knobs, float, int]]) -> Knobs:
 def fit_all(
     cases: list[Case], ooms: list[Case] | None = None
 ) -> dict[str, tuple[Knobs, float, int]]:
-    """Per framework: (fitted knobs, loss, rows); generic = the pooled fit (:func:`generic_profile`)."""
+    """Per framework: (fitted knobs, loss, rows); generic: :func:`generic_profile`."""
     fits: dict[str, tuple[Knobs, float, int]] = {}
     profiles = load_frameworks()
     # parents first, so a profile that ``inherits`` starts from its parent's fitted knobs
@@ -336,7 +345,8 @@ def leave_one_source_out(
 
     Only the frameworks the held-out source uses are refitted (the others never saw its rows);
     a framework no other source covers falls back to the generic profile, itself fitted on the
-    remaining frameworks' rows, with the framework's own catalog semantics. ``progress(source, error)`` is called as each source finishes.
+    remaining frameworks' rows, with the framework's own catalog semantics.
+    ``progress(source, error)`` is called as each source finishes.
     """
     full = full or fit_all(cases, ooms)
     out: dict[str, float] = {}
@@ -358,12 +368,9 @@ def leave_one_source_out(
             if fw != "generic" and by_fw.get(fw):
                 fit_framework_and_vendors(fw, by_fw[fw], fits, train_ooms)
         # the pooled generic fit costs a few dozen seconds: only where a row falls back to it
-        falls_back = any(
-            f"{c.job.framework}@{c.system.chip.vendor}" not in fits
-            and not (
-                c.job.framework in fits
-                and c.system.chip.vendor
-                in {t.system.chip.vendor for t in by_fw.get(c.job.framework, [])}
+        falls_back = not all(
+            _fitted_on_vendor(
+                fits, by_fw.get(c.job.framework, []), c.job.framework, c.system.chip.vendor
             )
             for c in test
         )
