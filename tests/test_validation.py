@@ -152,3 +152,21 @@ def test_generic_profile_is_one_pooled_fit_that_beats_the_knobwise_median(monkey
     for name, grid in fit.FITTED_KNOBS.items():
         value = getattr(pooled, name)
         assert value == getattr(median, name) or np.isclose(grid, value).any()
+
+
+def test_a_broken_catalog_stops_validate_with_one_error(tmp_path, monkeypatch) -> None:
+    """A syntax error in frameworks.yaml is one line naming the file, not 'row not readable'
+    on each of the 3,670 rows."""
+    import gigatrain.catalog.frameworks as frameworks
+    from gigatrain.errors import GigatrainError
+
+    broken = tmp_path / "frameworks.yaml"
+    broken.write_text("generic:\n  note: a: b\n", encoding="utf-8")
+    monkeypatch.setattr(frameworks, "DATA", broken)
+    frameworks.load_frameworks.cache_clear()
+    try:
+        with pytest.raises(GigatrainError, match=r"frameworks\.yaml"):
+            score_rows(list(shipped_rows())[:3])
+    finally:
+        monkeypatch.undo()
+        frameworks.load_frameworks.cache_clear()

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog.frameworks import knobs_for
+from ..catalog.frameworks import knobs_for, load_frameworks
+from ..catalog.hardware import load_systems
+from ..catalog.models import load_models
 from ..knobs import Knobs
 from ..model.estimate import evaluate
 from ..model.plans import PlanArrays
@@ -117,6 +119,8 @@ def score_rows(
     knobs: Knobs | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[RowResult]:
+    # a broken catalog is one error for the whole run, not a reason on every row
+    load_frameworks(), load_systems(), load_models()
     parsed = [case_from_row(r) for r in rows]
     cases = [p for p in parsed if isinstance(p, Case)]
     scored = iter(score_cases(cases, knobs))
