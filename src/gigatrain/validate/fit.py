@@ -62,20 +62,33 @@ def _loss(cases: list[Case], knobs: Knobs) -> float:
     return float(np.median(np.abs(err))) if err.size else float("inf")
 
 
+def coordinate_search(
+    loss: Callable[[Knobs], float],
+    start: Knobs,
+    grids: dict[str, np.ndarray],
+    names: list[str],
+    rounds: int = 2,
+) -> tuple[Knobs, float]:
+    """Minimise ``loss`` one knob at a time over its grid (``grids[name]``), ``rounds`` passes
+    over ``names`` from ``start``; returns (knobs, loss). A candidate must improve by 1e-6."""
+    best, best_loss = start, loss(start)
+    for _ in range(rounds):
+        for name in names:
+            for v in grids[name]:
+                cand = best.with_(**{name: float(v)})
+                cand_loss = loss(cand)
+                if cand_loss < best_loss - 1e-6:
+                    best, best_loss = cand, cand_loss
+    return best, best_loss
+
+
 def fit_knobs(
     cases: list[Case], start: Knobs = DEFAULT_KNOBS, rounds: int = 2
 ) -> tuple[Knobs, float]:
     """Coordinate search over :func:`knobs_to_fit` from ``start``; returns (knobs, median |log err|)."""
-    best, best_loss = start, _loss(cases, start)
-    names = knobs_to_fit(cases)
-    for _ in range(rounds):
-        for name in names:
-            for v in FITTED_KNOBS[name]:
-                cand = best.with_(**{name: float(v)})
-                loss = _loss(cases, cand)
-                if loss < best_loss - 1e-6:
-                    best, best_loss = cand, loss
-    return best, best_loss
+    return coordinate_search(
+        lambda k: _loss(cases, k), start, FITTED_KNOBS, knobs_to_fit(cases), rounds
+    )
 
 
 #: memory knobs fitted per framework on rows that report peak memory
@@ -131,18 +144,10 @@ def fit_memory_knobs(
     with_mem = [c for c in cases if c.peak_mem_gib]
     fw = {c.job.framework for c in with_mem}
     ooms = [c for c in (ooms or []) if c.job.framework in fw]
-    best, best_loss = start, _memory_loss(with_mem, start, ooms)
     names = list(MEMORY_KNOBS)[
         : max(1, len(with_mem) // ROWS_PER_KNOB)
-    ]  # never more knobs than rows allow
-    for _ in range(2):
-        for name in names:
-            for v in MEMORY_KNOBS[name]:
-                cand = best.with_(**{name: float(v)})
-                loss = _memory_loss(with_mem, cand, ooms)
-                if loss < best_loss - 1e-6:
-                    best, best_loss = cand, loss
-    return best, best_loss
+    ]  # never more knobs than rows
+    return coordinate_search(lambda k: _memory_loss(with_mem, k, ooms), start, MEMORY_KNOBS, names)
 
 
 def cases_by_framework(cases: list[Case]) -> dict[str, list[Case]]:
@@ -290,15 +295,9 @@ def generic_profile(
         for fw in _root_frameworks(fits)
         if by_fw.get(fw)
     }
-    best, best_loss = start, _pooled_loss(pool, start)
-    for _ in range(2):
-        for name in FITTED_KNOBS:
-            for v in FITTED_KNOBS[name]:
-                cand = best.with_(**{name: float(v)})
-                loss = _pooled_loss(pool, cand)
-                if loss < best_loss - 1e-6:
-                    best, best_loss = cand, loss
-    return best
+    return coordinate_search(
+        lambda k: _pooled_loss(pool, k), start, FITTED_KNOBS, list(FITTED_KNOBS)
+    )[0]
 
 
 def _median_profile(fits: dict[str, tuple[Knobs, float, int]]) -> Knobs:
