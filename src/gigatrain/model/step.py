@@ -159,8 +159,9 @@ def collective_time(
     steps = np.minimum(n - 1, 2 * np.ceil(np.log2(np.maximum(n, 2))))
     lat = phases * steps * link.lat
     t = chunks * (wire / bw + BASE_LATENCY_S + lat)
-    if kind in ("allgather", "reducescatter"):
-        t = np.where(np.asarray(link.crossings) > 0, _flat_ring_time(wire, bw, n, link, chunks), t)
+    crosses = np.asarray(link.crossings) > 0
+    if kind in ("allgather", "reducescatter") and crosses.any():  # else skip: a hot path
+        t = np.where(crosses, _flat_ring_time(wire, bw, n, link, chunks), t)
     return np.where(n > 1, t, 0.0)
 
 
