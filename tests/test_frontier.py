@@ -149,6 +149,31 @@ def test_mfu_row_of_an_unknown_source_is_scored_by_its_text() -> None:
     assert c.measured == pytest.approx(float(base["measured_mfu_pct"]) / 100 * 989, rel=1e-9)
 
 
+def test_a_per_device_batch_runs_as_one_micro_batch_per_step() -> None:
+    """MaxText's per_device_batch_size counts sequences per chip, and a step runs the whole
+    batch: TP16 × FSDP16 at 1 per device is 16 sequences per FSDP rank in one pass (not 16
+    micro-batches of 1, which re-gathered the weights 16 times and ran 16× smaller GEMMs)."""
+    row = next(
+        r
+        for r in shipped_rows()
+        if r["source_group"] == "maxtext_v5e" and r["tp"] == "16" and r["num_chips"] == "256"
+    )
+    c = case_from_row(row)
+    assert isinstance(c, Case)
+    assert (c.plan.tp, c.plan.dp, c.plan.micro_batch) == (16, 16, 16)
+    assert c.job.global_batch_seqs == c.plan.dp * c.plan.micro_batch  # no accumulation
+    # a Megatron row keeps its stated micro-batch (accumulation over 1F1B micro-batches)
+    mega = next(
+        c
+        for c in (case_from_row(r) for r in shipped_rows())
+        if isinstance(c, Case)
+        and c.job.framework == "megatron"
+        and c.plan.pp == 1
+        and c.job.global_batch_seqs > c.plan.dp * c.plan.micro_batch
+    )
+    assert mega.plan.micro_batch < mega.job.global_batch_seqs // mega.plan.dp
+
+
 @pytest.mark.parametrize(
     ("text", "conv"),
     [

@@ -38,6 +38,10 @@ class Capabilities:
     default_zero_stage: int = 1
     #: activation recompute a run uses when its description names none
     default_recompute: str = "none"
+    #: the stated micro-batch counts sequences per chip (JAX's ``per_device_batch_size``), and
+    #: without pipelining a step runs each data-parallel rank's whole batch at once, with no
+    #: gradient accumulation: the rank's batch is global batch / dp, whatever the TP degree
+    batch_per_device: bool = False
     precisions: tuple[str, ...] = PRECISIONS
     source: str = ""
 

@@ -552,6 +552,8 @@ def _stated_plan(
     zero, shard = _zero(r.get("zero_or_fsdp", ""), dp, caps.default_zero_stage)
     if shard and cp > 1:
         shard *= cp  # FSDP shards over the flattened dp×cp mesh (torchtitan, Megatron-FSDP)
+    if caps.batch_per_device and pp == 1:
+        mbs = gbs // dp  # one step = one pass over the rank's batch (TP chips share it)
     if pp > 1 and "torchtitan" in fw_text.lower():
         mbs = 1  # torchtitan's batch_size is the local batch; PP splits it into micro-batches of 1
     sp_text = (r.get("sequence_parallel") or "").lower()
