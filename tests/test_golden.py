@@ -172,6 +172,18 @@ def test_flash_attention_2_runs_at_the_chips_measured_rate(system: str, fraction
     assert fa2 == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("framework", "fa2"),
+    [("torchtitan", 1.0), ("nanotron", 1.0), ("pytorch-fsdp", 1.0), ("megatron", 0.0)],
+)
+def test_frameworks_that_ship_flash_attention_2_say_so(framework: str, fa2: float) -> None:
+    """torchtitan (SDPA's FA2 backend), nanotron and llm-foundry (the flash-attn 2.x package;
+    the 2023 MPT benchmarks predate FlashAttention-3) run FA2; Megatron-Core runs cuDNN/TE."""
+    from gigatrain.catalog.frameworks import knobs_for
+
+    assert knobs_for(framework, "NVIDIA").attention_kernel_fa2 == fa2
+
+
 def test_tied_embedding_gradient_all_reduce_between_first_and_last_stage() -> None:
     """With tied input/output embeddings and pp > 1 the first and last stage all-reduce the
     word-embedding gradient every step (Megatron's _allreduce_word_embedding_grads): a 2-rank
