@@ -154,6 +154,27 @@ def test_generic_profile_is_one_pooled_fit_that_beats_the_knobwise_median(monkey
         assert value == getattr(median, name) or np.isclose(grid, value).any()
 
 
+def test_coordinate_search_stops_only_where_no_single_move_improves() -> None:
+    """Passes repeat until one changes nothing, so the fit is a coordinate-wise optimum on the
+    grids: with two coupled knobs one pass is not enough, and no single grid move improves."""
+    from gigatrain.knobs import DEFAULT_KNOBS
+    from gigatrain.validate.fit import coordinate_search
+
+    grids = {"compute_time_scale": np.linspace(1.0, 2.0, 11), "dp_overlap": np.linspace(0, 1, 11)}
+
+    def loss(k) -> float:  # a tilted bowl: the knobs trade off against each other
+        c, d = k.compute_time_scale - 1.5, k.dp_overlap - 0.5
+        return float(c**2 + d**2 + 1.6 * c * d)
+
+    start = DEFAULT_KNOBS.with_(compute_time_scale=2.0, dp_overlap=1.0)
+    _, one_loss = coordinate_search(loss, start, grids, list(grids), rounds=1)
+    best, best_loss = coordinate_search(loss, start, grids, list(grids))
+    assert best_loss < one_loss
+    for name, grid in grids.items():
+        for v in grid:
+            assert loss(best.with_(**{name: float(v)})) >= best_loss - 1e-6
+
+
 def test_a_broken_catalog_stops_validate_with_one_error(tmp_path, monkeypatch) -> None:
     """A syntax error in frameworks.yaml is one line naming the file, not 'row not readable'
     on each of the 3,670 rows."""

@@ -69,23 +69,27 @@ def coordinate_search(
     start: Knobs,
     grids: dict[str, np.ndarray],
     names: list[str],
-    rounds: int = 2,
+    rounds: int = 5,
 ) -> tuple[Knobs, float]:
-    """Minimise ``loss`` one knob at a time over its grid (``grids[name]``), ``rounds`` passes
-    over ``names`` from ``start``; returns (knobs, loss). A candidate must improve by 1e-6."""
+    """Minimise ``loss`` one knob at a time over its grid (``grids[name]``), passes over
+    ``names`` from ``start`` until one changes nothing (at most ``rounds``); returns (knobs,
+    loss). A candidate must improve by 1e-6."""
     best, best_loss = start, loss(start)
     for _ in range(rounds):
+        before = best_loss
         for name in names:
             for v in grids[name]:
                 cand = best.with_(**{name: float(v)})
                 cand_loss = loss(cand)
                 if cand_loss < best_loss - 1e-6:
                     best, best_loss = cand, cand_loss
+        if best_loss >= before - 1e-6:  # a full pass changed nothing: converged
+            break
     return best, best_loss
 
 
 def fit_knobs(
-    cases: list[Case], start: Knobs = DEFAULT_KNOBS, rounds: int = 2
+    cases: list[Case], start: Knobs = DEFAULT_KNOBS, rounds: int = 5
 ) -> tuple[Knobs, float]:
     """Coordinate search over :func:`knobs_to_fit` from ``start``; returns (knobs, mean |log err|)."""
     return coordinate_search(
