@@ -1,12 +1,13 @@
 """Fit framework efficiency profiles on the shipped measured runs.
 
 For each framework with measured rows, a few named knobs (``FITTED_KNOBS``) are chosen to
-minimise the mean |log(predicted/measured)| of that framework's rows (least absolute
-deviations: robust to the outliers every benchmark table has, yet every row counts, so a knob
-only a minority of rows constrain — TP overlap where a few rows use TP — is set by those rows
-rather than left wherever a flat median happens to sit), by coordinate search on a log grid. The ``generic`` profile, used
-for unknown frameworks, is one fit over every framework's rows at once (each framework weighing
-the same, each with its own catalog semantics). Leave-one-source-out scores
+minimise the mean |log(predicted/measured)| of that framework's rows, by coordinate search on
+a log grid run until a pass changes nothing. Least absolute deviations is robust to the
+outliers every benchmark table has, yet every row counts: a knob only a minority of rows
+constrain (TP overlap where a few rows use TP) is set by those rows rather than left wherever a
+flat median happens to sit. The ``generic`` profile, used for unknown frameworks, is one fit
+over every framework's rows at once (each framework weighing the same, each with its own
+catalog semantics). Leave-one-source-out scores
 (fit without a source, predict it) estimate the error on runs never fitted.
 
 Run: ``python -m gigatrain.validate.fit`` (prints the fit; ``--write`` updates
@@ -91,7 +92,8 @@ def coordinate_search(
 def fit_knobs(
     cases: list[Case], start: Knobs = DEFAULT_KNOBS, rounds: int = 5
 ) -> tuple[Knobs, float]:
-    """Coordinate search over :func:`knobs_to_fit` from ``start``; returns (knobs, mean |log err|)."""
+    """Coordinate search over :func:`knobs_to_fit` from ``start``; returns (knobs, mean
+    |log err|)."""
     return coordinate_search(
         lambda k: _loss(cases, k), start, FITTED_KNOBS, knobs_to_fit(cases), rounds
     )
