@@ -186,7 +186,7 @@ def knobs_for(framework: str, vendor: str | None = None) -> Knobs:
 def with_generic_fit(knobs: Knobs) -> Knobs:
     """``knobs`` with the generic profile's fitted values (``fitted.knobs`` of ``generic``):
     what a framework's measurements cannot tell (its speed on a stack never measured) comes
-    from the median framework, while what the catalog states about the framework itself (its
+    from the pooled fit over every framework, while what the catalog states about the framework itself (its
     attention kernel, how it buckets ZeRO-3 gathers, its pipeline split) stays."""
     generic = get_framework("generic")
     names = generic.fitted.get("knobs") or []

@@ -498,13 +498,15 @@ def step_breakdown(
     # tied input/output embeddings on different pipeline stages: the first and last stage
     # all-reduce the word-embedding gradient after the data-parallel sync, exposed (Megatron's
     # _allreduce_word_embedding_grads, DeepSpeed's tied-module reduce)
-    emb_link = link(np.full(len(p), 2.0), (p.pp - 1) * p.tp * p.cp * p.dp, point_to_point=True)
-    emb_grad = model.vocab_size * h / p.tp * g
-    t_emb = np.where(
-        (p.pp > 1) & model.tied_embeddings,
-        collective_time("allreduce", np.full(len(p), emb_grad), np.full(len(p), 2.0), emb_link),
-        0.0,
-    )
+    t_emb = np.zeros(len(p))
+    if model.tied_embeddings:  # else skip: most large models untie, and this is a hot path
+        emb_link = link(np.full(len(p), 2.0), (p.pp - 1) * p.tp * p.cp * p.dp, point_to_point=True)
+        emb_grad = model.vocab_size * h / p.tp * g
+        t_emb = np.where(
+            p.pp > 1,
+            collective_time("allreduce", emb_grad, np.full(len(p), 2.0), emb_link),
+            0.0,
+        )
     per_mb_dp = np.where(z >= 3, fsdp_mb, np.where(zero2_mb, rs, 0.0))
     # --- optimizer ----------------------------------------------------------------------------
     opt_params = np.where(z >= 1, dense_local / shard + params["expert"] / expert_dp(p), n_local)

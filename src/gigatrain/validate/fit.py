@@ -57,12 +57,15 @@ def knobs_to_fit(cases: list[Case]) -> list[str]:
     return names[: max(1, len(cases) // ROWS_PER_KNOB)] if cases else []
 
 
-def _loss(cases: list[Case], knobs: Knobs) -> float:
+def _abs_log_errors(cases: list[Case], knobs: Knobs) -> list[float]:
+    """|log(predicted/measured)| of every scored row of ``cases`` under ``knobs``."""
     res = score_cases(cases, knobs=knobs)
-    err = np.array(
-        [np.log1p(r.rel_error) for r in res if r.rel_error is not None and r.rel_error > -1]
-    )
-    return float(np.mean(np.abs(err))) if err.size else float("inf")
+    return [abs(np.log1p(r.rel_error)) for r in res if r.rel_error is not None and r.rel_error > -1]
+
+
+def _loss(cases: list[Case], knobs: Knobs) -> float:
+    err = _abs_log_errors(cases, knobs)
+    return float(np.mean(err)) if err else float("inf")
 
 
 def coordinate_search(
@@ -272,10 +275,7 @@ def _pooled_loss(pool: dict[str, list[Case]], fitted: Knobs) -> float:
     errs: list[float] = []
     weights: list[float] = []
     for fw, cs in pool.items():
-        res = score_cases(cs, knobs=semantics_with(fw, fitted))
-        e = [
-            abs(np.log1p(r.rel_error)) for r in res if r.rel_error is not None and r.rel_error > -1
-        ]
+        e = _abs_log_errors(cs, semantics_with(fw, fitted))
         errs += e
         weights += [1.0 / len(e)] * len(e)
     return float(np.average(errs, weights=weights)) if errs else float("inf")
