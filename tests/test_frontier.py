@@ -175,6 +175,48 @@ def test_a_per_device_batch_runs_as_one_micro_batch_per_step() -> None:
 
 
 @pytest.mark.parametrize(
+    ("citation", "year"),
+    [
+        ("Narayanan et al. 2021, 'Efficient Large-Scale ...' (SC'21, arXiv:2104.04473)", 2021),
+        ("Bang et al., 'vTrain' (MICRO 2024, arXiv:2312.12391): measured times", 2024),
+        ("arXiv:2012.12345 only", None),  # an arXiv number is not a year
+        ("mosaicml/llm-foundry MPT training benchmarks", None),
+    ],
+)
+def test_source_year_is_the_first_year_a_citation_names(citation: str, year: int | None) -> None:
+    from gigatrain.validate.runs import source_year
+
+    assert source_year(citation) == year
+
+
+def test_a_run_published_before_a_framework_change_runs_without_it() -> None:
+    """Megatron-LM gained FlashAttention in January 2023 (NVIDIA/Megatron-LM #267): a 2021 run
+    writes the s×s scores (flash_attention 0); a run of unknown date or from 2023 on does not.
+    Narayanan et al.'s 1.7B run (TP1, h 2304, 24 heads, s 2048) slows by more than a quarter
+    once its scores are streamed, which brings it from ~40% too fast to within 15%."""
+    from gigatrain.catalog.frameworks import knobs_as_of
+
+    k = knobs_for("megatron", "NVIDIA")
+    assert k.flash_attention == 1.0
+    assert knobs_as_of("megatron", k, 2021).flash_attention == 0.0
+    assert knobs_as_of("megatron", k, 2023) == k
+    assert knobs_as_of("megatron", k, None) == k
+    assert knobs_as_of("torchtitan", k, 2021) == k  # no history: always the current kernels
+    row = next(
+        r
+        for r in shipped_rows()
+        if r["source_group"] == "narayanan2021_table1" and r["hidden_size"] == "2304"
+    )
+    case = case_from_row(row)
+    undated = case_from_row({**row, "source_citation": "no date"})
+    assert isinstance(case, Case) and isinstance(undated, Case) and case.source_year == 2021
+    then, now = score_cases([case])[0], score_cases([undated])[0]
+    assert then.predicted is not None and now.predicted is not None
+    assert then.predicted < 0.8 * now.predicted
+    assert then.rel_error is not None and abs(then.rel_error) < 0.15
+
+
+@pytest.mark.parametrize(
     ("text", "conv"),
     [
         ("TFLOP/s per Eq.3 (includes recompute)", "megatron_eq3"),

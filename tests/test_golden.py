@@ -55,6 +55,24 @@ def test_gpt3_175b_tp8_sp_activations_hand_computed() -> None:
     assert acts["logits"][0] == 2048 * m.vocab_size / 8 * DEFAULT_KNOBS.logit_bytes
 
 
+def test_unfused_attention_stores_korthikantis_score_term_unless_recomputed() -> None:
+    """Without FlashAttention a layer also stores 5·a·s²·b bytes of scores (softmax output,
+    dropout mask, dropout output; Korthikanti et al. 2022 Table 2's 5·a·s/h term), divided by t:
+    GPT-3 175B, TP8 + SP, micro-batch 1, seq 2048: 96 × 5·96·2048²/8 = 24,159,191,040 bytes more
+    than the 9,663,676,416 of the FlashAttention case. Selective recompute (core attention)
+    exists to drop exactly these, so it keeps the FlashAttention figure."""
+    m = get_model("gpt3-175b")
+    job = make_job(2048, 8, 0.0, "bf16", "megatron")
+    unfused = DEFAULT_KNOBS.with_(flash_attention=0.0)
+    scores = 96 * 5 * 96 * 2048 * 2048 / 8
+    assert scores == 24_159_191_040
+    expected = {"none": 9_663_676_416 + scores, "selective": 9_663_676_416}
+    for rc, hand in expected.items():
+        p = PlanArrays.from_plans([make_plan(8, tp=8, micro_batch=1, recompute=rc)])
+        acts = activation_bytes(m, job, p, unfused, stage_split(m, job, p, unfused))
+        assert acts["first"][0] == pytest.approx(hand, rel=1e-12), rc
+
+
 def test_mixed_precision_adam_zero1_bytes_per_parameter() -> None:
     """Llama 3.1 8B (8,030,261,248 parameters) on 8 ranks, TP1 PP1, ZeRO-1: weights 2 B,
     gradients 4 B, optimizer 12/8 B per parameter = 7.5 B × 8.03e9 = 60,226,959,360 bytes."""

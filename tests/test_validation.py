@@ -191,3 +191,30 @@ def test_a_broken_catalog_stops_validate_with_one_error(tmp_path, monkeypatch) -
     finally:
         monkeypatch.undo()
         frameworks.load_frameworks.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("[{before_year: 2023, knobs: {flash_attention: 0.0}}]", "before_year, knobs and source"),
+        ("[{before_year: '2023', knobs: {}, source: s}]", "must be a year"),
+        ("[{before_year: 2023, knobs: {flash_attention: 2.0}, source: s}]", "physical range"),
+        ("{before_year: 2023}", "must be a list"),
+    ],
+)
+def test_a_malformed_framework_history_is_one_line_naming_it(
+    tmp_path, monkeypatch, entry: str, message: str
+) -> None:
+    import gigatrain.catalog.frameworks as frameworks
+    from gigatrain.errors import GigatrainError
+
+    bad = tmp_path / "frameworks.yaml"
+    bad.write_text(f"generic:\n  match: []\n  history: {entry}\n", encoding="utf-8")
+    monkeypatch.setattr(frameworks, "DATA", bad)
+    frameworks.load_frameworks.cache_clear()
+    try:
+        with pytest.raises(GigatrainError, match=rf"generic\.history.*{message}"):
+            frameworks.load_frameworks()
+    finally:
+        monkeypatch.undo()
+        frameworks.load_frameworks.cache_clear()

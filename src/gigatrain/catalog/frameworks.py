@@ -47,6 +47,16 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class Era:
+    """A framework semantic that held before a dated change (``history`` in frameworks.yaml):
+    runs published before ``before_year`` ran with ``knobs`` instead of the current ones."""
+
+    before_year: int
+    knobs: dict[str, float]
+    source: str
+
+
+@dataclass(frozen=True)
 class Framework:
     slug: str
     match: tuple[str, ...]
@@ -58,6 +68,29 @@ class Framework:
     #: chip vendor → knobs fitted on that vendor's rows alone (``by_vendor`` in the catalog):
     #: one framework runs through a different compiler and kernels per vendor (XLA:TPU/GPU)
     vendor_knobs: dict[str, Knobs] = field(default_factory=dict)
+    #: dated semantic changes, oldest first: what the framework ran before each one
+    history: tuple[Era, ...] = ()
+
+
+def _history(slug: str, raw: Any) -> tuple[Era, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise GigatrainError(f"frameworks.yaml: {slug}.history must be a list")
+    eras = []
+    for i, e in enumerate(raw):
+        where = f"{slug}.history[{i}]"
+        if not isinstance(e, dict) or set(e) != {"before_year", "knobs", "source"}:
+            raise GigatrainError(
+                f"frameworks.yaml: {where} must be a mapping of before_year, knobs and source"
+            )
+        year = e["before_year"]
+        if not isinstance(year, int) or isinstance(year, bool) or not 2000 <= year <= 2100:
+            raise GigatrainError(
+                f"frameworks.yaml: {where}.before_year must be a year, got {year!r}"
+            )
+        eras.append(Era(year, _knob_overrides(f"{where}.knobs", e["knobs"]), str(e["source"])))
+    return tuple(sorted(eras, key=lambda e: e.before_year))
 
 
 def _capabilities(slug: str, raw: Any) -> Capabilities:
@@ -131,6 +164,7 @@ def _parse(slug: str, raw: Any) -> Framework:
         raw.get("inherits"),
         caps,
         vendor_knobs,
+        _history(slug, raw.get("history")),
     )
 
 
@@ -181,6 +215,20 @@ def knobs_for(framework: str, vendor: str | None = None) -> Knobs:
     if vendor is not None and not fitted_on_vendor(framework, vendor):
         return with_generic_fit(fw.knobs)
     return fw.knobs
+
+
+def knobs_as_of(framework: str, knobs: Knobs, year: int | None) -> Knobs:
+    """``knobs`` with the semantics ``framework`` had in ``year`` (its ``history`` entries dated
+    after it; where two touch one knob, the older state wins). A run of unknown date ran the current
+    framework: a publication year bounds the run date from above only, so only changes made
+    after it are certain not to have been in the run."""
+    if year is None:
+        return knobs
+    changes: dict[str, float] = {}
+    for era in reversed(get_framework(framework).history):  # newest first: oldest state wins
+        if year < era.before_year:
+            changes.update(era.knobs)
+    return knobs.with_(**changes) if changes else knobs
 
 
 def with_generic_fit(knobs: Knobs) -> Knobs:

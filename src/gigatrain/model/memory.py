@@ -11,11 +11,12 @@ Sources:
   of the gradients, and of the weights.
 * activations per layer: Korthikanti et al. 2022 Table 2 (34·s·b·h bytes for a GPT layer with
   sequence parallel dividing by t), generalised to GQA, gated MLPs and MoE from the tensors each
-  block stores (``workload.LayerCost.act_bytes_per_token``); FlashAttention is assumed, so the
-  5·a·s/h attention-score term is 0. *Selective* recompute per framework (see
-  :func:`activation_bytes`): Megatron-Core's recomputes only core attention (nothing more is
-  saved under FlashAttention); op-level selective checkpointing also drops norm and
-  activation-function outputs.
+  block stores (``workload.LayerCost.act_bytes_per_token``), plus Korthikanti's 5·a·s/h
+  attention-score term where attention is unfused (``knobs.flash_attention`` = 0: softmax
+  output, dropout mask and dropout output); FlashAttention stores none. *Selective* recompute
+  per framework (see :func:`activation_bytes`): Megatron-Core's recomputes only core attention
+  (which drops the scores, and nothing more under FlashAttention); op-level selective
+  checkpointing also drops norm and activation-function outputs.
 * in-flight micro-batches: 1F1B keeps ``pp`` on the first stage; interleaving keeps
   pp + (pp−1)/v there and (pp·(v−1)+1)/v on the last (Narayanan et al. 2021 §2.2.2).
 * layers and parameters per stage: :mod:`gigatrain.model.placement` (uniform, or balanced
@@ -37,6 +38,9 @@ ACT_BYTES = 2.0
 #: h-vectors per token per layer that stay replicated under TP without sequence parallelism:
 #: the two norm inputs and the two residual-stream copies (Korthikanti et al. 2022 §4.2.2)
 REPLICATED_HIDDEN_VECTORS = 4.0
+#: bytes stored per attention score by unfused attention: the softmax output (2), the dropout
+#: mask (1) and the dropout output (2) — Korthikanti et al. 2022 Eq. 1's 5·a·s²·b
+UNFUSED_SCORE_STORED_BYTES = 5.0
 
 
 def state_bytes(
@@ -94,6 +98,12 @@ def activation_bytes(
         "first": np.minimum(np.where(p.vpp > 1, p.pp + (p.pp - 1) / v, p.pp), n_mb),
         "last": np.minimum(np.where(p.vpp > 1, (p.pp * (v - 1) + 1) / v, 1.0), n_mb),
     }
+    scores_tok = (
+        (1 - knobs.flash_attention)
+        * UNFUSED_SCORE_STORED_BYTES
+        * model.num_attention_heads
+        * job.seq_len
+    )
     out = {"logits": logits}
     for stage, (dense_l, moe_l) in (("first", split.first), ("last", split.last)):
         sel_tok = dense_l * costs[0].act_bytes_selective_per_token
@@ -111,13 +121,15 @@ def activation_bytes(
                 sel_tok, all_tok = sel_tok - fp8_saving, all_tok - fp8_saving
         sel_tok = sel_tok - up
         all_tok_sel = all_tok - up
+        layers = dense_l + moe_l
+        # unfused attention keeps its scores for the backward; any recompute mode re-derives them
+        all_tok = all_tok + layers * scores_tok
         # full recompute is capped by what any selective mode would keep
         per_tok = np.where(
             drops | ((p.recompute == RecomputeCode.FULL) & bool(knobs.selective_drops_elementwise)),
             sel_tok,
             np.where(p.recompute != RecomputeCode.NONE, all_tok_sel, all_tok),
         )
-        layers = dense_l + moe_l
         # without sequence parallelism the norm inputs and residual stream (≈4 h-vectors) replicate
         replicated = np.where(
             p.sequence_parallel | (p.tp == 1),

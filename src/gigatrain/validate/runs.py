@@ -71,6 +71,9 @@ class Case:
     #: the job's measured scale-out bandwidth per chip (conventions.with_measured_network),
     #: applied per plan (PlanArrays.scale_out_bytes_per_s) so that ``system`` stays shared
     scale_out_bytes_per_s: float | None = None
+    #: the year the source was published (:func:`source_year`): the run cannot be newer, so a
+    #: framework change made after it was not in the run (``history`` in frameworks.yaml)
+    source_year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -521,7 +524,19 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
         grade,
         tuple(assumed),
         scale_out,
+        source_year(r.get("source_citation", "")),
     )
+
+
+def source_year(citation: str) -> int | None:
+    """The first year (2000–2039) a citation names, e.g. "Narayanan et al. 2021, ..." → 2021;
+    None when it names none. Citations open with the publication year, so later years they
+    mention (software versions, access dates) come after it."""
+    m = _YEAR.search(citation)
+    return int(m.group(1)) if m else None
+
+
+_YEAR = re.compile(r"(?<![\d.])(20[0-3]\d)(?![\d.])")
 
 
 def _stated_plan(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog.frameworks import knobs_for, load_frameworks
+from ..catalog.frameworks import knobs_as_of, knobs_for, load_frameworks
 from ..catalog.hardware import load_systems
 from ..catalog.models import load_models
 from ..knobs import Knobs
@@ -75,10 +75,11 @@ def score_cases(
     cases: list[Case], knobs: Knobs | None = None, overrides: dict[str, Knobs] | None = None
 ) -> list[RowResult]:
     """Predict each case with its framework's knobs (``overrides`` by framework slug, or one
-    ``knobs`` for all)."""
+    ``knobs`` for all), under the semantics the framework had when the source was published
+    (:func:`~gigatrain.catalog.frameworks.knobs_as_of`)."""
     groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
     for i, c in enumerate(cases):
-        groups[(c.model, c.system.slug, c.job)].append(i)
+        groups[(c.model, c.system.slug, c.job, c.source_year)].append(i)
     out: list[RowResult | None] = [None] * len(cases)
     for idx in groups.values():
         first = cases[idx[0]]
@@ -90,6 +91,7 @@ def score_cases(
         vendor = first.system.chip.vendor
         ov = overrides or {}
         k = knobs or ov.get(f"{fw}@{vendor}") or ov.get(fw) or knobs_for(fw, vendor)
+        k = knobs_as_of(fw, k, first.source_year)
         r = evaluate(first.model, first.system, first.job, arr, k)
         for j, i in enumerate(idx):
             c = cases[i]
