@@ -210,6 +210,7 @@ def test_a_run_published_before_a_framework_change_runs_without_it() -> None:
     case = case_from_row(row)
     undated = case_from_row({**row, "source_citation": "no date"})
     assert isinstance(case, Case) and isinstance(undated, Case) and case.source_year == 2021
+    assert "megatron as of 2021: flash_attention=0 (changed in 2023)" in case.assumptions
     then, now = score_cases([case])[0], score_cases([undated])[0]
     assert then.predicted is not None and now.predicted is not None
     assert then.predicted < 0.8 * now.predicted

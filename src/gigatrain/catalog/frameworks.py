@@ -217,17 +217,21 @@ def knobs_for(framework: str, vendor: str | None = None) -> Knobs:
     return fw.knobs
 
 
-def knobs_as_of(framework: str, knobs: Knobs, year: int | None) -> Knobs:
-    """``knobs`` with the semantics ``framework`` had in ``year`` (its ``history`` entries dated
-    after it; where two touch one knob, the older state wins). A run of unknown date ran the current
-    framework: a publication year bounds the run date from above only, so only changes made
-    after it are certain not to have been in the run."""
+def eras_before(framework: str, year: int | None) -> list[Era]:
+    """The ``history`` entries of ``framework`` dated after ``year``, newest first (none for a
+    run of unknown date: a publication year bounds the run date from above only, so only
+    changes made after it are certain not to have been in the run)."""
     if year is None:
-        return knobs
+        return []
+    return [e for e in reversed(get_framework(framework).history) if year < e.before_year]
+
+
+def knobs_as_of(framework: str, knobs: Knobs, year: int | None) -> Knobs:
+    """``knobs`` with the semantics ``framework`` had in ``year`` (:func:`eras_before`; where
+    two changes touch one knob, the older state wins)."""
     changes: dict[str, float] = {}
-    for era in reversed(get_framework(framework).history):  # newest first: oldest state wins
-        if year < era.before_year:
-            changes.update(era.knobs)
+    for era in eras_before(framework, year):  # newest first: the oldest state is applied last
+        changes.update(era.knobs)
     return knobs.with_(**changes) if changes else knobs
 
 

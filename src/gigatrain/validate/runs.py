@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..catalog.frameworks import Capabilities, framework_for_text, get_framework
+from ..catalog.frameworks import Capabilities, eras_before, framework_for_text, get_framework
 from ..catalog.hardware import default_system_for, get_chip
 from ..catalog.models import load_models
 from ..errors import GigatrainError
@@ -464,6 +464,12 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
         fw_text += " [before pp fix]"
     framework = framework_for_text(fw_text)
     caps = get_framework(framework).capabilities
+    year = source_year(r.get("source_citation", ""))
+    assumed.extend(
+        f"{framework} as of {year}: {', '.join(f'{k}={v:g}' for k, v in e.knobs.items())} "
+        f"(changed in {e.before_year})"
+        for e in eras_before(framework, year)
+    )
     chips = int(_num(r.get("num_chips")) or 0)
     gbs = int(_num(r.get("global_batch_size_seqs")) or 0)
     seq = int(_num(r.get("seq_len")) or 0)
@@ -524,8 +530,11 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
         grade,
         tuple(assumed),
         scale_out,
-        source_year(r.get("source_citation", "")),
+        year,
     )
+
+
+_YEAR = re.compile(r"(?<![\d.])(20[0-3]\d)(?![\d.])")
 
 
 def source_year(citation: str) -> int | None:
@@ -534,9 +543,6 @@ def source_year(citation: str) -> int | None:
     mention (software versions, access dates) come after it."""
     m = _YEAR.search(citation)
     return int(m.group(1)) if m else None
-
-
-_YEAR = re.compile(r"(?<![\d.])(20[0-3]\d)(?![\d.])")
 
 
 def _stated_plan(
