@@ -73,6 +73,26 @@ def test_unfused_attention_stores_korthikantis_score_term_unless_recomputed() ->
         assert acts["first"][0] == pytest.approx(hand, rel=1e-12), rc
 
 
+def test_selective_recompute_reruns_unfused_attention_only() -> None:
+    """Selective recompute (Korthikanti et al. 2022 §5) re-runs core attention in the backward.
+    FlashAttention's backward recomputes QKᵀ anyway, so it costs nothing more; unfused
+    attention runs its forward again: (1 + 2.5 + 1)/(1 + 2.5) of the attention FLOPs, and the
+    score traffic of 4 passes instead of 3."""
+    from gigatrain.catalog.hardware import load_systems
+    from gigatrain.model.estimate import evaluate
+
+    m = get_model("gpt3-175b")
+    sys_ = load_systems()["hgx-a100"]
+    job = make_job(2048, 64, 0.0, "bf16", "megatron")
+    p = PlanArrays.from_plans(
+        [make_plan(8, tp=8, micro_batch=1, recompute=rc) for rc in ("none", "selective")]
+    )
+    for fa, ratio in ((1.0, 1.0), (0.0, 4.5 / 3.5)):
+        k = DEFAULT_KNOBS.with_(flash_attention=fa)
+        attn = evaluate(m, sys_, job, p, k)["time/compute/attention"]
+        assert attn[1] / attn[0] == pytest.approx(ratio, rel=1e-12), fa
+
+
 def test_mixed_precision_adam_zero1_bytes_per_parameter() -> None:
     """Llama 3.1 8B (8,030,261,248 parameters) on 8 ranks, TP1 PP1, ZeRO-1: weights 2 B,
     gradients 4 B, optimizer 12/8 B per parameter = 7.5 B × 8.03e9 = 60,226,959,360 bytes."""

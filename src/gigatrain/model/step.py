@@ -18,7 +18,8 @@ Eq. 1/2). Per micro-batch and stage:
   parallelism; CP ring KV exchange 3·(c−1)·KV; EP all-to-all 4·(e−1)/e·tokens·k·h·2;
   PP p2p 2·S/t; DP reduce-scatter + all-gather (ZeRO) or all-reduce, overlapped with backward.
 * recompute: full adds one forward (compute and TP traffic); selective adds the attention
-  forward, which FlashAttention's backward already recomputes, so nothing more.
+  forward, which FlashAttention's backward already recomputes, so nothing more — unfused
+  attention pays it (its FLOPs and score traffic once more: Korthikanti et al. 2022 §5).
 
 Ignored: stragglers, dataloader stalls, NCCL protocol switching, network contention between
 simultaneous axes, power capping.
@@ -247,6 +248,9 @@ def _unit_costs(
     h, s = model.hidden_size, job.seq_len
     tokens = p.micro_batch * s / p.cp  # tokens one rank processes per micro-batch
     full_rc = p.recompute == RecomputeCode.FULL
+    # selective recompute re-runs core attention: FlashAttention's backward recomputes it anyway,
+    # unfused attention runs its forward (QKᵀ, softmax over stored-then-dropped scores, AV) again
+    attn_rc = full_rc + (p.recompute == RecomputeCode.SELECTIVE) * (1.0 - knobs.flash_attention)
     zero = np.zeros(len(p))
 
     eff = chip.matmul_efficiency
@@ -290,7 +294,7 @@ def _unit_costs(
         / 2
         * tokens
         / p.tp
-        * (1 + knobs.attention_bwd_ratio + full_rc)
+        * (1 + knobs.attention_bwd_ratio + attn_rc)
         / attn_rate
     )
     # --- memory-bound -------------------------------------------------------------------------
@@ -312,7 +316,7 @@ def _unit_costs(
         * s
         * tokens
         * UNFUSED_SCORE_BYTES
-        * (3.0 + full_rc)
+        * (3.0 + attn_rc)
     )
 
     def traffic(act_per_token: float, extra: np.ndarray) -> np.ndarray:
