@@ -265,6 +265,13 @@ def test_catalog_tables_fit_80_columns_and_wide_shows_sources(
     assert code == 0 and ("source" in out or kind == "frameworks")
 
 
+def test_framework_catalog_lists_each_dated_change_with_its_source() -> None:
+    from gigatrain.interfaces.render_catalog import catalog_records
+
+    megatron = next(r for r in catalog_records("frameworks") if r["slug"] == "megatron")
+    assert megatron["history"].startswith("before 2023: flash_attention=0 (NVIDIA/Megatron-LM")
+
+
 def test_search_and_validate_tables_fit_80_columns(capsys, monkeypatch) -> None:
     from gigatrain.interfaces import cli_search
 

@@ -142,6 +142,12 @@ def _frameworks() -> list[dict[str, Any]]:
                 "match": ", ".join(f.match),
                 "note": f.note,
                 "knobs": ", ".join(f"{k}={v:g}" for k, v in over.items()),
+                "history": "; ".join(
+                    f"before {e.before_year}: "
+                    + ", ".join(f"{k}={v:g}" for k, v in e.knobs.items())
+                    + f" ({e.source})"
+                    for e in f.history
+                ),
                 "source": "catalog/data/frameworks.yaml",
                 "as_of": "",
             }
@@ -204,7 +210,7 @@ _COLUMNS = {
         "label",
     ),
     "economics": ("key", "value", "unit", "source", "as_of", "label"),
-    "frameworks": ("slug", "match", "knobs", "note"),
+    "frameworks": ("slug", "match", "knobs", "history", "note"),
 }
 
 
