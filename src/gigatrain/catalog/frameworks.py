@@ -55,6 +55,11 @@ class Era:
     knobs: dict[str, float]
     source: str
 
+    @property
+    def knobs_text(self) -> str:
+        """The knobs as ``name=value`` pairs, e.g. ``flash_attention=0``."""
+        return ", ".join(f"{k}={v:g}" for k, v in self.knobs.items())
+
 
 @dataclass(frozen=True)
 class Framework:

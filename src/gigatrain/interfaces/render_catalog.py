@@ -143,10 +143,7 @@ def _frameworks() -> list[dict[str, Any]]:
                 "note": f.note,
                 "knobs": ", ".join(f"{k}={v:g}" for k, v in over.items()),
                 "history": "; ".join(
-                    f"before {e.before_year}: "
-                    + ", ".join(f"{k}={v:g}" for k, v in e.knobs.items())
-                    + f" ({e.source})"
-                    for e in f.history
+                    f"before {e.before_year}: {e.knobs_text} ({e.source})" for e in f.history
                 ),
                 "source": "catalog/data/frameworks.yaml",
                 "as_of": "",

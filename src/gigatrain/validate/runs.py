@@ -466,8 +466,7 @@ def _case_from_row(r: dict[str, str], require_metric: bool) -> Case | Unsupporte
     caps = get_framework(framework).capabilities
     year = source_year(r.get("source_citation", ""))
     assumed.extend(
-        f"{framework} as of {year}: {', '.join(f'{k}={v:g}' for k, v in e.knobs.items())} "
-        f"(changed in {e.before_year})"
+        f"{framework} as of {year}: {e.knobs_text} (changed in {e.before_year})"
         for e in eras_before(framework, year)
     )
     chips = int(_num(r.get("num_chips")) or 0)
