@@ -97,6 +97,11 @@ def test_efficiencies_and_power() -> None:
     h100 = hw.get_chip("h100-sxm")
     assert h100.tdp_w == 700
     assert h100.matmul_efficiency == pytest.approx(794.5 / 989, abs=1e-3)  # MAMF / peak
+    assert h100.matmul_efficiency_for("fp8") == pytest.approx(1402.6 / 1979, abs=1e-3)
+    # no fp8 MAMF measured: bf16's efficiency times the H100 SXM fp8/bf16 ratio
+    trn2 = hw.get_chip("trn2")
+    assert trn2.matmul_efficiency_for("fp8") == pytest.approx(0.75 * 70.9 / 80.3, abs=1e-3)
+    assert trn2.matmul_efficiency_for("bf16") == trn2.matmul_efficiency
     assert hw.get_chip("trn1").tdp_w is None  # unpublished stays unknown
     assert hw.get_chip("trn2").labels["tdp_w"] == "ESTIMATE"
     for chip in hw.load_chips().values():
@@ -249,6 +254,11 @@ def test_tmp_catalog_loads(tmp_path: Path) -> None:
             "matmul_efficiency: 0.8",
             "matmul_efficiency: 1.3",
             r"x1\.matmul_efficiency must be at most 1",
+        ),
+        (
+            "matmul_efficiency: 0.8",
+            "matmul_efficiency: 0.8\n  fp8_matmul_efficiency: 1.2",
+            r"x1\.fp8_matmul_efficiency must be at most 1",
         ),
         ("hbm_gb: 10", "hbm_gb: 10\n  hbm_gib: 10", r"exactly one of hbm_gb"),
     ],

@@ -113,6 +113,20 @@ def test_shipped_example_writes_parquet_that_query_reads(tmp_path: Path) -> None
     assert rows[0][0] == rows[0][1] == s.points_computed
 
 
+def test_whatif_moves_a_measured_fp8_gemm_efficiency_with_the_bf16_one() -> None:
+    """A hypothetical H100 with a 1,500 TFLOP/s bf16 peak gets its GEMM efficiency from the
+    chip-level model; the measured fp8 figure (MAMF 70.9 %) keeps its ratio to the bf16 one."""
+    from gigatrain.catalog.hardware import get_chip
+
+    base = get_chip("h100-sxm")
+    v = {"name": "h100-x", "base": "h100-sxm", "overrides": {"dense_tflops": {"bf16": 1500}}}
+    c = build_system(parse_variant(v))[0].chip
+    assert c.matmul_efficiency != pytest.approx(base.matmul_efficiency, rel=1e-4)
+    assert c.fp8_matmul_efficiency / c.matmul_efficiency == pytest.approx(
+        base.fp8_matmul_efficiency / base.matmul_efficiency, rel=1e-12
+    )
+
+
 def test_whatif_chip_is_labelled_and_derived_by_replace() -> None:
     from gigatrain.catalog.hardware import get_chip
 

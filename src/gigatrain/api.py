@@ -130,7 +130,8 @@ def with_evidence(est: Estimate, r: Resolved) -> Estimate:
             "chips the generic profile (fitted on every framework's rows) is used",
         )
     chip = r.system.chip
-    extra: dict[str, Any] = annotate(est, fw, chip.vendor, chip.slug, chip.matmul_efficiency)
+    ceiling = chip.matmul_efficiency_for(r.job.precision)
+    extra: dict[str, Any] = annotate(est, fw, chip.vendor, chip.slug, ceiling)
     return replace(est, warnings=warnings, **extra)
 
 

@@ -99,6 +99,12 @@ class ModelSpec:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+#: fp8 vs bf16 large-GEMM efficiency on the H100 SXM: MAMF 70.9 % vs 80.3 % of the dense peaks
+#: (stas00/ml-engineering, shared/facts/achievable.md §1.1-1.2); the ``fp8_efficiency_ratio``
+#: knob is this ratio times the cast overhead
+REFERENCE_FP8_MAMF_RATIO = 0.709 / 0.803
+
+
 @dataclass(frozen=True)
 class ChipSpec:
     """One accelerator, with sourced peaks and the efficiencies reached in practice.
@@ -125,6 +131,9 @@ class ChipSpec:
     #: chip; 0 = not measured. FA2 has no Hopper/Blackwell code path, so on those chips it runs
     #: far below their own GEMM efficiency (35% of H100 peak vs 80% for GEMMs)
     fa2_attention_fraction: float = 0.0
+    #: best large-GEMM fraction of the dense fp8 peak where it was measured on this chip; 0 = not
+    #: measured (fp8 GEMMs then keep the reference fp8/bf16 ratio, :data:`REFERENCE_FP8_MAMF_RATIO`)
+    fp8_matmul_efficiency: float = 0.0
     aliases: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
     source: str = ""
@@ -159,6 +168,14 @@ class ChipSpec:
             f"precision {dtype} is not supported by {self.slug} (it has dense peaks for "
             f"{', '.join(sorted(have))}); choose one of those"
         )
+
+    def matmul_efficiency_for(self, dtype: str) -> float:
+        """Best large-GEMM fraction of the dense peak in ``dtype``: for fp8 the measured fp8
+        MAMF/peak where there is one, else the bf16 figure times the H100 SXM fp8/bf16 ratio
+        (:data:`REFERENCE_FP8_MAMF_RATIO`); ``matmul_efficiency`` for every other format."""
+        if dtype != "fp8":
+            return self.matmul_efficiency
+        return self.fp8_matmul_efficiency or self.matmul_efficiency * REFERENCE_FP8_MAMF_RATIO
 
     def matmul_peak(self, dtype: str) -> float:
         """Dense peak FLOP/s of the format :meth:`matmul_format` picks for ``dtype``."""

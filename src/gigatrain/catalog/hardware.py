@@ -38,7 +38,8 @@ _HOURLY_KINDS = frozenset(PRICE_KINDS) - {"purchase"}
 _CHIP_REQUIRED = {"name", "vendor", "dense_tflops", "hbm_tb_per_s", "tdp_w", "matmul_efficiency",
                   "hbm_efficiency", "default_system", "source", "as_of"}  # fmt: skip
 _CHIP_OPTIONAL = {"aliases", "hbm_gb", "hbm_gib", "labels", "matmul_half_gflop",
-                  "kernel_overhead_us", "fa2_attention_fraction", "note"}  # fmt: skip
+                  "kernel_overhead_us", "fa2_attention_fraction", "fp8_matmul_efficiency",
+                  "note"}  # fmt: skip
 _SYSTEM_REQUIRED = {"name", "chip", "chips_per_node", "tiers", "source", "as_of"}
 _SYSTEM_OPTIONAL = {"max_chips", "note", "flat_ring_collectives"}
 _TIER_REQUIRED = {"name", "domain_chips", "bw_gb_per_s", "efficiency", "latency_us"}
@@ -183,6 +184,8 @@ def _parse_chip(file: str, slug: str, raw: Any) -> tuple[ChipSpec, str]:
         extra["kernel_overhead_s"] = c.num("kernel_overhead_us") * 1e-6
     if "fa2_attention_fraction" in raw:
         extra["fa2_attention_fraction"] = c.num("fa2_attention_fraction", at_most=1.0)
+    if "fp8_matmul_efficiency" in raw:
+        extra["fp8_matmul_efficiency"] = c.num("fp8_matmul_efficiency", at_most=1.0)
     chip = ChipSpec(
         slug=slug,
         name=c.text("name"),

@@ -199,7 +199,7 @@ def run_cost(
     if pw is not None:
         notes.update({f"power/{k}": v for k, v in pw.assumptions.items()})
     notes.update({f"goodput/{k}": v for k, v in g.assumptions.items()})
-    interval = _held_out_interval(job.framework, system.chip, chips, est.hfu, wall_s, total, notes)
+    interval = _held_out_interval(job, system.chip, chips, est.hfu, wall_s, total, notes)
     return RunCost(
         model=model.slug,
         chip=system.chip.slug,
@@ -357,7 +357,7 @@ def _scale_warnings(model: ModelSpec, job: Job, est: Estimate, flops: float) -> 
 
 
 def _held_out_interval(
-    framework: str,
+    job: Job,
     chip: ChipSpec,
     chips: int,
     hfu: float,
@@ -369,13 +369,13 @@ def _held_out_interval(
     (:mod:`gigatrain.validate.error_bars`), its fast end capped where it would imply a
     utilisation ``hfu`` above the chip's best GEMM efficiency; the evidence label goes into
     ``notes``."""
-    label = evidence(framework, chip.vendor, chip.slug).label
+    label = evidence(job.framework, chip.vendor, chip.slug).label
     if label:
         notes["evidence"] = label
-    bar = error_bar(framework, chip.vendor, chips)
+    bar = error_bar(job.framework, chip.vendor, chips)
     if bar is None or not math.isfinite(wall_s):
         return None
-    bar = bar.within_physics(hfu, chip.matmul_efficiency)
+    bar = bar.within_physics(hfu, chip.matmul_efficiency_for(job.precision))
     days = wall_s / 86400.0
     notes["interval"] = (
         f"held-out p10–p90 {days * bar.lo:,.1f}–{days * bar.hi:,.1f} days, "

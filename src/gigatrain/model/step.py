@@ -33,7 +33,7 @@ from functools import partial
 import numpy as np
 
 from ..knobs import Knobs
-from ..specs import DTYPE_BYTES, Job, ModelSpec, SystemSpec
+from ..specs import DTYPE_BYTES, REFERENCE_FP8_MAMF_RATIO, Job, ModelSpec, SystemSpec
 from .placement import StageSplit, expert_dp, expert_tp, params_on_rank, stage_split
 from .plans import PlanArrays, RecomputeCode
 from .workload import layer_costs
@@ -255,9 +255,15 @@ def _unit_costs(
 
     eff = chip.matmul_efficiency
     fp8 = job.precision in ("fp8", "fp4")
-    peak_mm = chip.matmul_peak(job.precision) * (knobs.fp8_efficiency_ratio if fp8 else 1.0)
     peak_attn = chip.matmul_peak("bf16" if fp8 else job.precision)
-    mm_rate = peak_mm * eff
+    if job.precision == "fp8":
+        # the chip's fp8 GEMM efficiency (measured, or bf16's × the H100 ratio) times the cast
+        # overhead: the knob is that ratio × the overhead, never above the measured GEMM
+        cast = min(knobs.fp8_efficiency_ratio / REFERENCE_FP8_MAMF_RATIO, 1.0)
+        mm_rate = chip.matmul_peak("fp8") * chip.matmul_efficiency_for("fp8") * cast
+    else:
+        peak_mm = chip.matmul_peak(job.precision) * (knobs.fp8_efficiency_ratio if fp8 else 1.0)
+        mm_rate = peak_mm * eff
     passes = 3.0 + full_rc  # fwd + 2×bwd GEMMs (+1 fwd when fully recomputing)
 
     # --- GEMMs: (F_op + F_half)/(peak·e_max) per op ---------------------------------------------

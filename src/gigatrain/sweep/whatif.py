@@ -221,7 +221,13 @@ def build_system(v: Variant) -> tuple[SystemSpec, float | None]:
         derived = chip_level.whatif_chip(base, chip, micro, where=f"{where}.micro")
         chip = replace(chip, peak_flops_per_s=derived.peak_flops_per_s)
         if "matmul_efficiency" not in ov:
-            chip = replace(chip, matmul_efficiency=derived.matmul_efficiency)
+            # a measured fp8 GEMM efficiency moves with the bf16 one it was measured beside
+            fp8 = base.fp8_matmul_efficiency * derived.matmul_efficiency / base.matmul_efficiency
+            chip = replace(
+                chip,
+                matmul_efficiency=derived.matmul_efficiency,
+                fp8_matmul_efficiency=min(fp8, 1.0),
+            )
         if "matmul_half_gflop" not in ov:
             chip = replace(chip, matmul_half_flops=derived.matmul_half_flops)
     labels = dict(chip.labels)
