@@ -30,7 +30,9 @@ class Knobs:
     #: (read p32, g, m, v; write p32, m, v, p16: ≈ 30 B, achievable.md §5.2)
     optimizer_bytes_per_param: float = 30.0
     #: fraction of the fp8 matmul peak reached relative to the bf16 one at equal shape
-    #: (MAMF fp8 70.9 % vs bf16 80.3 % on H100: achievable.md §1.2), times the cast overhead
+    #: (MAMF fp8 70.9 % vs bf16 80.3 % on H100: achievable.md §1.2), times the cast overhead;
+    #: a chip with a measured fp8 GEMM efficiency (``ChipSpec.fp8_matmul_efficiency``) keeps only
+    #: the cast overhead, knob / that H100 ratio
     fp8_efficiency_ratio: float = 0.85
     #: host-side dispatch time per launched op (PyTorch eager ≈ 5–20 µs); a micro-batch cannot
     #: run faster than its ops can be launched (matters for small models and narrow shards)
