@@ -261,7 +261,7 @@ def _unit_costs(
         # overhead: the knob is that ratio × the overhead, never above the measured GEMM
         cast = min(knobs.fp8_efficiency_ratio / REFERENCE_FP8_MAMF_RATIO, 1.0)
         mm_rate = chip.matmul_peak("fp8") * chip.matmul_efficiency_for("fp8") * cast
-    else:
+    else:  # fp4 has no measured GEMM efficiency on any chip: bf16's × the fp8 ratio
         peak_mm = chip.matmul_peak(job.precision) * (knobs.fp8_efficiency_ratio if fp8 else 1.0)
         mm_rate = peak_mm * eff
     passes = 3.0 + full_rc  # fwd + 2×bwd GEMMs (+1 fwd when fully recomputing)
